@@ -1,0 +1,54 @@
+//! Value types and decision rules shared by the loops. Pure: no async, no SDK types, no clock.
+
+pub mod flags;
+pub mod idempotency;
+pub mod lease;
+mod time;
+
+pub use flags::{Flag, FlagHold, ModeFlags};
+pub use idempotency::{IdempotencyRecord, IdempotencyStatus, PriorAttempt};
+pub use lease::Lease;
+pub use time::Millis;
+
+use std::fmt;
+
+/// The name of a cluster halfhour keeps; the partition of everything in the state table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClusterName(String);
+
+impl ClusterName {
+    /// 1..=64 characters of letters, digits, `-`, `_` and `.` (it is part of table keys).
+    pub fn new(name: &str) -> Result<Self, String> {
+        let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+        if name.is_empty() || name.len() > 64 {
+            return Err("must be 1 to 64 characters".into());
+        }
+        if !name.chars().all(valid_char) {
+            return Err("may contain only letters, digits, '-', '_' and '.'".into());
+        }
+        Ok(ClusterName(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ClusterName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_names_are_key_safe() {
+        assert!(ClusterName::new("prod-web_1.eu").is_ok());
+        assert!(ClusterName::new("").is_err());
+        assert!(ClusterName::new("a#b").is_err());
+        assert!(ClusterName::new(&"x".repeat(65)).is_err());
+    }
+}

@@ -1,0 +1,95 @@
+//! One error enum for every loop, grouped by what the caller does about it.
+
+use crate::config::ConfigError;
+
+/// What a caller (and Lambda) should do about an [`Error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The event itself is wrong: retrying cannot help, nothing was mutated.
+    BadEvent,
+    /// The deployment's configuration is wrong: fix the stack, not the event.
+    Config,
+    /// Another writer holds the cluster (lease, flag, idempotency record in progress).
+    Conflict,
+    /// A transient AWS failure (throttling, 5xx, timeout) that outlasted the SDK's retries;
+    /// Lambda's retry or the reconciler takes over.
+    Retryable,
+    /// AWS refused the request for good (validation, access denied, not found).
+    Aws,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("bad event: {0}")]
+    BadEvent(String),
+    #[error("event is for cluster `{got}`, but this deployment manages `{expected}`")]
+    WrongCluster { got: String, expected: String },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("idempotency key `{key}` was first used with a different payload")]
+    PayloadMismatch { key: String },
+    #[error("AWS {operation} failed transiently: {message}")]
+    Retryable { operation: &'static str, message: String },
+    #[error("AWS {operation} failed: {message}")]
+    Aws { operation: &'static str, message: String },
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::BadEvent(_) | Error::WrongCluster { .. } | Error::PayloadMismatch { .. } => {
+                ErrorKind::BadEvent
+            }
+            Error::Config(_) => ErrorKind::Config,
+            Error::Conflict(_) => ErrorKind::Conflict,
+            Error::Retryable { .. } => ErrorKind::Retryable,
+            Error::Aws { .. } => ErrorKind::Aws,
+        }
+    }
+
+    pub fn bad_event(reason: impl Into<String>) -> Self {
+        Error::BadEvent(reason.into())
+    }
+}
+
+/// CloudWatch shows `errorType` per kind, so alarms and DLQ triage can tell them apart.
+impl From<Error> for lambda_runtime::Diagnostic {
+    fn from(err: Error) -> Self {
+        let kind = match err.kind() {
+            ErrorKind::BadEvent => "halfhour.BadEvent",
+            ErrorKind::Config => "halfhour.Config",
+            ErrorKind::Conflict => "halfhour.Conflict",
+            ErrorKind::Retryable => "halfhour.Retryable",
+            ErrorKind::Aws => "halfhour.Aws",
+        };
+        lambda_runtime::Diagnostic {
+            error_type: kind.to_owned(),
+            error_message: err.to_string(),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diagnostic_names_the_kind() {
+        let diagnostic: lambda_runtime::Diagnostic = Error::bad_event("no detail").into();
+        assert_eq!(diagnostic.error_type, "halfhour.BadEvent");
+        assert_eq!(diagnostic.error_message, "bad event: no detail");
+    }
+
+    #[test]
+    fn wrong_cluster_is_a_bad_event() {
+        let err = Error::WrongCluster {
+            got: "b".into(),
+            expected: "a".into(),
+        };
+        assert_eq!(err.kind(), ErrorKind::BadEvent);
+    }
+}

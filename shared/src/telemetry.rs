@@ -1,0 +1,125 @@
+//! Logs and metrics: JSON tracing in Lambda, one decision record per decision, EMF metrics.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::domain::ClusterName;
+
+/// CloudWatch namespace of every halfhour metric.
+pub const METRICS_NAMESPACE: &str = "halfhour";
+
+/// Set up JSON logs (honours `AWS_LAMBDA_LOG_FORMAT`/`AWS_LAMBDA_LOG_LEVEL`) and the EMF
+/// metrics collector. Call once, at init.
+pub fn init(function: &'static str) -> Option<&'static metrics_cloudwatch_embedded::Collector> {
+    lambda_runtime::tracing::init_default_subscriber();
+    match metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace(METRICS_NAMESPACE)
+        .with_dimension("function", function)
+        .init()
+    {
+        Ok(collector) => Some(collector),
+        Err(err) => {
+            tracing::warn!(error = %err, "EMF metrics disabled");
+            None
+        }
+    }
+}
+
+/// Write the metrics gathered during one invocation as one EMF document on stdout.
+pub fn flush(collector: Option<&metrics_cloudwatch_embedded::Collector>) {
+    if let Some(collector) = collector
+        && let Err(err) = collector.flush(std::io::stdout())
+    {
+        tracing::warn!(error = %err, "could not flush EMF metrics");
+    }
+}
+
+/// One decision a loop took: what it saw, which guards held, what it chose, and whether it
+/// acted. Emitted as exactly one structured log line and one `Decisions` metric.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DecisionRecord {
+    #[serde(rename = "loop")]
+    pub loop_name: &'static str,
+    pub cluster: String,
+    pub inputs: Value,
+    pub guards: Vec<String>,
+    pub action: String,
+    pub reason: Option<String>,
+    pub dry_run: bool,
+}
+
+impl DecisionRecord {
+    pub fn new(loop_name: &'static str, cluster: &ClusterName, action: impl Into<String>) -> Self {
+        DecisionRecord {
+            loop_name,
+            cluster: cluster.to_string(),
+            inputs: Value::Null,
+            guards: Vec::new(),
+            action: action.into(),
+            reason: None,
+            dry_run: false,
+        }
+    }
+
+    pub fn inputs(mut self, inputs: Value) -> Self {
+        self.inputs = inputs;
+        self
+    }
+
+    pub fn guards(mut self, guards: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.guards = guards.into_iter().map(Into::into).collect();
+        self
+    }
+
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    pub fn dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+
+    pub fn emit(&self) {
+        let record = serde_json::to_string(self).unwrap_or_default();
+        tracing::info!(
+            target: "halfhour::decision",
+            loop_name = self.loop_name,
+            cluster = %self.cluster,
+            action = %self.action,
+            dry_run = self.dry_run,
+            decision = %record,
+            "decision"
+        );
+        metrics::counter!(
+            "Decisions",
+            "loop" => self.loop_name,
+            "action" => self.action.clone(),
+            "dry_run" => if self.dry_run { "true" } else { "false" }
+        )
+        .increment(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn decision_record_serialises_every_field() {
+        let cluster = ClusterName::new("prod").unwrap();
+        let record = DecisionRecord::new("scaling", &cluster, "hold")
+            .inputs(json!({"desired": 10}))
+            .guards(["at_max"])
+            .reason("AtMax")
+            .dry_run(true);
+        let value = serde_json::to_value(&record).unwrap();
+        assert_eq!(
+            value,
+            json!({"loop": "scaling", "cluster": "prod", "inputs": {"desired": 10},
+                   "guards": ["at_max"], "action": "hold", "reason": "AtMax", "dry_run": true})
+        );
+    }
+}

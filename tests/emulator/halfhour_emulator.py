@@ -1,0 +1,653 @@
+"""halfhour's AWS emulator: moto server plus the AWS behaviour halfhour depends on that moto 5.2 lacks.
+
+What this module adds, each faithful to AWS's documented behaviour:
+
+* Auto Scaling lifecycle hooks: instances launched into a group with a launching hook wait in
+  ``Pending:Wait`` until ``CompleteLifecycleAction`` (CONTINUE -> InService, ABANDON ->
+  terminated and replaced); a terminating hook holds instances in ``Terminating:Wait``;
+  ``RecordLifecycleActionHeartbeat`` restarts the heartbeat timeout; an expired timeout applies
+  the hook's DefaultResult; completing an instance that is not waiting answers AWS's
+  ``ValidationError: No active Lifecycle Action found with instance ID ...``.
+* ``SetDesiredCapacity`` outside MinSize..MaxSize answers AWS's ValidationError.
+* Instances count toward capacity while Pending, Pending:Wait or InService (not Standby, not
+  Terminating); only InService instances are registered with the group's target groups.
+* Instance refresh: ``StartInstanceRefresh``, ``DescribeInstanceRefreshes``,
+  ``CancelInstanceRefresh``; each describe advances an active refresh by one batch, replacing
+  instances whose image differs from the launch template's desired version.
+* ``CreateImage`` honours ``NoReboot``: without it (or with false) the instance is rebooted.
+* Test endpoints under ``/_halfhour/``: the request log, reboot counts, Route53 health-check
+  status, per-instance health-probe outcomes (answered through SSM Run Command), and a clock
+  that tests can advance so lifecycle timeouts happen without waiting.
+
+Run it standalone: ``python halfhour_emulator.py --port 5000`` (or ``make emulator``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from moto.autoscaling import models as asg_models
+from moto.autoscaling.exceptions import AutoscalingClientError, ValidationError
+from moto.autoscaling.responses import AutoScalingResponse
+from moto.core.responses import ActionResult, EmptyResult
+from moto.ec2.responses.amis import AmisResponse
+from moto.ec2.responses.instances import InstanceResponse
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.route53 import models as r53_models
+from moto.route53.responses import Route53
+from moto.ssm.responses import SimpleSystemManagerResponse
+from werkzeug.serving import make_server
+
+LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
+TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
+# States that count toward desired capacity (AWS excludes Standby and the terminating states).
+COUNTED_STATES = ("Pending", "Pending:Wait", "Pending:Proceed", "InService")
+READ_PREFIXES = ("Describe", "Get", "List", "Head", "Query", "Scan", "BatchGet")
+
+
+class Clock:
+    """Wall clock plus an offset that tests advance instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def now(self) -> float:
+        return time.time() + self.offset
+
+
+CLOCK = Clock()
+REBOOTS: dict[str, int] = {}
+PROBES: dict[str, str] = {}  # instance id -> "healthy" | "failing"
+HEALTH_STATUS: dict[str, bool] = {}  # Route53 health check id -> healthy?
+REFRESHES: dict[str, list[dict[str, Any]]] = {}  # group name -> refreshes, newest first
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+# --------------------------------------------------------------------------- lifecycle hooks
+
+
+def _hooks(group: Any, transition: str) -> list[Any]:
+    return [
+        h
+        for h in group.autoscaling_backend.describe_lifecycle_hooks(group.name)
+        if h.lifecycle_transition == transition
+    ]
+
+
+def _start_action(state: Any, hook: Any, wait_state: str) -> None:
+    now = CLOCK.now()
+    state.lifecycle_state = wait_state
+    state.halfhour_action = {
+        "token": str(uuid.uuid4()),
+        "hook": hook.name,
+        "default_result": hook.default_result,
+        "heartbeat_timeout": hook.heartbeat_timeout,
+        "deadline": now + hook.heartbeat_timeout,
+        # AWS caps the whole wait at the smaller of 48 hours and 100 heartbeat timeouts.
+        "global_deadline": now + min(172800, 100 * hook.heartbeat_timeout),
+    }
+
+
+def _target_groups(group: Any) -> list[Any]:
+    if not group.target_group_arns:
+        return []
+    return group.autoscaling_backend.elbv2_backend.describe_target_groups(
+        target_group_arns=group.target_group_arns, load_balancer_arn=None, names=None
+    )
+
+
+def _sync_target_groups(group: Any, leaving: tuple[str, ...] = ()) -> None:
+    """Register InService instances with the group's target groups; deregister all others."""
+    backend = group.autoscaling_backend.elbv2_backend
+    in_service = {s.instance.id for s in group.instance_states if s.lifecycle_state == "InService"}
+    members = {s.instance.id for s in group.instance_states} | set(leaving)
+    for tg in _target_groups(group):
+        registered = set(tg.targets.keys())
+        missing = in_service - registered
+        if missing:
+            backend.register_targets(tg.arn, [{"Id": i, "Port": tg.port} for i in sorted(missing)])
+        extra = members & (registered - in_service)
+        if extra:
+            backend.deregister_targets(tg.arn, [{"Id": i} for i in sorted(extra)])
+
+
+def _terminate_now(group: Any, state: Any) -> None:
+    group.instance_states = [s for s in group.instance_states if s is not state]
+    _sync_target_groups(group, leaving=(state.instance.id,))
+    group.autoscaling_backend.ec2_backend.terminate_instances([state.instance.id])
+
+
+def _begin_termination(group: Any, state: Any) -> None:
+    hooks = _hooks(group, TERMINATING)
+    if hooks:
+        _start_action(state, hooks[0], "Terminating:Wait")
+        _sync_target_groups(group)
+    else:
+        _terminate_now(group, state)
+
+
+def _settle(group: Any) -> None:
+    """Launch or retire instances until the counted instances equal the desired capacity."""
+    counted = [s for s in group.instance_states if s.lifecycle_state in COUNTED_STATES]
+    delta = (group.desired_capacity or 0) - len(counted)
+    if delta > 0:
+        group.replace_autoscaling_group_instances(delta, group.get_propagated_tags())
+    elif delta < 0:
+        # Instances not yet serving go first, then the oldest; protected instances never.
+        candidates = [s for s in counted if not s.protected_from_scale_in]
+        candidates.sort(key=lambda s: s.lifecycle_state == "InService")
+        for state in candidates[: -delta]:
+            _begin_termination(group, state)
+    _sync_target_groups(group)
+
+
+def _set_desired_capacity(self: Any, new_capacity: int | None) -> None:
+    self.desired_capacity = self.min_size if new_capacity is None else new_capacity
+    _settle(self)
+
+
+_original_replace = asg_models.FakeAutoScalingGroup.replace_autoscaling_group_instances
+
+
+def _replace_instances(self: Any, count_needed: int, propagated_tags: dict[str, str]) -> None:
+    before = set(id(s) for s in self.instance_states)
+    _original_replace(self, count_needed, propagated_tags)
+    hooks = _hooks(self, LAUNCHING) if self.name in self.autoscaling_backend.autoscaling_groups else []
+    for state in self.instance_states:
+        if id(state) in before:
+            continue
+        state.launched_at = CLOCK.now()
+        if hooks:
+            _start_action(state, hooks[0], "Pending:Wait")
+        else:
+            state.lifecycle_state = "InService"
+
+
+def _active_instances(self: Any) -> list[Any]:
+    return [s for s in self.instance_states if s.lifecycle_state in COUNTED_STATES]
+
+
+def _complete(group: Any, state: Any, result: str) -> None:
+    state.halfhour_action = None
+    if state.lifecycle_state == "Pending:Wait":
+        if result == "CONTINUE":
+            state.lifecycle_state = "InService"
+            _sync_target_groups(group)
+        else:
+            # ABANDON on launch: AWS terminates the instance and launches a replacement.
+            _terminate_now(group, state)
+            _settle(group)
+    elif state.lifecycle_state == "Terminating:Wait":
+        _terminate_now(group, state)
+        _settle(group)
+
+
+def _expire_actions(backend: Any) -> None:
+    """Apply DefaultResult to every lifecycle action whose heartbeat timeout has passed."""
+    now = CLOCK.now()
+    for group in list(backend.autoscaling_groups.values()):
+        for state in list(group.instance_states):
+            action = getattr(state, "halfhour_action", None)
+            if action and now >= min(action["deadline"], action["global_deadline"]):
+                _complete(group, state, action["default_result"])
+
+
+def _find_waiting(backend: Any, group_name: str, instance_id: str | None, token: str | None) -> tuple[Any, Any]:
+    group = backend.autoscaling_groups.get(group_name)
+    if group is None:
+        raise ValidationError(f"AutoScalingGroup name not found - AutoScalingGroup {group_name} not found")
+    for state in group.instance_states:
+        action = getattr(state, "halfhour_action", None)
+        if not action:
+            continue
+        if (instance_id and state.instance.id == instance_id) or (token and action["token"] == token):
+            return group, state
+    if instance_id:
+        raise ValidationError(f"No active Lifecycle Action found with instance ID {instance_id}")
+    raise ValidationError(f"No active Lifecycle Action found with token {token}")
+
+
+def complete_lifecycle_action(self: AutoScalingResponse) -> ActionResult:
+    backend = self.autoscaling_backend
+    _expire_actions(backend)
+    result = self._get_param("LifecycleActionResult")
+    if result not in ("CONTINUE", "ABANDON"):
+        raise ValidationError("LifecycleActionResult must be CONTINUE or ABANDON")
+    group, state = _find_waiting(
+        backend,
+        self._get_param("AutoScalingGroupName"),
+        self._get_param("InstanceId"),
+        self._get_param("LifecycleActionToken"),
+    )
+    if state.halfhour_action["hook"] != self._get_param("LifecycleHookName"):
+        raise ValidationError(f"No active Lifecycle Action found with instance ID {state.instance.id}")
+    _complete(group, state, result)
+    return EmptyResult()
+
+
+def record_lifecycle_action_heartbeat(self: AutoScalingResponse) -> ActionResult:
+    backend = self.autoscaling_backend
+    _expire_actions(backend)
+    _, state = _find_waiting(
+        backend,
+        self._get_param("AutoScalingGroupName"),
+        self._get_param("InstanceId"),
+        self._get_param("LifecycleActionToken"),
+    )
+    action = state.halfhour_action
+    action["deadline"] = CLOCK.now() + action["heartbeat_timeout"]
+    return EmptyResult()
+
+
+# --------------------------------------------------------------------------- instance refresh
+
+
+class InstanceRefreshInProgress(AutoscalingClientError):
+    code = "InstanceRefreshInProgress"
+
+
+class ActiveInstanceRefreshNotFound(AutoscalingClientError):
+    code = "ActiveInstanceRefreshNotFound"
+
+
+ACTIVE_REFRESH = ("Pending", "InProgress", "Cancelling")
+
+
+def _desired_image(group: Any, refresh: dict[str, Any]) -> str:
+    lt_spec = refresh.get("launch_template")
+    template = group.ec2_launch_template
+    version = group.launch_template_version
+    if lt_spec:
+        version = lt_spec.get("Version") or version
+    return template.get_version(version).image_id
+
+
+def _advance_refresh(group: Any, refresh: dict[str, Any]) -> None:
+    """One step of a refresh: Pending -> InProgress, then replace one batch per call."""
+    if refresh["Status"] == "Pending":
+        refresh["Status"] = "InProgress"
+        refresh["StartTime"] = _iso(CLOCK.now())
+        return
+    if refresh["Status"] == "Cancelling":
+        refresh["Status"] = "Cancelled"
+        refresh["EndTime"] = _iso(CLOCK.now())
+        return
+    if refresh["Status"] != "InProgress":
+        return
+    image = _desired_image(group, refresh)
+    if refresh.get("launch_template"):
+        group.launch_template_version = refresh["launch_template"].get("Version", group.launch_template_version)
+    stale = [s for s in group.instance_states if s.lifecycle_state == "InService" and s.instance.image_id != image]
+    waiting = [s for s in group.instance_states if s.lifecycle_state in ("Pending", "Pending:Wait")]
+    total = max(1, len([s for s in group.instance_states if s.lifecycle_state in COUNTED_STATES]))
+    if waiting:
+        return  # replacements are still launching; a refresh waits for them to be InService
+    if not stale:
+        refresh["Status"] = "Successful"
+        refresh["PercentageComplete"] = 100
+        refresh["InstancesToUpdate"] = 0
+        refresh["EndTime"] = _iso(CLOCK.now())
+        return
+    min_healthy = refresh["Preferences"].get("MinHealthyPercentage", 90)
+    batch = max(1, math.floor(total * (100 - min_healthy) / 100))
+    for state in stale[:batch]:
+        _terminate_now(group, state)
+    _settle(group)
+    refresh["InstancesToUpdate"] = len(stale) - min(batch, len(stale))
+    refresh["PercentageComplete"] = int(100 * (total - refresh["InstancesToUpdate"]) / total)
+
+
+def start_instance_refresh(self: AutoScalingResponse) -> ActionResult:
+    name = self._get_param("AutoScalingGroupName")
+    group = self.autoscaling_backend.autoscaling_groups.get(name)
+    if group is None:
+        raise ValidationError(f"AutoScalingGroup name not found - AutoScalingGroup {name} not found")
+    refreshes = REFRESHES.setdefault(name, [])
+    if any(r["Status"] in ACTIVE_REFRESH for r in refreshes):
+        raise InstanceRefreshInProgress(
+            "An Instance Refresh is already in progress and blocks the execution of this Instance Refresh."
+        )
+    params = self._get_params()
+    preferences = params.get("Preferences") or {}
+    desired = params.get("DesiredConfiguration") or {}
+    refresh = {
+        "InstanceRefreshId": str(uuid.uuid4()),
+        "AutoScalingGroupName": name,
+        "Status": "Pending",
+        "StatusReason": "",
+        "PercentageComplete": 0,
+        "InstancesToUpdate": len(group.instance_states),
+        "Preferences": {k: v for k, v in preferences.items() if v is not None},
+        "launch_template": desired.get("LaunchTemplate"),
+    }
+    refreshes.insert(0, refresh)
+    return ActionResult({"InstanceRefreshId": refresh["InstanceRefreshId"]})
+
+
+def _public_refresh(refresh: dict[str, Any]) -> dict[str, Any]:
+    shown = {k: v for k, v in refresh.items() if k != "launch_template"}
+    prefs = dict(shown["Preferences"])
+    for key in ("MinHealthyPercentage", "InstanceWarmup", "MaxHealthyPercentage"):
+        if key in prefs:
+            prefs[key] = int(prefs[key])
+    for key in ("AutoRollback", "SkipMatching"):
+        if key in prefs:
+            prefs[key] = str(prefs[key]).lower() == "true"
+    shown["Preferences"] = prefs
+    return shown
+
+
+def describe_instance_refreshes(self: AutoScalingResponse) -> ActionResult:
+    name = self._get_param("AutoScalingGroupName")
+    group = self.autoscaling_backend.autoscaling_groups.get(name)
+    if group is None:
+        raise ValidationError(f"AutoScalingGroup name not found - AutoScalingGroup {name} not found")
+    _expire_actions(self.autoscaling_backend)
+    wanted = set(self._get_param("InstanceRefreshIds", []) or [])
+    refreshes = REFRESHES.get(name, [])
+    for refresh in refreshes:
+        if refresh["Status"] in ACTIVE_REFRESH:
+            _advance_refresh(group, refresh)
+    shown = [_public_refresh(r) for r in refreshes if not wanted or r["InstanceRefreshId"] in wanted]
+    return ActionResult({"InstanceRefreshes": shown})
+
+
+def cancel_instance_refresh(self: AutoScalingResponse) -> ActionResult:
+    name = self._get_param("AutoScalingGroupName")
+    for refresh in REFRESHES.get(name, []):
+        if refresh["Status"] in ("Pending", "InProgress"):
+            refresh["Status"] = "Cancelling"
+            return ActionResult({"InstanceRefreshId": refresh["InstanceRefreshId"]})
+    raise ActiveInstanceRefreshNotFound("No in progress or pending Instance Refresh found for Auto Scaling group " + name)
+
+
+# --------------------------------------------------------------------------- capacity bounds
+
+_original_set_desired = AutoScalingResponse.set_desired_capacity
+
+
+def set_desired_capacity(self: AutoScalingResponse) -> ActionResult:
+    name = self._get_param("AutoScalingGroupName")
+    desired = self._get_int_param("DesiredCapacity")
+    group = self.autoscaling_backend.autoscaling_groups.get(name)
+    if group is None:
+        raise ValidationError(f"AutoScalingGroup name not found - AutoScalingGroup {name} not found")
+    if desired > group.max_size:
+        raise ValidationError(
+            f"New SetDesiredCapacity value {desired} is above max value {group.max_size} for the AutoScalingGroup."
+        )
+    if desired < group.min_size:
+        raise ValidationError(
+            f"New SetDesiredCapacity value {desired} is below min value {group.min_size} for the AutoScalingGroup."
+        )
+    _expire_actions(self.autoscaling_backend)
+    return _original_set_desired(self)
+
+
+def _with_expiry(method: Any) -> Any:
+    """Lifecycle timeouts are applied lazily, before any request that could observe them."""
+
+    def wrapped(self: AutoScalingResponse) -> Any:
+        _expire_actions(self.autoscaling_backend)
+        return method(self)
+
+    return wrapped
+
+
+# --------------------------------------------------------------------------- EC2 images and reboots
+
+_original_create_image = AmisResponse.create_image
+_original_reboot = InstanceResponse.reboot_instances
+
+
+def _flag(response: Any, name: str) -> bool:
+    return str(response._get_param(name, "false")).lower() == "true"
+
+
+def create_image(self: AmisResponse) -> ActionResult:
+    no_reboot = _flag(self, "NoReboot")
+    if not no_reboot and not _flag(self, "DryRun"):
+        instance_id = self._get_param("InstanceId")
+        self.ec2_backend.get_instance(instance_id)  # an unknown instance fails before the reboot
+        REBOOTS[instance_id] = REBOOTS.get(instance_id, 0) + 1
+    return _original_create_image(self)
+
+
+def reboot_instances(self: InstanceResponse) -> ActionResult:
+    if not _flag(self, "DryRun"):
+        for instance_id in self._get_multi_param("InstanceId"):
+            REBOOTS[instance_id] = REBOOTS.get(instance_id, 0) + 1
+    return _original_reboot(self)
+
+
+# --------------------------------------------------------------------------- SSM health probes
+
+def get_command_invocation(self: SimpleSystemManagerResponse) -> ActionResult:
+    """Answer a probe command with the outcome a test set for the instance (default healthy)."""
+    instance_id = self._get_param("InstanceId")
+    response = dict(
+        self.ssm_backend.get_command_invocation(
+            self._get_param("CommandId"), instance_id, self._get_param("PluginName")
+        )
+    )
+    if PROBES.get(instance_id) == "failing":
+        response.update(Status="Failed", StatusDetails="Failed", ResponseCode=22, StandardOutputContent="",
+                        StandardErrorContent="curl: (22) The requested URL returned error: 503")
+    else:
+        response.update(Status="Success", StatusDetails="Success", ResponseCode=0, StandardOutputContent="ok")
+    return ActionResult(response)
+
+
+# --------------------------------------------------------------------------- Route53 health status
+
+def get_health_check_status(self: Route53) -> ActionResult:
+    health_check_id = self._get_param("HealthCheckId")
+    self.backend.get_health_check(health_check_id)
+    healthy = HEALTH_STATUS.get(health_check_id, True)  # a new health check starts healthy
+    status = "Success: HTTP Status Code: 200. OK" if healthy else "Failure: HTTP Status Code: 503. Service Unavailable"
+    observations = [
+        {"Region": region, "IPAddress": "127.0.13.37", "StatusReport": {"Status": status, "CheckedTime": _iso(CLOCK.now())}}
+        for region in ("us-east-1", "eu-west-1", "ap-southeast-1")
+    ]
+    return ActionResult({"HealthCheckObservations": observations})
+
+
+def install() -> None:
+    """Patch moto in place; idempotent."""
+    if getattr(install, "done", False):
+        return
+    asg_models.FakeAutoScalingGroup.set_desired_capacity = _set_desired_capacity
+    asg_models.FakeAutoScalingGroup.replace_autoscaling_group_instances = _replace_instances
+    asg_models.FakeAutoScalingGroup.active_instances = _active_instances
+    asg_models.AutoScalingBackend.update_attached_target_groups = lambda self, name: _sync_target_groups(
+        self.autoscaling_groups[name]
+    )
+    AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action
+    AutoScalingResponse.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat
+    AutoScalingResponse.start_instance_refresh = start_instance_refresh
+    AutoScalingResponse.describe_instance_refreshes = describe_instance_refreshes
+    AutoScalingResponse.cancel_instance_refresh = cancel_instance_refresh
+    AutoScalingResponse.set_desired_capacity = set_desired_capacity
+    for name in ("describe_auto_scaling_instances", "describe_auto_scaling_groups"):
+        setattr(AutoScalingResponse, name, _with_expiry(getattr(AutoScalingResponse, name)))
+    AmisResponse.create_image = create_image
+    InstanceResponse.reboot_instances = reboot_instances
+    SimpleSystemManagerResponse.get_command_invocation = get_command_invocation
+    Route53.get_health_check_status = get_health_check_status
+    install.done = True  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- request log + control
+
+ROUTE53_ACTIONS = [
+    ("POST", "/rrset", "ChangeResourceRecordSets"),
+    ("GET", "/rrset", "ListResourceRecordSets"),
+    ("GET", "/status", "GetHealthCheckStatus"),
+    ("POST", "/healthcheck/", "UpdateHealthCheck"),
+    ("POST", "/healthcheck", "CreateHealthCheck"),
+    ("GET", "/healthcheck/", "GetHealthCheck"),
+    ("GET", "/healthcheck", "ListHealthChecks"),
+    ("DELETE", "/healthcheck/", "DeleteHealthCheck"),
+    ("POST", "/hostedzone", "CreateHostedZone"),
+    ("GET", "/hostedzone", "GetHostedZone"),
+]
+S3_ACTIONS = {"PUT": "PutObject", "GET": "GetObject", "HEAD": "HeadObject", "DELETE": "DeleteObject", "POST": "PostObject"}
+
+
+def _service_of(environ: dict[str, Any]) -> str:
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    try:
+        return auth.split(",")[0].split()[1].split("/")[3]
+    except IndexError:
+        return "unknown"
+
+
+def _app_of(environ: dict[str, Any]) -> str:
+    """The SDK's app name (`app/<name>` in the user agent) tells which caller sent a request."""
+    for header in ("HTTP_X_AMZ_USER_AGENT", "HTTP_USER_AGENT"):
+        for part in environ.get(header, "").split():
+            if part.startswith("app/"):
+                return part[4:]
+    return ""
+
+
+def _describe_request(environ: dict[str, Any], body: bytes) -> dict[str, Any]:
+    service = _service_of(environ)
+    method = environ.get("REQUEST_METHOD", "GET")
+    path = environ.get("PATH_INFO", "")
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    params: Any = {}
+    if target:
+        action = target.split(".")[-1]
+        try:
+            params = json.loads(body or b"{}")
+        except ValueError:
+            params = {}
+        mutating = not action.startswith(READ_PREFIXES)
+    elif environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded") or "Action=" in environ.get(
+        "QUERY_STRING", ""
+    ):
+        form = urllib.parse.parse_qs(body.decode("utf-8", "replace") or environ.get("QUERY_STRING", ""))
+        params = {k: v[0] if len(v) == 1 else v for k, v in form.items()}
+        action = str(params.pop("Action", "Unknown"))
+        params.pop("Version", None)
+        mutating = not action.startswith(READ_PREFIXES)
+    else:
+        action = f"{method} {path}"
+        if service == "route53":
+            tail = path.split("/2013-04-01", 1)[-1]
+            for verb, fragment, name in ROUTE53_ACTIONS:
+                if method == verb and fragment in tail:
+                    action = name
+                    break
+        elif service == "s3":
+            action = S3_ACTIONS.get(method, action)
+        params = {"path": path, "body": body[:2048].decode("utf-8", "replace")}
+        mutating = method not in ("GET", "HEAD")
+    return {"service": service, "action": action, "mutating": mutating, "params": params, "app": _app_of(environ)}
+
+
+class Emulator:
+    """WSGI app: serialises every request (AWS's conditional writes are atomic), logs it, and
+    answers the ``/_halfhour/`` control endpoints."""
+
+    def __init__(self) -> None:
+        install()
+        self.moto = DomainDispatcherApplication(create_backend_app)
+        self.lock = threading.Lock()
+        self.log: list[dict[str, Any]] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_halfhour/"):
+            with self.lock:
+                return self.control(environ, start_response, path[len("/_halfhour/"):])
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        with self.lock:
+            entry = _describe_request(environ, body)
+            entry["seq"] = len(self.log)
+            entry["time"] = CLOCK.now()
+            status_holder: list[str] = []
+
+            def recording_start(status: str, headers: Any, exc_info: Any = None) -> Any:
+                status_holder.append(status)
+                return start_response(status, headers, exc_info)
+
+            chunks = list(self.moto(environ, recording_start))
+            entry["status"] = int(status_holder[0].split()[0]) if status_holder else 0
+            self.log.append(entry)
+            return chunks
+
+    def control(self, environ: dict[str, Any], start_response: Any, route: str) -> Any:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        try:
+            payload = json.loads(raw or b"{}")
+            answer = self.answer(environ.get("REQUEST_METHOD", "GET"), route, payload, environ)
+            status = "200 OK"
+        except (KeyError, ValueError, TypeError) as err:
+            answer, status = {"error": f"bad control request: {err}"}, "400 Bad Request"
+        data = json.dumps(answer).encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
+
+    def answer(self, method: str, route: str, payload: dict[str, Any], environ: dict[str, Any]) -> Any:
+        if route == "requests" and method == "GET":
+            query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+            since = int(query.get("since", ["0"])[0])
+            app = query.get("app", [None])[0]
+            return [e for e in self.log[since:] if app is None or e["app"] == app]
+        if route == "reboots" and method == "GET":
+            return REBOOTS
+        if route == "health-check-status" and method == "POST":
+            HEALTH_STATUS[str(payload["health_check_id"])] = bool(payload["healthy"])
+            return {"ok": True}
+        if route == "instance-probe" and method == "POST":
+            outcome = str(payload["outcome"])
+            if outcome not in ("healthy", "failing"):
+                raise ValueError("outcome must be healthy or failing")
+            PROBES[str(payload["instance_id"])] = outcome
+            return {"ok": True}
+        if route == "clock" and method == "POST":
+            CLOCK.offset += float(payload.get("advance_seconds", 0))
+            return {"now": CLOCK.now(), "offset": CLOCK.offset}
+        if route == "clock" and method == "GET":
+            return {"now": CLOCK.now(), "offset": CLOCK.offset}
+        if route == "health" and method == "GET":
+            return {"ok": True}
+        raise KeyError(f"{method} /_halfhour/{route}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "5000")),
+                        help="0 picks a free port; the chosen one is printed")
+    args = parser.parse_args(argv)
+    server = make_server(args.host, args.port, Emulator(), threaded=True)
+    print(f"halfhour emulator listening on http://{args.host}:{server.server_port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
