@@ -634,13 +634,23 @@ class Emulator:
         raise KeyError(f"{method} /_halfhour/{route}")
 
 
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "5000")),
                         help="0 picks a free port; the chosen one is printed")
+    parser.add_argument("--exit-with-parent", action="store_true",
+                        help="stop when the process that started it exits (test harnesses)")
     args = parser.parse_args(argv)
     server = make_server(args.host, args.port, Emulator(), threaded=True)
+    if args.exit_with_parent:
+        threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     print(f"halfhour emulator listening on http://{args.host}:{server.server_port}", flush=True)
     try:
         server.serve_forever()

@@ -1,1 +1,25 @@
-#[test] fn t(){}
+//! One integration-test binary: the real AWS SDK for Rust over HTTP against the emulator.
+//! Modules are named `<area>_<subject>`.
+
+mod emulator_images;
+mod emulator_lifecycle;
+mod emulator_refresh;
+mod fixture_cluster;
+mod state_flags;
+mod state_idempotency;
+mod state_lease;
+
+use halfhour::aws::dynamodb::DynamoStateStore;
+use halfhour_tests::Emulator;
+use halfhour_tests::emulator::unique_name;
+use halfhour_tests::fixture::create_state_table;
+
+/// A fresh state table and a store on it, with requests tagged `app`.
+pub async fn fresh_store(app: &str) -> DynamoStateStore {
+    let config = Emulator::shared().sdk_config(app).await;
+    let table = unique_name("state");
+    create_state_table(&config, &table)
+        .await
+        .expect("state table created");
+    DynamoStateStore::new(aws_sdk_dynamodb::Client::new(&config), table)
+}

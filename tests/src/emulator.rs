@@ -1,0 +1,182 @@
+//! Starts the emulator once per test binary on a free loopback port and talks to its control
+//! endpoints. A missing Python or moto fails loudly with the fix; nothing is ever skipped.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use aws_config::{AppName, Region, SdkConfig};
+use aws_sdk_dynamodb::config::Credentials;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// One request the emulator served, as its request log records it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LoggedRequest {
+    pub seq: u64,
+    pub service: String,
+    pub action: String,
+    pub mutating: bool,
+    pub params: Value,
+    pub app: String,
+    pub status: u16,
+}
+
+pub struct Emulator {
+    pub endpoint: String,
+    port: u16,
+    _child: Mutex<Child>,
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the repository")
+        .to_path_buf()
+}
+
+fn python() -> PathBuf {
+    if let Some(explicit) = std::env::var_os("HALFHOUR_PYTHON") {
+        return PathBuf::from(explicit);
+    }
+    let venv = repo_root().join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "the AWS emulator needs moto server in {}: run `make test` (or `scripts/emulator-venv.sh`), \
+         or point HALFHOUR_PYTHON at a python with moto[server]==5.2.1",
+        venv.display()
+    );
+    venv
+}
+
+impl Emulator {
+    /// The emulator shared by every test of this binary, started on first use.
+    pub fn shared() -> &'static Emulator {
+        static SHARED: OnceLock<Emulator> = OnceLock::new();
+        SHARED.get_or_init(Emulator::start)
+    }
+
+    fn start() -> Emulator {
+        let script = repo_root().join("tests/emulator/halfhour_emulator.py");
+        let python = python();
+        let mut child = Command::new(&python)
+            .arg(&script)
+            .args(["--host", "127.0.0.1", "--port", "0", "--exit-with-parent"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {} {}: {e}", python.display(), script.display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut first_line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut first_line)
+            .expect("emulator prints its address");
+        let endpoint = first_line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .filter(|url| url.starts_with("http://"))
+            .unwrap_or_else(|| {
+                panic!(
+                    "the emulator did not start (is moto[server] installed for {}?); it said: {first_line:?}",
+                    python.display()
+                )
+            })
+            .to_owned();
+        let port = endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("endpoint has a port");
+        Emulator {
+            endpoint,
+            port,
+            _child: Mutex::new(child),
+        }
+    }
+
+    /// An SDK configuration pointed at the emulator. `app` tags every request in the log, so a
+    /// test counts only its own calls while other tests run beside it.
+    pub async fn sdk_config(&self, app: &str) -> SdkConfig {
+        halfhour::aws::sdk_config_loader()
+            .endpoint_url(&self.endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "emulator"))
+            .app_name(AppName::new(app.to_owned()).expect("valid app name"))
+            .load()
+            .await
+    }
+
+    fn control(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
+        let payload = body.map(Value::to_string).unwrap_or_default();
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("emulator is up");
+        write!(
+            stream,
+            "{method} /_halfhour/{path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+            payload.len()
+        )
+        .expect("control request sent");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("control response");
+        let (head, body) = response.split_once("\r\n\r\n").expect("HTTP response");
+        assert!(head.contains(" 200 "), "control {method} {path} failed: {response}");
+        serde_json::from_str(body).expect("control endpoints answer JSON")
+    }
+
+    /// Every request the emulator served for `app`, oldest first.
+    pub fn requests(&self, app: &str) -> Vec<LoggedRequest> {
+        let value = self.control("GET", &format!("requests?app={app}"), None);
+        serde_json::from_value(value).expect("request log entries")
+    }
+
+    /// The mutating requests `app` sent (anything but Describe/Get/List/...).
+    pub fn mutating_requests(&self, app: &str) -> Vec<LoggedRequest> {
+        self.requests(app).into_iter().filter(|r| r.mutating).collect()
+    }
+
+    pub fn reboots(&self, instance_id: &str) -> u64 {
+        self.control("GET", "reboots", None)[instance_id]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
+    pub fn set_health_check_status(&self, health_check_id: &str, healthy: bool) {
+        self.control(
+            "POST",
+            "health-check-status",
+            Some(&serde_json::json!({"health_check_id": health_check_id, "healthy": healthy})),
+        );
+    }
+
+    pub fn set_instance_probe(&self, instance_id: &str, healthy: bool) {
+        let outcome = if healthy { "healthy" } else { "failing" };
+        self.control(
+            "POST",
+            "instance-probe",
+            Some(&serde_json::json!({"instance_id": instance_id, "outcome": outcome})),
+        );
+    }
+
+    /// Move the emulator's clock forward (lifecycle timeouts), instead of sleeping.
+    pub fn advance_clock(&self, seconds: u64) {
+        self.control(
+            "POST",
+            "clock",
+            Some(&serde_json::json!({"advance_seconds": seconds})),
+        );
+    }
+}
+
+/// A name no other test of this run uses: `<prefix><n>p<pid>`, short enough for ALB names.
+pub fn unique_name(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}{}p{}",
+        NEXT.fetch_add(1, Ordering::SeqCst),
+        std::process::id() % 100_000
+    )
+}
