@@ -92,11 +92,7 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
 
     pub fn cluster(&self, var: &'static str) -> Result<ClusterName, ConfigError> {
         let value = self.required(var)?;
-        ClusterName::new(&value).map_err(|reason| ConfigError::Invalid {
-            var,
-            value,
-            reason,
-        })
+        ClusterName::new(&value).map_err(|reason| ConfigError::Invalid { var, value, reason })
     }
 }
 
@@ -146,14 +142,16 @@ mod tests {
     fn missing_table_name_is_named() {
         let err = CommonConfig::from_lookup(lookup(&[(CLUSTER_NAME, "prod")])).unwrap_err();
         assert_eq!(err, ConfigError::Missing { var: TABLE_NAME });
-        assert_eq!(err.to_string(), "configuration variable HALFHOUR_TABLE is missing");
+        assert_eq!(
+            err.to_string(),
+            "configuration variable HALFHOUR_TABLE is missing"
+        );
     }
 
     #[test]
     fn blank_value_counts_as_missing() {
-        let err =
-            CommonConfig::from_lookup(lookup(&[(TABLE_NAME, "  "), (CLUSTER_NAME, "prod")]))
-                .unwrap_err();
+        let err = CommonConfig::from_lookup(lookup(&[(TABLE_NAME, "  "), (CLUSTER_NAME, "prod")]))
+            .unwrap_err();
         assert_eq!(err, ConfigError::Missing { var: TABLE_NAME });
     }
 
@@ -177,7 +175,13 @@ mod tests {
             (LEASE_SECONDS, "5"),
         ]))
         .unwrap_err();
-        assert!(matches!(err, ConfigError::Invalid { var: LEASE_SECONDS, .. }));
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                var: LEASE_SECONDS,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -195,7 +199,13 @@ mod tests {
     fn invalid_cluster_name_is_refused() {
         let err = CommonConfig::from_lookup(lookup(&[(TABLE_NAME, "t"), (CLUSTER_NAME, "a#b")]))
             .unwrap_err();
-        assert!(matches!(err, ConfigError::Invalid { var: CLUSTER_NAME, .. }));
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                var: CLUSTER_NAME,
+                ..
+            }
+        ));
     }
 
     #[test]

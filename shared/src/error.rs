@@ -31,9 +31,15 @@ pub enum Error {
     #[error("idempotency key `{key}` was first used with a different payload")]
     PayloadMismatch { key: String },
     #[error("AWS {operation} failed transiently: {message}")]
-    Retryable { operation: &'static str, message: String },
+    Retryable {
+        operation: &'static str,
+        message: String,
+    },
     #[error("AWS {operation} failed: {message}")]
-    Aws { operation: &'static str, message: String },
+    Aws {
+        operation: &'static str,
+        message: String,
+    },
 }
 
 impl Error {

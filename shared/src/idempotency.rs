@@ -157,8 +157,12 @@ mod tests {
             runs.fetch_add(1, Ordering::SeqCst);
             Ok(7)
         };
-        let first = run_once(&store, attempt("k", 0), &json!({"x": 1}), action).await.unwrap();
-        let second = run_once(&store, attempt("k", 10), &json!({"x": 1}), action).await.unwrap();
+        let first = run_once(&store, attempt("k", 0), &json!({"x": 1}), action)
+            .await
+            .unwrap();
+        let second = run_once(&store, attempt("k", 10), &json!({"x": 1}), action)
+            .await
+            .unwrap();
         assert_eq!(first, Outcome::Ran(7));
         assert_eq!(second, Outcome::Replayed(7));
         assert_eq!(runs.load(Ordering::SeqCst), 1);
@@ -179,7 +183,9 @@ mod tests {
     #[tokio::test]
     async fn other_payload_with_same_key_is_refused() {
         let store = MemoryStateStore::default();
-        run_once(&store, attempt("k", 0), &json!(1), || async { Ok(1u8) }).await.unwrap();
+        run_once(&store, attempt("k", 0), &json!(1), || async { Ok(1u8) })
+            .await
+            .unwrap();
         let err = run_once(&store, attempt("k", 1), &json!(2), || async { Ok(2u8) })
             .await
             .unwrap_err();

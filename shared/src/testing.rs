@@ -48,7 +48,9 @@ impl StateStore for MemoryStateStore {
         self.with(|t| {
             let existing = t.leases.get(cluster);
             if !Lease::may_be_taken_by(existing, owner, now) {
-                return Ok(LeaseOutcome::HeldBy(existing.cloned().expect("held lease exists")));
+                return Ok(LeaseOutcome::HeldBy(
+                    existing.cloned().expect("held lease exists"),
+                ));
             }
             let lease = Lease {
                 owner: owner.into(),
@@ -71,7 +73,9 @@ impl StateStore for MemoryStateStore {
                 lease.until = now.plus(ttl);
                 Ok(lease.clone())
             }
-            _ => Err(Error::Conflict(format!("lease on {cluster} lost by {owner}"))),
+            _ => Err(Error::Conflict(format!(
+                "lease on {cluster} lost by {owner}"
+            ))),
         })
     }
 

@@ -11,7 +11,13 @@ async fn cluster(app: &str) -> (aws_config::SdkConfig, Client, Cluster) {
     (config.clone(), Client::new(&config), cluster)
 }
 
-async fn complete(asg: &Client, cluster: &Cluster, hook: &str, instance: &str, result: &str) -> Result<(), String> {
+async fn complete(
+    asg: &Client,
+    cluster: &Cluster,
+    hook: &str,
+    instance: &str,
+    result: &str,
+) -> Result<(), String> {
     asg.complete_lifecycle_action()
         .auto_scaling_group_name(&cluster.asg_name)
         .lifecycle_hook_name(hook)
@@ -20,13 +26,24 @@ async fn complete(asg: &Client, cluster: &Cluster, hook: &str, instance: &str, r
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| format!("{}: {}", e.code().unwrap_or_default(), e.message().unwrap_or_default()))
+        .map_err(|e| {
+            format!(
+                "{}: {}",
+                e.code().unwrap_or_default(),
+                e.message().unwrap_or_default()
+            )
+        })
 }
 
 #[tokio::test]
 async fn launched_instance_waits_then_continue_puts_it_in_service() {
     let (config, asg, cluster) = cluster("lc-continue").await;
-    asg.set_desired_capacity().auto_scaling_group_name(&cluster.asg_name).desired_capacity(3).send().await.unwrap();
+    asg.set_desired_capacity()
+        .auto_scaling_group_name(&cluster.asg_name)
+        .desired_capacity(3)
+        .send()
+        .await
+        .unwrap();
     let waiting = cluster.instances_in(&config, "Pending:Wait").await.unwrap();
     assert_eq!(waiting.len(), 1);
     let target_ids = |config| {
@@ -47,8 +64,13 @@ async fn launched_instance_waits_then_continue_puts_it_in_service() {
             ids
         }
     };
-    assert!(!target_ids(&config).await.contains(&waiting[0]), "a waiting instance gets no traffic");
-    complete(&asg, &cluster, LAUNCH_HOOK, &waiting[0], "CONTINUE").await.unwrap();
+    assert!(
+        !target_ids(&config).await.contains(&waiting[0]),
+        "a waiting instance gets no traffic"
+    );
+    complete(&asg, &cluster, LAUNCH_HOOK, &waiting[0], "CONTINUE")
+        .await
+        .unwrap();
     let in_service = cluster.instances_in(&config, "InService").await.unwrap();
     assert_eq!(in_service.len(), 3);
     assert!(in_service.contains(&waiting[0]));
@@ -58,13 +80,34 @@ async fn launched_instance_waits_then_continue_puts_it_in_service() {
 #[tokio::test]
 async fn abandon_terminates_and_replaces_the_instance() {
     let (config, asg, cluster) = cluster("lc-abandon").await;
-    asg.set_desired_capacity().auto_scaling_group_name(&cluster.asg_name).desired_capacity(3).send().await.unwrap();
-    let broken = cluster.instances_in(&config, "Pending:Wait").await.unwrap().remove(0);
-    complete(&asg, &cluster, LAUNCH_HOOK, &broken, "ABANDON").await.unwrap();
+    asg.set_desired_capacity()
+        .auto_scaling_group_name(&cluster.asg_name)
+        .desired_capacity(3)
+        .send()
+        .await
+        .unwrap();
+    let broken = cluster
+        .instances_in(&config, "Pending:Wait")
+        .await
+        .unwrap()
+        .remove(0);
+    complete(&asg, &cluster, LAUNCH_HOOK, &broken, "ABANDON")
+        .await
+        .unwrap();
     let instances = cluster.instances(&config).await.unwrap();
-    assert!(instances.iter().all(|(id, _)| *id != broken), "abandoned instance left the group");
-    let replacement: Vec<_> = instances.iter().filter(|(_, s)| s == "Pending:Wait").collect();
-    assert_eq!(replacement.len(), 1, "a replacement waits in its place: {instances:?}");
+    assert!(
+        instances.iter().all(|(id, _)| *id != broken),
+        "abandoned instance left the group"
+    );
+    let replacement: Vec<_> = instances
+        .iter()
+        .filter(|(_, s)| s == "Pending:Wait")
+        .collect();
+    assert_eq!(
+        replacement.len(),
+        1,
+        "a replacement waits in its place: {instances:?}"
+    );
     let state = aws_sdk_ec2::Client::new(&config)
         .describe_instances()
         .instance_ids(&broken)
@@ -82,38 +125,88 @@ async fn abandon_terminates_and_replaces_the_instance() {
 #[tokio::test]
 async fn completing_an_instance_that_is_not_waiting_is_refused_like_aws() {
     let (config, asg, cluster) = cluster("lc-noaction").await;
-    let serving = cluster.instances_in(&config, "InService").await.unwrap().remove(0);
-    let err = complete(&asg, &cluster, LAUNCH_HOOK, &serving, "CONTINUE").await.unwrap_err();
-    assert_eq!(err, format!("ValidationError: No active Lifecycle Action found with instance ID {serving}"));
+    let serving = cluster
+        .instances_in(&config, "InService")
+        .await
+        .unwrap()
+        .remove(0);
+    let err = complete(&asg, &cluster, LAUNCH_HOOK, &serving, "CONTINUE")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        format!("ValidationError: No active Lifecycle Action found with instance ID {serving}")
+    );
 }
 
 #[tokio::test]
 async fn set_desired_capacity_outside_bounds_is_rejected() {
     let (config, asg, cluster) = cluster("lc-bounds").await;
-    let err = asg.set_desired_capacity().auto_scaling_group_name(&cluster.asg_name).desired_capacity(11).send().await.unwrap_err();
+    let err = asg
+        .set_desired_capacity()
+        .auto_scaling_group_name(&cluster.asg_name)
+        .desired_capacity(11)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("ValidationError"));
     assert_eq!(
         err.message(),
         Some("New SetDesiredCapacity value 11 is above max value 10 for the AutoScalingGroup.")
     );
-    let err = asg.set_desired_capacity().auto_scaling_group_name(&cluster.asg_name).desired_capacity(1).send().await.unwrap_err();
+    let err = asg
+        .set_desired_capacity()
+        .auto_scaling_group_name(&cluster.asg_name)
+        .desired_capacity(1)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("ValidationError"));
-    assert_eq!(cluster.instances(&config).await.unwrap().len(), 2, "nothing changed");
+    assert_eq!(
+        cluster.instances(&config).await.unwrap().len(),
+        2,
+        "nothing changed"
+    );
 }
 
 #[tokio::test]
 async fn terminating_hook_holds_the_instance_until_continue() {
     let (config, asg, cluster) = cluster("lc-terminate").await;
-    asg.set_desired_capacity().auto_scaling_group_name(&cluster.asg_name).desired_capacity(3).send().await.unwrap();
-    let new = cluster.instances_in(&config, "Pending:Wait").await.unwrap().remove(0);
-    complete(&asg, &cluster, LAUNCH_HOOK, &new, "CONTINUE").await.unwrap();
-    asg.set_desired_capacity().auto_scaling_group_name(&cluster.asg_name).desired_capacity(2).send().await.unwrap();
-    let leaving = cluster.instances_in(&config, "Terminating:Wait").await.unwrap();
+    asg.set_desired_capacity()
+        .auto_scaling_group_name(&cluster.asg_name)
+        .desired_capacity(3)
+        .send()
+        .await
+        .unwrap();
+    let new = cluster
+        .instances_in(&config, "Pending:Wait")
+        .await
+        .unwrap()
+        .remove(0);
+    complete(&asg, &cluster, LAUNCH_HOOK, &new, "CONTINUE")
+        .await
+        .unwrap();
+    asg.set_desired_capacity()
+        .auto_scaling_group_name(&cluster.asg_name)
+        .desired_capacity(2)
+        .send()
+        .await
+        .unwrap();
+    let leaving = cluster
+        .instances_in(&config, "Terminating:Wait")
+        .await
+        .unwrap();
     assert_eq!(leaving.len(), 1);
-    complete(&asg, &cluster, TERMINATE_HOOK, &leaving[0], "CONTINUE").await.unwrap();
+    complete(&asg, &cluster, TERMINATE_HOOK, &leaving[0], "CONTINUE")
+        .await
+        .unwrap();
     let instances = cluster.instances(&config).await.unwrap();
     assert_eq!(instances.len(), 2);
-    assert!(instances.iter().all(|(id, s)| *id != leaving[0] && s == "InService"));
+    assert!(
+        instances
+            .iter()
+            .all(|(id, s)| *id != leaving[0] && s == "InService")
+    );
 }
 
 #[tokio::test]
@@ -130,8 +223,17 @@ async fn heartbeat_extends_the_wait_and_timeout_applies_the_default_result() {
         .send()
         .await
         .unwrap();
-    asg.set_desired_capacity().auto_scaling_group_name(&cluster.asg_name).desired_capacity(3).send().await.unwrap();
-    let waiting = cluster.instances_in(&config, "Pending:Wait").await.unwrap().remove(0);
+    asg.set_desired_capacity()
+        .auto_scaling_group_name(&cluster.asg_name)
+        .desired_capacity(3)
+        .send()
+        .await
+        .unwrap();
+    let waiting = cluster
+        .instances_in(&config, "Pending:Wait")
+        .await
+        .unwrap()
+        .remove(0);
     emulator.advance_clock(20);
     asg.record_lifecycle_action_heartbeat()
         .auto_scaling_group_name(&cluster.asg_name)
@@ -141,8 +243,18 @@ async fn heartbeat_extends_the_wait_and_timeout_applies_the_default_result() {
         .await
         .unwrap();
     emulator.advance_clock(20);
-    assert!(cluster.instances_in(&config, "Pending:Wait").await.unwrap().contains(&waiting), "heartbeat restarted the timeout");
+    assert!(
+        cluster
+            .instances_in(&config, "Pending:Wait")
+            .await
+            .unwrap()
+            .contains(&waiting),
+        "heartbeat restarted the timeout"
+    );
     emulator.advance_clock(11);
     let instances = cluster.instances(&config).await.unwrap();
-    assert!(instances.iter().all(|(id, _)| *id != waiting), "timeout applied ABANDON: {instances:?}");
+    assert!(
+        instances.iter().all(|(id, _)| *id != waiting),
+        "timeout applied ABANDON: {instances:?}"
+    );
 }

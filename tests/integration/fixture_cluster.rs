@@ -13,15 +13,29 @@ async fn seeded_cluster_matches_the_founding_story() {
         .unwrap()
         .auto_scaling_groups()[0]
         .clone();
-    assert_eq!((group.min_size(), group.max_size(), group.desired_capacity()), (Some(2), Some(10), Some(2)));
-    assert_eq!(cluster.instances_in(&config, "InService").await.unwrap().len(), 2);
+    assert_eq!(
+        (group.min_size(), group.max_size(), group.desired_capacity()),
+        (Some(2), Some(10), Some(2))
+    );
+    assert_eq!(
+        cluster
+            .instances_in(&config, "InService")
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     let subnets = aws_sdk_ec2::Client::new(&config)
         .describe_subnets()
         .set_subnet_ids(Some(cluster.subnet_ids.clone()))
         .send()
         .await
         .unwrap();
-    let mut zones: Vec<_> = subnets.subnets().iter().filter_map(|s| s.availability_zone()).collect();
+    let mut zones: Vec<_> = subnets
+        .subnets()
+        .iter()
+        .filter_map(|s| s.availability_zone())
+        .collect();
     zones.sort();
     zones.dedup();
     assert_eq!(zones.len(), 3);
@@ -46,10 +60,24 @@ async fn seeded_cluster_matches_the_founding_story() {
         .resource_record_sets()
         .iter()
         .filter(|r| r.name().trim_end_matches('.') == cluster.record_name)
-        .filter_map(|r| Some((r.failover()?.as_str().to_owned(), r.health_check_id().map(str::to_owned))))
+        .filter_map(|r| {
+            Some((
+                r.failover()?.as_str().to_owned(),
+                r.health_check_id().map(str::to_owned),
+            ))
+        })
         .collect();
-    assert!(failover.contains(&("PRIMARY".to_owned(), Some(cluster.gate_health_check_id.clone()))), "{failover:?}");
-    assert!(failover.iter().any(|(f, _)| f == "SECONDARY"), "{failover:?}");
+    assert!(
+        failover.contains(&(
+            "PRIMARY".to_owned(),
+            Some(cluster.gate_health_check_id.clone())
+        )),
+        "{failover:?}"
+    );
+    assert!(
+        failover.iter().any(|(f, _)| f == "SECONDARY"),
+        "{failover:?}"
+    );
 
     let website = halfhour_tests::fixture::s3_client(&config)
         .get_bucket_website()
@@ -57,6 +85,12 @@ async fn seeded_cluster_matches_the_founding_story() {
         .send()
         .await
         .unwrap();
-    assert_eq!(website.index_document().map(|d| d.suffix()), Some("index.html"));
-    assert_eq!(cluster.bucket, cluster.record_name, "S3 website bucket is named like the record");
+    assert_eq!(
+        website.index_document().map(|d| d.suffix()),
+        Some("index.html")
+    );
+    assert_eq!(
+        cluster.bucket, cluster.record_name,
+        "S3 website bucket is named like the record"
+    );
 }

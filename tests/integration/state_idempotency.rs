@@ -28,12 +28,17 @@ async fn fifty_concurrent_deliveries_run_the_action_once() {
         .map(|_| {
             let (store, runs) = (Arc::clone(&store), Arc::clone(&runs));
             tokio::spawn(async move {
-                run_once(&*store, attempt("alarm-1@t1", now), &json!({"alarm": "cpu-high"}), || async {
-                    runs.fetch_add(1, Ordering::SeqCst);
-                    // Hold the attempt open so the others really overlap it.
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    Ok(json!({"desired": 4}))
-                })
+                run_once(
+                    &*store,
+                    attempt("alarm-1@t1", now),
+                    &json!({"alarm": "cpu-high"}),
+                    || async {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        // Hold the attempt open so the others really overlap it.
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        Ok(json!({"desired": 4}))
+                    },
+                )
                 .await
             })
         })
@@ -53,10 +58,15 @@ async fn fifty_concurrent_deliveries_run_the_action_once() {
     assert_eq!(ran, 1);
     assert!(conflicts <= 49);
     // Once completed, a late duplicate replays the stored result without running.
-    let late = run_once(&*store, attempt("alarm-1@t1", Millis(1_001_000)), &json!({"alarm": "cpu-high"}), || async {
-        runs.fetch_add(1, Ordering::SeqCst);
-        Ok(json!({"desired": 99}))
-    })
+    let late = run_once(
+        &*store,
+        attempt("alarm-1@t1", Millis(1_001_000)),
+        &json!({"alarm": "cpu-high"}),
+        || async {
+            runs.fetch_add(1, Ordering::SeqCst);
+            Ok(json!({"desired": 99}))
+        },
+    )
     .await
     .unwrap();
     assert_eq!(late, Outcome::Replayed(json!({"desired": 4})));
@@ -67,11 +77,23 @@ async fn fifty_concurrent_deliveries_run_the_action_once() {
 async fn payload_hash_mismatch_is_refused() {
     let store = fresh_store("idem-mismatch").await;
     let now = Millis(2_000_000);
-    run_once(&store, attempt("k", now), &json!({"a": 1}), || async { Ok(1) }).await.unwrap();
-    let err = run_once(&store, attempt("k", now.plus(Duration::from_secs(1))), &json!({"a": 2}), || async { Ok(2) })
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::PayloadMismatch { ref key } if key == "k"), "{err}");
+    run_once(&store, attempt("k", now), &json!({"a": 1}), || async {
+        Ok(1)
+    })
+    .await
+    .unwrap();
+    let err = run_once(
+        &store,
+        attempt("k", now.plus(Duration::from_secs(1))),
+        &json!({"a": 2}),
+        || async { Ok(2) },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, Error::PayloadMismatch { ref key } if key == "k"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -86,14 +108,29 @@ async fn timed_out_attempt_may_be_retried_and_completed_one_expires() {
         .begin_attempt("scaler", "k", &hash, now, now.plus(Duration::from_secs(30)))
         .await
         .unwrap();
-    let blocked = run_once(&store, attempt("k", now.plus(Duration::from_secs(10))), &payload, || async { Ok(1) }).await;
+    let blocked = run_once(
+        &store,
+        attempt("k", now.plus(Duration::from_secs(10))),
+        &payload,
+        || async { Ok(1) },
+    )
+    .await;
     assert_eq!(blocked.unwrap_err().kind(), ErrorKind::Conflict);
-    let retried = run_once(&store, attempt("k", now.plus(Duration::from_secs(31))), &payload, || async { Ok(2) })
-        .await
-        .unwrap();
+    let retried = run_once(
+        &store,
+        attempt("k", now.plus(Duration::from_secs(31))),
+        &payload,
+        || async { Ok(2) },
+    )
+    .await
+    .unwrap();
     assert_eq!(retried, Outcome::Ran(2));
     // The completed record answers until its TTL, then a new attempt runs.
     let after_ttl = now.plus(Duration::from_secs(31 + 3601));
-    let fresh = run_once(&store, attempt("k", after_ttl), &payload, || async { Ok(3) }).await.unwrap();
+    let fresh = run_once(&store, attempt("k", after_ttl), &payload, || async {
+        Ok(3)
+    })
+    .await
+    .unwrap();
     assert_eq!(fresh, Outcome::Ran(3));
 }

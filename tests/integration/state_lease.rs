@@ -8,7 +8,7 @@ use halfhour::{Error, ErrorKind};
 use crate::fresh_store;
 
 fn cluster() -> ClusterName {
-    ClusterName::new("prod").unwrap()
+    ClusterName::new("prod").expect("valid name")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -20,7 +20,12 @@ async fn fifty_concurrent_acquisitions_have_exactly_one_winner() {
             let store = Arc::clone(&store);
             tokio::spawn(async move {
                 store
-                    .acquire_lease(&cluster(), &format!("writer-{i}"), now, Duration::from_secs(60))
+                    .acquire_lease(
+                        &cluster(),
+                        &format!("writer-{i}"),
+                        now,
+                        Duration::from_secs(60),
+                    )
                     .await
             })
         })
@@ -45,20 +50,34 @@ async fn held_lease_is_refused_then_taken_over_once_expired() {
         store.acquire_lease(&cluster(), "a", t0, ttl).await.unwrap(),
         LeaseOutcome::Acquired(_)
     ));
-    match store.acquire_lease(&cluster(), "b", t0.plus(Duration::from_secs(59)), ttl).await.unwrap() {
+    match store
+        .acquire_lease(&cluster(), "b", t0.plus(Duration::from_secs(59)), ttl)
+        .await
+        .unwrap()
+    {
         LeaseOutcome::HeldBy(lease) => assert_eq!(lease.owner, "a"),
         other => panic!("expected HeldBy(a), got {other:?}"),
     }
     let later = t0.plus(Duration::from_secs(61));
-    match store.acquire_lease(&cluster(), "b", later, ttl).await.unwrap() {
+    match store
+        .acquire_lease(&cluster(), "b", later, ttl)
+        .await
+        .unwrap()
+    {
         LeaseOutcome::Acquired(lease) => assert_eq!(lease.owner, "b"),
         other => panic!("expected b to take over, got {other:?}"),
     }
     // The old holder has lost it: renewing is a conflict, releasing leaves b's lease alone.
-    let err: Error = store.renew_lease(&cluster(), "a", later, ttl).await.unwrap_err();
+    let err: Error = store
+        .renew_lease(&cluster(), "a", later, ttl)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict);
     store.release_lease(&cluster(), "a").await.unwrap();
-    assert_eq!(store.read_lease(&cluster()).await.unwrap().unwrap().owner, "b");
+    assert_eq!(
+        store.read_lease(&cluster()).await.unwrap().unwrap().owner,
+        "b"
+    );
 }
 
 #[tokio::test]
@@ -75,7 +94,10 @@ async fn holder_renews_and_releases() {
     store.release_lease(&cluster(), "a").await.unwrap();
     assert_eq!(store.read_lease(&cluster()).await.unwrap(), None);
     assert!(matches!(
-        store.acquire_lease(&cluster(), "b", t0.plus(Duration::from_secs(31)), ttl).await.unwrap(),
+        store
+            .acquire_lease(&cluster(), "b", t0.plus(Duration::from_secs(31)), ttl)
+            .await
+            .unwrap(),
         LeaseOutcome::Acquired(_)
     ));
 }

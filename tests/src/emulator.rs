@@ -68,7 +68,13 @@ impl Emulator {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {} {}: {e}", python.display(), script.display()));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {} {}: {e}",
+                    python.display(),
+                    script.display()
+                )
+            });
         let stdout = child.stdout.take().expect("piped stdout");
         let mut first_line = String::new();
         BufReader::new(stdout)
@@ -104,7 +110,9 @@ impl Emulator {
         halfhour::aws::sdk_config_loader()
             .endpoint_url(&self.endpoint)
             .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "emulator"))
+            .credentials_provider(Credentials::new(
+                "testing", "testing", None, None, "emulator",
+            ))
             .app_name(AppName::new(app.to_owned()).expect("valid app name"))
             .load()
             .await
@@ -121,9 +129,14 @@ impl Emulator {
         )
         .expect("control request sent");
         let mut response = String::new();
-        stream.read_to_string(&mut response).expect("control response");
+        stream
+            .read_to_string(&mut response)
+            .expect("control response");
         let (head, body) = response.split_once("\r\n\r\n").expect("HTTP response");
-        assert!(head.contains(" 200 "), "control {method} {path} failed: {response}");
+        assert!(
+            head.contains(" 200 "),
+            "control {method} {path} failed: {response}"
+        );
         serde_json::from_str(body).expect("control endpoints answer JSON")
     }
 
@@ -135,7 +148,10 @@ impl Emulator {
 
     /// The mutating requests `app` sent (anything but Describe/Get/List/...).
     pub fn mutating_requests(&self, app: &str) -> Vec<LoggedRequest> {
-        self.requests(app).into_iter().filter(|r| r.mutating).collect()
+        self.requests(app)
+            .into_iter()
+            .filter(|r| r.mutating)
+            .collect()
     }
 
     pub fn reboots(&self, instance_id: &str) -> u64 {

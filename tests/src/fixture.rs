@@ -73,7 +73,10 @@ impl Cluster {
             .and_then(|v| v.vpc_id)
             .ok_or("vpc id")?;
         let mut subnet_ids = Vec::new();
-        for (i, az) in ["us-east-1a", "us-east-1b", "us-east-1c"].iter().enumerate() {
+        for (i, az) in ["us-east-1a", "us-east-1b", "us-east-1c"]
+            .iter()
+            .enumerate()
+        {
             let subnet = ec2
                 .create_subnet()
                 .vpc_id(&vpc_id)
@@ -269,7 +272,11 @@ impl Cluster {
         Ok(instances)
     }
 
-    pub async fn instances_in(&self, config: &SdkConfig, state: &str) -> Result<Vec<String>, BoxError> {
+    pub async fn instances_in(
+        &self,
+        config: &SdkConfig,
+        state: &str,
+    ) -> Result<Vec<String>, BoxError> {
         Ok(self
             .instances(config)
             .await?

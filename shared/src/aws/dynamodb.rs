@@ -234,8 +234,10 @@ impl StateStore for DynamoStateStore {
 
     async fn read_lease(&self, cluster: &ClusterName) -> Result<Option<Lease>> {
         let item = self.get(cluster_pk(cluster), "lease", "ReadLease").await?;
-        item.map(|i| lease_from(&i).ok_or_else(|| corrupt("ReadLease", "lease without owner/until")))
-            .transpose()
+        item.map(|i| {
+            lease_from(&i).ok_or_else(|| corrupt("ReadLease", "lease without owner/until"))
+        })
+        .transpose()
     }
 
     async fn raise_flag(
@@ -394,8 +396,7 @@ impl StateStore for DynamoStateStore {
             Err(err) => match condition_failed!(err, PutItemError::ConditionalCheckFailedException)
             {
                 Some(old) => {
-                    let record =
-                        record_from(&old).ok_or_else(|| corrupt("BeginAttempt", key))?;
+                    let record = record_from(&old).ok_or_else(|| corrupt("BeginAttempt", key))?;
                     // The condition saw a live record; should the clocks disagree, stay safe.
                     Ok(
                         match PriorAttempt::classify(Some(&record), payload_hash, now) {

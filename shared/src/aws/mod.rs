@@ -52,11 +52,13 @@ where
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             true
         }
-        SdkError::ServiceError(service) => service
-            .err()
-            .code()
-            .is_some_and(|code| THROTTLING_CODES.contains(&code))
-            || service.raw().status().is_server_error(),
+        SdkError::ServiceError(service) => {
+            service
+                .err()
+                .code()
+                .is_some_and(|code| THROTTLING_CODES.contains(&code))
+                || service.raw().status().is_server_error()
+        }
         _ => false,
     };
     if retryable {

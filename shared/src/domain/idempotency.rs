@@ -73,7 +73,12 @@ impl PriorAttempt {
 mod tests {
     use super::*;
 
-    fn record(status: IdempotencyStatus, hash: &str, in_progress_until: i64, expires_at: i64) -> IdempotencyRecord {
+    fn record(
+        status: IdempotencyStatus,
+        hash: &str,
+        in_progress_until: i64,
+        expires_at: i64,
+    ) -> IdempotencyRecord {
         IdempotencyRecord {
             status,
             payload_hash: hash.into(),
@@ -95,14 +100,23 @@ mod tests {
     #[test]
     fn expired_completed_record_lets_a_new_attempt_run() {
         let r = record(IdempotencyStatus::Completed, "h", 0, 1000);
-        assert_eq!(PriorAttempt::classify(Some(&r), "h", Millis(1000)), PriorAttempt::None);
+        assert_eq!(
+            PriorAttempt::classify(Some(&r), "h", Millis(1000)),
+            PriorAttempt::None
+        );
     }
 
     #[test]
     fn in_progress_blocks_until_the_attempt_deadline() {
         let r = record(IdempotencyStatus::InProgress, "h", 500, 1000);
-        assert_eq!(PriorAttempt::classify(Some(&r), "h", Millis(499)), PriorAttempt::InProgress);
-        assert_eq!(PriorAttempt::classify(Some(&r), "h", Millis(500)), PriorAttempt::None);
+        assert_eq!(
+            PriorAttempt::classify(Some(&r), "h", Millis(499)),
+            PriorAttempt::InProgress
+        );
+        assert_eq!(
+            PriorAttempt::classify(Some(&r), "h", Millis(500)),
+            PriorAttempt::None
+        );
     }
 
     #[test]

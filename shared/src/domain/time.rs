@@ -7,11 +7,17 @@ pub struct Millis(pub i64);
 
 impl Millis {
     pub fn plus(self, d: Duration) -> Millis {
-        Millis(self.0.saturating_add(d.as_millis().min(i64::MAX as u128) as i64))
+        Millis(
+            self.0
+                .saturating_add(d.as_millis().min(i64::MAX as u128) as i64),
+        )
     }
 
     pub fn minus(self, d: Duration) -> Millis {
-        Millis(self.0.saturating_sub(d.as_millis().min(i64::MAX as u128) as i64))
+        Millis(
+            self.0
+                .saturating_sub(d.as_millis().min(i64::MAX as u128) as i64),
+        )
     }
 
     /// Whole seconds, rounded up: DynamoDB's TTL attribute is in epoch seconds.

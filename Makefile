@@ -1,0 +1,20 @@
+# halfhour — the two commands a fresh machine needs are `make test` (and, with the demo,
+# `make demo`). Each installs what it needs by itself.
+SHELL := /bin/bash
+# Build outputs live outside the clone so CI can keep them between runs.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/halfhour/target
+
+.PHONY: test emulator lint
+
+## Build everything, lint it, and run every test against the embedded AWS emulator.
+test:
+	scripts/test.sh
+
+## Start the AWS emulator alone on 127.0.0.1:$PORT (default 5000), e.g. for the AWS CLI.
+emulator:
+	"$$(scripts/emulator-venv.sh)" tests/emulator/halfhour_emulator.py --host 127.0.0.1 --port $${PORT:-5000}
+
+## Formatting and clippy only.
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
