@@ -7,6 +7,7 @@
 //! - [`config`], [`error`], [`telemetry`]: typed configuration, the error enum, decision records.
 
 pub mod aws;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;

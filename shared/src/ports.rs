@@ -101,3 +101,13 @@ pub trait StateStore: Send + Sync {
     /// Drop a failed attempt's record so a retry can run.
     async fn abandon_attempt(&self, function: &str, key: &str) -> Result<()>;
 }
+
+/// The Auto Scaling group a cluster runs on.
+#[async_trait]
+pub trait ScalingGroup: Send + Sync {
+    /// The group, or None when no group has that name.
+    async fn describe_group(&self, name: &str) -> Result<Option<crate::domain::GroupSnapshot>>;
+
+    /// Set the desired capacity (an absolute value, so re-applying it is harmless).
+    async fn set_desired_capacity(&self, name: &str, desired: u32) -> Result<()>;
+}

@@ -5,6 +5,7 @@ mod emulator_images;
 mod emulator_lifecycle;
 mod emulator_refresh;
 mod fixture_cluster;
+mod scaling_alarms;
 mod state_flags;
 mod state_idempotency;
 mod state_lease;
@@ -21,5 +22,5 @@ pub async fn fresh_store(app: &str) -> DynamoStateStore {
     create_state_table(&config, &table)
         .await
         .expect("state table created");
-    DynamoStateStore::new(aws_sdk_dynamodb::Client::new(&config), table)
+    DynamoStateStore::new(&config, table)
 }

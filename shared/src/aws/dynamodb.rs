@@ -34,9 +34,9 @@ pub struct DynamoStateStore {
 }
 
 impl DynamoStateStore {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
+    pub fn new(sdk: &super::SdkConfig, table: impl Into<String>) -> Self {
         DynamoStateStore {
-            client,
+            client: Client::new(sdk),
             table: table.into(),
         }
     }

@@ -2,9 +2,12 @@
 //! feature so a function compiles only the SDKs it uses. Adapters paginate, convert to domain
 //! types and map errors; they decide nothing.
 
+#[cfg(feature = "autoscaling")]
+pub mod autoscaling;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 
+pub use aws_config::SdkConfig;
 use aws_config::{BehaviorVersion, ConfigLoader};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;

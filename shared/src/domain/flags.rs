@@ -3,7 +3,8 @@
 use super::Millis;
 
 /// A flag one loop raises and the others respect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Flag {
     /// A gold image is being made: no scale-in, no second bake.
     Baking,

@@ -1,10 +1,14 @@
 //! Value types and decision rules shared by the loops. Pure: no async, no SDK types, no clock.
 
+pub mod alarm;
+pub mod capacity;
 pub mod flags;
 pub mod idempotency;
 pub mod lease;
 mod time;
 
+pub use alarm::{AlarmState, AlarmTransition};
+pub use capacity::{Bounds, GroupInstance, GroupSnapshot, LifecycleState};
 pub use flags::{Flag, FlagHold, ModeFlags};
 pub use idempotency::{IdempotencyRecord, IdempotencyStatus, PriorAttempt};
 pub use lease::Lease;

@@ -2,7 +2,20 @@ use std::time::Duration;
 
 /// Milliseconds since the Unix epoch: the one time type the domain and the state table share.
 /// Handlers read the clock once per event and pass it in; the domain never reads it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct Millis(pub i64);
 
 impl Millis {

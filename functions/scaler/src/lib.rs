@@ -1,0 +1,274 @@
+//! The scaling loop: a CloudWatch alarm transition (alarm action, EventBridge or SNS) steps
+//! the cluster's desired capacity, always inside its bounds, with cooldowns, and never in
+//! against a bake, a refresh, a DB failover or instances still waiting on their launch hook.
+//! halfhour's scaler is the one writer of desired capacity: it writes under the cluster lease.
+
+pub mod config;
+pub mod plan;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use halfhour::aws::SdkConfig;
+use halfhour::aws::autoscaling::AsgScalingGroup;
+use halfhour::aws::dynamodb::DynamoStateStore;
+use halfhour::domain::{AlarmState, AlarmTransition, LifecycleState, Millis};
+use halfhour::idempotency::{Attempt, run_once};
+use halfhour::ports::{LeaseOutcome, ScalingGroup, StateStore};
+use halfhour::telemetry::DecisionRecord;
+use halfhour::{Error, clock};
+use lambda_runtime::LambdaEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+pub use config::ScalerConfig;
+use plan::{HoldReason, Observed, ScaleDecision, plan_scale};
+
+pub const FUNCTION: &str = "scaler";
+/// The state-table document holding the cooldown clock and the last applied change.
+const STATE_DOC: &str = "scaler";
+
+pub struct Deps {
+    pub config: ScalerConfig,
+    pub store: Arc<dyn StateStore>,
+    pub group: Arc<dyn ScalingGroup>,
+}
+
+impl Deps {
+    pub fn from_sdk(config: ScalerConfig, sdk: &SdkConfig) -> Self {
+        Deps {
+            store: Arc::new(DynamoStateStore::new(sdk, config.common.table.clone())),
+            group: Arc::new(AsgScalingGroup::new(sdk)),
+            config,
+        }
+    }
+}
+
+/// One invocation's identity and time frame, read once from the Lambda context and clock.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub request_id: String,
+    pub now: Millis,
+    pub remaining: Duration,
+}
+
+/// Persisted between invocations, so cold starts respect the cooldowns and a re-driven event
+/// re-applies its own change instead of stepping again.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+struct ScalerState {
+    last_scale_out: Option<Millis>,
+    last_scale_in: Option<Millis>,
+    last_event: Option<String>,
+    last_target: Option<u32>,
+}
+
+/// What the handler answers (and stores for duplicate deliveries).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ScaleOutcome {
+    pub alarm: String,
+    pub decision: Value,
+    pub desired: Option<u32>,
+    pub dry_run: bool,
+}
+
+pub async fn function_handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error> {
+    let now = clock::now();
+    let invocation = Invocation {
+        request_id: event.context.request_id.clone(),
+        now,
+        remaining: clock::remaining(event.context.deadline, now),
+    };
+    let outcome = handle(&event.payload, &invocation, deps).await?;
+    Ok(json!(outcome))
+}
+
+/// Parse → (idempotency, lease) → observe → plan → apply → one decision record.
+pub async fn handle(
+    payload: &Value,
+    invocation: &Invocation,
+    deps: &Deps,
+) -> Result<ScaleOutcome, Error> {
+    let alarm = AlarmTransition::from_event(payload).map_err(Error::BadEvent)?;
+    let step = deps.config.step_for(&alarm.alarm_name).ok_or_else(|| {
+        Error::bad_event(format!(
+            "alarm `{}` is not one of cluster {}'s scaling alarms ({})",
+            alarm.alarm_name,
+            deps.config.common.cluster,
+            deps.config
+                .steps
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
+    if alarm.state != AlarmState::Alarm || deps.config.common.dry_run {
+        // Nothing to write: decide from what is observable and say so.
+        return decide_and_apply(&alarm, step, invocation, deps, false).await;
+    }
+    let attempt = Attempt {
+        function: FUNCTION,
+        key: &alarm.event_key(),
+        now: invocation.now,
+        remaining: invocation.remaining,
+        ttl: deps.config.common.idempotency_ttl,
+    };
+    run_once(deps.store.as_ref(), attempt, &alarm, || {
+        under_lease(&alarm, step, invocation, deps)
+    })
+    .await
+    .map(|outcome| outcome.into_inner())
+}
+
+async fn under_lease(
+    alarm: &AlarmTransition,
+    step: i32,
+    invocation: &Invocation,
+    deps: &Deps,
+) -> Result<ScaleOutcome, Error> {
+    let common = &deps.config.common;
+    let owner = format!("{FUNCTION}:{}", invocation.request_id);
+    if let LeaseOutcome::HeldBy(lease) = deps
+        .store
+        .acquire_lease(&common.cluster, &owner, invocation.now, common.lease)
+        .await?
+    {
+        return Err(Error::Conflict(format!(
+            "cluster {} is leased by {} until {}",
+            common.cluster, lease.owner, lease.until.0
+        )));
+    }
+    let outcome = decide_and_apply(alarm, step, invocation, deps, true).await;
+    let released = deps.store.release_lease(&common.cluster, &owner).await;
+    let outcome = outcome?;
+    released?;
+    Ok(outcome)
+}
+
+async fn decide_and_apply(
+    alarm: &AlarmTransition,
+    step: i32,
+    invocation: &Invocation,
+    deps: &Deps,
+    act: bool,
+) -> Result<ScaleOutcome, Error> {
+    let config = &deps.config;
+    let cluster = &config.common.cluster;
+    let group = deps
+        .group
+        .describe_group(&config.asg_name)
+        .await?
+        .ok_or_else(|| Error::Aws {
+            operation: "DescribeAutoScalingGroups",
+            message: format!(
+                "cluster {cluster}'s group {} does not exist",
+                config.asg_name
+            ),
+        })?;
+    let flags = deps.store.read_flags(cluster).await?;
+    let doc = deps.store.read_doc(cluster, STATE_DOC).await?;
+    let state: ScalerState = match &doc {
+        Some(d) => serde_json::from_str(&d.body).map_err(|e| Error::Aws {
+            operation: "ReadDoc",
+            message: format!("scaler state of {cluster} is unreadable: {e}"),
+        })?,
+        None => ScalerState::default(),
+    };
+    let event_key = alarm.event_key();
+    let observed = Observed {
+        desired: group.desired,
+        group_bounds: group.bounds,
+        pending_wait: group.count_in(&LifecycleState::PendingWait),
+        raised_flags: flags.raised(invocation.now),
+        last_scale_out: state.last_scale_out,
+        last_scale_in: state.last_scale_in,
+    };
+    // A re-driven event whose change was recorded but maybe not applied: apply that change again.
+    let (decision, reapply) = match (state.last_event.as_deref(), state.last_target) {
+        (Some(key), Some(target)) if key == event_key && act => (
+            ScaleDecision::Set {
+                from: group.desired,
+                to: target,
+                direction: if target >= group.desired {
+                    plan::Direction::Out
+                } else {
+                    plan::Direction::In
+                },
+            },
+            true,
+        ),
+        _ => (
+            plan_scale(
+                &observed,
+                step,
+                alarm.state,
+                config.bounds,
+                &config.cooldowns,
+                invocation.now,
+            ),
+            false,
+        ),
+    };
+    let dry_run = config.common.dry_run;
+    let record = DecisionRecord::new("scaling", cluster, action_name(&decision))
+        .inputs(json!({"alarm": alarm, "step": step, "observed": observed, "reapply": reapply}))
+        .guards(observed.raised_flags.iter().map(|f| f.as_str()))
+        .reason(match decision {
+            ScaleDecision::Hold { reason } => format!("{reason:?}"),
+            ScaleDecision::Set { from, to, .. } => format!("desired {from} -> {to}"),
+        })
+        .dry_run(dry_run);
+    record.emit();
+    let mut desired = Some(group.desired);
+    if let (ScaleDecision::Set { to, direction, .. }, true) = (decision, act && !dry_run) {
+        if !reapply {
+            let mut next = state.clone();
+            match direction {
+                plan::Direction::Out => next.last_scale_out = Some(invocation.now),
+                plan::Direction::In => next.last_scale_in = Some(invocation.now),
+            }
+            next.last_event = Some(event_key);
+            next.last_target = Some(to);
+            let body = serde_json::to_string(&next).unwrap_or_default();
+            // Record the intent first: a crash after it re-applies the same absolute target.
+            if !deps
+                .store
+                .write_doc(cluster, STATE_DOC, &body, doc.map(|d| d.version))
+                .await?
+            {
+                return Err(Error::Conflict(format!(
+                    "scaler state of {cluster} changed underneath"
+                )));
+            }
+        }
+        if to != group.desired {
+            deps.group
+                .set_desired_capacity(&config.asg_name, to)
+                .await?;
+        }
+        desired = Some(to);
+    }
+    Ok(ScaleOutcome {
+        alarm: alarm.alarm_name.clone(),
+        decision: json!(decision),
+        desired,
+        dry_run,
+    })
+}
+
+fn action_name(decision: &ScaleDecision) -> &'static str {
+    match decision {
+        ScaleDecision::Set {
+            direction: plan::Direction::Out,
+            ..
+        } => "scale_out",
+        ScaleDecision::Set {
+            direction: plan::Direction::In,
+            ..
+        } => "scale_in",
+        ScaleDecision::Hold {
+            reason: HoldReason::NotInAlarm,
+        } => "ignore",
+        ScaleDecision::Hold { .. } => "hold",
+    }
+}

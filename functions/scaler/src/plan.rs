@@ -1,0 +1,335 @@
+//! The pure scaling decision: no I/O, no clock of its own.
+
+use serde::Serialize;
+
+use halfhour::domain::{AlarmState, Bounds, Flag, Millis};
+
+use crate::config::Cooldowns;
+
+/// What the scaler saw before deciding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Observed {
+    pub desired: u32,
+    /// The group's own MinSize..MaxSize; the plan never leaves it either.
+    pub group_bounds: Bounds,
+    /// Instances still waiting on their launch hook.
+    pub pending_wait: usize,
+    pub raised_flags: Vec<Flag>,
+    pub last_scale_out: Option<Millis>,
+    pub last_scale_in: Option<Millis>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Direction {
+    Out,
+    In,
+}
+
+/// Why the scaler left capacity alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum HoldReason {
+    NotInAlarm,
+    AtMax,
+    AtMin,
+    ScaleOutCooldown,
+    ScaleInCooldown,
+    Baking,
+    Refreshing,
+    DbFailover,
+    InstancesPending,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ScaleDecision {
+    Set {
+        from: u32,
+        to: u32,
+        direction: Direction,
+    },
+    Hold {
+        reason: HoldReason,
+    },
+}
+
+/// The flags that forbid scale-in, with the reason each gives.
+const SCALE_IN_GUARDS: [(Flag, HoldReason); 3] = [
+    (Flag::Baking, HoldReason::Baking),
+    (Flag::Refreshing, HoldReason::Refreshing),
+    (Flag::DbFailover, HoldReason::DbFailover),
+];
+
+/// Decide what one alarm transition does to the group's desired capacity.
+pub fn plan_scale(
+    observed: &Observed,
+    step: i32,
+    alarm: AlarmState,
+    bounds: Bounds,
+    cooldowns: &Cooldowns,
+    now: Millis,
+) -> ScaleDecision {
+    let hold = |reason| ScaleDecision::Hold { reason };
+    if alarm != AlarmState::Alarm {
+        return hold(HoldReason::NotInAlarm);
+    }
+    let bounds = bounds.within(observed.group_bounds);
+    let from = observed.desired;
+    let target = bounds.clamp(i64::from(from) + i64::from(step));
+    if step > 0 {
+        if from >= bounds.max {
+            return hold(HoldReason::AtMax);
+        }
+        if observed
+            .last_scale_out
+            .is_some_and(|t| now < t.plus(cooldowns.scale_out))
+        {
+            return hold(HoldReason::ScaleOutCooldown);
+        }
+        return ScaleDecision::Set {
+            from,
+            to: target,
+            direction: Direction::Out,
+        };
+    }
+    if let Some((_, reason)) = SCALE_IN_GUARDS
+        .iter()
+        .find(|(flag, _)| observed.raised_flags.contains(flag))
+    {
+        return hold(*reason);
+    }
+    if observed.pending_wait > 0 {
+        return hold(HoldReason::InstancesPending);
+    }
+    if from <= bounds.min {
+        return hold(HoldReason::AtMin);
+    }
+    let last_change = observed.last_scale_out.max(observed.last_scale_in);
+    if last_change.is_some_and(|t| now < t.plus(cooldowns.scale_in)) {
+        return hold(HoldReason::ScaleInCooldown);
+    }
+    ScaleDecision::Set {
+        from,
+        to: target,
+        direction: Direction::In,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::time::Duration;
+
+    const BOUNDS: Bounds = Bounds { min: 2, max: 10 };
+    const COOLDOWNS: Cooldowns = Cooldowns {
+        scale_out: Duration::from_secs(120),
+        scale_in: Duration::from_secs(600),
+    };
+
+    fn observed(desired: u32) -> Observed {
+        Observed {
+            desired,
+            group_bounds: BOUNDS,
+            pending_wait: 0,
+            raised_flags: vec![],
+            last_scale_out: None,
+            last_scale_in: None,
+        }
+    }
+
+    fn plan(o: &Observed, step: i32, now: i64) -> ScaleDecision {
+        plan_scale(o, step, AlarmState::Alarm, BOUNDS, &COOLDOWNS, Millis(now))
+    }
+
+    #[test]
+    fn table() {
+        use HoldReason::*;
+        let set = |from, to, direction| ScaleDecision::Set {
+            from,
+            to,
+            direction,
+        };
+        let hold = |reason| ScaleDecision::Hold { reason };
+        let cases: Vec<(&str, Observed, i32, ScaleDecision)> = vec![
+            ("out by the step", observed(2), 2, set(2, 4, Direction::Out)),
+            (
+                "out clamps at max",
+                observed(9),
+                2,
+                set(9, 10, Direction::Out),
+            ),
+            ("at max holds", observed(10), 2, hold(AtMax)),
+            ("in by the step", observed(5), -1, set(5, 4, Direction::In)),
+            ("at min holds", observed(2), -1, hold(AtMin)),
+            (
+                "group max is tighter",
+                Observed {
+                    group_bounds: Bounds { min: 2, max: 6 },
+                    ..observed(6)
+                },
+                2,
+                hold(AtMax),
+            ),
+            (
+                "baking forbids scale-in",
+                Observed {
+                    raised_flags: vec![Flag::Baking],
+                    ..observed(5)
+                },
+                -1,
+                hold(Baking),
+            ),
+            (
+                "baking allows scale-out",
+                Observed {
+                    raised_flags: vec![Flag::Baking],
+                    ..observed(5)
+                },
+                1,
+                set(5, 6, Direction::Out),
+            ),
+            (
+                "refresh forbids scale-in",
+                Observed {
+                    raised_flags: vec![Flag::Refreshing],
+                    ..observed(5)
+                },
+                -1,
+                hold(Refreshing),
+            ),
+            (
+                "db failover forbids scale-in",
+                Observed {
+                    raised_flags: vec![Flag::DbFailover],
+                    ..observed(5)
+                },
+                -1,
+                hold(DbFailover),
+            ),
+            (
+                "pending instances forbid scale-in",
+                Observed {
+                    pending_wait: 1,
+                    ..observed(5)
+                },
+                -1,
+                hold(InstancesPending),
+            ),
+            (
+                "scale-out cooldown",
+                Observed {
+                    last_scale_out: Some(Millis(0)),
+                    ..observed(4)
+                },
+                2,
+                hold(ScaleOutCooldown),
+            ),
+            (
+                "scale-in waits after a scale-out",
+                Observed {
+                    last_scale_out: Some(Millis(0)),
+                    ..observed(4)
+                },
+                -1,
+                hold(ScaleInCooldown),
+            ),
+            (
+                "desired above bounds comes back in",
+                observed(12),
+                -1,
+                set(12, 10, Direction::In),
+            ),
+        ];
+        for (name, o, step, expected) in cases {
+            assert_eq!(plan(&o, step, 60_000), expected, "{name}");
+        }
+        assert_eq!(
+            plan_scale(
+                &observed(4),
+                2,
+                AlarmState::Ok,
+                BOUNDS,
+                &COOLDOWNS,
+                Millis(0)
+            ),
+            hold(NotInAlarm)
+        );
+    }
+
+    #[test]
+    fn cooldowns_expire() {
+        let o = Observed {
+            last_scale_out: Some(Millis(0)),
+            last_scale_in: Some(Millis(0)),
+            ..observed(4)
+        };
+        assert_eq!(
+            plan(&o, 2, 120_000),
+            ScaleDecision::Set {
+                from: 4,
+                to: 6,
+                direction: Direction::Out
+            }
+        );
+        assert_eq!(
+            plan(&o, -1, 600_000),
+            ScaleDecision::Set {
+                from: 4,
+                to: 3,
+                direction: Direction::In
+            }
+        );
+    }
+
+    fn any_flags() -> impl Strategy<Value = Vec<Flag>> {
+        proptest::sample::subsequence(Flag::ALL.to_vec(), 0..=3)
+    }
+
+    proptest! {
+        /// Random alarm sequences, clocks and flags: capacity stays in bounds, no scale-in
+        /// under a guard, and the cooldowns hold between the changes the plan makes.
+        #[test]
+        fn sequences_stay_in_bounds_and_respect_guards_and_cooldowns(
+            start in 2u32..=10,
+            events in proptest::collection::vec(
+                (prop_oneof![Just(2i32), Just(1), Just(-1), Just(-2)],
+                 prop_oneof![Just(AlarmState::Alarm), Just(AlarmState::Ok), Just(AlarmState::InsufficientData)],
+                 0i64..900_000, any_flags(), 0usize..3),
+                1..60),
+        ) {
+            let mut o = observed(start);
+            let mut now = 0i64;
+            for (step, alarm, gap, flags, pending) in events {
+                now += gap;
+                o.raised_flags = flags.clone();
+                o.pending_wait = pending;
+                let decision = plan_scale(&o, step, alarm, BOUNDS, &COOLDOWNS, Millis(now));
+                if let ScaleDecision::Set { from, to, direction } = decision {
+                    prop_assert_eq!(from, o.desired);
+                    prop_assert!(BOUNDS.contains(to), "{} outside bounds", to);
+                    prop_assert_eq!(alarm, AlarmState::Alarm);
+                    match direction {
+                        Direction::Out => {
+                            prop_assert!(to > from);
+                            if let Some(t) = o.last_scale_out {
+                                prop_assert!(now - t.0 >= 120_000, "scale-out inside its cooldown");
+                            }
+                            o.last_scale_out = Some(Millis(now));
+                        }
+                        Direction::In => {
+                            prop_assert!(to < from);
+                            prop_assert!(flags.is_empty(), "scale-in while {:?}", flags);
+                            prop_assert_eq!(pending, 0);
+                            let last = o.last_scale_out.max(o.last_scale_in);
+                            if let Some(t) = last {
+                                prop_assert!(now - t.0 >= 600_000, "scale-in inside its cooldown");
+                            }
+                            o.last_scale_in = Some(Millis(now));
+                        }
+                    }
+                    o.desired = to;
+                }
+                prop_assert!(BOUNDS.contains(o.desired));
+            }
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! The scaling loop against the emulator: real SDK, real group, real state table.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use halfhour::domain::{ClusterName, Flag, FlagHold, Millis};
+use halfhour::{ErrorKind, clock};
+use halfhour_tests::{Cluster, Emulator};
+use scaler::{Deps, Invocation, ScalerConfig, handle};
+use serde_json::{Value, json};
+
+struct Setup {
+    config: aws_config::SdkConfig,
+    cluster: Cluster,
+    deps: Arc<Deps>,
+    app: String,
+}
+
+async fn setup(app: &str, dry_run: bool) -> Setup {
+    let seed_config = Emulator::shared().sdk_config(&format!("{app}-seed")).await;
+    let cluster = Cluster::seed(&seed_config).await.expect("cluster seeded");
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("HALFHOUR_TABLE", cluster.table.clone()),
+        ("HALFHOUR_CLUSTER", cluster.name.clone()),
+        ("HALFHOUR_ASG_NAME", cluster.asg_name.clone()),
+        (
+            "HALFHOUR_SCALING_ALARMS",
+            "cpu-high=+2,cpu-low=-1".to_owned(),
+        ),
+        ("DRY_RUN", dry_run.to_string()),
+    ]);
+    let scaler_config =
+        ScalerConfig::from_lookup(|name| vars.get(name).cloned()).expect("valid config");
+    let config = Emulator::shared().sdk_config(app).await;
+    let deps = Arc::new(Deps::from_sdk(scaler_config, &config));
+    Setup {
+        config,
+        cluster,
+        deps,
+        app: app.to_owned(),
+    }
+}
+
+fn alarm_event(name: &str, state: &str, at: Millis) -> Value {
+    let secs = at.0 / 1000;
+    json!({
+        "version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        "detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch",
+        "account": "123456789012", "time": "2026-11-27T13:47:30Z", "region": "us-east-1",
+        "resources": [format!("arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}")],
+        "detail": {
+            "alarmName": name,
+            "state": {"value": state, "reason": "Threshold Crossed", "timestamp": rfc3339(secs)},
+            "previousState": {"value": "OK", "reason": "", "timestamp": rfc3339(secs - 300)}
+        }
+    })
+}
+
+/// Seconds since the epoch as RFC 3339 (UTC), for realistic event timestamps.
+fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000+0000",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn invocation(id: &str, now: Millis) -> Invocation {
+    Invocation {
+        request_id: id.to_owned(),
+        now,
+        remaining: Duration::from_secs(30),
+    }
+}
+
+async fn desired(setup: &Setup) -> i32 {
+    aws_sdk_autoscaling::Client::new(&setup.config)
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(&setup.cluster.asg_name)
+        .send()
+        .await
+        .expect("group described")
+        .auto_scaling_groups()[0]
+        .desired_capacity()
+        .expect("group has a desired capacity")
+}
+
+fn set_desired_calls(app: &str) -> usize {
+    Emulator::shared()
+        .requests(app)
+        .iter()
+        .filter(|r| r.action == "SetDesiredCapacity")
+        .count()
+}
+
+#[tokio::test]
+async fn alarm_high_raises_desired_capacity_by_the_step() {
+    let s = setup("scale-out", false).await;
+    let now = clock::now();
+    let outcome = handle(
+        &alarm_event("cpu-high", "ALARM", now),
+        &invocation("r1", now),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.desired, Some(4));
+    assert_eq!(desired(&s).await, 4);
+    assert_eq!(set_desired_calls(&s.app), 1);
+    // The lease was given back.
+    let cluster = ClusterName::new(&s.cluster.name).unwrap();
+    assert_eq!(s.deps.store.read_lease(&cluster).await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_duplicate_deliveries_change_capacity_once() {
+    let s = setup("scale-dup", false).await;
+    let now = clock::now();
+    let event = alarm_event("cpu-high", "ALARM", now);
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let (deps, event) = (Arc::clone(&s.deps), event.clone());
+            tokio::spawn(async move {
+                handle(&event, &invocation(&format!("dup-{i}"), now), &deps).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        if let Err(err) = task.await.unwrap() {
+            assert_eq!(
+                err.kind(),
+                ErrorKind::Conflict,
+                "duplicates either replay or are told to retry: {err}"
+            );
+        }
+    }
+    assert_eq!(desired(&s).await, 4);
+    assert_eq!(set_desired_calls(&s.app), 1);
+    // A late duplicate (after the others finished) replays without another change.
+    let late = handle(
+        &event,
+        &invocation("late", now.plus(Duration::from_secs(5))),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(late.desired, Some(4));
+    assert_eq!(set_desired_calls(&s.app), 1);
+}
+
+#[tokio::test]
+async fn repeated_alarm_climbs_to_ten_and_holds_at_max() {
+    let s = setup("scale-max", false).await;
+    let mut now = clock::now();
+    let mut seen = Vec::new();
+    for i in 0..6 {
+        let outcome = handle(
+            &alarm_event("cpu-high", "ALARM", now),
+            &invocation(&format!("r{i}"), now),
+            &s.deps,
+        )
+        .await
+        .unwrap();
+        seen.push((outcome.desired, outcome.decision.clone()));
+        now = now.plus(Duration::from_secs(121));
+    }
+    let desired_seen: Vec<_> = seen.iter().map(|(d, _)| d.unwrap()).collect();
+    assert_eq!(desired_seen, vec![4, 6, 8, 10, 10, 10]);
+    assert_eq!(seen[5].1, json!({"Hold": {"reason": "AtMax"}}));
+    assert_eq!(desired(&s).await, 10);
+    assert_eq!(set_desired_calls(&s.app), 4);
+}
+
+#[tokio::test]
+async fn scale_in_is_refused_during_a_bake() {
+    let s = setup("scale-bake", false).await;
+    let now = clock::now();
+    handle(
+        &alarm_event("cpu-high", "ALARM", now),
+        &invocation("out", now),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    let cluster = ClusterName::new(&s.cluster.name).unwrap();
+    let hold = FlagHold {
+        by: "gold-image".into(),
+        since: now,
+        until: now.plus(Duration::from_secs(3600)),
+    };
+    s.deps
+        .store
+        .raise_flag(&cluster, Flag::Baking, &hold, true, now)
+        .await
+        .unwrap();
+    let later = now.plus(Duration::from_secs(3000));
+    let outcome = handle(
+        &alarm_event("cpu-low", "ALARM", later),
+        &invocation("in", later),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.decision, json!({"Hold": {"reason": "Baking"}}));
+    assert_eq!(desired(&s).await, 4);
+    assert_eq!(
+        set_desired_calls(&s.app),
+        1,
+        "only the scale-out changed capacity"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_a_typed_error_with_zero_mutating_calls() {
+    let s = setup("scale-bad", false).await;
+    let now = clock::now();
+    let cases = [
+        alarm_event("not-our-alarm", "ALARM", now),
+        json!({"detail-type": "CloudWatch Alarm State Change", "detail": {"alarmName": "cpu-high"}}),
+        json!({"hello": "world"}),
+        json!([1, 2, 3]),
+        json!({"Records": [{"Sns": {"Message": "not json"}}]}),
+        alarm_event("cpu-high", "SOMETIMES", now),
+    ];
+    for (i, event) in cases.iter().enumerate() {
+        let err = handle(event, &invocation(&format!("bad{i}"), now), &s.deps)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BadEvent, "case {i}: {err}");
+    }
+    assert_eq!(Emulator::shared().mutating_requests(&s.app).len(), 0);
+    assert_eq!(desired(&s).await, 2);
+}
+
+#[tokio::test]
+async fn dry_run_decides_and_logs_but_never_mutates() {
+    let s = setup("scale-dry", true).await;
+    let now = clock::now();
+    let outcome = handle(
+        &alarm_event("cpu-high", "ALARM", now),
+        &invocation("dry", now),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert!(outcome.dry_run);
+    assert_eq!(
+        outcome.decision,
+        json!({"Set": {"from": 2, "to": 4, "direction": "Out"}})
+    );
+    assert_eq!(desired(&s).await, 2);
+    let mutations = Emulator::shared().mutating_requests(&s.app);
+    assert!(mutations.is_empty(), "dry run mutated: {mutations:?}");
+}
