@@ -11,6 +11,24 @@ async fn cluster(app: &str) -> (aws_config::SdkConfig, Client, Cluster) {
     (config.clone(), Client::new(&config), cluster)
 }
 
+async fn set_desired(
+    asg: &Client,
+    cluster: &Cluster,
+    desired: i32,
+) -> Result<
+    (),
+    aws_sdk_autoscaling::error::SdkError<
+        aws_sdk_autoscaling::operation::set_desired_capacity::SetDesiredCapacityError,
+    >,
+> {
+    asg.set_desired_capacity()
+        .auto_scaling_group_name(&cluster.asg_name)
+        .desired_capacity(desired)
+        .send()
+        .await
+        .map(|_| ())
+}
+
 async fn complete(
     asg: &Client,
     cluster: &Cluster,
@@ -38,12 +56,7 @@ async fn complete(
 #[tokio::test]
 async fn launched_instance_waits_then_continue_puts_it_in_service() {
     let (config, asg, cluster) = cluster("lc-continue").await;
-    asg.set_desired_capacity()
-        .auto_scaling_group_name(&cluster.asg_name)
-        .desired_capacity(3)
-        .send()
-        .await
-        .unwrap();
+    set_desired(&asg, &cluster, 3).await.unwrap();
     let waiting = cluster.instances_in(&config, "Pending:Wait").await.unwrap();
     assert_eq!(waiting.len(), 1);
     let target_ids = |config| {
@@ -80,12 +93,7 @@ async fn launched_instance_waits_then_continue_puts_it_in_service() {
 #[tokio::test]
 async fn abandon_terminates_and_replaces_the_instance() {
     let (config, asg, cluster) = cluster("lc-abandon").await;
-    asg.set_desired_capacity()
-        .auto_scaling_group_name(&cluster.asg_name)
-        .desired_capacity(3)
-        .send()
-        .await
-        .unwrap();
+    set_desired(&asg, &cluster, 3).await.unwrap();
     let broken = cluster
         .instances_in(&config, "Pending:Wait")
         .await
@@ -172,12 +180,7 @@ async fn set_desired_capacity_outside_bounds_is_rejected() {
 #[tokio::test]
 async fn terminating_hook_holds_the_instance_until_continue() {
     let (config, asg, cluster) = cluster("lc-terminate").await;
-    asg.set_desired_capacity()
-        .auto_scaling_group_name(&cluster.asg_name)
-        .desired_capacity(3)
-        .send()
-        .await
-        .unwrap();
+    set_desired(&asg, &cluster, 3).await.unwrap();
     let new = cluster
         .instances_in(&config, "Pending:Wait")
         .await
@@ -186,12 +189,7 @@ async fn terminating_hook_holds_the_instance_until_continue() {
     complete(&asg, &cluster, LAUNCH_HOOK, &new, "CONTINUE")
         .await
         .unwrap();
-    asg.set_desired_capacity()
-        .auto_scaling_group_name(&cluster.asg_name)
-        .desired_capacity(2)
-        .send()
-        .await
-        .unwrap();
+    set_desired(&asg, &cluster, 2).await.unwrap();
     let leaving = cluster
         .instances_in(&config, "Terminating:Wait")
         .await
@@ -223,12 +221,7 @@ async fn heartbeat_extends_the_wait_and_timeout_applies_the_default_result() {
         .send()
         .await
         .unwrap();
-    asg.set_desired_capacity()
-        .auto_scaling_group_name(&cluster.asg_name)
-        .desired_capacity(3)
-        .send()
-        .await
-        .unwrap();
+    set_desired(&asg, &cluster, 3).await.unwrap();
     let waiting = cluster
         .instances_in(&config, "Pending:Wait")
         .await
