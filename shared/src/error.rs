@@ -77,6 +77,22 @@ impl From<Error> for lambda_runtime::Diagnostic {
     }
 }
 
+impl Error {
+    /// The typed error for a refused command, naming this deployment's cluster.
+    pub fn from_command(
+        err: crate::domain::CommandError,
+        ours: &crate::domain::ClusterName,
+    ) -> Self {
+        match err {
+            crate::domain::CommandError::Malformed(reason) => Error::BadEvent(reason),
+            crate::domain::CommandError::WrongCluster { got } => Error::WrongCluster {
+                got,
+                expected: ours.to_string(),
+            },
+        }
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]

@@ -111,3 +111,10 @@ pub trait ScalingGroup: Send + Sync {
     /// Set the desired capacity (an absolute value, so re-applying it is harmless).
     async fn set_desired_capacity(&self, name: &str, desired: u32) -> Result<()>;
 }
+
+/// CloudWatch alarms, read by the reconciler side of a loop.
+#[async_trait]
+pub trait Alarms: Send + Sync {
+    /// The current state of each named alarm that exists (unknown names are left out).
+    async fn alarm_states(&self, names: &[String]) -> Result<Vec<crate::domain::AlarmStatus>>;
+}

@@ -4,10 +4,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
 use halfhour::domain::{ClusterName, Flag, FlagHold, Millis};
 use halfhour::{ErrorKind, clock};
 use halfhour_tests::{Cluster, Emulator};
-use scaler::{Deps, Invocation, ScalerConfig, handle};
+use scaler::{Deps, Invocation, ScalerConfig, function_handler, handle, reconcile};
 use serde_json::{Value, json};
 
 struct Setup {
@@ -18,16 +19,18 @@ struct Setup {
 }
 
 async fn setup(app: &str, dry_run: bool) -> Setup {
+    setup_with(app, dry_run, |_| "cpu-high=+2,cpu-low=-1".to_owned()).await
+}
+
+/// A seeded cluster and a scaler for it; `alarms` gives HALFHOUR_SCALING_ALARMS from the cluster name.
+async fn setup_with(app: &str, dry_run: bool, alarms: impl Fn(&str) -> String) -> Setup {
     let seed_config = Emulator::shared().sdk_config(&format!("{app}-seed")).await;
     let cluster = Cluster::seed(&seed_config).await.expect("cluster seeded");
     let vars: HashMap<&str, String> = HashMap::from([
         ("HALFHOUR_TABLE", cluster.table.clone()),
         ("HALFHOUR_CLUSTER", cluster.name.clone()),
         ("HALFHOUR_ASG_NAME", cluster.asg_name.clone()),
-        (
-            "HALFHOUR_SCALING_ALARMS",
-            "cpu-high=+2,cpu-low=-1".to_owned(),
-        ),
+        ("HALFHOUR_SCALING_ALARMS", alarms(&cluster.name)),
         ("DRY_RUN", dry_run.to_string()),
     ]);
     let scaler_config =
@@ -265,4 +268,97 @@ async fn dry_run_decides_and_logs_but_never_mutates() {
     assert_eq!(desired(&s).await, 2);
     let mutations = Emulator::shared().mutating_requests(&s.app);
     assert!(mutations.is_empty(), "dry run mutated: {mutations:?}");
+}
+
+async fn put_alarm(config: &aws_config::SdkConfig, name: &str, state: StateValue) {
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(config);
+    cloudwatch
+        .put_metric_alarm()
+        .alarm_name(name)
+        .namespace("AWS/EC2")
+        .metric_name("CPUUtilization")
+        .statistic(Statistic::Average)
+        .period(60)
+        .evaluation_periods(3)
+        .datapoints_to_alarm(2)
+        .threshold(70.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .expect("alarm created");
+    cloudwatch
+        .set_alarm_state()
+        .alarm_name(name)
+        .state_value(state)
+        .state_reason("test")
+        .send()
+        .await
+        .expect("alarm state set");
+}
+
+#[tokio::test]
+async fn reconciler_steps_an_alarm_still_in_alarm_once_each_cooldown() {
+    let s = setup_with("scale-reconcile", false, |c| {
+        format!("{c}-cpu-high=+2,{c}-cpu-low=-1")
+    })
+    .await;
+    let high = format!("{}-cpu-high", s.cluster.name);
+    put_alarm(&s.config, &high, StateValue::Alarm).await;
+    put_alarm(
+        &s.config,
+        &format!("{}-cpu-low", s.cluster.name),
+        StateValue::Ok,
+    )
+    .await;
+    let now = clock::now();
+    let step = |at: Millis| {
+        let deps = Arc::clone(&s.deps);
+        async move { reconcile(&invocation("tick", at), &deps).await.unwrap() }
+    };
+    let first = step(now).await;
+    assert_eq!(first.len(), 1, "only the alarm in ALARM is re-evaluated");
+    assert_eq!(first[0].desired, Some(4));
+    let inside_cooldown = step(now.plus(Duration::from_secs(60))).await;
+    assert_eq!(
+        inside_cooldown[0].decision,
+        json!({"Hold": {"reason": "ScaleOutCooldown"}})
+    );
+    assert_eq!(
+        step(now.plus(Duration::from_secs(121))).await[0].desired,
+        Some(6)
+    );
+    assert_eq!(desired(&s).await, 6);
+    assert_eq!(set_desired_calls(&s.app), 2);
+
+    put_alarm(&s.config, &high, StateValue::Ok).await;
+    let before = Emulator::shared().mutating_requests(&s.app).len();
+    assert!(step(now.plus(Duration::from_secs(600))).await.is_empty());
+    assert_eq!(
+        Emulator::shared().mutating_requests(&s.app).len(),
+        before,
+        "nothing firing, nothing written"
+    );
+}
+
+#[tokio::test]
+async fn commands_for_another_cluster_or_unknown_actions_are_refused() {
+    let s = setup("scale-commands", false).await;
+    let lambda_event = |payload: Value| {
+        let mut context = lambda_runtime::Context::default();
+        context.request_id = "cmd".into();
+        context.deadline = u64::try_from(clock::now().plus(Duration::from_secs(30)).0).unwrap();
+        lambda_runtime::LambdaEvent::new(payload, context)
+    };
+    let err = function_handler(
+        lambda_event(json!({"action": "reconcile", "cluster": "someone-else"})),
+        &s.deps,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, halfhour::Error::WrongCluster { .. }), "{err}");
+    let err = function_handler(lambda_event(json!({"action": "scale-to-100"})), &s.deps)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BadEvent);
+    assert!(Emulator::shared().mutating_requests(&s.app).is_empty());
 }

@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use halfhour::aws::SdkConfig;
 use halfhour::aws::autoscaling::AsgScalingGroup;
+use halfhour::aws::cloudwatch::CloudWatchAlarms;
 use halfhour::aws::dynamodb::DynamoStateStore;
-use halfhour::domain::{AlarmState, AlarmTransition, LifecycleState, Millis};
+use halfhour::domain::{AlarmState, AlarmTransition, Command, LifecycleState, Millis};
 use halfhour::idempotency::{Attempt, run_once};
-use halfhour::ports::{LeaseOutcome, ScalingGroup, StateStore};
+use halfhour::ports::{Alarms, LeaseOutcome, ScalingGroup, StateStore};
 use halfhour::telemetry::DecisionRecord;
 use halfhour::{Error, clock};
 use lambda_runtime::LambdaEvent;
@@ -32,6 +33,7 @@ pub struct Deps {
     pub config: ScalerConfig,
     pub store: Arc<dyn StateStore>,
     pub group: Arc<dyn ScalingGroup>,
+    pub alarms: Arc<dyn Alarms>,
 }
 
 impl Deps {
@@ -39,6 +41,7 @@ impl Deps {
         Deps {
             store: Arc::new(DynamoStateStore::new(sdk, config.common.table.clone())),
             group: Arc::new(AsgScalingGroup::new(sdk)),
+            alarms: Arc::new(CloudWatchAlarms::new(sdk)),
             config,
         }
     }
@@ -50,6 +53,14 @@ pub struct Invocation {
     pub request_id: String,
     pub now: Millis,
     pub remaining: Duration,
+}
+
+/// What brought the scaler to decide: an alarm event, or the reconciler's tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    Event,
+    Reconcile,
 }
 
 /// Persisted between invocations, so cold starts respect the cooldowns and a re-driven event
@@ -78,8 +89,46 @@ pub async fn function_handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<
         now,
         remaining: clock::remaining(event.context.deadline, now),
     };
-    let outcome = handle(&event.payload, &invocation, deps).await?;
-    Ok(json!(outcome))
+    let cluster = &deps.config.common.cluster;
+    match Command::from_event(&event.payload, cluster) {
+        None => Ok(json!(handle(&event.payload, &invocation, deps).await?)),
+        Some(Ok(command)) if command.action == "reconcile" => {
+            Ok(json!(reconcile(&invocation, deps).await?))
+        }
+        Some(Ok(command)) => Err(Error::bad_event(format!(
+            "the scaler knows no action `{}` (it answers alarm events and `reconcile`)",
+            command.action
+        ))),
+        Some(Err(err)) => Err(Error::from_command(err, cluster)),
+    }
+}
+
+/// The reconciler's part: alarm actions fire once per transition, so an alarm still in ALARM
+/// is re-evaluated on every tick; the cooldowns, bounds and guards decide whether it steps.
+pub async fn reconcile(invocation: &Invocation, deps: &Deps) -> Result<Vec<ScaleOutcome>, Error> {
+    let names: Vec<String> = deps.config.steps.keys().cloned().collect();
+    let mut outcomes = Vec::new();
+    for status in deps.alarms.alarm_states(&names).await? {
+        let Some(step) = deps.config.step_for(&status.name) else {
+            continue;
+        };
+        if status.state != AlarmState::Alarm {
+            continue;
+        }
+        let tick = AlarmTransition {
+            alarm_name: status.name,
+            state: status.state,
+            previous: None,
+            changed_at: status.since,
+        };
+        let outcome = if deps.config.common.dry_run {
+            decide_and_apply(&tick, step, invocation, deps, false, Origin::Reconcile).await?
+        } else {
+            under_lease(&tick, step, invocation, deps, Origin::Reconcile).await?
+        };
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
 }
 
 /// Parse → (idempotency, lease) → observe → plan → apply → one decision record.
@@ -104,7 +153,7 @@ pub async fn handle(
     })?;
     if alarm.state != AlarmState::Alarm || deps.config.common.dry_run {
         // Nothing to write: decide from what is observable and say so.
-        return decide_and_apply(&alarm, step, invocation, deps, false).await;
+        return decide_and_apply(&alarm, step, invocation, deps, false, Origin::Event).await;
     }
     let attempt = Attempt {
         function: FUNCTION,
@@ -114,7 +163,7 @@ pub async fn handle(
         ttl: deps.config.common.idempotency_ttl,
     };
     run_once(deps.store.as_ref(), attempt, &alarm, || {
-        under_lease(&alarm, step, invocation, deps)
+        under_lease(&alarm, step, invocation, deps, Origin::Event)
     })
     .await
     .map(|outcome| outcome.into_inner())
@@ -125,6 +174,7 @@ async fn under_lease(
     step: i32,
     invocation: &Invocation,
     deps: &Deps,
+    origin: Origin,
 ) -> Result<ScaleOutcome, Error> {
     let common = &deps.config.common;
     let owner = format!("{FUNCTION}:{}", invocation.request_id);
@@ -138,7 +188,7 @@ async fn under_lease(
             common.cluster, lease.owner, lease.until.0
         )));
     }
-    let outcome = decide_and_apply(alarm, step, invocation, deps, true).await;
+    let outcome = decide_and_apply(alarm, step, invocation, deps, true, origin).await;
     let released = deps.store.release_lease(&common.cluster, &owner).await;
     let outcome = outcome?;
     released?;
@@ -151,6 +201,7 @@ async fn decide_and_apply(
     invocation: &Invocation,
     deps: &Deps,
     act: bool,
+    origin: Origin,
 ) -> Result<ScaleOutcome, Error> {
     let config = &deps.config;
     let cluster = &config.common.cluster;
@@ -174,7 +225,11 @@ async fn decide_and_apply(
         })?,
         None => ScalerState::default(),
     };
-    let event_key = alarm.event_key();
+    // A reconcile tick is its own change: only a re-driven event replays a recorded one.
+    let event_key = match origin {
+        Origin::Event => alarm.event_key(),
+        Origin::Reconcile => format!("{}#reconcile@{}", alarm.event_key(), invocation.now.0),
+    };
     let observed = Observed {
         desired: group.desired,
         group_bounds: group.bounds,
@@ -211,7 +266,7 @@ async fn decide_and_apply(
     };
     let dry_run = config.common.dry_run;
     let record = DecisionRecord::new("scaling", cluster, action_name(&decision))
-        .inputs(json!({"alarm": alarm, "step": step, "observed": observed, "reapply": reapply}))
+        .inputs(json!({"origin": origin, "alarm": alarm, "step": step, "observed": observed, "reapply": reapply}))
         .guards(observed.raised_flags.iter().map(|f| f.as_str()))
         .reason(match decision {
             ScaleDecision::Hold { reason } => format!("{reason:?}"),

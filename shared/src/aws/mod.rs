@@ -4,6 +4,8 @@
 
 #[cfg(feature = "autoscaling")]
 pub mod autoscaling;
+#[cfg(feature = "cloudwatch")]
+pub mod cloudwatch;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 

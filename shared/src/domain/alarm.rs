@@ -15,7 +15,7 @@ pub enum AlarmState {
 }
 
 impl AlarmState {
-    fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, String> {
         match s {
             "OK" => Ok(AlarmState::Ok),
             "ALARM" => Ok(AlarmState::Alarm),
@@ -23,6 +23,14 @@ impl AlarmState {
             other => Err(format!("unknown alarm state {other:?}")),
         }
     }
+}
+
+/// An alarm's current state, as CloudWatch reports it now (the reconciler's view).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AlarmStatus {
+    pub name: String,
+    pub state: AlarmState,
+    pub since: Millis,
 }
 
 /// An alarm entered `state` at `changed_at`; the pair identifies the transition.

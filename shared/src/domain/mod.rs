@@ -2,13 +2,15 @@
 
 pub mod alarm;
 pub mod capacity;
+pub mod command;
 pub mod flags;
 pub mod idempotency;
 pub mod lease;
 mod time;
 
-pub use alarm::{AlarmState, AlarmTransition};
+pub use alarm::{AlarmState, AlarmStatus, AlarmTransition};
 pub use capacity::{Bounds, GroupInstance, GroupSnapshot, LifecycleState};
+pub use command::{Command, CommandError};
 pub use flags::{Flag, FlagHold, ModeFlags};
 pub use idempotency::{IdempotencyRecord, IdempotencyStatus, PriorAttempt};
 pub use lease::Lease;
