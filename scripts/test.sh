@@ -9,10 +9,13 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "emulator venv (moto server + halfhour extension)"
+step "venv (moto server + halfhour extension, cfn-lint)"
 HALFHOUR_PYTHON=$(scripts/emulator-venv.sh)
 export HALFHOUR_PYTHON
 "$HALFHOUR_PYTHON" -c 'import sys; sys.path.insert(0, "tests/emulator"); import halfhour_emulator; halfhour_emulator.install()'
+
+step "cfn-lint template.yaml"
+"$(dirname "$HALFHOUR_PYTHON")/cfn-lint" template.yaml
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
