@@ -327,3 +327,53 @@ fn action_name(decision: &ScaleDecision) -> &'static str {
         ScaleDecision::Hold { .. } => "hold",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use halfhour::domain::ClusterName;
+
+    fn fixture(name: &str) -> Value {
+        let path = format!("{}/../../events/scaler/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Every shipped event fixture parses to the transition it describes.
+    #[test]
+    fn event_fixtures_parse() {
+        let cases = [
+            (
+                "alarm-action.json",
+                "prod-cpu-high",
+                "2026-11-27T13:47:30.123+0000",
+            ),
+            (
+                "eventbridge-alarm.json",
+                "prod-cpu-low",
+                "2026-11-27T14:02:44.215+0000",
+            ),
+            (
+                "sns-alarm.json",
+                "prod-cpu-high",
+                "2026-11-27T15:10:05.870+0000",
+            ),
+        ];
+        for (file, alarm, at) in cases {
+            let t = AlarmTransition::from_event(&fixture(file)).unwrap();
+            assert_eq!(t.alarm_name, alarm, "{file}");
+            assert_eq!(t.state, AlarmState::Alarm, "{file}");
+            assert_eq!(t.previous, Some(AlarmState::Ok), "{file}");
+            assert_eq!(
+                Some(t.changed_at),
+                halfhour::domain::alarm::parse_timestamp(at).ok(),
+                "{file}"
+            );
+        }
+        let prod = ClusterName::new("prod").unwrap();
+        let reconcile = Command::from_event(&fixture("reconcile.json"), &prod)
+            .unwrap()
+            .unwrap();
+        assert_eq!(reconcile.action, "reconcile");
+    }
+}
