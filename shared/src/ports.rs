@@ -118,3 +118,91 @@ pub trait Alarms: Send + Sync {
     /// The current state of each named alarm that exists (unknown names are left out).
     async fn alarm_states(&self, names: &[String]) -> Result<Vec<crate::domain::AlarmStatus>>;
 }
+
+/// The group operations a bake needs, beyond capacity.
+#[async_trait]
+pub trait GroupInstances: Send + Sync {
+    async fn protect_from_scale_in(&self, group: &str, instance: &str, protect: bool)
+    -> Result<()>;
+
+    /// EnterStandby with ShouldDecrementDesiredCapacity=true: no replacement is launched, so
+    /// the caller must first make sure enough instances keep serving.
+    async fn enter_standby(&self, group: &str, instance: &str) -> Result<()>;
+
+    async fn exit_standby(&self, group: &str, instance: &str) -> Result<()>;
+
+    /// Start an instance refresh onto a numbered launch-template version, with auto-rollback.
+    async fn start_instance_refresh(
+        &self,
+        group: &str,
+        refresh: &crate::domain::RefreshRequest,
+    ) -> Result<String>;
+
+    /// The status of a refresh (`Pending`, `InProgress`, `Successful`, `Failed`, `Cancelled`, ...).
+    async fn refresh_status(&self, group: &str, refresh_id: &str) -> Result<Option<String>>;
+}
+
+/// EC2 images: made with a reboot, found again by name, retired with their snapshots.
+#[async_trait]
+pub trait Images: Send + Sync {
+    /// CreateImage with `NoReboot=false`; there is no way to ask otherwise.
+    async fn create_image(&self, request: &crate::domain::ImageRequest) -> Result<String>;
+
+    async fn find_image_by_name(&self, name: &str) -> Result<Option<crate::domain::ImageInfo>>;
+
+    async fn describe_image(&self, image_id: &str) -> Result<Option<crate::domain::ImageInfo>>;
+
+    /// Images tagged `halfhour:managed=true` for `cluster`.
+    async fn managed_images(&self, cluster: &ClusterName) -> Result<Vec<crate::domain::ImageInfo>>;
+
+    /// Of `image_ids`, those an instance (in any state but terminated) was launched from.
+    async fn images_in_use(
+        &self,
+        image_ids: &[String],
+    ) -> Result<std::collections::BTreeSet<String>>;
+
+    /// Deregister the image, then delete its snapshots.
+    async fn deregister_with_snapshots(&self, image: &crate::domain::ImageInfo) -> Result<()>;
+
+    /// Both EC2 status checks of the instance pass.
+    async fn instance_status_ok(&self, instance_id: &str) -> Result<bool>;
+}
+
+/// Launch templates: the default version says which image new instances get.
+#[async_trait]
+pub trait LaunchTemplates: Send + Sync {
+    async fn version(
+        &self,
+        template_id: &str,
+        version: &str,
+    ) -> Result<crate::domain::TemplateVersion>;
+
+    /// A new version copied from `source` with `image_id`; returns its number.
+    async fn create_version(
+        &self,
+        template_id: &str,
+        source: i64,
+        image_id: &str,
+        description: &str,
+    ) -> Result<i64>;
+
+    async fn set_default_version(&self, template_id: &str, version: i64) -> Result<()>;
+}
+
+/// RDS snapshots that pair a gold image with its data state.
+#[async_trait]
+pub trait DbSnapshots: Send + Sync {
+    /// Create the snapshot; an existing snapshot of that id counts as done.
+    async fn create_db_snapshot(
+        &self,
+        db_instance: &str,
+        snapshot_id: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<()>;
+}
+
+/// Operator-visible notifications (SNS).
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    async fn notify(&self, subject: &str, message: &str) -> Result<()>;
+}

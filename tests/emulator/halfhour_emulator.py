@@ -14,7 +14,9 @@ What this module adds, each faithful to AWS's documented behaviour:
 * Instance refresh: ``StartInstanceRefresh``, ``DescribeInstanceRefreshes``,
   ``CancelInstanceRefresh``; each describe advances an active refresh by one batch, replacing
   instances whose image differs from the launch template's desired version.
-* ``CreateImage`` honours ``NoReboot``: without it (or with false) the instance is rebooted.
+* ``CreateImage`` honours ``NoReboot`` (without it, or with false, the instance is rebooted),
+  refuses a duplicate name, tags the image's snapshots at creation, and leaves the image
+  ``pending`` for 30 emulator seconds before it is ``available``.
 * Test endpoints under ``/_halfhour/``: the request log, reboot counts, Route53 health-check
   status, per-instance health-probe outcomes (answered through SSM Run Command), and a clock
   that tests can advance so lifecycle timeouts happen without waiting.
@@ -41,6 +43,7 @@ from moto.autoscaling import models as asg_models
 from moto.autoscaling.exceptions import AutoscalingClientError, ValidationError
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import ActionResult, EmptyResult
+from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.instances import InstanceResponse
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -71,6 +74,9 @@ REBOOTS: dict[str, int] = {}
 PROBES: dict[str, str] = {}  # instance id -> "healthy" | "failing"
 HEALTH_STATUS: dict[str, bool] = {}  # Route53 health check id -> healthy?
 REFRESHES: dict[str, list[dict[str, Any]]] = {}  # group name -> refreshes, newest first
+PENDING_IMAGES: dict[str, float] = {}  # image id -> when it becomes available
+# How long a new image stays `pending` (AWS takes minutes); tests advance the clock or set it.
+IMAGE_SETTLE_SECONDS = 30.0
 
 
 def _iso(ts: float) -> str:
@@ -418,13 +424,67 @@ def _flag(response: Any, name: str) -> bool:
     return str(response._get_param(name, "false")).lower() == "true"
 
 
+class InvalidAMINameDuplicate(EC2ClientError):
+    def __init__(self, name: str) -> None:
+        super().__init__("InvalidAMIName.Duplicate", f"AMI name {name} is already in use by AMI")
+
+
 def create_image(self: AmisResponse) -> ActionResult:
-    no_reboot = _flag(self, "NoReboot")
-    if not no_reboot and not _flag(self, "DryRun"):
-        instance_id = self._get_param("InstanceId")
-        self.ec2_backend.get_instance(instance_id)  # an unknown instance fails before the reboot
+    """AWS's CreateImage: unique names, tags on the image and its snapshots at creation, a
+    reboot unless NoReboot=true, and an image that is `pending` before it is `available`."""
+    instance_id = self._get_param("InstanceId")
+    name = self._get_param("Name")
+    if _flag(self, "DryRun"):
+        return _original_create_image(self)
+    self.ec2_backend.get_instance(instance_id)  # an unknown instance fails before anything else
+    if any(ami.name == name for ami in self.ec2_backend.amis.values()):
+        raise InvalidAMINameDuplicate(name)
+    specifications = self._get_param("TagSpecifications", [])
+    snapshot_tags = [t for spec in specifications if spec.get("ResourceType") == "snapshot" for t in spec.get("Tags", [])]
+    # moto refuses snapshot specifications; it gets the image's, the snapshot's are applied below.
+    image_only = [spec for spec in specifications if spec.get("ResourceType") != "snapshot"]
+    ami = self.ec2_backend.create_image(instance_id, name, self._get_param("Description", ""), tag_specifications=image_only)
+    for tag in snapshot_tags:
+        ami.ebs_snapshot.add_tag(tag["Key"], tag["Value"])
+    if not _flag(self, "NoReboot"):
         REBOOTS[instance_id] = REBOOTS.get(instance_id, 0) + 1
-    return _original_create_image(self)
+    ami.state = "pending"
+    PENDING_IMAGES[ami.id] = CLOCK.now() + IMAGE_SETTLE_SECONDS
+    return ActionResult({"ImageId": ami.id})
+
+
+def _settle_images(backend: Any) -> None:
+    """A pending image becomes available once its settle time has passed on the emulator clock."""
+    now = CLOCK.now()
+    for image_id, ready_at in list(PENDING_IMAGES.items()):
+        if now >= ready_at:
+            ami = backend.amis.get(image_id)
+            if ami is not None and ami.state == "pending":
+                ami.state = "available"
+            PENDING_IMAGES.pop(image_id, None)
+
+
+_original_describe_images = AmisResponse.describe_images
+
+
+def describe_images(self: AmisResponse) -> ActionResult:
+    _settle_images(self.ec2_backend)
+    return _original_describe_images(self)
+
+
+def _set_image_state(image_id: str, state: str) -> None:
+    if state not in ("available", "failed"):
+        raise ValueError("state must be available or failed")
+    from moto.ec2.models import ec2_backends
+
+    for account in ec2_backends.values():
+        for backend in account.values():
+            ami = backend.amis.get(image_id)
+            if ami is not None:
+                ami.state = state
+                PENDING_IMAGES.pop(image_id, None)
+                return
+    raise KeyError(f"no image {image_id}")
 
 
 def reboot_instances(self: InstanceResponse) -> ActionResult:
@@ -485,6 +545,7 @@ def install() -> None:
     for name in ("describe_auto_scaling_instances", "describe_auto_scaling_groups"):
         setattr(AutoScalingResponse, name, _with_expiry(getattr(AutoScalingResponse, name)))
     AmisResponse.create_image = create_image
+    AmisResponse.describe_images = describe_images
     InstanceResponse.reboot_instances = reboot_instances
     SimpleSystemManagerResponse.get_command_invocation = get_command_invocation
     Route53.get_health_check_status = get_health_check_status
@@ -693,6 +754,9 @@ class Emulator:
         if route == "clock" and method == "POST":
             CLOCK.offset += float(payload.get("advance_seconds", 0))
             return {"now": CLOCK.now(), "offset": CLOCK.offset}
+        if route == "image-state" and method == "POST":
+            _set_image_state(str(payload["image_id"]), str(payload["state"]))
+            return {"ok": True}
         if route == "clock" and method == "GET":
             return {"now": CLOCK.now(), "offset": CLOCK.offset}
         if route == "health" and method == "GET":

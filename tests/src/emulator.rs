@@ -177,6 +177,15 @@ impl Emulator {
         );
     }
 
+    /// Settle a `pending` image now: `available` or `failed`.
+    pub fn set_image_state(&self, image_id: &str, state: &str) {
+        self.control(
+            "POST",
+            "image-state",
+            Some(&serde_json::json!({"image_id": image_id, "state": state})),
+        );
+    }
+
     /// Move the emulator's clock forward (lifecycle timeouts), instead of sleeping.
     pub fn advance_clock(&self, seconds: u64) {
         self.control(

@@ -366,7 +366,7 @@ mod tests {
             assert_eq!(t.previous, Some(AlarmState::Ok), "{file}");
             assert_eq!(
                 Some(t.changed_at),
-                halfhour::domain::alarm::parse_timestamp(at).ok(),
+                halfhour::domain::parse_timestamp(at).ok(),
                 "{file}"
             );
         }

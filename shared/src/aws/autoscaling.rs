@@ -2,11 +2,14 @@
 
 use async_trait::async_trait;
 use aws_sdk_autoscaling::Client;
+use aws_sdk_autoscaling::types::{
+    DesiredConfiguration, LaunchTemplateSpecification, RefreshPreferences, RefreshStrategy,
+};
 
 use super::classify;
-use crate::domain::{Bounds, GroupInstance, GroupSnapshot, LifecycleState};
+use crate::domain::{Bounds, GroupInstance, GroupSnapshot, LifecycleState, RefreshRequest};
 use crate::error::{Error, Result};
-use crate::ports::ScalingGroup;
+use crate::ports::{GroupInstances, ScalingGroup};
 
 #[derive(Clone, Debug)]
 pub struct AsgScalingGroup {
@@ -65,8 +68,19 @@ impl ScalingGroup for AsgScalingGroup {
                 protected_from_scale_in: i.protected_from_scale_in.unwrap_or(false),
             })
             .collect();
+        let launch_template_id = group
+            .launch_template
+            .and_then(|t| t.launch_template_id)
+            .or_else(|| {
+                group
+                    .mixed_instances_policy
+                    .and_then(|p| p.launch_template)
+                    .and_then(|t| t.launch_template_specification)
+                    .and_then(|s| s.launch_template_id)
+            });
         Ok(Some(GroupSnapshot {
             name: name.to_owned(),
+            launch_template_id,
             bounds,
             desired: count(group.desired_capacity, "DesiredCapacity")?,
             instances,
@@ -87,5 +101,111 @@ impl ScalingGroup for AsgScalingGroup {
             .await
             .map_err(|e| classify("SetDesiredCapacity", e))?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl GroupInstances for AsgScalingGroup {
+    async fn protect_from_scale_in(
+        &self,
+        group: &str,
+        instance: &str,
+        protect: bool,
+    ) -> Result<()> {
+        self.client
+            .set_instance_protection()
+            .auto_scaling_group_name(group)
+            .instance_ids(instance)
+            .protected_from_scale_in(protect)
+            .send()
+            .await
+            .map_err(|e| classify("SetInstanceProtection", e))?;
+        Ok(())
+    }
+
+    async fn enter_standby(&self, group: &str, instance: &str) -> Result<()> {
+        self.client
+            .enter_standby()
+            .auto_scaling_group_name(group)
+            .instance_ids(instance)
+            .should_decrement_desired_capacity(true)
+            .send()
+            .await
+            .map_err(|e| classify("EnterStandby", e))?;
+        Ok(())
+    }
+
+    async fn exit_standby(&self, group: &str, instance: &str) -> Result<()> {
+        self.client
+            .exit_standby()
+            .auto_scaling_group_name(group)
+            .instance_ids(instance)
+            .send()
+            .await
+            .map_err(|e| classify("ExitStandby", e))?;
+        Ok(())
+    }
+
+    async fn start_instance_refresh(
+        &self,
+        group: &str,
+        refresh: &RefreshRequest,
+    ) -> Result<String> {
+        use aws_sdk_autoscaling::operation::start_instance_refresh::StartInstanceRefreshError;
+        let started = self
+            .client
+            .start_instance_refresh()
+            .auto_scaling_group_name(group)
+            .strategy(RefreshStrategy::Rolling)
+            .desired_configuration(
+                DesiredConfiguration::builder()
+                    .launch_template(
+                        LaunchTemplateSpecification::builder()
+                            .launch_template_id(&refresh.launch_template_id)
+                            .version(refresh.version.to_string())
+                            .build(),
+                    )
+                    .build(),
+            )
+            .preferences(
+                RefreshPreferences::builder()
+                    .min_healthy_percentage(refresh.min_healthy_percentage)
+                    .instance_warmup(refresh.instance_warmup_seconds)
+                    .auto_rollback(true)
+                    .skip_matching(false)
+                    .build(),
+            )
+            .send()
+            .await;
+        match started {
+            Ok(out) => out.instance_refresh_id.ok_or_else(|| Error::Aws {
+                operation: "StartInstanceRefresh",
+                message: "no refresh id in the answer".into(),
+            }),
+            Err(err) => match err.as_service_error() {
+                Some(StartInstanceRefreshError::InstanceRefreshInProgressFault(_)) => {
+                    Err(Error::Conflict(format!(
+                        "an instance refresh of {group} is already in progress"
+                    )))
+                }
+                _ => Err(classify("StartInstanceRefresh", err)),
+            },
+        }
+    }
+
+    async fn refresh_status(&self, group: &str, refresh_id: &str) -> Result<Option<String>> {
+        let out = self
+            .client
+            .describe_instance_refreshes()
+            .auto_scaling_group_name(group)
+            .instance_refresh_ids(refresh_id)
+            .send()
+            .await
+            .map_err(|e| classify("DescribeInstanceRefreshes", e))?;
+        Ok(out
+            .instance_refreshes()
+            .first()
+            .and_then(|r| r.status())
+            .map(|s| s.as_str().to_owned()))
     }
 }

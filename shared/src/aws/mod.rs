@@ -8,6 +8,12 @@ pub mod autoscaling;
 pub mod cloudwatch;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
+#[cfg(feature = "ec2")]
+pub mod ec2;
+#[cfg(feature = "rds")]
+pub mod rds;
+#[cfg(feature = "sns")]
+pub mod sns;
 
 pub use aws_config::SdkConfig;
 use aws_config::{BehaviorVersion, ConfigLoader};

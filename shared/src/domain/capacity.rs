@@ -82,11 +82,24 @@ pub struct GroupSnapshot {
     pub bounds: Bounds,
     pub desired: u32,
     pub instances: Vec<GroupInstance>,
+    pub launch_template_id: Option<String>,
 }
 
 impl GroupSnapshot {
     pub fn count_in(&self, state: &LifecycleState) -> usize {
         self.instances.iter().filter(|i| i.state == *state).count()
+    }
+
+    /// Instances InService and healthy: the ones the load balancer can send traffic to.
+    pub fn serving(&self) -> usize {
+        self.instances
+            .iter()
+            .filter(|i| i.state == LifecycleState::InService && i.healthy)
+            .count()
+    }
+
+    pub fn instance(&self, id: &str) -> Option<&GroupInstance> {
+        self.instances.iter().find(|i| i.id == id)
     }
 }
 

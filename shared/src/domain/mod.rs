@@ -5,6 +5,7 @@ pub mod capacity;
 pub mod command;
 pub mod flags;
 pub mod idempotency;
+pub mod image;
 pub mod lease;
 mod time;
 
@@ -13,8 +14,9 @@ pub use capacity::{Bounds, GroupInstance, GroupSnapshot, LifecycleState};
 pub use command::{Command, CommandError};
 pub use flags::{Flag, FlagHold, ModeFlags};
 pub use idempotency::{IdempotencyRecord, IdempotencyStatus, PriorAttempt};
+pub use image::{ImageInfo, ImageRequest, ImageState, RefreshRequest, TemplateVersion};
 pub use lease::Lease;
-pub use time::Millis;
+pub use time::{Millis, parse_timestamp};
 
 use std::fmt;
 

@@ -44,6 +44,60 @@ impl Millis {
     }
 }
 
+/// RFC 3339 timestamps as AWS writes them (`Z`, `+00:00` or `+0000` offsets).
+pub fn parse_timestamp(s: &str) -> Result<Millis, String> {
+    let bad = || format!("malformed timestamp {s:?}");
+    let (date, rest) = s.split_once('T').ok_or_else(bad)?;
+    let mut ymd = date.splitn(3, '-').map(|p| p.parse::<i64>());
+    let (Some(Ok(y)), Some(Ok(mo)), Some(Ok(d))) = (ymd.next(), ymd.next(), ymd.next()) else {
+        return Err(bad());
+    };
+    let split = rest.find(['Z', '+', '-']).ok_or_else(bad)?;
+    let (clock, zone) = rest.split_at(split);
+    let mut hms = clock.splitn(3, ':');
+    let (Some(h), Some(mi), Some(sec)) = (hms.next(), hms.next(), hms.next()) else {
+        return Err(bad());
+    };
+    let (h, mi): (i64, i64) = (
+        h.parse().map_err(|_| bad())?,
+        mi.parse().map_err(|_| bad())?,
+    );
+    let sec: f64 = sec.parse().map_err(|_| bad())?;
+    let offset_minutes = match zone {
+        "Z" => 0,
+        _ => {
+            let sign = if zone.starts_with('-') { -1 } else { 1 };
+            let digits: String = zone[1..].chars().filter(char::is_ascii_digit).collect();
+            if digits.len() != 4 {
+                return Err(bad());
+            }
+            let (oh, om): (i64, i64) = (
+                digits[..2].parse().map_err(|_| bad())?,
+                digits[2..].parse().map_err(|_| bad())?,
+            );
+            sign * (oh * 60 + om)
+        }
+    };
+    if !(1..=12).contains(&mo)
+        || !(1..=31).contains(&d)
+        || h > 23
+        || mi > 59
+        || !(0.0..61.0).contains(&sec)
+    {
+        return Err(bad());
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let seconds = days * 86_400 + h * 3600 + mi * 60 - offset_minutes * 60;
+    Ok(Millis(seconds * 1000 + (sec * 1000.0).round() as i64))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

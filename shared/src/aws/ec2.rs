@@ -1,0 +1,314 @@
+//! EC2 adapter: images (always made with a reboot) and launch templates.
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_sdk_ec2::types::{
+    Filter, Image, RequestLaunchTemplateData, ResourceType, SummaryStatus, Tag, TagSpecification,
+};
+
+use super::classify;
+use crate::domain::image::{CLUSTER_TAG, MANAGED_TAG};
+use crate::domain::{
+    ClusterName, ImageInfo, ImageRequest, ImageState, Millis, TemplateVersion, parse_timestamp,
+};
+use crate::error::{Error, Result};
+use crate::ports::{Images, LaunchTemplates};
+
+#[derive(Clone, Debug)]
+pub struct Ec2 {
+    client: Client,
+}
+
+impl Ec2 {
+    pub fn new(sdk: &super::SdkConfig) -> Self {
+        Ec2 {
+            client: Client::new(sdk),
+        }
+    }
+}
+
+fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.into_iter().map(Into::into).collect()))
+        .build()
+}
+
+fn image_info(image: Image) -> ImageInfo {
+    ImageInfo {
+        created: image
+            .creation_date
+            .as_deref()
+            .and_then(|d| parse_timestamp(d).ok())
+            .unwrap_or(Millis(0)),
+        state: ImageState::parse(image.state.as_ref().map_or("", |s| s.as_str())),
+        snapshot_ids: image
+            .block_device_mappings
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| m.ebs?.snapshot_id)
+            .collect(),
+        tags: image
+            .tags
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|t| Some((t.key?, t.value?)))
+            .collect(),
+        name: image.name.unwrap_or_default(),
+        id: image.image_id.unwrap_or_default(),
+    }
+}
+
+fn not_found(code: Option<&str>) -> bool {
+    code.is_some_and(|c| c.contains("NotFound") || c == "InvalidAMIID.Unavailable")
+}
+
+impl Ec2 {
+    async fn describe_images(
+        &self,
+        filters: Vec<Filter>,
+        ids: Vec<String>,
+    ) -> Result<Vec<ImageInfo>> {
+        let mut pages = self
+            .client
+            .describe_images()
+            .owners("self")
+            .set_filters(Some(filters).filter(|f| !f.is_empty()))
+            .set_image_ids(Some(ids).filter(|i| !i.is_empty()))
+            .into_paginator()
+            .send();
+        let mut images = Vec::new();
+        while let Some(page) = pages.next().await {
+            match page {
+                Ok(page) => {
+                    images.extend(page.images.unwrap_or_default().into_iter().map(image_info))
+                }
+                Err(err) if not_found(err.code()) => return Ok(Vec::new()),
+                Err(err) => return Err(classify("DescribeImages", err)),
+            }
+        }
+        Ok(images)
+    }
+}
+
+#[async_trait]
+impl Images for Ec2 {
+    async fn create_image(&self, request: &ImageRequest) -> Result<String> {
+        let tags: Vec<Tag> = request
+            .tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect();
+        let spec = |resource| {
+            TagSpecification::builder()
+                .resource_type(resource)
+                .set_tags(Some(tags.clone()))
+                .build()
+        };
+        let created = self
+            .client
+            .create_image()
+            .instance_id(&request.instance_id)
+            .name(&request.name)
+            .description(&request.description)
+            // Always reboot: an image of a running file system without one may be corrupt.
+            .no_reboot(false)
+            .tag_specifications(spec(ResourceType::Image))
+            .tag_specifications(spec(ResourceType::Snapshot))
+            .send()
+            .await;
+        match created {
+            Ok(out) => out.image_id.ok_or_else(|| Error::Aws {
+                operation: "CreateImage",
+                message: "no image id in the answer".into(),
+            }),
+            // Names are unique: a retried request finds the image its first attempt made.
+            Err(err) if err.code() == Some("InvalidAMIName.Duplicate") => self
+                .find_image_by_name(&request.name)
+                .await?
+                .map(|image| image.id)
+                .ok_or_else(|| Error::Aws {
+                    operation: "CreateImage",
+                    message: format!(
+                        "name {} is taken by an image this account cannot see",
+                        request.name
+                    ),
+                }),
+            Err(err) => Err(classify("CreateImage", err)),
+        }
+    }
+
+    async fn find_image_by_name(&self, name: &str) -> Result<Option<ImageInfo>> {
+        Ok(self
+            .describe_images(vec![filter("name", [name])], vec![])
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    async fn describe_image(&self, image_id: &str) -> Result<Option<ImageInfo>> {
+        Ok(self
+            .describe_images(vec![], vec![image_id.to_owned()])
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    async fn managed_images(&self, cluster: &ClusterName) -> Result<Vec<ImageInfo>> {
+        self.describe_images(
+            vec![
+                filter(&format!("tag:{MANAGED_TAG}"), ["true"]),
+                filter(&format!("tag:{CLUSTER_TAG}"), [cluster.as_str()]),
+            ],
+            vec![],
+        )
+        .await
+    }
+
+    async fn images_in_use(&self, image_ids: &[String]) -> Result<BTreeSet<String>> {
+        if image_ids.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let mut pages = self
+            .client
+            .describe_instances()
+            .filters(filter("image-id", image_ids.iter().cloned()))
+            .filters(filter(
+                "instance-state-name",
+                ["pending", "running", "shutting-down", "stopping", "stopped"],
+            ))
+            .into_paginator()
+            .send();
+        let mut used = BTreeSet::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("DescribeInstances", e))?;
+            for reservation in page.reservations() {
+                used.extend(
+                    reservation
+                        .instances()
+                        .iter()
+                        .filter_map(|i| i.image_id().map(str::to_owned)),
+                );
+            }
+        }
+        Ok(used)
+    }
+
+    async fn deregister_with_snapshots(&self, image: &ImageInfo) -> Result<()> {
+        match self
+            .client
+            .deregister_image()
+            .image_id(&image.id)
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(err) if not_found(err.code()) => {}
+            Err(err) => return Err(classify("DeregisterImage", err)),
+        }
+        for snapshot in &image.snapshot_ids {
+            match self
+                .client
+                .delete_snapshot()
+                .snapshot_id(snapshot)
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(err) if not_found(err.code()) => {}
+                Err(err) => return Err(classify("DeleteSnapshot", err)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn instance_status_ok(&self, instance_id: &str) -> Result<bool> {
+        let out = self
+            .client
+            .describe_instance_status()
+            .instance_ids(instance_id)
+            .include_all_instances(true)
+            .send()
+            .await
+            .map_err(|e| classify("DescribeInstanceStatus", e))?;
+        let ok = |s: Option<&aws_sdk_ec2::types::InstanceStatusSummary>| {
+            s.and_then(|s| s.status()) == Some(&SummaryStatus::Ok)
+        };
+        Ok(out
+            .instance_statuses()
+            .first()
+            .is_some_and(|s| ok(s.instance_status()) && ok(s.system_status())))
+    }
+}
+
+#[async_trait]
+impl LaunchTemplates for Ec2 {
+    async fn version(&self, template_id: &str, version: &str) -> Result<TemplateVersion> {
+        let out = self
+            .client
+            .describe_launch_template_versions()
+            .launch_template_id(template_id)
+            .versions(version)
+            .send()
+            .await
+            .map_err(|e| classify("DescribeLaunchTemplateVersions", e))?;
+        let found = out
+            .launch_template_versions()
+            .first()
+            .ok_or_else(|| Error::Aws {
+                operation: "DescribeLaunchTemplateVersions",
+                message: format!("launch template {template_id} has no version {version}"),
+            })?;
+        Ok(TemplateVersion {
+            number: found.version_number().unwrap_or_default(),
+            description: found.version_description().map(str::to_owned),
+            image_id: found
+                .launch_template_data()
+                .and_then(|d| d.image_id())
+                .map(str::to_owned),
+        })
+    }
+
+    async fn create_version(
+        &self,
+        template_id: &str,
+        source: i64,
+        image_id: &str,
+        description: &str,
+    ) -> Result<i64> {
+        let out = self
+            .client
+            .create_launch_template_version()
+            .launch_template_id(template_id)
+            .source_version(source.to_string())
+            .version_description(description)
+            .launch_template_data(
+                RequestLaunchTemplateData::builder()
+                    .image_id(image_id)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| classify("CreateLaunchTemplateVersion", e))?;
+        out.launch_template_version
+            .and_then(|v| v.version_number)
+            .ok_or_else(|| Error::Aws {
+                operation: "CreateLaunchTemplateVersion",
+                message: "no version number in the answer".into(),
+            })
+    }
+
+    async fn set_default_version(&self, template_id: &str, version: i64) -> Result<()> {
+        self.client
+            .modify_launch_template()
+            .launch_template_id(template_id)
+            .default_version(version.to_string())
+            .send()
+            .await
+            .map_err(|e| classify("ModifyLaunchTemplate", e))?;
+        Ok(())
+    }
+}

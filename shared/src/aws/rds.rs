@@ -1,0 +1,55 @@
+//! RDS adapter: the snapshot that pairs a gold image with its data state.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_rds::Client;
+use aws_sdk_rds::operation::create_db_snapshot::CreateDBSnapshotError;
+use aws_sdk_rds::types::Tag;
+
+use super::classify;
+use crate::error::Result;
+use crate::ports::DbSnapshots;
+
+#[derive(Clone, Debug)]
+pub struct Rds {
+    client: Client,
+}
+
+impl Rds {
+    pub fn new(sdk: &super::SdkConfig) -> Self {
+        Rds {
+            client: Client::new(sdk),
+        }
+    }
+}
+
+#[async_trait]
+impl DbSnapshots for Rds {
+    async fn create_db_snapshot(
+        &self,
+        db_instance: &str,
+        snapshot_id: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let created = self
+            .client
+            .create_db_snapshot()
+            .db_instance_identifier(db_instance)
+            .db_snapshot_identifier(snapshot_id)
+            .set_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                    .collect(),
+            ))
+            .send()
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            Err(err) => match err.as_service_error() {
+                Some(CreateDBSnapshotError::DbSnapshotAlreadyExistsFault(_)) => Ok(()),
+                _ => Err(classify("CreateDBSnapshot", err)),
+            },
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! SNS adapter: operator-visible notifications.
+
+use async_trait::async_trait;
+use aws_sdk_sns::Client;
+
+use super::classify;
+use crate::error::Result;
+use crate::ports::Notifier;
+
+#[derive(Clone, Debug)]
+pub struct SnsNotifier {
+    client: Client,
+    topic_arn: String,
+}
+
+impl SnsNotifier {
+    pub fn new(sdk: &super::SdkConfig, topic_arn: impl Into<String>) -> Self {
+        SnsNotifier {
+            client: Client::new(sdk),
+            topic_arn: topic_arn.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl Notifier for SnsNotifier {
+    async fn notify(&self, subject: &str, message: &str) -> Result<()> {
+        // SNS subjects are limited to 100 characters.
+        let subject: String = subject.chars().take(100).collect();
+        self.client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(subject)
+            .message(message)
+            .send()
+            .await
+            .map_err(|e| classify("Publish", e))?;
+        Ok(())
+    }
+}

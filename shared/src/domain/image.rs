@@ -1,0 +1,125 @@
+//! Gold images and launch templates, as the gold-image loop sees them.
+
+use std::collections::BTreeMap;
+
+use super::Millis;
+
+/// The tag every image, snapshot and DB snapshot halfhour makes carries (value `true`).
+pub const MANAGED_TAG: &str = "halfhour:managed";
+pub const CLUSTER_TAG: &str = "halfhour:cluster";
+pub const RELEASE_TAG: &str = "halfhour:release";
+pub const SOURCE_INSTANCE_TAG: &str = "halfhour:source-instance";
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ImageState {
+    Pending,
+    Available,
+    Failed,
+    Other(String),
+}
+
+impl ImageState {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "pending" => ImageState::Pending,
+            "available" => ImageState::Available,
+            "failed" | "error" | "invalid" => ImageState::Failed,
+            other => ImageState::Other(other.to_owned()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInfo {
+    pub id: String,
+    pub name: String,
+    pub state: ImageState,
+    pub created: Millis,
+    pub snapshot_ids: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A CreateImage request. There is deliberately no reboot switch: images are always made
+/// with a reboot, so the file system is consistent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRequest {
+    pub instance_id: String,
+    pub name: String,
+    pub description: String,
+    /// Applied to the image and its snapshots at creation.
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateVersion {
+    pub number: i64,
+    pub image_id: Option<String>,
+    pub description: Option<String>,
+}
+
+/// An instance refresh onto a numbered launch-template version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRequest {
+    pub launch_template_id: String,
+    pub version: i64,
+    pub min_healthy_percentage: i32,
+    pub instance_warmup_seconds: i32,
+}
+
+/// Which managed images retention deletes: everything but the newest `keep` and every image
+/// still referenced (by a launch-template version in use or by an instance). Pure.
+pub fn images_to_delete<'a>(
+    managed: &'a [ImageInfo],
+    keep: usize,
+    referenced: &std::collections::BTreeSet<String>,
+) -> Vec<&'a ImageInfo> {
+    let mut newest_first: Vec<&ImageInfo> = managed
+        .iter()
+        .filter(|i| i.state == ImageState::Available || i.state == ImageState::Failed)
+        .collect();
+    newest_first.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.id.cmp(&a.id)));
+    newest_first
+        .into_iter()
+        .skip(keep)
+        .filter(|i| !referenced.contains(&i.id))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn image(id: &str, created: i64) -> ImageInfo {
+        ImageInfo {
+            id: id.into(),
+            name: id.into(),
+            state: ImageState::Available,
+            created: Millis(created),
+            snapshot_ids: vec![],
+            tags: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn retention_keeps_the_newest_and_every_referenced_image() {
+        let images: Vec<_> = (1..=6).map(|n| image(&format!("ami-{n}"), n)).collect();
+        let referenced: BTreeSet<String> = ["ami-1".to_owned(), "ami-2".to_owned()].into();
+        let deleted: Vec<&str> = images_to_delete(&images, 3, &referenced)
+            .into_iter()
+            .map(|i| i.id.as_str())
+            .collect();
+        assert_eq!(deleted, vec!["ami-3"]);
+    }
+
+    #[test]
+    fn pending_images_are_never_deleted() {
+        let mut images = vec![image("ami-1", 1), image("ami-2", 2)];
+        images[0].state = ImageState::Pending;
+        assert!(
+            images_to_delete(&images, 0, &BTreeSet::new())
+                .iter()
+                .all(|i| i.id != "ami-1")
+        );
+    }
+}
