@@ -449,6 +449,7 @@ def create_image(self: AmisResponse) -> ActionResult:
     if not _flag(self, "NoReboot"):
         REBOOTS[instance_id] = REBOOTS.get(instance_id, 0) + 1
     ami.state = "pending"
+    ami.creation_date = datetime.fromtimestamp(CLOCK.now(), tz=timezone.utc)
     PENDING_IMAGES[ami.id] = CLOCK.now() + IMAGE_SETTLE_SECONDS
     return ActionResult({"ImageId": ami.id})
 

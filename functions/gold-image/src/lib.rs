@@ -1,0 +1,867 @@
+//! The gold-image loop: image a healthy instance of the cluster — always WITH reboot, after
+//! taking it out of service — roll the image into a new launch-template version with an
+//! instance refresh, and keep only the images that are safe to delete.
+//!
+//! A bake spans many invocations (the image takes minutes). Each step is recorded in the state
+//! table, so a crash, a timeout or a lost `EC2 AMI State Change` event resumes where it
+//! stopped: the AMI event, the reconciler's tick and a retried invoke all call [`advance`].
+
+pub mod config;
+pub mod plan;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use halfhour::aws::SdkConfig;
+use halfhour::aws::autoscaling::AsgScalingGroup;
+use halfhour::aws::dynamodb::DynamoStateStore;
+use halfhour::aws::ec2::Ec2;
+use halfhour::aws::rds::Rds;
+use halfhour::aws::sns::SnsNotifier;
+use halfhour::domain::image::{
+    CLUSTER_TAG, MANAGED_TAG, RELEASE_TAG, SOURCE_INSTANCE_TAG, images_to_delete,
+};
+use halfhour::domain::{
+    Command, Flag, FlagHold, GroupSnapshot, ImageRequest, LifecycleState, Millis, RefreshRequest,
+};
+use halfhour::idempotency::{Attempt, run_once};
+use halfhour::ports::{
+    DbSnapshots, GroupInstances, Images, LaunchTemplates, LeaseOutcome, Notifier, ScalingGroup,
+    StateStore,
+};
+use halfhour::telemetry::DecisionRecord;
+use halfhour::{Error, clock};
+use lambda_runtime::LambdaEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+pub use config::GoldImageConfig;
+use plan::{Bake, Observed, Policy, Refusal, Step};
+
+pub const FUNCTION: &str = "gold-image";
+/// The state-table document of the current (or last) bake.
+const BAKE_DOC: &str = "bake";
+/// Steps one invocation may take before it yields to the next trigger.
+const MAX_STEPS: usize = 16;
+
+pub struct Deps {
+    pub config: GoldImageConfig,
+    pub store: Arc<dyn StateStore>,
+    pub group: Arc<dyn ScalingGroup>,
+    pub instances: Arc<dyn GroupInstances>,
+    pub images: Arc<dyn Images>,
+    pub templates: Arc<dyn LaunchTemplates>,
+    pub db: Arc<dyn DbSnapshots>,
+    pub notifier: Option<Arc<dyn Notifier>>,
+}
+
+impl Deps {
+    pub fn from_sdk(config: GoldImageConfig, sdk: &SdkConfig) -> Self {
+        let asg = Arc::new(AsgScalingGroup::new(sdk));
+        let ec2 = Arc::new(Ec2::new(sdk));
+        Deps {
+            store: Arc::new(DynamoStateStore::new(sdk, config.common.table.clone())),
+            group: asg.clone(),
+            instances: asg,
+            images: ec2.clone(),
+            templates: ec2,
+            db: Arc::new(Rds::new(sdk)),
+            notifier: config
+                .notify_topic_arn
+                .as_ref()
+                .map(|arn| Arc::new(SnsNotifier::new(sdk, arn)) as Arc<dyn Notifier>),
+            config,
+        }
+    }
+}
+
+/// One invocation's identity and time frame.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub request_id: String,
+    pub now: Millis,
+    pub remaining: Duration,
+}
+
+/// What the function was asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// Manual or scheduled: start a bake.
+    Bake {
+        instance_id: Option<String>,
+        reason: String,
+        dry_run: bool,
+    },
+    /// EventBridge `EC2 AMI State Change`.
+    ImageStateChange { image_id: String, state: String },
+    /// The reconciler's tick.
+    Reconcile,
+}
+
+impl Input {
+    pub fn parse(payload: &Value, config: &GoldImageConfig) -> Result<Input, Error> {
+        let cluster = &config.common.cluster;
+        if let Some(command) = Command::from_event(payload, cluster) {
+            let command = command.map_err(|e| Error::from_command(e, cluster))?;
+            return match command.action.as_str() {
+                "bake" => {
+                    #[derive(Deserialize)]
+                    #[serde(deny_unknown_fields)]
+                    struct Args {
+                        instance_id: Option<String>,
+                        reason: Option<String>,
+                        dry_run: Option<bool>,
+                    }
+                    let args = Args::deserialize(Value::Object(command.args))
+                        .map_err(|e| Error::bad_event(format!("malformed bake request: {e}")))?;
+                    if let Some(id) = &args.instance_id
+                        && !id.starts_with("i-")
+                    {
+                        return Err(Error::bad_event(format!("`{id}` is not an instance id")));
+                    }
+                    Ok(Input::Bake {
+                        instance_id: args.instance_id,
+                        reason: args.reason.unwrap_or_else(|| "manual".into()),
+                        dry_run: args.dry_run.unwrap_or(false),
+                    })
+                }
+                "reconcile" => Ok(Input::Reconcile),
+                other => Err(Error::bad_event(format!(
+                    "gold-image knows no action `{other}` (bake, reconcile)"
+                ))),
+            };
+        }
+        if payload.get("detail-type").and_then(Value::as_str) == Some("EC2 AMI State Change") {
+            #[derive(Deserialize)]
+            struct Detail {
+                #[serde(rename = "ImageId")]
+                image_id: String,
+                #[serde(rename = "State")]
+                state: String,
+            }
+            let detail = Detail::deserialize(payload.get("detail").cloned().unwrap_or(Value::Null))
+                .map_err(|e| Error::bad_event(format!("malformed AMI state change: {e}")))?;
+            return Ok(Input::ImageStateChange {
+                image_id: detail.image_id,
+                state: detail.state,
+            });
+        }
+        Err(Error::bad_event(
+            "not a gold-image request: expected {\"action\": \"bake\"|\"reconcile\"} or an EC2 AMI State Change event",
+        ))
+    }
+}
+
+/// What an invocation did, returned to the caller and logged.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BakeReport {
+    pub release: Option<String>,
+    pub steps: Vec<Value>,
+    pub bake: Option<Value>,
+    pub dry_run: bool,
+}
+
+pub async fn function_handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error> {
+    let now = clock::now();
+    let invocation = Invocation {
+        request_id: event.context.request_id.clone(),
+        now,
+        remaining: clock::remaining(event.context.deadline, now),
+    };
+    Ok(json!(handle(&event.payload, &invocation, deps).await?))
+}
+
+pub async fn handle(
+    payload: &Value,
+    invocation: &Invocation,
+    deps: &Deps,
+) -> Result<BakeReport, Error> {
+    match Input::parse(payload, &deps.config)? {
+        Input::Bake {
+            instance_id,
+            reason,
+            dry_run,
+        } if dry_run || deps.config.common.dry_run => {
+            preview_bake(instance_id.as_deref(), &reason, invocation, deps).await
+        }
+        Input::Bake {
+            instance_id,
+            reason,
+            ..
+        } => {
+            // Lambda's async retries reuse the request id: a retried invoke is the same bake.
+            let attempt = Attempt {
+                function: FUNCTION,
+                key: &format!("bake#{}", invocation.request_id),
+                now: invocation.now,
+                remaining: invocation.remaining,
+                ttl: deps.config.common.idempotency_ttl,
+            };
+            let request = json!({"instance_id": instance_id, "reason": reason});
+            run_once(deps.store.as_ref(), attempt, &request, || {
+                with_lease(invocation, deps, || {
+                    start_bake(instance_id.as_deref(), &reason, invocation, deps)
+                })
+            })
+            .await
+            .map(|outcome| outcome.into_inner())
+        }
+        Input::ImageStateChange { image_id, state } => {
+            let Some((bake, _)) = load_bake(deps).await?.filter(|(b, _)| b.is_active()) else {
+                return Ok(ignore(&image_id, &state, "no bake is running", deps));
+            };
+            if bake.image_id.as_deref() != Some(image_id.as_str()) {
+                return Ok(ignore(
+                    &image_id,
+                    &state,
+                    "not the running bake's image",
+                    deps,
+                ));
+            }
+            with_lease(invocation, deps, || advance(invocation, deps)).await
+        }
+        Input::Reconcile => reconcile(invocation, deps).await,
+    }
+}
+
+fn ignore(image_id: &str, state: &str, why: &str, deps: &Deps) -> BakeReport {
+    DecisionRecord::new("gold-image", &deps.config.common.cluster, "ignore")
+        .inputs(json!({"image_id": image_id, "state": state}))
+        .reason(why)
+        .dry_run(deps.config.common.dry_run)
+        .emit();
+    BakeReport {
+        release: None,
+        steps: vec![],
+        bake: None,
+        dry_run: deps.config.common.dry_run,
+    }
+}
+
+/// Run `work` holding the cluster lease; the lease is given back whatever `work` returns.
+async fn with_lease<F, Fut>(
+    invocation: &Invocation,
+    deps: &Deps,
+    work: F,
+) -> Result<BakeReport, Error>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<BakeReport, Error>>,
+{
+    let common = &deps.config.common;
+    let owner = format!("{FUNCTION}:{}", invocation.request_id);
+    if let LeaseOutcome::HeldBy(lease) = deps
+        .store
+        .acquire_lease(&common.cluster, &owner, invocation.now, common.lease)
+        .await?
+    {
+        return Err(Error::Conflict(format!(
+            "cluster {} is leased by {} until {}",
+            common.cluster, lease.owner, lease.until.0
+        )));
+    }
+    let outcome = work().await;
+    let released = deps.store.release_lease(&common.cluster, &owner).await;
+    let outcome = outcome?;
+    released?;
+    Ok(outcome)
+}
+
+async fn observe_group(deps: &Deps) -> Result<GroupSnapshot, Error> {
+    deps.group
+        .describe_group(&deps.config.asg_name)
+        .await?
+        .ok_or_else(|| Error::Aws {
+            operation: "DescribeAutoScalingGroups",
+            message: format!(
+                "cluster {}'s group {} does not exist",
+                deps.config.common.cluster, deps.config.asg_name
+            ),
+        })
+}
+
+fn refusal_error(refusal: Refusal) -> Error {
+    match refusal {
+        Refusal::NotInGroup { instance } => {
+            Error::bad_event(format!("instance {instance} is not in the cluster's group"))
+        }
+        Refusal::NotServing { instance, state } => Error::bad_event(format!(
+            "instance {instance} is {state}, not InService and healthy: it cannot be the reference"
+        )),
+        Refusal::AlreadyBaking { by } => {
+            Error::Conflict(format!("a bake is already running ({by})"))
+        }
+        Refusal::Refreshing => {
+            Error::Conflict("an instance refresh is running; bake after it".into())
+        }
+        Refusal::NoHealthyInstance => {
+            Error::Conflict("no InService healthy instance to image".into())
+        }
+    }
+}
+
+/// Decide what a bake would do, and do nothing.
+async fn preview_bake(
+    requested: Option<&str>,
+    reason: &str,
+    invocation: &Invocation,
+    deps: &Deps,
+) -> Result<BakeReport, Error> {
+    let cluster = &deps.config.common.cluster;
+    let group = observe_group(deps).await?;
+    let flags = deps.store.read_flags(cluster).await?;
+    let choice = plan::may_start(&flags, invocation.now)
+        .and_then(|()| plan::choose_reference(&group, requested));
+    let record = DecisionRecord::new("gold-image", cluster, "bake")
+        .inputs(json!({"requested": requested, "reason": reason, "desired": group.desired, "serving": group.serving()}))
+        .dry_run(true);
+    match choice {
+        Ok(reference) => {
+            let extra = plan::needs_extra_capacity(&group, &reference, deps.config.min_serving);
+            record
+                .reason(format!(
+                    "would image {reference} with reboot{}",
+                    if extra {
+                        ", adding one instance first"
+                    } else {
+                        ""
+                    }
+                ))
+                .emit();
+            Ok(BakeReport {
+                release: None,
+                steps: vec![json!({"would_image": reference, "scale_up_first": extra})],
+                bake: None,
+                dry_run: true,
+            })
+        }
+        Err(refusal) => {
+            record.reason(format!("refused: {refusal:?}")).emit();
+            Err(refusal_error(refusal))
+        }
+    }
+}
+
+async fn load_bake(deps: &Deps) -> Result<Option<(Bake, u64)>, Error> {
+    let cluster = &deps.config.common.cluster;
+    let Some(doc) = deps.store.read_doc(cluster, BAKE_DOC).await? else {
+        return Ok(None);
+    };
+    let bake = serde_json::from_str(&doc.body).map_err(|e| Error::Aws {
+        operation: "ReadDoc",
+        message: format!("bake state of {cluster} is unreadable: {e}"),
+    })?;
+    Ok(Some((bake, doc.version)))
+}
+
+async fn save_bake(deps: &Deps, bake: &Bake, expected: Option<u64>) -> Result<u64, Error> {
+    let cluster = &deps.config.common.cluster;
+    let body = serde_json::to_string(bake).map_err(|e| Error::Aws {
+        operation: "WriteDoc",
+        message: e.to_string(),
+    })?;
+    if !deps
+        .store
+        .write_doc(cluster, BAKE_DOC, &body, expected)
+        .await?
+    {
+        return Err(Error::Conflict(format!(
+            "bake state of {cluster} changed underneath"
+        )));
+    }
+    Ok(expected.map_or(1, |v| v + 1))
+}
+
+fn flag_owner(release: &str) -> String {
+    format!("{FUNCTION}:{release}")
+}
+
+async fn start_bake(
+    requested: Option<&str>,
+    reason: &str,
+    invocation: &Invocation,
+    deps: &Deps,
+) -> Result<BakeReport, Error> {
+    let cluster = &deps.config.common.cluster;
+    let now = invocation.now;
+    let group = observe_group(deps).await?;
+    let flags = deps.store.read_flags(cluster).await?;
+    let refused = |refusal: Refusal| {
+        DecisionRecord::new("gold-image", cluster, "refuse")
+            .inputs(json!({"requested": requested, "reason": reason}))
+            .reason(format!("{refusal:?}"))
+            .emit();
+        refusal_error(refusal)
+    };
+    plan::may_start(&flags, now).map_err(refused)?;
+    let reference = plan::choose_reference(&group, requested).map_err(refused)?;
+    let release = format!("r{}", now.0);
+    let hold = FlagHold {
+        by: flag_owner(&release),
+        since: now,
+        until: now.plus(deps.config.bake_timeout),
+    };
+    if !deps
+        .store
+        .raise_flag(cluster, Flag::Baking, &hold, true, now)
+        .await?
+    {
+        return Err(Error::Conflict(
+            "another bake raised the baking flag first".into(),
+        ));
+    }
+    let previous = load_bake(deps).await?;
+    if let Some((running, _)) = previous.as_ref().filter(|(b, _)| b.is_active()) {
+        deps.store
+            .lower_flag(cluster, Flag::Baking, Some(&hold.by))
+            .await?;
+        return Err(Error::Conflict(format!(
+            "bake {} is still running",
+            running.release
+        )));
+    }
+    let bake = Bake {
+        release: release.clone(),
+        reason: reason.to_owned(),
+        reference,
+        started_at: now,
+        deadline: now.plus(deps.config.bake_timeout),
+        scaled_up_to: None,
+        db_snapshot: None,
+        image_id: None,
+        previous_version: None,
+        new_version: None,
+        refresh_started: false,
+        refresh_id: None,
+        retained: false,
+        failure: None,
+        finished: false,
+    };
+    save_bake(deps, &bake, previous.map(|(_, v)| v)).await?;
+    DecisionRecord::new("gold-image", cluster, "start")
+        .inputs(json!({"release": release, "reference": bake.reference, "reason": reason, "desired": group.desired, "serving": group.serving()}))
+        .reason(format!("imaging {} with reboot", bake.reference))
+        .emit();
+    advance(invocation, deps).await
+}
+
+/// Take as many steps of the running bake as can be taken now.
+pub async fn advance(invocation: &Invocation, deps: &Deps) -> Result<BakeReport, Error> {
+    let cluster = &deps.config.common.cluster;
+    let dry_run = deps.config.common.dry_run;
+    let policy = Policy {
+        min_serving: deps.config.min_serving,
+        db_snapshot: deps.config.db_snapshot,
+    };
+    let Some((mut bake, mut version)) = load_bake(deps).await?.filter(|(b, _)| b.is_active())
+    else {
+        return Ok(BakeReport {
+            release: None,
+            steps: vec![],
+            bake: None,
+            dry_run,
+        });
+    };
+    let mut steps = Vec::new();
+    for _ in 0..MAX_STEPS {
+        let group = observe_group(deps).await?;
+        let image_state = match &bake.image_id {
+            Some(id) => deps.images.describe_image(id).await?.map(|i| i.state),
+            None => None,
+        };
+        let mut observed = Observed {
+            group: &group,
+            image_state,
+            reference_status_ok: None,
+        };
+        let mut step = plan::next_step(&bake, &observed, &policy, invocation.now);
+        if step == Step::WaitForReference {
+            // Look at the reference's status checks only when the plan needs them.
+            observed.reference_status_ok =
+                Some(deps.images.instance_status_ok(&bake.reference).await?);
+            step = plan::next_step(&bake, &observed, &policy, invocation.now);
+        }
+        DecisionRecord::new("gold-image", cluster, step_name(&step))
+            .inputs(json!({"release": bake.release, "reference": bake.reference, "desired": group.desired,
+                           "serving": group.serving(), "image": bake.image_id, "image_state": observed.image_state}))
+            .reason(format!("{step:?}"))
+            .dry_run(dry_run)
+            .emit();
+        steps.push(json!(step));
+        if step.is_wait() || dry_run {
+            break;
+        }
+        let finished = step == Step::Finish;
+        apply(&step, &mut bake, &mut version, &group, invocation, deps).await?;
+        if finished {
+            break;
+        }
+    }
+    Ok(BakeReport {
+        release: Some(bake.release.clone()),
+        steps,
+        bake: Some(json!(bake)),
+        dry_run,
+    })
+}
+
+/// Apply one step and record it. Absolute writes record their intent first; everything else
+/// is recorded once done, and re-observed (not re-done) on a resume.
+async fn apply(
+    step: &Step,
+    bake: &mut Bake,
+    version: &mut u64,
+    group: &GroupSnapshot,
+    invocation: &Invocation,
+    deps: &Deps,
+) -> Result<(), Error> {
+    let config = &deps.config;
+    let cluster = &config.common.cluster;
+    let asg = config.asg_name.as_str();
+    match step {
+        Step::ScaleUp { to } => {
+            bake.scaled_up_to = Some(*to);
+            *version = save_bake(deps, bake, Some(*version)).await?;
+            deps.group.set_desired_capacity(asg, *to).await?;
+            return Ok(());
+        }
+        Step::Protect => {
+            deps.instances
+                .protect_from_scale_in(asg, &bake.reference, true)
+                .await?
+        }
+        Step::Unprotect => {
+            deps.instances
+                .protect_from_scale_in(asg, &bake.reference, false)
+                .await?
+        }
+        Step::EnterStandby => deps.instances.enter_standby(asg, &bake.reference).await?,
+        Step::ExitStandby => deps.instances.exit_standby(asg, &bake.reference).await?,
+        Step::SnapshotDb => {
+            let db = config.db_instance.as_deref().unwrap_or_default();
+            let id = db_snapshot_id(cluster.as_str(), &bake.release);
+            deps.db
+                .create_db_snapshot(db, &id, &release_tags(bake, cluster.as_str()))
+                .await?;
+            bake.db_snapshot = Some(id);
+        }
+        Step::CreateImage => {
+            let request = ImageRequest {
+                instance_id: bake.reference.clone(),
+                name: format!("halfhour-{cluster}-{}", bake.release),
+                description: format!(
+                    "halfhour gold image of {cluster} ({}): {}",
+                    bake.release, bake.reason
+                ),
+                tags: release_tags(bake, cluster.as_str()),
+            };
+            bake.image_id = Some(deps.images.create_image(&request).await?);
+        }
+        Step::NewTemplateVersion => {
+            let template = launch_template(group, deps)?;
+            let default = deps.templates.version(template, "$Default").await?;
+            let latest = deps.templates.version(template, "$Latest").await?;
+            let image = bake.image_id.clone().unwrap_or_default();
+            // A resumed bake finds the version its first attempt made by its description.
+            let number = if latest.description.as_deref() == Some(bake.release.as_str()) {
+                latest.number
+            } else {
+                deps.templates
+                    .create_version(template, default.number, &image, &bake.release)
+                    .await?
+            };
+            bake.previous_version.get_or_insert(default.number);
+            deps.templates.set_default_version(template, number).await?;
+            bake.new_version = Some(number);
+        }
+        Step::StartRefresh => {
+            let template = launch_template(group, deps)?;
+            let hold = FlagHold {
+                by: flag_owner(&bake.release),
+                since: invocation.now,
+                until: invocation.now.plus(config.refresh_hold),
+            };
+            deps.store
+                .raise_flag(cluster, Flag::Refreshing, &hold, false, invocation.now)
+                .await?;
+            let request = RefreshRequest {
+                launch_template_id: template.to_owned(),
+                version: bake.new_version.unwrap_or_default(),
+                min_healthy_percentage: plan::refresh_min_healthy(
+                    config.refresh_min_healthy_percent,
+                    config.min_serving,
+                    group.desired,
+                ),
+                instance_warmup_seconds: i32::try_from(config.instance_warmup.as_secs())
+                    .unwrap_or(i32::MAX),
+            };
+            match deps.instances.start_instance_refresh(asg, &request).await {
+                Ok(id) => bake.refresh_id = Some(id),
+                // A resumed bake whose first attempt started the refresh: it is running.
+                Err(Error::Conflict(_)) if bake.new_version.is_some() => {}
+                Err(err) => return Err(err),
+            }
+            bake.refresh_started = true;
+        }
+        Step::Retain => {
+            retain(bake, group, deps).await?;
+            bake.retained = true;
+        }
+        Step::Fail { reason } => bake.failure = Some(*reason),
+        Step::Finish => {
+            deps.store
+                .lower_flag(cluster, Flag::Baking, Some(&flag_owner(&bake.release)))
+                .await?;
+            bake.finished = true;
+            *version = save_bake(deps, bake, Some(*version)).await?;
+            notify_outcome(bake, deps).await;
+            return Ok(());
+        }
+        Step::WaitForCapacity | Step::WaitForImage | Step::WaitForReference => return Ok(()),
+    }
+    *version = save_bake(deps, bake, Some(*version)).await?;
+    Ok(())
+}
+
+fn launch_template<'a>(group: &'a GroupSnapshot, deps: &Deps) -> Result<&'a str, Error> {
+    group
+        .launch_template_id
+        .as_deref()
+        .ok_or_else(|| Error::Aws {
+            operation: "DescribeAutoScalingGroups",
+            message: format!(
+                "group {} has no launch template to roll the image into",
+                deps.config.asg_name
+            ),
+        })
+}
+
+fn release_tags(bake: &Bake, cluster: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (MANAGED_TAG.to_owned(), "true".to_owned()),
+        (CLUSTER_TAG.to_owned(), cluster.to_owned()),
+        (RELEASE_TAG.to_owned(), bake.release.clone()),
+        (SOURCE_INSTANCE_TAG.to_owned(), bake.reference.clone()),
+    ])
+}
+
+/// RDS snapshot ids: letters, digits and single hyphens, starting with a letter.
+fn db_snapshot_id(cluster: &str, release: &str) -> String {
+    let raw = format!("halfhour-{cluster}-{release}");
+    let mut id = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        let c = if c.is_ascii_alphanumeric() {
+            c.to_ascii_lowercase()
+        } else {
+            '-'
+        };
+        if !(c == '-' && id.ends_with('-')) {
+            id.push(c);
+        }
+    }
+    id.trim_end_matches('-').to_owned()
+}
+
+/// Deregister (with snapshots) the managed images beyond the newest N that nothing uses:
+/// not the default, latest or rollback launch-template version, nor any instance.
+pub async fn retain(bake: &Bake, group: &GroupSnapshot, deps: &Deps) -> Result<(), Error> {
+    let cluster = &deps.config.common.cluster;
+    let template = launch_template(group, deps)?;
+    let mut versions = vec!["$Default".to_owned(), "$Latest".to_owned()];
+    versions.extend(bake.previous_version.map(|v| v.to_string()));
+    let mut referenced = BTreeSet::new();
+    for version in &versions {
+        referenced.extend(deps.templates.version(template, version).await?.image_id);
+    }
+    let managed = deps.images.managed_images(cluster).await?;
+    let ids: Vec<String> = managed.iter().map(|i| i.id.clone()).collect();
+    referenced.extend(deps.images.images_in_use(&ids).await?);
+    let doomed = images_to_delete(&managed, deps.config.keep_images, &referenced);
+    DecisionRecord::new("gold-image", cluster, "retain")
+        .inputs(json!({"managed": ids, "referenced": referenced, "keep": deps.config.keep_images}))
+        .reason(format!(
+            "deregister {:?}",
+            doomed.iter().map(|i| &i.id).collect::<Vec<_>>()
+        ))
+        .emit();
+    for image in doomed {
+        deps.images.deregister_with_snapshots(image).await?;
+    }
+    Ok(())
+}
+
+async fn notify_outcome(bake: &Bake, deps: &Deps) {
+    let cluster = &deps.config.common.cluster;
+    let (subject, message) = match bake.failure {
+        None => (
+            format!("halfhour: {cluster} gold image {} rolled out", bake.release),
+            format!(
+                "Image {} of {} (made with reboot) is launch-template version {}; an instance refresh is replacing the instances. Reason: {}.",
+                bake.image_id.as_deref().unwrap_or("?"),
+                bake.reference,
+                bake.new_version.unwrap_or_default(),
+                bake.reason
+            ),
+        ),
+        Some(reason) => (
+            format!("halfhour: {cluster} gold image {} failed", bake.release),
+            format!(
+                "The bake from {} stopped ({reason:?}); the instance is back in service and nothing was rolled out.",
+                bake.reference
+            ),
+        ),
+    };
+    if let Some(notifier) = &deps.notifier
+        && let Err(err) = notifier.notify(&subject, &message).await
+    {
+        tracing::warn!(error = %err, %subject, "notification not sent");
+    }
+}
+
+fn step_name(step: &Step) -> &'static str {
+    match step {
+        Step::ScaleUp { .. } => "scale_up_first",
+        Step::WaitForCapacity => "wait_for_capacity",
+        Step::Protect => "protect_reference",
+        Step::EnterStandby => "enter_standby",
+        Step::SnapshotDb => "snapshot_db",
+        Step::CreateImage => "create_image",
+        Step::WaitForImage => "wait_for_image",
+        Step::WaitForReference => "wait_for_reference",
+        Step::ExitStandby => "exit_standby",
+        Step::Unprotect => "unprotect_reference",
+        Step::NewTemplateVersion => "new_template_version",
+        Step::StartRefresh => "start_refresh",
+        Step::Retain => "retain",
+        Step::Finish => "finish",
+        Step::Fail { .. } => "fail",
+    }
+}
+
+/// A repair the reconciler makes when no bake is running.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Repair {
+    /// A flag still raised by a bake that is over.
+    LowerFlag { flag: Flag, by: String },
+    /// The last bake's reference instance is still in Standby.
+    ExitStandby { instance: String },
+    /// The last bake's reference instance is still protected from scale-in.
+    Unprotect { instance: String },
+}
+
+/// The reconciler's part: re-drive a running bake (its AMI event may be lost; a timed-out bake
+/// fails and puts everything back), lower flags a finished bake left raised, and bring back a
+/// reference instance left in Standby.
+pub async fn reconcile(invocation: &Invocation, deps: &Deps) -> Result<BakeReport, Error> {
+    let cluster = &deps.config.common.cluster;
+    let dry_run = deps.config.common.dry_run;
+    let last = load_bake(deps).await?;
+    if last.as_ref().is_some_and(|(b, _)| b.is_active()) && !dry_run {
+        return with_lease(invocation, deps, || advance(invocation, deps)).await;
+    }
+    if last.as_ref().is_some_and(|(b, _)| b.is_active()) {
+        return advance(invocation, deps).await;
+    }
+    let flags = deps.store.read_flags(cluster).await?;
+    let group = observe_group(deps).await?;
+    let mut repairs = Vec::new();
+    if let Some(hold) = flags
+        .hold(Flag::Baking)
+        .filter(|h| h.until > invocation.now)
+    {
+        repairs.push(Repair::LowerFlag {
+            flag: Flag::Baking,
+            by: hold.by.clone(),
+        });
+    }
+    if let Some((bake, _)) = &last {
+        if let Some(hold) = flags
+            .hold(Flag::Refreshing)
+            .filter(|h| h.until > invocation.now)
+        {
+            let status = match &bake.refresh_id {
+                Some(id) => {
+                    deps.instances
+                        .refresh_status(&deps.config.asg_name, id)
+                        .await?
+                }
+                None => None,
+            };
+            let running = matches!(
+                status.as_deref(),
+                Some("Pending" | "InProgress" | "Cancelling" | "RollbackInProgress")
+            );
+            if !running {
+                repairs.push(Repair::LowerFlag {
+                    flag: Flag::Refreshing,
+                    by: hold.by.clone(),
+                });
+            }
+        }
+        if let Some(reference) = group.instance(&bake.reference) {
+            if reference.state == LifecycleState::Standby {
+                repairs.push(Repair::ExitStandby {
+                    instance: bake.reference.clone(),
+                });
+            }
+            if reference.protected_from_scale_in {
+                repairs.push(Repair::Unprotect {
+                    instance: bake.reference.clone(),
+                });
+            }
+        }
+    }
+    DecisionRecord::new("gold-image", cluster, if repairs.is_empty() { "nothing_to_repair" } else { "repair" })
+        .inputs(json!({"last_release": last.as_ref().map(|(b, _)| &b.release), "flags": flags.raised(invocation.now)}))
+        .reason(format!("{repairs:?}"))
+        .dry_run(dry_run)
+        .emit();
+    if !repairs.is_empty() && !dry_run {
+        with_lease(invocation, deps, || async {
+            for repair in &repairs {
+                let asg = deps.config.asg_name.as_str();
+                match repair {
+                    Repair::LowerFlag { flag, by } => {
+                        deps.store.lower_flag(cluster, *flag, Some(by)).await?
+                    }
+                    Repair::ExitStandby { instance } => {
+                        deps.instances.exit_standby(asg, instance).await?
+                    }
+                    Repair::Unprotect { instance } => {
+                        deps.instances
+                            .protect_from_scale_in(asg, instance, false)
+                            .await?
+                    }
+                }
+            }
+            Ok(BakeReport {
+                release: None,
+                steps: vec![],
+                bake: None,
+                dry_run,
+            })
+        })
+        .await?;
+    }
+    Ok(BakeReport {
+        release: last.map(|(b, _)| b.release),
+        steps: repairs.iter().map(|r| json!(r)).collect(),
+        bake: None,
+        dry_run,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn db_snapshot_ids_are_valid_rds_identifiers() {
+        assert_eq!(
+            db_snapshot_id("prod_web.eu", "r17"),
+            "halfhour-prod-web-eu-r17"
+        );
+        assert_eq!(db_snapshot_id("a--b", "r1"), "halfhour-a-b-r1");
+    }
+}

@@ -1,0 +1,585 @@
+//! The bake as a pure state machine: from what was recorded and what is observed, the one
+//! next step. No I/O, no clock of its own; the handler applies the step and records it.
+
+use serde::{Deserialize, Serialize};
+
+use halfhour::domain::{Flag, GroupSnapshot, ImageState, LifecycleState, Millis, ModeFlags};
+
+/// A bake as persisted in the state table: each field is a fact recorded when its step is done
+/// (absolute writes record their intent first), so a crash at any point resumes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Bake {
+    pub release: String,
+    pub reason: String,
+    pub reference: String,
+    pub started_at: Millis,
+    pub deadline: Millis,
+    /// Set when the group had no spare serving instance and one was added first.
+    pub scaled_up_to: Option<u32>,
+    pub db_snapshot: Option<String>,
+    pub image_id: Option<String>,
+    /// The default launch-template version before the roll-out: the rollback version.
+    pub previous_version: Option<i64>,
+    pub new_version: Option<i64>,
+    pub refresh_started: bool,
+    pub refresh_id: Option<String>,
+    pub retained: bool,
+    pub failure: Option<FailReason>,
+    pub finished: bool,
+}
+
+impl Bake {
+    pub fn is_active(&self) -> bool {
+        !self.finished
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FailReason {
+    /// EC2 reported the image `failed`.
+    ImageFailed,
+    /// The bake outlived its timeout.
+    TimedOut,
+    /// The reference instance left the group (terminated, detached) mid-bake.
+    ReferenceLost,
+    /// The group is at MaxSize and has no spare serving instance to keep the site up.
+    NoRoomToScaleUp,
+}
+
+/// What the plan needs to see before choosing the next step.
+#[derive(Debug, Clone)]
+pub struct Observed<'a> {
+    pub group: &'a GroupSnapshot,
+    /// The state of the recorded image, if one was requested and EC2 knows it.
+    pub image_state: Option<ImageState>,
+    /// Both EC2 status checks of the reference pass (None: not looked at yet).
+    pub reference_status_ok: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub min_serving: u32,
+    pub db_snapshot: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Step {
+    /// Add one instance first, so the site keeps `min_serving` while the reference is out.
+    ScaleUp {
+        to: u32,
+    },
+    WaitForCapacity,
+    /// Protect the reference from scale-in, so nothing terminates it mid-bake.
+    Protect,
+    /// Take the reference out of service (the load balancer stops sending it traffic).
+    EnterStandby,
+    SnapshotDb,
+    /// CreateImage with reboot.
+    CreateImage,
+    WaitForImage,
+    /// The image is available; the reference is still coming back from its reboot.
+    WaitForReference,
+    ExitStandby,
+    Unprotect,
+    /// A new numbered launch-template version with the image, made the default.
+    NewTemplateVersion,
+    StartRefresh,
+    Retain,
+    Finish,
+    Fail {
+        reason: FailReason,
+    },
+}
+
+impl Step {
+    pub fn is_wait(&self) -> bool {
+        matches!(
+            self,
+            Step::WaitForCapacity | Step::WaitForImage | Step::WaitForReference
+        )
+    }
+}
+
+/// Why a bake may not start, or may not start from the requested instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Refusal {
+    AlreadyBaking { by: String },
+    Refreshing,
+    NotInGroup { instance: String },
+    NotServing { instance: String, state: String },
+    NoHealthyInstance,
+}
+
+/// A bake may start when no other bake and no instance refresh is running.
+pub fn may_start(flags: &ModeFlags, now: Millis) -> Result<(), Refusal> {
+    if let Some(hold) = flags.hold(Flag::Baking).filter(|h| h.until > now) {
+        return Err(Refusal::AlreadyBaking {
+            by: hold.by.clone(),
+        });
+    }
+    if flags.is_raised(Flag::Refreshing, now) {
+        return Err(Refusal::Refreshing);
+    }
+    Ok(())
+}
+
+/// The reference: the requested instance, if it is InService and healthy in this group, else
+/// the first InService healthy instance (by id, so a retry picks the same one).
+pub fn choose_reference(group: &GroupSnapshot, requested: Option<&str>) -> Result<String, Refusal> {
+    if let Some(id) = requested {
+        let instance = group.instance(id).ok_or_else(|| Refusal::NotInGroup {
+            instance: id.to_owned(),
+        })?;
+        if instance.state != LifecycleState::InService || !instance.healthy {
+            return Err(Refusal::NotServing {
+                instance: id.to_owned(),
+                state: format!("{:?}", instance.state),
+            });
+        }
+        return Ok(id.to_owned());
+    }
+    group
+        .instances
+        .iter()
+        .filter(|i| i.state == LifecycleState::InService && i.healthy)
+        .map(|i| i.id.clone())
+        .min()
+        .ok_or(Refusal::NoHealthyInstance)
+}
+
+/// True when taking `reference` out of service would leave fewer than the floor serving.
+/// The floor is `min_serving` or the group's MinSize, whichever is higher.
+pub fn needs_extra_capacity(group: &GroupSnapshot, reference: &str, min_serving: u32) -> bool {
+    let reference_serving = group
+        .instance(reference)
+        .is_some_and(|i| i.state == LifecycleState::InService && i.healthy);
+    let serving_without = group.serving() - usize::from(reference_serving);
+    serving_without < min_serving.max(group.bounds.min) as usize
+}
+
+/// The refresh's MinHealthyPercentage: the configured one, but never so low that fewer than
+/// `min_serving` instances keep serving.
+pub fn refresh_min_healthy(configured: u32, min_serving: u32, desired: u32) -> i32 {
+    let floor = (100 * min_serving).div_ceil(desired.max(1));
+    configured.max(floor).min(100) as i32
+}
+
+pub fn next_step(bake: &Bake, observed: &Observed<'_>, policy: &Policy, now: Millis) -> Step {
+    let group = observed.group;
+    let reference = group.instance(&bake.reference);
+    if bake.failure.is_some() {
+        // Put the reference back the way it was, then finish.
+        return match reference {
+            Some(r) if r.state == LifecycleState::Standby => Step::ExitStandby,
+            Some(r) if r.protected_from_scale_in => Step::Unprotect,
+            _ => Step::Finish,
+        };
+    }
+    let Some(reference) = reference else {
+        return Step::Fail {
+            reason: FailReason::ReferenceLost,
+        };
+    };
+    if now >= bake.deadline && bake.new_version.is_none() {
+        return Step::Fail {
+            reason: FailReason::TimedOut,
+        };
+    }
+    if bake.image_id.is_none() {
+        return match reference.state {
+            LifecycleState::InService => {
+                if needs_extra_capacity(group, &bake.reference, policy.min_serving) {
+                    return match bake.scaled_up_to {
+                        Some(_) => Step::WaitForCapacity,
+                        None if group.desired + 1 > group.bounds.max => Step::Fail {
+                            reason: FailReason::NoRoomToScaleUp,
+                        },
+                        None => Step::ScaleUp {
+                            to: group.desired + 1,
+                        },
+                    };
+                }
+                if !reference.protected_from_scale_in {
+                    return Step::Protect;
+                }
+                Step::EnterStandby
+            }
+            LifecycleState::Standby if policy.db_snapshot && bake.db_snapshot.is_none() => {
+                Step::SnapshotDb
+            }
+            LifecycleState::Standby => Step::CreateImage,
+            _ => Step::Fail {
+                reason: FailReason::ReferenceLost,
+            },
+        };
+    }
+    match observed.image_state {
+        Some(ImageState::Available) => {}
+        Some(ImageState::Failed) => {
+            return Step::Fail {
+                reason: FailReason::ImageFailed,
+            };
+        }
+        _ if now >= bake.deadline => {
+            return Step::Fail {
+                reason: FailReason::TimedOut,
+            };
+        }
+        _ => return Step::WaitForImage,
+    }
+    if reference.state == LifecycleState::Standby {
+        return match observed.reference_status_ok {
+            Some(true) => Step::ExitStandby,
+            _ => Step::WaitForReference,
+        };
+    }
+    if reference.protected_from_scale_in {
+        return Step::Unprotect;
+    }
+    if bake.new_version.is_none() {
+        return Step::NewTemplateVersion;
+    }
+    if !bake.refresh_started {
+        return Step::StartRefresh;
+    }
+    if !bake.retained {
+        return Step::Retain;
+    }
+    Step::Finish
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use halfhour::domain::{Bounds, FlagHold, GroupInstance};
+
+    fn instance(id: &str, state: LifecycleState, protected: bool) -> GroupInstance {
+        GroupInstance {
+            id: id.into(),
+            state,
+            healthy: true,
+            protected_from_scale_in: protected,
+        }
+    }
+
+    fn group(instances: Vec<GroupInstance>, desired: u32) -> GroupSnapshot {
+        GroupSnapshot {
+            name: "web".into(),
+            bounds: Bounds { min: 2, max: 10 },
+            desired,
+            instances,
+            launch_template_id: Some("lt-1".into()),
+        }
+    }
+
+    fn bake() -> Bake {
+        Bake {
+            release: "r1".into(),
+            reason: "test".into(),
+            reference: "i-a".into(),
+            started_at: Millis(0),
+            deadline: Millis(1_000_000),
+            scaled_up_to: None,
+            db_snapshot: None,
+            image_id: None,
+            previous_version: None,
+            new_version: None,
+            refresh_started: false,
+            refresh_id: None,
+            retained: false,
+            failure: None,
+            finished: false,
+        }
+    }
+
+    const POLICY: Policy = Policy {
+        min_serving: 2,
+        db_snapshot: true,
+    };
+
+    fn step(
+        bake: &Bake,
+        group: &GroupSnapshot,
+        image: Option<ImageState>,
+        ok: Option<bool>,
+    ) -> Step {
+        let observed = Observed {
+            group,
+            image_state: image,
+            reference_status_ok: ok,
+        };
+        next_step(bake, &observed, &POLICY, Millis(10))
+    }
+
+    use LifecycleState::*;
+
+    #[test]
+    fn two_serving_instances_scale_up_first_then_wait() {
+        let g = group(
+            vec![
+                instance("i-a", InService, false),
+                instance("i-b", InService, false),
+            ],
+            2,
+        );
+        assert_eq!(step(&bake(), &g, None, None), Step::ScaleUp { to: 3 });
+        let scaled = Bake {
+            scaled_up_to: Some(3),
+            ..bake()
+        };
+        let g3 = group(
+            vec![
+                instance("i-a", InService, false),
+                instance("i-b", InService, false),
+                instance("i-c", PendingWait, false),
+            ],
+            3,
+        );
+        assert_eq!(step(&scaled, &g3, None, None), Step::WaitForCapacity);
+    }
+
+    #[test]
+    fn full_path_in_order() {
+        let three = |a: LifecycleState, protected| {
+            group(
+                vec![
+                    instance("i-a", a, protected),
+                    instance("i-b", InService, false),
+                    instance("i-c", InService, false),
+                ],
+                3,
+            )
+        };
+        let b = bake();
+        assert_eq!(
+            step(&b, &three(InService, false), None, None),
+            Step::Protect
+        );
+        assert_eq!(
+            step(&b, &three(InService, true), None, None),
+            Step::EnterStandby
+        );
+        assert_eq!(
+            step(&b, &three(Standby, true), None, None),
+            Step::SnapshotDb
+        );
+        let b = Bake {
+            db_snapshot: Some("s".into()),
+            ..b
+        };
+        assert_eq!(
+            step(&b, &three(Standby, true), None, None),
+            Step::CreateImage
+        );
+        let b = Bake {
+            image_id: Some("ami-1".into()),
+            ..b
+        };
+        assert_eq!(
+            step(&b, &three(Standby, true), Some(ImageState::Pending), None),
+            Step::WaitForImage
+        );
+        assert_eq!(
+            step(&b, &three(Standby, true), Some(ImageState::Available), None),
+            Step::WaitForReference
+        );
+        assert_eq!(
+            step(
+                &b,
+                &three(Standby, true),
+                Some(ImageState::Available),
+                Some(true)
+            ),
+            Step::ExitStandby
+        );
+        assert_eq!(
+            step(
+                &b,
+                &three(InService, true),
+                Some(ImageState::Available),
+                None
+            ),
+            Step::Unprotect
+        );
+        assert_eq!(
+            step(
+                &b,
+                &three(InService, false),
+                Some(ImageState::Available),
+                None
+            ),
+            Step::NewTemplateVersion
+        );
+        let b = Bake {
+            new_version: Some(2),
+            ..b
+        };
+        assert_eq!(
+            step(
+                &b,
+                &three(InService, false),
+                Some(ImageState::Available),
+                None
+            ),
+            Step::StartRefresh
+        );
+        let b = Bake {
+            refresh_started: true,
+            ..b
+        };
+        assert_eq!(
+            step(
+                &b,
+                &three(InService, false),
+                Some(ImageState::Available),
+                None
+            ),
+            Step::Retain
+        );
+        let b = Bake {
+            retained: true,
+            ..b
+        };
+        assert_eq!(
+            step(
+                &b,
+                &three(InService, false),
+                Some(ImageState::Available),
+                None
+            ),
+            Step::Finish
+        );
+    }
+
+    #[test]
+    fn failures_put_the_reference_back() {
+        let g = group(
+            vec![
+                instance("i-a", Standby, true),
+                instance("i-b", InService, false),
+                instance("i-c", InService, false),
+            ],
+            2,
+        );
+        let b = Bake {
+            image_id: Some("ami-1".into()),
+            ..bake()
+        };
+        assert_eq!(
+            step(&b, &g, Some(ImageState::Failed), None),
+            Step::Fail {
+                reason: FailReason::ImageFailed
+            }
+        );
+        let failed = Bake {
+            failure: Some(FailReason::ImageFailed),
+            ..b
+        };
+        assert_eq!(
+            step(&failed, &g, Some(ImageState::Failed), None),
+            Step::ExitStandby
+        );
+        let back = group(vec![instance("i-a", InService, true)], 1);
+        assert_eq!(step(&failed, &back, None, None), Step::Unprotect);
+        let done = group(vec![instance("i-a", InService, false)], 1);
+        assert_eq!(step(&failed, &done, None, None), Step::Finish);
+    }
+
+    #[test]
+    fn timeouts_and_lost_references_fail() {
+        let g = group(vec![instance("i-b", InService, false)], 1);
+        assert_eq!(
+            step(&bake(), &g, None, None),
+            Step::Fail {
+                reason: FailReason::ReferenceLost
+            }
+        );
+        let g = group(vec![instance("i-a", Standby, true)], 1);
+        let late = Bake {
+            deadline: Millis(5),
+            image_id: Some("ami".into()),
+            ..bake()
+        };
+        assert_eq!(
+            step(&late, &g, Some(ImageState::Pending), None),
+            Step::Fail {
+                reason: FailReason::TimedOut
+            }
+        );
+    }
+
+    #[test]
+    fn at_max_with_no_spare_instance_refuses() {
+        let mut g = group(
+            vec![
+                instance("i-a", InService, false),
+                instance("i-b", InService, false),
+            ],
+            2,
+        );
+        g.bounds = Bounds { min: 2, max: 2 };
+        assert_eq!(
+            step(&bake(), &g, None, None),
+            Step::Fail {
+                reason: FailReason::NoRoomToScaleUp
+            }
+        );
+    }
+
+    #[test]
+    fn reference_choice() {
+        let g = group(
+            vec![
+                instance("i-b", InService, false),
+                instance("i-a", InService, false),
+                instance("i-c", PendingWait, false),
+            ],
+            3,
+        );
+        assert_eq!(choose_reference(&g, None), Ok("i-a".into()));
+        assert_eq!(choose_reference(&g, Some("i-b")), Ok("i-b".into()));
+        assert!(matches!(
+            choose_reference(&g, Some("i-c")),
+            Err(Refusal::NotServing { .. })
+        ));
+        assert!(matches!(
+            choose_reference(&g, Some("i-zzz")),
+            Err(Refusal::NotInGroup { .. })
+        ));
+        assert_eq!(
+            choose_reference(&group(vec![], 0), None),
+            Err(Refusal::NoHealthyInstance)
+        );
+    }
+
+    #[test]
+    fn a_second_bake_or_a_bake_during_a_refresh_is_refused() {
+        let hold = |by: &str| FlagHold {
+            by: by.into(),
+            since: Millis(0),
+            until: Millis(100),
+        };
+        let baking = ModeFlags {
+            holds: vec![(Flag::Baking, hold("gold-image:r1"))],
+        };
+        assert_eq!(
+            may_start(&baking, Millis(50)),
+            Err(Refusal::AlreadyBaking {
+                by: "gold-image:r1".into()
+            })
+        );
+        assert_eq!(may_start(&baking, Millis(100)), Ok(()));
+        let refreshing = ModeFlags {
+            holds: vec![(Flag::Refreshing, hold("gold-image:r1"))],
+        };
+        assert_eq!(may_start(&refreshing, Millis(50)), Err(Refusal::Refreshing));
+    }
+
+    #[test]
+    fn refresh_keeps_the_serving_floor() {
+        assert_eq!(refresh_min_healthy(90, 2, 3), 90);
+        assert_eq!(refresh_min_healthy(50, 2, 3), 67);
+        assert_eq!(refresh_min_healthy(50, 2, 2), 100);
+        assert_eq!(refresh_min_healthy(50, 2, 10), 50);
+    }
+}
