@@ -5,6 +5,7 @@ mod emulator_images;
 mod emulator_lifecycle;
 mod emulator_refresh;
 mod fixture_cluster;
+mod gold_image_bake;
 mod scaling_alarms;
 mod state_flags;
 mod state_idempotency;

@@ -190,6 +190,7 @@ pub async fn handle(
             reason,
             ..
         } => {
+            preflight(instance_id.as_deref(), deps).await?;
             // Lambda's async retries reuse the request id: a retried invoke is the same bake.
             let attempt = Attempt {
                 function: FUNCTION,
@@ -298,6 +299,20 @@ fn refusal_error(refusal: Refusal) -> Error {
         Refusal::NoHealthyInstance => {
             Error::Conflict("no InService healthy instance to image".into())
         }
+    }
+}
+
+/// An instance that is not in the cluster's group is bad input: refused before any write.
+/// Everything that depends on the cluster's state is decided under the lease, after the
+/// idempotency check, so a duplicate delivery replays instead of being refused.
+async fn preflight(requested: Option<&str>, deps: &Deps) -> Result<(), Error> {
+    let Some(instance) = requested else {
+        return Ok(());
+    };
+    let group = observe_group(deps).await?;
+    match plan::choose_reference(&group, Some(instance)) {
+        Err(refusal @ Refusal::NotInGroup { .. }) => Err(refusal_error(refusal)),
+        _ => Ok(()),
     }
 }
 
@@ -855,6 +870,71 @@ pub async fn reconcile(invocation: &Invocation, deps: &Deps) -> Result<BakeRepor
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config() -> GoldImageConfig {
+        let vars = [
+            ("HALFHOUR_TABLE", "t"),
+            ("HALFHOUR_CLUSTER", "prod"),
+            ("HALFHOUR_ASG_NAME", "web"),
+        ];
+        GoldImageConfig::from_lookup(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+        .unwrap()
+    }
+
+    fn fixture(name: &str) -> Value {
+        let path = format!(
+            "{}/../../events/gold-image/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(
+            &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")),
+        )
+        .unwrap()
+    }
+
+    /// Every shipped event fixture parses to the input it stands for.
+    #[test]
+    fn event_fixtures_parse() {
+        let config = config();
+        assert_eq!(
+            Input::parse(&fixture("bake.json"), &config).unwrap(),
+            Input::Bake {
+                instance_id: None,
+                reason: "monthly security updates".into(),
+                dry_run: false
+            }
+        );
+        assert!(matches!(
+            Input::parse(&fixture("bake-from-instance.json"), &config).unwrap(),
+            Input::Bake { instance_id: Some(ref id), dry_run: true, .. } if id == "i-0abc12de34f567890"
+        ));
+        assert_eq!(
+            Input::parse(&fixture("ami-available.json"), &config).unwrap(),
+            Input::ImageStateChange {
+                image_id: "ami-0123456789abcdef0".into(),
+                state: "available".into()
+            }
+        );
+        assert!(matches!(
+            Input::parse(&fixture("ami-failed.json"), &config).unwrap(),
+            Input::ImageStateChange { ref state, .. } if state == "failed"
+        ));
+        assert_eq!(
+            Input::parse(&fixture("reconcile.json"), &config).unwrap(),
+            Input::Reconcile
+        );
+    }
+
+    #[test]
+    fn there_is_no_way_to_ask_for_no_reboot() {
+        let err =
+            Input::parse(&json!({"action": "bake", "no_reboot": true}), &config()).unwrap_err();
+        assert_eq!(err.kind(), halfhour::ErrorKind::BadEvent);
+    }
 
     #[test]
     fn db_snapshot_ids_are_valid_rds_identifiers() {

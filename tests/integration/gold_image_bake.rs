@@ -1,0 +1,747 @@
+//! The gold-image loop against the emulator: a whole bake on a live cluster, duplicates,
+//! crash-resume at every step, retention, dry run and bad input.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use gold_image::{Deps, GoldImageConfig, Invocation, handle};
+use halfhour::domain::image::{CLUSTER_TAG, MANAGED_TAG};
+use halfhour::domain::{
+    ClusterName, GroupSnapshot, ImageInfo, ImageRequest, RefreshRequest, TemplateVersion,
+};
+use halfhour::ports::{GroupInstances, Images, LaunchTemplates, ScalingGroup};
+use halfhour::{Error, ErrorKind, clock};
+use halfhour_tests::fixture::{LAUNCH_HOOK, TERMINATE_HOOK};
+use halfhour_tests::{Cluster, Emulator};
+use serde_json::{Value, json};
+
+struct Setup {
+    config: aws_config::SdkConfig,
+    cluster: Cluster,
+    deps: Arc<Deps>,
+    app: String,
+}
+
+fn gold_config(cluster: &Cluster, extra: &[(&str, &str)]) -> GoldImageConfig {
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("HALFHOUR_TABLE".into(), cluster.table.clone()),
+        ("HALFHOUR_CLUSTER".into(), cluster.name.clone()),
+        ("HALFHOUR_ASG_NAME".into(), cluster.asg_name.clone()),
+        (
+            "HALFHOUR_DB_INSTANCE_ID".into(),
+            cluster.db_instance_id.clone(),
+        ),
+    ]);
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    GoldImageConfig::from_lookup(|name| vars.get(name).cloned()).expect("valid config")
+}
+
+/// A seeded cluster; without its lifecycle hooks when `hooks` is false, so launches go
+/// straight InService (the lifecycle loop is not under test here).
+async fn setup(app: &str, hooks: bool, extra: &[(&str, &str)]) -> Setup {
+    let emulator = Emulator::shared();
+    let seed = emulator.sdk_config(&format!("{app}-seed")).await;
+    let cluster = Cluster::seed(&seed).await.expect("cluster seeded");
+    if !hooks {
+        let asg = aws_sdk_autoscaling::Client::new(&seed);
+        for hook in [LAUNCH_HOOK, TERMINATE_HOOK] {
+            asg.delete_lifecycle_hook()
+                .auto_scaling_group_name(&cluster.asg_name)
+                .lifecycle_hook_name(hook)
+                .send()
+                .await
+                .expect("hook deleted");
+        }
+    }
+    let config = emulator.sdk_config(app).await;
+    let deps = Arc::new(Deps::from_sdk(gold_config(&cluster, extra), &config));
+    Setup {
+        config,
+        cluster,
+        deps,
+        app: app.to_owned(),
+    }
+}
+
+fn invocation(id: &str) -> Invocation {
+    Invocation {
+        request_id: id.into(),
+        now: clock::now(),
+        remaining: Duration::from_secs(60),
+    }
+}
+
+fn bake_request(cluster: &Cluster) -> Value {
+    json!({"action": "bake", "cluster": cluster.name, "reason": "release 42"})
+}
+
+fn ami_event(image_id: &str, state: &str) -> Value {
+    json!({
+        "version": "0", "id": "7b1ed6a4-3aa4-4d6b-9b3c-8f0c2f0d0a11", "detail-type": "EC2 AMI State Change",
+        "source": "aws.ec2", "account": "123456789012", "time": "2026-11-27T14:30:00Z", "region": "us-east-1",
+        "resources": [format!("arn:aws:ec2:us-east-1::image/{image_id}")],
+        "detail": {"RequestId": "3d2b2c8e-1a4f-4e55-a1c4-7f0e6d2b9c11", "ImageId": image_id, "State": state, "ErrorMessage": ""}
+    })
+}
+
+fn actions(app: &str, action: &str) -> Vec<halfhour_tests::LoggedRequest> {
+    Emulator::shared()
+        .requests(app)
+        .into_iter()
+        .filter(|r| r.action == action)
+        .collect()
+}
+
+fn created_images(app: &str) -> usize {
+    actions(app, "CreateImage")
+        .iter()
+        .filter(|r| r.status == 200)
+        .count()
+}
+
+async fn serving(s: &Setup) -> usize {
+    s.cluster
+        .instances_in(&s.config, "InService")
+        .await
+        .expect("instances")
+        .len()
+}
+
+async fn default_image(s: &Setup) -> Option<String> {
+    aws_sdk_ec2::Client::new(&s.config)
+        .describe_launch_template_versions()
+        .launch_template_id(&s.cluster.launch_template_id)
+        .versions("$Default")
+        .send()
+        .await
+        .expect("versions")
+        .launch_template_versions()
+        .first()
+        .and_then(|v| v.launch_template_data()?.image_id().map(str::to_owned))
+}
+
+fn image_of(report: &gold_image::BakeReport) -> String {
+    report
+        .bake
+        .as_ref()
+        .and_then(|b| b["image_id"].as_str())
+        .expect("an image id")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn full_bake_reboots_the_reference_and_rolls_out_a_new_version() {
+    let emulator = Emulator::shared();
+    let s = setup("bake-full", true, &[]).await;
+    let mut min_serving = serving(&s).await;
+    assert_eq!(min_serving, 2);
+
+    // Two serving instances and MinSize 2: the bake adds one first and waits for it.
+    let started = handle(&bake_request(&s.cluster), &invocation("bake-1"), &s.deps)
+        .await
+        .unwrap();
+    assert_eq!(
+        started.steps,
+        vec![json!({"ScaleUp": {"to": 3}}), json!("WaitForCapacity")]
+    );
+    let reference = started.bake.as_ref().unwrap()["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let newcomer = s
+        .cluster
+        .instances_in(&s.config, "Pending:Wait")
+        .await
+        .unwrap()
+        .remove(0);
+    // The lifecycle loop's job: the new instance is healthy, so it goes InService.
+    aws_sdk_autoscaling::Client::new(&s.config)
+        .complete_lifecycle_action()
+        .auto_scaling_group_name(&s.cluster.asg_name)
+        .lifecycle_hook_name(LAUNCH_HOOK)
+        .instance_id(&newcomer)
+        .lifecycle_action_result("CONTINUE")
+        .send()
+        .await
+        .unwrap();
+
+    let resumed = handle(
+        &json!({"action": "reconcile"}),
+        &invocation("tick-1"),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        resumed.steps,
+        vec![
+            json!("Protect"),
+            json!("EnterStandby"),
+            json!("SnapshotDb"),
+            json!("CreateImage"),
+            json!("WaitForImage")
+        ]
+    );
+    assert!(
+        s.cluster
+            .instances_in(&s.config, "Standby")
+            .await
+            .unwrap()
+            .contains(&reference)
+    );
+    min_serving = min_serving.min(serving(&s).await);
+    let image = image_of(&resumed);
+
+    emulator.set_image_state(&image, "available");
+    let finished = handle(
+        &ami_event(&image, "available"),
+        &invocation("ami-1"),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        finished.steps,
+        vec![
+            json!("ExitStandby"),
+            json!("Unprotect"),
+            json!("NewTemplateVersion"),
+            json!("StartRefresh"),
+            json!("Retain"),
+            json!("Finish")
+        ]
+    );
+    min_serving = min_serving.min(serving(&s).await);
+    assert!(
+        min_serving >= 2,
+        "the group kept at least 2 InService instances"
+    );
+
+    let creates = actions(&s.app, "CreateImage");
+    assert_eq!(creates.len(), 1);
+    assert_eq!(
+        creates[0].params["NoReboot"],
+        json!("false"),
+        "NoReboot=false is sent explicitly"
+    );
+    assert_eq!(creates[0].params["InstanceId"], json!(reference));
+    assert_eq!(
+        emulator.reboots(&reference),
+        1,
+        "the reference was rebooted"
+    );
+    let standby_moves: Vec<String> = Emulator::shared()
+        .requests(&s.app)
+        .into_iter()
+        .filter(|r| r.action == "EnterStandby" || r.action == "ExitStandby")
+        .map(|r| r.action)
+        .collect();
+    assert_eq!(standby_moves, vec!["EnterStandby", "ExitStandby"]);
+    assert!(
+        s.cluster
+            .instances_in(&s.config, "InService")
+            .await
+            .unwrap()
+            .contains(&reference)
+    );
+    assert_eq!(default_image(&s).await.as_deref(), Some(image.as_str()));
+    assert_eq!(actions(&s.app, "StartInstanceRefresh").len(), 1);
+    let refresh = &actions(&s.app, "StartInstanceRefresh")[0].params;
+    assert_eq!(refresh["Preferences.AutoRollback"], json!("true"));
+    assert_ne!(
+        refresh["DesiredConfiguration.LaunchTemplate.Version"],
+        json!("$Default"),
+        "a numbered version"
+    );
+
+    let snapshot = aws_sdk_rds::Client::new(&s.config)
+        .describe_db_snapshots()
+        .db_instance_identifier(&s.cluster.db_instance_id)
+        .snapshot_type("manual")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        snapshot.db_snapshots().len(),
+        1,
+        "the image is paired with a DB snapshot"
+    );
+    let image_tags: HashMap<String, String> = aws_sdk_ec2::Client::new(&s.config)
+        .describe_images()
+        .image_ids(&image)
+        .send()
+        .await
+        .unwrap()
+        .images()[0]
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap().to_owned(), t.value().unwrap().to_owned()))
+        .collect();
+    assert_eq!(
+        image_tags.get(MANAGED_TAG).map(String::as_str),
+        Some("true")
+    );
+    assert_eq!(image_tags.get(CLUSTER_TAG), Some(&s.cluster.name));
+
+    // The flag is down: a second bake may start later, and a duplicate of this one is a replay.
+    let replay = handle(&bake_request(&s.cluster), &invocation("bake-1"), &s.deps)
+        .await
+        .unwrap();
+    assert_eq!(replay, started);
+    assert_eq!(created_images(&s.app), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn duplicate_and_concurrent_bakes_make_one_image() {
+    let s = setup("bake-dup", false, &[]).await;
+    aws_sdk_autoscaling::Client::new(&s.config)
+        .set_desired_capacity()
+        .auto_scaling_group_name(&s.cluster.asg_name)
+        .desired_capacity(3)
+        .send()
+        .await
+        .unwrap();
+    let request = bake_request(&s.cluster);
+    let runs: Vec<_> = ["same", "same", "other-1", "other-2"]
+        .into_iter()
+        .map(|id| {
+            let (deps, request) = (Arc::clone(&s.deps), request.clone());
+            tokio::spawn(async move { handle(&request, &invocation(id), &deps).await })
+        })
+        .collect();
+    let mut started = 0;
+    for run in runs {
+        match run.await.unwrap() {
+            Ok(report) if report.steps.contains(&json!("CreateImage")) => started += 1,
+            Ok(_) => {}
+            Err(err) => assert_eq!(err.kind(), ErrorKind::Conflict, "{err}"),
+        }
+    }
+    assert!(started <= 1);
+    assert_eq!(created_images(&s.app), 1, "exactly one CreateImage");
+}
+
+/// Ports that fail — after doing the work — on the Nth mutating call: a crash between an AWS
+/// effect and its record, the hardest place to resume from.
+struct CrashAfter {
+    inner: Arc<Deps>,
+    crash_at: usize,
+    calls: AtomicUsize,
+}
+
+impl CrashAfter {
+    fn tick(&self) -> Result<(), Error> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) + 1 == self.crash_at {
+            return Err(Error::Retryable {
+                operation: "crash",
+                message: "simulated crash after the call".into(),
+            });
+        }
+        Ok(())
+    }
+    fn crashed(&self) -> bool {
+        self.calls.load(Ordering::SeqCst) >= self.crash_at
+    }
+}
+
+#[async_trait]
+impl ScalingGroup for CrashAfter {
+    async fn describe_group(&self, name: &str) -> halfhour::error::Result<Option<GroupSnapshot>> {
+        self.inner.group.describe_group(name).await
+    }
+    async fn set_desired_capacity(&self, name: &str, desired: u32) -> halfhour::error::Result<()> {
+        self.inner.group.set_desired_capacity(name, desired).await?;
+        self.tick()
+    }
+}
+
+#[async_trait]
+impl GroupInstances for CrashAfter {
+    async fn protect_from_scale_in(
+        &self,
+        g: &str,
+        i: &str,
+        p: bool,
+    ) -> halfhour::error::Result<()> {
+        self.inner.instances.protect_from_scale_in(g, i, p).await?;
+        self.tick()
+    }
+    async fn enter_standby(&self, g: &str, i: &str) -> halfhour::error::Result<()> {
+        self.inner.instances.enter_standby(g, i).await?;
+        self.tick()
+    }
+    async fn exit_standby(&self, g: &str, i: &str) -> halfhour::error::Result<()> {
+        self.inner.instances.exit_standby(g, i).await?;
+        self.tick()
+    }
+    async fn start_instance_refresh(
+        &self,
+        g: &str,
+        r: &RefreshRequest,
+    ) -> halfhour::error::Result<String> {
+        let id = self.inner.instances.start_instance_refresh(g, r).await?;
+        self.tick().map(|()| id)
+    }
+    async fn refresh_status(&self, g: &str, id: &str) -> halfhour::error::Result<Option<String>> {
+        self.inner.instances.refresh_status(g, id).await
+    }
+}
+
+#[async_trait]
+impl Images for CrashAfter {
+    async fn create_image(&self, request: &ImageRequest) -> halfhour::error::Result<String> {
+        let id = self.inner.images.create_image(request).await?;
+        self.tick().map(|()| id)
+    }
+    async fn find_image_by_name(&self, name: &str) -> halfhour::error::Result<Option<ImageInfo>> {
+        self.inner.images.find_image_by_name(name).await
+    }
+    async fn describe_image(&self, id: &str) -> halfhour::error::Result<Option<ImageInfo>> {
+        self.inner.images.describe_image(id).await
+    }
+    async fn managed_images(&self, c: &ClusterName) -> halfhour::error::Result<Vec<ImageInfo>> {
+        self.inner.images.managed_images(c).await
+    }
+    async fn images_in_use(
+        &self,
+        ids: &[String],
+    ) -> halfhour::error::Result<std::collections::BTreeSet<String>> {
+        self.inner.images.images_in_use(ids).await
+    }
+    async fn deregister_with_snapshots(&self, image: &ImageInfo) -> halfhour::error::Result<()> {
+        self.inner.images.deregister_with_snapshots(image).await?;
+        self.tick()
+    }
+    async fn instance_status_ok(&self, id: &str) -> halfhour::error::Result<bool> {
+        self.inner.images.instance_status_ok(id).await
+    }
+}
+
+#[async_trait]
+impl LaunchTemplates for CrashAfter {
+    async fn version(&self, t: &str, v: &str) -> halfhour::error::Result<TemplateVersion> {
+        self.inner.templates.version(t, v).await
+    }
+    async fn create_version(
+        &self,
+        t: &str,
+        source: i64,
+        image: &str,
+        d: &str,
+    ) -> halfhour::error::Result<i64> {
+        let n = self
+            .inner
+            .templates
+            .create_version(t, source, image, d)
+            .await?;
+        self.tick().map(|()| n)
+    }
+    async fn set_default_version(&self, t: &str, v: i64) -> halfhour::error::Result<()> {
+        self.inner.templates.set_default_version(t, v).await?;
+        self.tick()
+    }
+}
+
+#[tokio::test]
+async fn a_bake_interrupted_after_any_step_completes_on_re_drive() {
+    let emulator = Emulator::shared();
+    // Mutating calls of a bake without scale-up: protect, standby, image, exit, unprotect,
+    // version, default, refresh (the DB snapshot is off so each crash point is an EC2/ASG call).
+    for crash_at in 1..=8 {
+        let app = format!("bake-crash{crash_at}");
+        let s = setup(&app, false, &[("HALFHOUR_BAKE_DB_SNAPSHOT", "false")]).await;
+        aws_sdk_autoscaling::Client::new(&s.config)
+            .set_desired_capacity()
+            .auto_scaling_group_name(&s.cluster.asg_name)
+            .desired_capacity(3)
+            .send()
+            .await
+            .unwrap();
+        let crash = Arc::new(CrashAfter {
+            inner: Arc::clone(&s.deps),
+            crash_at,
+            calls: AtomicUsize::new(0),
+        });
+        let crashing = Deps {
+            config: s.deps.config.clone(),
+            store: Arc::clone(&s.deps.store),
+            group: crash.clone(),
+            instances: crash.clone(),
+            images: crash.clone(),
+            templates: crash.clone(),
+            db: Arc::clone(&s.deps.db),
+            notifier: None,
+        };
+        let mut outcome = handle(&bake_request(&s.cluster), &invocation("bake"), &crashing).await;
+        // Drive on with the crashing deps until the crash happens, then re-drive with healthy ones.
+        for tick in 0..4 {
+            if outcome.is_err() || crash.crashed() {
+                break;
+            }
+            if let Some(image) = outcome
+                .as_ref()
+                .ok()
+                .and_then(|r| r.bake.as_ref()?["image_id"].as_str().map(str::to_owned))
+            {
+                emulator.set_image_state(&image, "available");
+            }
+            outcome = handle(
+                &json!({"action": "reconcile"}),
+                &invocation(&format!("c{tick}")),
+                &crashing,
+            )
+            .await;
+        }
+        assert!(crash.crashed(), "crash point {crash_at} was reached");
+        // Re-drive: the reconciler's ticks (and the AMI becoming available) finish the bake.
+        let mut done = false;
+        for tick in 0..6 {
+            let report = handle(
+                &json!({"action": "reconcile"}),
+                &invocation(&format!("r{tick}")),
+                &s.deps,
+            )
+            .await;
+            let report = report
+                .unwrap_or_else(|err| panic!("crash point {crash_at}: re-drive failed: {err}"));
+            if let Some(image) = report.bake.as_ref().and_then(|b| b["image_id"].as_str()) {
+                emulator.set_image_state(image, "available");
+            }
+            if report
+                .bake
+                .as_ref()
+                .is_some_and(|b| b["finished"] == json!(true))
+            {
+                done = true;
+                break;
+            }
+        }
+        assert!(
+            done,
+            "crash point {crash_at}: the bake finished on re-drive"
+        );
+        assert_eq!(created_images(&app), 1, "crash point {crash_at}: one image");
+        assert!(
+            s.cluster
+                .instances_in(&s.config, "Standby")
+                .await
+                .unwrap()
+                .is_empty(),
+            "crash point {crash_at}: nothing left in Standby"
+        );
+        assert_eq!(
+            actions(&app, "StartInstanceRefresh")
+                .iter()
+                .filter(|r| r.status == 200)
+                .count(),
+            1,
+            "crash point {crash_at}: one refresh"
+        );
+    }
+}
+
+#[tokio::test]
+async fn retention_keeps_the_newest_and_everything_in_use() {
+    let emulator = Emulator::shared();
+    let s = setup("bake-retain", false, &[("HALFHOUR_KEEP_IMAGES", "3")]).await;
+    let ec2 = aws_sdk_ec2::Client::new(&s.config);
+    let source = s
+        .cluster
+        .instances_in(&s.config, "InService")
+        .await
+        .unwrap()
+        .remove(0);
+    let mut images = Vec::new();
+    for n in 0..6 {
+        let tags = |kind| {
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(kind)
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key(MANAGED_TAG)
+                        .value("true")
+                        .build(),
+                )
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key(CLUSTER_TAG)
+                        .value(&s.cluster.name)
+                        .build(),
+                )
+                .build()
+        };
+        let id = ec2
+            .create_image()
+            .instance_id(&source)
+            .name(format!("{}-old-{n}", s.cluster.name))
+            .no_reboot(false)
+            .tag_specifications(tags(aws_sdk_ec2::types::ResourceType::Image))
+            .tag_specifications(tags(aws_sdk_ec2::types::ResourceType::Snapshot))
+            .send()
+            .await
+            .unwrap()
+            .image_id
+            .unwrap();
+        emulator.set_image_state(&id, "available");
+        emulator.advance_clock(2);
+        images.push(id);
+    }
+    // images[0] is the default version's image; an instance runs from images[1].
+    let version = ec2
+        .create_launch_template_version()
+        .launch_template_id(&s.cluster.launch_template_id)
+        .source_version("1")
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id(&images[0])
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .launch_template_version
+        .unwrap()
+        .version_number
+        .unwrap();
+    ec2.modify_launch_template()
+        .launch_template_id(&s.cluster.launch_template_id)
+        .default_version(version.to_string())
+        .send()
+        .await
+        .unwrap();
+    ec2.run_instances()
+        .image_id(&images[1])
+        .min_count(1)
+        .max_count(1)
+        .send()
+        .await
+        .unwrap();
+    let snapshots_of = |id: &str, all: &[aws_sdk_ec2::types::Image]| -> Vec<String> {
+        all.iter()
+            .filter(|i| i.image_id() == Some(id))
+            .flat_map(|i| i.block_device_mappings())
+            .filter_map(|m| m.ebs()?.snapshot_id().map(str::to_owned))
+            .collect()
+    };
+    let before = ec2.describe_images().owners("self").send().await.unwrap();
+    let doomed_snapshots = snapshots_of(&images[2], before.images());
+    assert!(!doomed_snapshots.is_empty());
+
+    let group = s
+        .deps
+        .group
+        .describe_group(&s.cluster.asg_name)
+        .await
+        .unwrap()
+        .unwrap();
+    let bake: gold_image::plan::Bake = serde_json::from_value(json!({
+        "release": "r0", "reason": "test", "reference": source, "started_at": 0, "deadline": 0,
+        "scaled_up_to": null, "db_snapshot": null, "image_id": null, "previous_version": null,
+        "new_version": null, "refresh_started": false, "refresh_id": null, "retained": false,
+        "failure": null, "finished": false
+    }))
+    .unwrap();
+    gold_image::retain(&bake, &group, &s.deps).await.unwrap();
+
+    let left: Vec<String> = ec2
+        .describe_images()
+        .owners("self")
+        .send()
+        .await
+        .unwrap()
+        .images()
+        .iter()
+        .filter_map(|i| i.image_id().map(str::to_owned))
+        .filter(|id| images.contains(id))
+        .collect();
+    let mut expected = vec![
+        images[0].clone(),
+        images[1].clone(),
+        images[3].clone(),
+        images[4].clone(),
+        images[5].clone(),
+    ];
+    let mut left_sorted = left.clone();
+    expected.sort();
+    left_sorted.sort();
+    assert_eq!(
+        left_sorted, expected,
+        "newest 3 + the default version's + the running instance's"
+    );
+    let gone = ec2
+        .describe_snapshots()
+        .set_snapshot_ids(Some(doomed_snapshots))
+        .send()
+        .await;
+    assert!(
+        gone.map(|out| out.snapshots().is_empty()).unwrap_or(true),
+        "the deleted image's snapshots are gone"
+    );
+}
+
+#[tokio::test]
+async fn dry_run_decides_without_a_single_mutating_call() {
+    let s = setup("bake-dry", true, &[("DRY_RUN", "true")]).await;
+    let report = handle(&bake_request(&s.cluster), &invocation("dry"), &s.deps)
+        .await
+        .unwrap();
+    assert!(report.dry_run);
+    assert_eq!(report.steps[0]["scale_up_first"], json!(true));
+    let per_request = json!({"action": "bake", "dry_run": true});
+    let live = setup("bake-dry-flag", true, &[]).await;
+    handle(&per_request, &invocation("dry2"), &live.deps)
+        .await
+        .unwrap();
+    assert!(Emulator::shared().mutating_requests(&s.app).is_empty());
+    assert!(Emulator::shared().mutating_requests(&live.app).is_empty());
+}
+
+#[tokio::test]
+async fn bad_payloads_are_typed_errors_with_zero_mutating_calls() {
+    let s = setup("bake-bad", true, &[]).await;
+    let other = Cluster::seed(&Emulator::shared().sdk_config("bake-bad-other").await)
+        .await
+        .unwrap();
+    let foreign = other
+        .instances_in(&s.config, "InService")
+        .await
+        .unwrap()
+        .remove(0);
+    let cases = [
+        (
+            json!({"action": "bake", "cluster": "someone-else"}),
+            "WrongCluster",
+        ),
+        (
+            json!({"action": "bake", "instance_id": foreign}),
+            "BadEvent",
+        ),
+        (
+            json!({"action": "bake", "instance_id": "not-an-instance"}),
+            "BadEvent",
+        ),
+        (json!({"action": "bake", "reboot": false}), "BadEvent"),
+        (json!({"action": "shrink"}), "BadEvent"),
+        (
+            json!({"detail-type": "EC2 AMI State Change", "detail": {"State": 3}}),
+            "BadEvent",
+        ),
+        (json!("garbage"), "BadEvent"),
+    ];
+    for (i, (payload, expected)) in cases.iter().enumerate() {
+        let err = handle(payload, &invocation(&format!("bad{i}")), &s.deps)
+            .await
+            .unwrap_err();
+        let kind = match err {
+            Error::WrongCluster { .. } => "WrongCluster",
+            ref e if e.kind() == ErrorKind::BadEvent => "BadEvent",
+            ref e => panic!("case {i}: unexpected {e}"),
+        };
+        assert_eq!(kind, *expected, "case {i}: {err}");
+    }
+    let mutations = Emulator::shared().mutating_requests(&s.app);
+    assert!(mutations.is_empty(), "zero mutating calls: {mutations:?}");
+}
