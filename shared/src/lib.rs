@@ -12,6 +12,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod idempotency;
+pub mod invocation;
 pub mod ports;
 pub mod telemetry;
 pub mod testing;

@@ -34,6 +34,26 @@ pub fn flush(collector: Option<&metrics_cloudwatch_embedded::Collector>) {
     }
 }
 
+/// Serve Lambda events with `handler`, flushing the invocation's metrics after each one.
+pub async fn serve<F, Fut>(
+    metrics: Option<&'static metrics_cloudwatch_embedded::Collector>,
+    handler: F,
+) -> Result<(), lambda_runtime::Error>
+where
+    F: Fn(lambda_runtime::LambdaEvent<Value>) -> Fut,
+    Fut: std::future::Future<Output = Result<Value, crate::Error>>,
+{
+    lambda_runtime::run(lambda_runtime::service_fn(|event| {
+        let outcome = handler(event);
+        async move {
+            let outcome = outcome.await;
+            flush(metrics);
+            outcome
+        }
+    }))
+    .await
+}
+
 /// One decision a loop took: what it saw, which guards held, what it chose, and whether it
 /// acted. Emitted as exactly one structured log line and one `Decisions` metric.
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -637,13 +637,13 @@ async fn retention_keeps_the_newest_and_everything_in_use() {
         .await
         .unwrap()
         .unwrap();
-    let bake: gold_image::plan::Bake = serde_json::from_value(json!({
-        "release": "r0", "reason": "test", "reference": source, "started_at": 0, "deadline": 0,
-        "scaled_up_to": null, "db_snapshot": null, "image_id": null, "previous_version": null,
-        "new_version": null, "refresh_started": false, "refresh_id": null, "retained": false,
-        "failure": null, "finished": false
-    }))
-    .unwrap();
+    let bake = gold_image::plan::Bake::new(
+        "r0",
+        "test",
+        &source,
+        halfhour::domain::Millis(0),
+        halfhour::domain::Millis(0),
+    );
     gold_image::retain(&bake, &group, &s.deps).await.unwrap();
 
     let left: Vec<String> = ec2

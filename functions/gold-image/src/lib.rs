@@ -11,8 +11,8 @@ pub mod plan;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Duration;
 
+use halfhour::Error;
 use halfhour::aws::SdkConfig;
 use halfhour::aws::autoscaling::AsgScalingGroup;
 use halfhour::aws::dynamodb::DynamoStateStore;
@@ -23,15 +23,14 @@ use halfhour::domain::image::{
     CLUSTER_TAG, MANAGED_TAG, RELEASE_TAG, SOURCE_INSTANCE_TAG, images_to_delete,
 };
 use halfhour::domain::{
-    Command, Flag, FlagHold, GroupSnapshot, ImageRequest, LifecycleState, Millis, RefreshRequest,
+    Command, Flag, FlagHold, GroupSnapshot, ImageRequest, LifecycleState, RefreshRequest,
 };
 use halfhour::idempotency::{Attempt, run_once};
+pub use halfhour::invocation::Invocation;
 use halfhour::ports::{
-    DbSnapshots, GroupInstances, Images, LaunchTemplates, LeaseOutcome, Notifier, ScalingGroup,
-    StateStore,
+    DbSnapshots, GroupInstances, Images, LaunchTemplates, Notifier, ScalingGroup, StateStore,
 };
 use halfhour::telemetry::DecisionRecord;
-use halfhour::{Error, clock};
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -74,14 +73,6 @@ impl Deps {
             config,
         }
     }
-}
-
-/// One invocation's identity and time frame.
-#[derive(Debug, Clone)]
-pub struct Invocation {
-    pub request_id: String,
-    pub now: Millis,
-    pub remaining: Duration,
 }
 
 /// What the function was asked to do.
@@ -163,12 +154,7 @@ pub struct BakeReport {
 }
 
 pub async fn function_handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error> {
-    let now = clock::now();
-    let invocation = Invocation {
-        request_id: event.context.request_id.clone(),
-        now,
-        remaining: clock::remaining(event.context.deadline, now),
-    };
+    let invocation = Invocation::from_context(&event.context);
     Ok(json!(handle(&event.payload, &invocation, deps).await?))
 }
 
@@ -240,7 +226,7 @@ fn ignore(image_id: &str, state: &str, why: &str, deps: &Deps) -> BakeReport {
     }
 }
 
-/// Run `work` holding the cluster lease; the lease is given back whatever `work` returns.
+/// Run `work` holding the cluster lease.
 async fn with_lease<F, Fut>(
     invocation: &Invocation,
     deps: &Deps,
@@ -251,22 +237,16 @@ where
     Fut: std::future::Future<Output = Result<BakeReport, Error>>,
 {
     let common = &deps.config.common;
-    let owner = format!("{FUNCTION}:{}", invocation.request_id);
-    if let LeaseOutcome::HeldBy(lease) = deps
-        .store
-        .acquire_lease(&common.cluster, &owner, invocation.now, common.lease)
-        .await?
-    {
-        return Err(Error::Conflict(format!(
-            "cluster {} is leased by {} until {}",
-            common.cluster, lease.owner, lease.until.0
-        )));
-    }
-    let outcome = work().await;
-    let released = deps.store.release_lease(&common.cluster, &owner).await;
-    let outcome = outcome?;
-    released?;
-    Ok(outcome)
+    let owner = invocation.owner(FUNCTION);
+    halfhour::invocation::with_lease(
+        deps.store.as_ref(),
+        &common.cluster,
+        &owner,
+        invocation.now,
+        common.lease,
+        work,
+    )
+    .await
 }
 
 async fn observe_group(deps: &Deps) -> Result<GroupSnapshot, Error> {
@@ -316,6 +296,19 @@ async fn preflight(requested: Option<&str>, deps: &Deps) -> Result<(), Error> {
     }
 }
 
+/// The group, and the reference a bake would image now (or why it may not start).
+async fn observe_and_choose(
+    requested: Option<&str>,
+    invocation: &Invocation,
+    deps: &Deps,
+) -> Result<(GroupSnapshot, Result<String, Refusal>), Error> {
+    let group = observe_group(deps).await?;
+    let flags = deps.store.read_flags(&deps.config.common.cluster).await?;
+    let choice = plan::may_start(&flags, invocation.now)
+        .and_then(|()| plan::choose_reference(&group, requested));
+    Ok((group, choice))
+}
+
 /// Decide what a bake would do, and do nothing.
 async fn preview_bake(
     requested: Option<&str>,
@@ -324,10 +317,7 @@ async fn preview_bake(
     deps: &Deps,
 ) -> Result<BakeReport, Error> {
     let cluster = &deps.config.common.cluster;
-    let group = observe_group(deps).await?;
-    let flags = deps.store.read_flags(cluster).await?;
-    let choice = plan::may_start(&flags, invocation.now)
-        .and_then(|()| plan::choose_reference(&group, requested));
+    let (group, choice) = observe_and_choose(requested, invocation, deps).await?;
     let record = DecisionRecord::new("gold-image", cluster, "bake")
         .inputs(json!({"requested": requested, "reason": reason, "desired": group.desired, "serving": group.serving()}))
         .dry_run(true);
@@ -400,17 +390,14 @@ async fn start_bake(
 ) -> Result<BakeReport, Error> {
     let cluster = &deps.config.common.cluster;
     let now = invocation.now;
-    let group = observe_group(deps).await?;
-    let flags = deps.store.read_flags(cluster).await?;
-    let refused = |refusal: Refusal| {
+    let (group, choice) = observe_and_choose(requested, invocation, deps).await?;
+    let reference = choice.map_err(|refusal| {
         DecisionRecord::new("gold-image", cluster, "refuse")
             .inputs(json!({"requested": requested, "reason": reason}))
             .reason(format!("{refusal:?}"))
             .emit();
         refusal_error(refusal)
-    };
-    plan::may_start(&flags, now).map_err(refused)?;
-    let reference = plan::choose_reference(&group, requested).map_err(refused)?;
+    })?;
     let release = format!("r{}", now.0);
     let hold = FlagHold {
         by: flag_owner(&release),
@@ -436,23 +423,13 @@ async fn start_bake(
             running.release
         )));
     }
-    let bake = Bake {
-        release: release.clone(),
-        reason: reason.to_owned(),
-        reference,
-        started_at: now,
-        deadline: now.plus(deps.config.bake_timeout),
-        scaled_up_to: None,
-        db_snapshot: None,
-        image_id: None,
-        previous_version: None,
-        new_version: None,
-        refresh_started: false,
-        refresh_id: None,
-        retained: false,
-        failure: None,
-        finished: false,
-    };
+    let bake = Bake::new(
+        &release,
+        reason,
+        &reference,
+        now,
+        now.plus(deps.config.bake_timeout),
+    );
     save_bake(deps, &bake, previous.map(|(_, v)| v)).await?;
     DecisionRecord::new("gold-image", cluster, "start")
         .inputs(json!({"release": release, "reference": bake.reference, "reason": reason, "desired": group.desired, "serving": group.serving()}))

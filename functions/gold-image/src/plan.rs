@@ -29,6 +29,33 @@ pub struct Bake {
 }
 
 impl Bake {
+    /// A bake that has chosen its reference and done nothing yet.
+    pub fn new(
+        release: &str,
+        reason: &str,
+        reference: &str,
+        started_at: Millis,
+        deadline: Millis,
+    ) -> Self {
+        Bake {
+            release: release.to_owned(),
+            reason: reason.to_owned(),
+            reference: reference.to_owned(),
+            started_at,
+            deadline,
+            scaled_up_to: None,
+            db_snapshot: None,
+            image_id: None,
+            previous_version: None,
+            new_version: None,
+            refresh_started: false,
+            refresh_id: None,
+            retained: false,
+            failure: None,
+            finished: false,
+        }
+    }
+
     pub fn is_active(&self) -> bool {
         !self.finished
     }
@@ -273,23 +300,7 @@ mod tests {
     }
 
     fn bake() -> Bake {
-        Bake {
-            release: "r1".into(),
-            reason: "test".into(),
-            reference: "i-a".into(),
-            started_at: Millis(0),
-            deadline: Millis(1_000_000),
-            scaled_up_to: None,
-            db_snapshot: None,
-            image_id: None,
-            previous_version: None,
-            new_version: None,
-            refresh_started: false,
-            refresh_id: None,
-            retained: false,
-            failure: None,
-            finished: false,
-        }
+        Bake::new("r1", "test", "i-a", Millis(0), Millis(1_000_000))
     }
 
     const POLICY: Policy = Policy {

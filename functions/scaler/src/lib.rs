@@ -7,17 +7,18 @@ pub mod config;
 pub mod plan;
 
 use std::sync::Arc;
-use std::time::Duration;
 
+use halfhour::Error;
 use halfhour::aws::SdkConfig;
 use halfhour::aws::autoscaling::AsgScalingGroup;
 use halfhour::aws::cloudwatch::CloudWatchAlarms;
 use halfhour::aws::dynamodb::DynamoStateStore;
 use halfhour::domain::{AlarmState, AlarmTransition, Command, LifecycleState, Millis};
 use halfhour::idempotency::{Attempt, run_once};
-use halfhour::ports::{Alarms, LeaseOutcome, ScalingGroup, StateStore};
+pub use halfhour::invocation::Invocation;
+use halfhour::invocation::with_lease;
+use halfhour::ports::{Alarms, ScalingGroup, StateStore};
 use halfhour::telemetry::DecisionRecord;
-use halfhour::{Error, clock};
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -45,14 +46,6 @@ impl Deps {
             config,
         }
     }
-}
-
-/// One invocation's identity and time frame, read once from the Lambda context and clock.
-#[derive(Debug, Clone)]
-pub struct Invocation {
-    pub request_id: String,
-    pub now: Millis,
-    pub remaining: Duration,
 }
 
 /// What brought the scaler to decide: an alarm event, or the reconciler's tick.
@@ -83,12 +76,7 @@ pub struct ScaleOutcome {
 }
 
 pub async fn function_handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error> {
-    let now = clock::now();
-    let invocation = Invocation {
-        request_id: event.context.request_id.clone(),
-        now,
-        remaining: clock::remaining(event.context.deadline, now),
-    };
+    let invocation = Invocation::from_context(&event.context);
     let cluster = &deps.config.common.cluster;
     match Command::from_event(&event.payload, cluster) {
         None => Ok(json!(handle(&event.payload, &invocation, deps).await?)),
@@ -177,22 +165,15 @@ async fn under_lease(
     origin: Origin,
 ) -> Result<ScaleOutcome, Error> {
     let common = &deps.config.common;
-    let owner = format!("{FUNCTION}:{}", invocation.request_id);
-    if let LeaseOutcome::HeldBy(lease) = deps
-        .store
-        .acquire_lease(&common.cluster, &owner, invocation.now, common.lease)
-        .await?
-    {
-        return Err(Error::Conflict(format!(
-            "cluster {} is leased by {} until {}",
-            common.cluster, lease.owner, lease.until.0
-        )));
-    }
-    let outcome = decide_and_apply(alarm, step, invocation, deps, true, origin).await;
-    let released = deps.store.release_lease(&common.cluster, &owner).await;
-    let outcome = outcome?;
-    released?;
-    Ok(outcome)
+    with_lease(
+        deps.store.as_ref(),
+        &common.cluster,
+        &invocation.owner(FUNCTION),
+        invocation.now,
+        common.lease,
+        || decide_and_apply(alarm, step, invocation, deps, true, origin),
+    )
+    .await
 }
 
 async fn decide_and_apply(
