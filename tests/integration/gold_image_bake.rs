@@ -57,7 +57,17 @@ async fn setup(app: &str, hooks: bool, extra: &[(&str, &str)]) -> Setup {
         }
     }
     let config = emulator.sdk_config(app).await;
-    let deps = Arc::new(Deps::from_sdk(gold_config(&cluster, extra), &config));
+    let topic = aws_sdk_sns::Client::new(&seed)
+        .create_topic()
+        .name(format!("{}-notify", cluster.name))
+        .send()
+        .await
+        .expect("topic created")
+        .topic_arn
+        .expect("topic arn");
+    let mut extra = extra.to_vec();
+    extra.push(("HALFHOUR_NOTIFY_TOPIC_ARN", &topic));
+    let deps = Arc::new(Deps::from_sdk(gold_config(&cluster, &extra), &config));
     Setup {
         config,
         cluster,
@@ -285,6 +295,14 @@ async fn full_bake_reboots_the_reference_and_rolls_out_a_new_version() {
         Some("true")
     );
     assert_eq!(image_tags.get(CLUSTER_TAG), Some(&s.cluster.name));
+    let published = actions(&s.app, "Publish");
+    assert_eq!(published.len(), 1, "one notification for the outcome");
+    assert!(
+        published[0].params["Subject"]
+            .as_str()
+            .unwrap()
+            .contains("rolled out")
+    );
 
     // The flag is down: a second bake may start later, and a duplicate of this one is a replay.
     let replay = handle(&bake_request(&s.cluster), &invocation("bake-1"), &s.deps)
