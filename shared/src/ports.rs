@@ -163,9 +163,12 @@ pub trait Images: Send + Sync {
 
     /// Deregister the image, then delete its snapshots.
     async fn deregister_with_snapshots(&self, image: &crate::domain::ImageInfo) -> Result<()>;
+}
 
-    /// Both EC2 status checks of the instance pass.
-    async fn instance_status_ok(&self, instance_id: &str) -> Result<bool>;
+/// EC2's view of an instance: running, and its status checks.
+#[async_trait]
+pub trait InstanceStatuses: Send + Sync {
+    async fn instance_status(&self, instance_id: &str) -> Result<crate::domain::InstanceStatus>;
 }
 
 /// Launch templates: the default version says which image new instances get.
@@ -205,4 +208,37 @@ pub trait DbSnapshots: Send + Sync {
 #[async_trait]
 pub trait Notifier: Send + Sync {
     async fn notify(&self, subject: &str, message: &str) -> Result<()>;
+}
+
+/// Completing and extending lifecycle actions of an Auto Scaling group.
+#[async_trait]
+pub trait LifecycleActions: Send + Sync {
+    /// CompleteLifecycleAction. `Ok(false)` when AWS answers that no lifecycle action is
+    /// active for the instance (a duplicate, or the hook timed out): the caller confirms the
+    /// instance left its wait state instead of retrying.
+    async fn complete(
+        &self,
+        action: &crate::domain::LifecycleAction,
+        result: crate::domain::LifecycleResult,
+    ) -> Result<bool>;
+
+    /// RecordLifecycleActionHeartbeat: restart the hook's timeout. `Ok(false)` when no action
+    /// is active any more.
+    async fn heartbeat(&self, action: &crate::domain::LifecycleAction) -> Result<bool>;
+}
+
+/// The application's own health, asked on the instance itself (SSM Run Command).
+#[async_trait]
+pub trait HealthProbe: Send + Sync {
+    async fn probe(&self, instance_id: &str, path: &str) -> Result<crate::domain::ProbeOutcome>;
+}
+
+/// Load-balancer target groups.
+#[async_trait]
+pub trait TargetGroups: Send + Sync {
+    /// Deregister the instance if it is registered; true when it was.
+    async fn deregister(&self, target_group_arn: &str, instance_id: &str) -> Result<bool>;
+
+    /// True while the load balancer still drains connections to the instance.
+    async fn draining(&self, target_group_arn: &str, instance_id: &str) -> Result<bool>;
 }

@@ -433,9 +433,6 @@ impl Images for CrashAfter {
         self.inner.images.deregister_with_snapshots(image).await?;
         self.tick()
     }
-    async fn instance_status_ok(&self, id: &str) -> halfhour::error::Result<bool> {
-        self.inner.images.instance_status_ok(id).await
-    }
 }
 
 #[async_trait]
@@ -489,6 +486,7 @@ async fn a_bake_interrupted_after_any_step_completes_on_re_drive() {
             group: crash.clone(),
             instances: crash.clone(),
             images: crash.clone(),
+            statuses: Arc::clone(&s.deps.statuses),
             templates: crash.clone(),
             db: Arc::clone(&s.deps.db),
             notifier: None,

@@ -24,11 +24,13 @@ use halfhour::domain::image::{
 };
 use halfhour::domain::{
     Command, Flag, FlagHold, GroupSnapshot, ImageRequest, LifecycleState, RefreshRequest,
+    StatusChecks,
 };
 use halfhour::idempotency::{Attempt, run_once};
 pub use halfhour::invocation::Invocation;
 use halfhour::ports::{
-    DbSnapshots, GroupInstances, Images, LaunchTemplates, Notifier, ScalingGroup, StateStore,
+    DbSnapshots, GroupInstances, Images, InstanceStatuses, LaunchTemplates, Notifier, ScalingGroup,
+    StateStore,
 };
 use halfhour::telemetry::DecisionRecord;
 use lambda_runtime::LambdaEvent;
@@ -50,6 +52,7 @@ pub struct Deps {
     pub group: Arc<dyn ScalingGroup>,
     pub instances: Arc<dyn GroupInstances>,
     pub images: Arc<dyn Images>,
+    pub statuses: Arc<dyn InstanceStatuses>,
     pub templates: Arc<dyn LaunchTemplates>,
     pub db: Arc<dyn DbSnapshots>,
     pub notifier: Option<Arc<dyn Notifier>>,
@@ -64,6 +67,7 @@ impl Deps {
             group: asg.clone(),
             instances: asg,
             images: ec2.clone(),
+            statuses: ec2.clone(),
             templates: ec2,
             db: Arc::new(Rds::new(sdk)),
             notifier: config
@@ -470,8 +474,9 @@ pub async fn advance(invocation: &Invocation, deps: &Deps) -> Result<BakeReport,
         let mut step = plan::next_step(&bake, &observed, &policy, invocation.now);
         if step == Step::WaitForReference {
             // Look at the reference's status checks only when the plan needs them.
+            let status = deps.statuses.instance_status(&bake.reference).await?;
             observed.reference_status_ok =
-                Some(deps.images.instance_status_ok(&bake.reference).await?);
+                Some(status.running && status.checks == StatusChecks::Ok);
             step = plan::next_step(&bake, &observed, &policy, invocation.now);
         }
         DecisionRecord::new("gold-image", cluster, step_name(&step))

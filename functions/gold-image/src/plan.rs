@@ -296,6 +296,7 @@ mod tests {
             desired,
             instances,
             launch_template_id: Some("lt-1".into()),
+            target_group_arns: vec![],
         }
     }
 

@@ -2,14 +2,18 @@
 
 use async_trait::async_trait;
 use aws_sdk_autoscaling::Client;
+use aws_sdk_autoscaling::error::ProvideErrorMetadata;
 use aws_sdk_autoscaling::types::{
     DesiredConfiguration, LaunchTemplateSpecification, RefreshPreferences, RefreshStrategy,
 };
 
 use super::classify;
-use crate::domain::{Bounds, GroupInstance, GroupSnapshot, LifecycleState, RefreshRequest};
+use crate::domain::{
+    Bounds, GroupInstance, GroupSnapshot, LifecycleAction, LifecycleResult, LifecycleState,
+    RefreshRequest,
+};
 use crate::error::{Error, Result};
-use crate::ports::{GroupInstances, ScalingGroup};
+use crate::ports::{GroupInstances, LifecycleActions, ScalingGroup};
 
 #[derive(Clone, Debug)]
 pub struct AsgScalingGroup {
@@ -80,6 +84,7 @@ impl ScalingGroup for AsgScalingGroup {
             });
         Ok(Some(GroupSnapshot {
             name: name.to_owned(),
+            target_group_arns: group.target_group_arns.unwrap_or_default(),
             launch_template_id,
             bounds,
             desired: count(group.desired_capacity, "DesiredCapacity")?,
@@ -207,5 +212,48 @@ impl GroupInstances for AsgScalingGroup {
             .first()
             .and_then(|r| r.status())
             .map(|s| s.as_str().to_owned()))
+    }
+}
+
+/// AWS's answer when no lifecycle action is active for the instance (completed, or timed out).
+fn no_active_action(message: Option<&str>) -> bool {
+    message.is_some_and(|m| m.contains("No active Lifecycle Action found"))
+}
+
+#[async_trait]
+impl LifecycleActions for AsgScalingGroup {
+    async fn complete(&self, action: &LifecycleAction, result: LifecycleResult) -> Result<bool> {
+        let completed = self
+            .client
+            .complete_lifecycle_action()
+            .auto_scaling_group_name(&action.group)
+            .lifecycle_hook_name(&action.hook)
+            .instance_id(&action.instance_id)
+            .set_lifecycle_action_token(action.token.clone())
+            .lifecycle_action_result(result.as_str())
+            .send()
+            .await;
+        match completed {
+            Ok(_) => Ok(true),
+            Err(err) if no_active_action(err.message()) => Ok(false),
+            Err(err) => Err(classify("CompleteLifecycleAction", err)),
+        }
+    }
+
+    async fn heartbeat(&self, action: &LifecycleAction) -> Result<bool> {
+        let recorded = self
+            .client
+            .record_lifecycle_action_heartbeat()
+            .auto_scaling_group_name(&action.group)
+            .lifecycle_hook_name(&action.hook)
+            .instance_id(&action.instance_id)
+            .set_lifecycle_action_token(action.token.clone())
+            .send()
+            .await;
+        match recorded {
+            Ok(_) => Ok(true),
+            Err(err) if no_active_action(err.message()) => Ok(false),
+            Err(err) => Err(classify("RecordLifecycleActionHeartbeat", err)),
+        }
     }
 }

@@ -6,16 +6,18 @@ use async_trait::async_trait;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{
-    Filter, Image, RequestLaunchTemplateData, ResourceType, SummaryStatus, Tag, TagSpecification,
+    Filter, Image, InstanceStateName, RequestLaunchTemplateData, ResourceType, SummaryStatus, Tag,
+    TagSpecification,
 };
 
 use super::classify;
 use crate::domain::image::{CLUSTER_TAG, MANAGED_TAG};
 use crate::domain::{
-    ClusterName, ImageInfo, ImageRequest, ImageState, Millis, TemplateVersion, parse_timestamp,
+    ClusterName, ImageInfo, ImageRequest, ImageState, InstanceStatus, Millis, StatusChecks,
+    TemplateVersion, parse_timestamp,
 };
 use crate::error::{Error, Result};
-use crate::ports::{Images, LaunchTemplates};
+use crate::ports::{Images, InstanceStatuses, LaunchTemplates};
 
 #[derive(Clone, Debug)]
 pub struct Ec2 {
@@ -224,8 +226,11 @@ impl Images for Ec2 {
         }
         Ok(())
     }
+}
 
-    async fn instance_status_ok(&self, instance_id: &str) -> Result<bool> {
+#[async_trait]
+impl InstanceStatuses for Ec2 {
+    async fn instance_status(&self, instance_id: &str) -> Result<InstanceStatus> {
         let out = self
             .client
             .describe_instance_status()
@@ -234,13 +239,27 @@ impl Images for Ec2 {
             .send()
             .await
             .map_err(|e| classify("DescribeInstanceStatus", e))?;
-        let ok = |s: Option<&aws_sdk_ec2::types::InstanceStatusSummary>| {
-            s.and_then(|s| s.status()) == Some(&SummaryStatus::Ok)
+        let Some(status) = out.instance_statuses().first() else {
+            return Ok(InstanceStatus {
+                running: false,
+                checks: StatusChecks::Initializing,
+            });
         };
-        Ok(out
-            .instance_statuses()
-            .first()
-            .is_some_and(|s| ok(s.instance_status()) && ok(s.system_status())))
+        let running =
+            status.instance_state().and_then(|s| s.name()) == Some(&InstanceStateName::Running);
+        let summaries = [status.instance_status(), status.system_status()]
+            .map(|s| s.and_then(|s| s.status()).cloned());
+        let checks = if summaries.iter().all(|s| *s == Some(SummaryStatus::Ok)) {
+            StatusChecks::Ok
+        } else if summaries
+            .iter()
+            .any(|s| *s == Some(SummaryStatus::Impaired))
+        {
+            StatusChecks::Impaired
+        } else {
+            StatusChecks::Initializing
+        };
+        Ok(InstanceStatus { running, checks })
     }
 }
 

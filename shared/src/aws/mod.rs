@@ -10,10 +10,14 @@ pub mod cloudwatch;
 pub mod dynamodb;
 #[cfg(feature = "ec2")]
 pub mod ec2;
+#[cfg(feature = "elbv2")]
+pub mod elbv2;
 #[cfg(feature = "rds")]
 pub mod rds;
 #[cfg(feature = "sns")]
 pub mod sns;
+#[cfg(feature = "ssm")]
+pub mod ssm;
 
 pub use aws_config::SdkConfig;
 use aws_config::{BehaviorVersion, ConfigLoader};

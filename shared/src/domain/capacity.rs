@@ -83,6 +83,7 @@ pub struct GroupSnapshot {
     pub desired: u32,
     pub instances: Vec<GroupInstance>,
     pub launch_template_id: Option<String>,
+    pub target_group_arns: Vec<String>,
 }
 
 impl GroupSnapshot {

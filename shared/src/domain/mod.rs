@@ -6,6 +6,7 @@ pub mod command;
 pub mod flags;
 pub mod idempotency;
 pub mod image;
+pub mod instance;
 pub mod lease;
 mod time;
 
@@ -15,6 +16,10 @@ pub use command::{Command, CommandError};
 pub use flags::{Flag, FlagHold, ModeFlags};
 pub use idempotency::{IdempotencyRecord, IdempotencyStatus, PriorAttempt};
 pub use image::{ImageInfo, ImageRequest, ImageState, RefreshRequest, TemplateVersion};
+pub use instance::{
+    InstanceStatus, LifecycleAction, LifecycleResult, LifecycleTransition, ProbeOutcome,
+    StatusChecks,
+};
 pub use lease::Lease;
 pub use time::{Millis, parse_timestamp};
 
