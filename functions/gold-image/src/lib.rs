@@ -20,7 +20,7 @@ use halfhour::aws::ec2::Ec2;
 use halfhour::aws::rds::Rds;
 use halfhour::aws::sns::SnsNotifier;
 use halfhour::domain::image::{
-    CLUSTER_TAG, MANAGED_TAG, RELEASE_TAG, SOURCE_INSTANCE_TAG, images_to_delete,
+    BAKE_DOC, CLUSTER_TAG, MANAGED_TAG, RELEASE_TAG, SOURCE_INSTANCE_TAG, images_to_delete,
 };
 use halfhour::domain::{
     Command, Flag, FlagHold, GroupSnapshot, ImageRequest, LifecycleState, RefreshRequest,
@@ -41,8 +41,6 @@ pub use config::GoldImageConfig;
 use plan::{Bake, Observed, Policy, Refusal, Step};
 
 pub const FUNCTION: &str = "gold-image";
-/// The state-table document of the current (or last) bake.
-const BAKE_DOC: &str = "bake";
 /// Steps one invocation may take before it yields to the next trigger.
 const MAX_STEPS: usize = 16;
 

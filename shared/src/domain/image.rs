@@ -57,6 +57,17 @@ pub struct TemplateVersion {
     pub description: Option<String>,
 }
 
+/// The state-table document where the gold-image loop records its current (or last) bake.
+pub const BAKE_DOC: &str = "bake";
+
+/// The launch-template versions of the last roll-out, as recorded in the [`BAKE_DOC`]: the
+/// lifecycle loop's circuit breaker reverts to `previous_version` when `new_version` is broken.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Rollout {
+    pub previous_version: Option<i64>,
+    pub new_version: Option<i64>,
+}
+
 /// An instance refresh onto a numbered launch-template version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshRequest {

@@ -1,0 +1,125 @@
+//! The lifecycle loop's configuration.
+
+use std::time::Duration;
+
+use halfhour::config::{CommonConfig, ConfigError, Vars};
+
+pub const ASG_NAME: &str = "HALFHOUR_ASG_NAME";
+pub const LAUNCH_HOOK: &str = "HALFHOUR_LAUNCH_HOOK";
+pub const TERMINATE_HOOK: &str = "HALFHOUR_TERMINATE_HOOK";
+pub const HEALTH_PATH: &str = "HALFHOUR_HEALTH_PATH";
+pub const READINESS_BUDGET_SECONDS: &str = "HALFHOUR_READINESS_BUDGET_SECONDS";
+pub const DRAIN_MAX_SECONDS: &str = "HALFHOUR_DRAIN_MAX_SECONDS";
+pub const BREAKER_ABANDONS: &str = "HALFHOUR_BREAKER_ABANDONS";
+pub const BREAKER_WINDOW_SECONDS: &str = "HALFHOUR_BREAKER_WINDOW_SECONDS";
+pub const NOTIFY_TOPIC_ARN: &str = "HALFHOUR_NOTIFY_TOPIC_ARN";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecycleConfig {
+    pub common: CommonConfig,
+    pub asg_name: String,
+    pub launch_hook: String,
+    pub terminate_hook: String,
+    /// Asked on the instance: `curl -fsS http://localhost<path>`.
+    pub health_path: String,
+    /// How long a launching instance may take to become healthy before it is abandoned.
+    pub readiness_budget: Duration,
+    /// The longest a terminating instance waits for its connections to drain.
+    pub drain_max: Duration,
+    /// This many abandons within the window mean the image is broken, not the instances.
+    pub breaker_abandons: usize,
+    pub breaker_window: Duration,
+    pub notify_topic_arn: Option<String>,
+}
+
+impl LifecycleConfig {
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String> + Copy,
+    ) -> Result<Self, ConfigError> {
+        let vars = Vars::new(lookup);
+        let health_path = vars
+            .optional(HEALTH_PATH)
+            .unwrap_or_else(|| "/health".into());
+        let path_ok = health_path.starts_with('/')
+            && health_path
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/-._~%?=&".contains(c));
+        if !path_ok {
+            // The path ends up in a shell command on the instance: refuse anything else.
+            return Err(ConfigError::Invalid {
+                var: HEALTH_PATH,
+                value: health_path,
+                reason: "must start with / and use only URL path characters".into(),
+            });
+        }
+        let breaker_abandons: usize = vars.parse_or(BREAKER_ABANDONS, 3)?;
+        if !(1..=20).contains(&breaker_abandons) {
+            return Err(ConfigError::Invalid {
+                var: BREAKER_ABANDONS,
+                value: breaker_abandons.to_string(),
+                reason: "must be between 1 and 20".into(),
+            });
+        }
+        Ok(LifecycleConfig {
+            common: CommonConfig::from_lookup(lookup)?,
+            asg_name: vars.required(ASG_NAME)?,
+            launch_hook: vars
+                .optional(LAUNCH_HOOK)
+                .unwrap_or_else(|| "halfhour-launch".into()),
+            terminate_hook: vars
+                .optional(TERMINATE_HOOK)
+                .unwrap_or_else(|| "halfhour-terminate".into()),
+            health_path,
+            readiness_budget: vars.seconds_or(READINESS_BUDGET_SECONDS, 600, 30, 7200)?,
+            drain_max: vars.seconds_or(DRAIN_MAX_SECONDS, 300, 0, 3600)?,
+            breaker_abandons,
+            breaker_window: vars.seconds_or(BREAKER_WINDOW_SECONDS, 1800, 60, 86_400)?,
+            notify_topic_arn: vars.optional(NOTIFY_TOPIC_ARN),
+        })
+    }
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(extra: &[(&'static str, &'static str)]) -> Result<LifecycleConfig, ConfigError> {
+        let mut vars: HashMap<&str, &str> = HashMap::from([
+            ("HALFHOUR_TABLE", "t"),
+            ("HALFHOUR_CLUSTER", "prod"),
+            (ASG_NAME, "web"),
+        ]);
+        vars.extend(extra.iter().copied());
+        let vars: &'static HashMap<&str, &str> = Box::leak(Box::new(vars));
+        LifecycleConfig::from_lookup(|name| vars.get(name).map(|v| v.to_string()))
+    }
+
+    #[test]
+    fn defaults() {
+        let c = config(&[]).unwrap();
+        assert_eq!((c.health_path.as_str(), c.breaker_abandons), ("/health", 3));
+        assert_eq!(c.readiness_budget, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn a_health_path_that_could_inject_shell_is_refused() {
+        for bad in ["health", "/health; rm -rf /", "/$(reboot)", "/a b"] {
+            let err = config(&[(HEALTH_PATH, bad)]).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        var: HEALTH_PATH,
+                        ..
+                    }
+                ),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,627 @@
+//! The lifecycle loop: a launching instance goes InService only when it is really healthy
+//! (running, EC2 status checks passing, and the application answering its health path on the
+//! instance); a broken one is abandoned — unless a DB failover explains it, or abandons have
+//! tripped the circuit breaker. A terminating instance leaves only once drained, within a bound.
+//!
+//! Lifecycle events are best-effort and may be duplicated: each action is idempotent on its
+//! token, "No active Lifecycle Action" is success once the instance is confirmed out of its
+//! wait state, and the reconcile tick drives instances whose event was lost.
+
+pub mod config;
+pub mod plan;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use halfhour::Error;
+use halfhour::aws::SdkConfig;
+use halfhour::aws::autoscaling::AsgScalingGroup;
+use halfhour::aws::dynamodb::DynamoStateStore;
+use halfhour::aws::ec2::Ec2;
+use halfhour::aws::elbv2::ElbTargetGroups;
+use halfhour::aws::sns::SnsNotifier;
+use halfhour::aws::ssm::SsmProbe;
+use halfhour::domain::image::{BAKE_DOC, Rollout};
+use halfhour::domain::{
+    Command, Flag, GroupSnapshot, LifecycleAction, LifecycleResult, LifecycleState,
+    LifecycleTransition, Millis, StatusChecks, parse_timestamp,
+};
+use halfhour::idempotency::{Attempt, run_once};
+pub use halfhour::invocation::Invocation;
+use halfhour::invocation::with_lease;
+use halfhour::ports::{
+    HealthProbe, InstanceStatuses, LaunchTemplates, LifecycleActions, Notifier, ScalingGroup,
+    StateStore, TargetGroups,
+};
+use halfhour::telemetry::DecisionRecord;
+use lambda_runtime::LambdaEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+pub use config::LifecycleConfig;
+use plan::{LaunchDecision, LaunchObserved, TerminateDecision};
+
+pub const FUNCTION: &str = "lifecycle";
+/// The state-table document: when each waiting instance was first seen, and recent abandons.
+const STATE_DOC: &str = "lifecycle";
+
+pub struct Deps {
+    pub config: LifecycleConfig,
+    pub store: Arc<dyn StateStore>,
+    pub group: Arc<dyn ScalingGroup>,
+    pub actions: Arc<dyn LifecycleActions>,
+    pub statuses: Arc<dyn InstanceStatuses>,
+    pub probe: Arc<dyn HealthProbe>,
+    pub targets: Arc<dyn TargetGroups>,
+    pub templates: Arc<dyn LaunchTemplates>,
+    pub notifier: Option<Arc<dyn Notifier>>,
+}
+
+impl Deps {
+    pub fn from_sdk(config: LifecycleConfig, sdk: &SdkConfig) -> Self {
+        let asg = Arc::new(AsgScalingGroup::new(sdk));
+        let ec2 = Arc::new(Ec2::new(sdk));
+        Deps {
+            store: Arc::new(DynamoStateStore::new(sdk, config.common.table.clone())),
+            group: asg.clone(),
+            actions: asg,
+            statuses: ec2.clone(),
+            probe: Arc::new(SsmProbe::new(sdk)),
+            targets: Arc::new(ElbTargetGroups::new(sdk)),
+            templates: ec2,
+            notifier: config
+                .notify_topic_arn
+                .as_ref()
+                .map(|arn| Arc::new(SnsNotifier::new(sdk, arn)) as Arc<dyn Notifier>),
+            config,
+        }
+    }
+}
+
+/// What the function was asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// A lifecycle action event (EventBridge, or SNS-wrapped).
+    Action {
+        action: LifecycleAction,
+        started_at: Option<Millis>,
+    },
+    /// `autoscaling:TEST_NOTIFICATION`, sent when a hook is created: nothing to do.
+    TestNotification,
+    Reconcile,
+}
+
+#[derive(Deserialize)]
+struct ActionFields {
+    #[serde(rename = "LifecycleActionToken")]
+    token: Option<String>,
+    #[serde(rename = "AutoScalingGroupName")]
+    group: String,
+    #[serde(rename = "LifecycleHookName")]
+    hook: String,
+    #[serde(rename = "EC2InstanceId")]
+    instance_id: String,
+    #[serde(rename = "LifecycleTransition")]
+    transition: String,
+    #[serde(rename = "Time")]
+    time: Option<String>,
+}
+
+impl Input {
+    pub fn parse(payload: &Value, config: &LifecycleConfig) -> Result<Input, Error> {
+        let cluster = &config.common.cluster;
+        if let Some(command) = Command::from_event(payload, cluster) {
+            let command = command.map_err(|e| Error::from_command(e, cluster))?;
+            return match command.action.as_str() {
+                "reconcile" => Ok(Input::Reconcile),
+                other => Err(Error::bad_event(format!(
+                    "lifecycle knows no action `{other}` (reconcile)"
+                ))),
+            };
+        }
+        let (fields, time) = if let Some(records) = payload.get("Records") {
+            let message = records
+                .get(0)
+                .and_then(|r| r.pointer("/Sns/Message"))
+                .and_then(Value::as_str)
+                .ok_or_else(|| Error::bad_event("SNS record without a message"))?;
+            let message: Value = serde_json::from_str(message)
+                .map_err(|e| Error::bad_event(format!("SNS message is not JSON: {e}")))?;
+            if message.get("Event").and_then(Value::as_str) == Some("autoscaling:TEST_NOTIFICATION")
+            {
+                return Ok(Input::TestNotification);
+            }
+            (message, None)
+        } else if matches!(
+            payload.get("detail-type").and_then(Value::as_str),
+            Some(
+                "EC2 Instance-launch Lifecycle Action" | "EC2 Instance-terminate Lifecycle Action"
+            )
+        ) {
+            let time = payload
+                .get("time")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            (payload.get("detail").cloned().unwrap_or(Value::Null), time)
+        } else {
+            return Err(Error::bad_event(
+                "not a lifecycle event: expected an EC2 Instance-launch/terminate Lifecycle Action, an SNS lifecycle notification or {\"action\": \"reconcile\"}",
+            ));
+        };
+        let fields = ActionFields::deserialize(fields)
+            .map_err(|e| Error::bad_event(format!("malformed lifecycle action: {e}")))?;
+        let transition = LifecycleTransition::parse(&fields.transition).ok_or_else(|| {
+            Error::bad_event(format!(
+                "unknown lifecycle transition `{}`",
+                fields.transition
+            ))
+        })?;
+        if fields.group != config.asg_name {
+            return Err(Error::bad_event(format!(
+                "group `{}` is not cluster {cluster}'s group `{}`",
+                fields.group, config.asg_name
+            )));
+        }
+        let expected_hook = match transition {
+            LifecycleTransition::Launching => &config.launch_hook,
+            LifecycleTransition::Terminating => &config.terminate_hook,
+        };
+        if &fields.hook != expected_hook {
+            return Err(Error::bad_event(format!(
+                "hook `{}` is not halfhour's {transition:?} hook `{expected_hook}`",
+                fields.hook
+            )));
+        }
+        if !fields.instance_id.starts_with("i-") {
+            return Err(Error::bad_event(format!(
+                "`{}` is not an instance id",
+                fields.instance_id
+            )));
+        }
+        let started_at = time
+            .or(fields.time)
+            .map(|t| parse_timestamp(&t).map_err(Error::BadEvent))
+            .transpose()?;
+        Ok(Input::Action {
+            action: LifecycleAction {
+                group: fields.group,
+                hook: fields.hook,
+                instance_id: fields.instance_id,
+                token: fields.token,
+                transition,
+            },
+            started_at,
+        })
+    }
+}
+
+/// Persisted between invocations.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+struct LoopState {
+    /// When each instance's wait began (or was first seen), for the readiness and drain bounds.
+    waiting: BTreeMap<String, Millis>,
+    /// When instances were abandoned, newest last (only the breaker window is kept).
+    abandons: Vec<Millis>,
+    /// When the breaker last tripped (it reverts the launch template once per trip).
+    breaker_tripped_at: Option<Millis>,
+}
+
+/// What one lifecycle action came to.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ActionOutcome {
+    pub instance_id: String,
+    pub transition: String,
+    pub decision: Value,
+    pub dry_run: bool,
+}
+
+pub async fn function_handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error> {
+    let invocation = Invocation::from_context(&event.context);
+    Ok(json!(handle(&event.payload, &invocation, deps).await?))
+}
+
+pub async fn handle(
+    payload: &Value,
+    invocation: &Invocation,
+    deps: &Deps,
+) -> Result<Vec<ActionOutcome>, Error> {
+    match Input::parse(payload, &deps.config)? {
+        Input::TestNotification => {
+            tracing::info!("autoscaling:TEST_NOTIFICATION received and ignored");
+            Ok(vec![])
+        }
+        Input::Reconcile => reconcile(invocation, deps).await,
+        Input::Action { action, started_at } if deps.config.common.dry_run => {
+            Ok(vec![drive(&action, started_at, invocation, deps).await?])
+        }
+        Input::Action { action, started_at } => {
+            let key = match &action.token {
+                Some(token) => format!("{:?}#{token}", action.transition),
+                None => format!(
+                    "{:?}#{}#{}",
+                    action.transition, action.instance_id, invocation.request_id
+                ),
+            };
+            let attempt = Attempt {
+                function: FUNCTION,
+                key: &key,
+                now: invocation.now,
+                remaining: invocation.remaining,
+                ttl: deps.config.common.idempotency_ttl,
+            };
+            let outcome = run_once(deps.store.as_ref(), attempt, &action, || {
+                drive(&action, started_at, invocation, deps)
+            })
+            .await?;
+            Ok(vec![outcome.into_inner()])
+        }
+    }
+}
+
+/// The reconciler's part: every instance waiting on one of halfhour's hooks is driven, whether
+/// or not its event arrived.
+pub async fn reconcile(invocation: &Invocation, deps: &Deps) -> Result<Vec<ActionOutcome>, Error> {
+    let group = observe_group(deps).await?;
+    let mut outcomes = Vec::new();
+    for instance in &group.instances {
+        let (transition, hook) = match instance.state {
+            LifecycleState::PendingWait => {
+                (LifecycleTransition::Launching, &deps.config.launch_hook)
+            }
+            LifecycleState::TerminatingWait => (
+                LifecycleTransition::Terminating,
+                &deps.config.terminate_hook,
+            ),
+            _ => continue,
+        };
+        let action = LifecycleAction {
+            group: group.name.clone(),
+            hook: hook.clone(),
+            instance_id: instance.id.clone(),
+            token: None,
+            transition,
+        };
+        outcomes.push(drive(&action, None, invocation, deps).await?);
+    }
+    Ok(outcomes)
+}
+
+async fn observe_group(deps: &Deps) -> Result<GroupSnapshot, Error> {
+    deps.group
+        .describe_group(&deps.config.asg_name)
+        .await?
+        .ok_or_else(|| Error::Aws {
+            operation: "DescribeAutoScalingGroups",
+            message: format!(
+                "cluster {}'s group {} does not exist",
+                deps.config.common.cluster, deps.config.asg_name
+            ),
+        })
+}
+
+async fn load_state(deps: &Deps) -> Result<(LoopState, Option<u64>), Error> {
+    let cluster = &deps.config.common.cluster;
+    match deps.store.read_doc(cluster, STATE_DOC).await? {
+        None => Ok((LoopState::default(), None)),
+        Some(doc) => serde_json::from_str(&doc.body)
+            .map(|state| (state, Some(doc.version)))
+            .map_err(|e| Error::Aws {
+                operation: "ReadDoc",
+                message: format!("lifecycle state of {cluster} is unreadable: {e}"),
+            }),
+    }
+}
+
+/// Apply `change` to the loop state with optimistic concurrency (re-read and retry on a race).
+async fn update_state(deps: &Deps, change: impl Fn(&mut LoopState)) -> Result<LoopState, Error> {
+    let cluster = &deps.config.common.cluster;
+    for _ in 0..5 {
+        let (mut state, version) = load_state(deps).await?;
+        change(&mut state);
+        let body = serde_json::to_string(&state).map_err(|e| Error::Aws {
+            operation: "WriteDoc",
+            message: e.to_string(),
+        })?;
+        if deps
+            .store
+            .write_doc(cluster, STATE_DOC, &body, version)
+            .await?
+        {
+            return Ok(state);
+        }
+    }
+    Err(Error::Conflict(format!(
+        "lifecycle state of {cluster} keeps changing underneath"
+    )))
+}
+
+/// Observe the instance, decide, act, and record one decision.
+async fn drive(
+    action: &LifecycleAction,
+    started_at: Option<Millis>,
+    invocation: &Invocation,
+    deps: &Deps,
+) -> Result<ActionOutcome, Error> {
+    let config = &deps.config;
+    let now = invocation.now;
+    let dry_run = config.common.dry_run;
+    let group = observe_group(deps).await?;
+    let wait_state = match action.transition {
+        LifecycleTransition::Launching => LifecycleState::PendingWait,
+        LifecycleTransition::Terminating => LifecycleState::TerminatingWait,
+    };
+    let waiting = group
+        .instance(&action.instance_id)
+        .is_some_and(|i| i.state == wait_state);
+    let (state, _) = load_state(deps).await?;
+    let since = state
+        .waiting
+        .get(&action.instance_id)
+        .copied()
+        .or(started_at)
+        .unwrap_or(now);
+    if waiting && !dry_run && !state.waiting.contains_key(&action.instance_id) {
+        let id = action.instance_id.clone();
+        update_state(deps, |s| {
+            s.waiting.entry(id.clone()).or_insert(since);
+        })
+        .await?;
+    }
+    let waited = now.since(since);
+    let decision = match action.transition {
+        LifecycleTransition::Launching => {
+            json!(decide_launch(action, waiting, waited, &state, invocation, deps).await?)
+        }
+        LifecycleTransition::Terminating => {
+            json!(decide_terminate(action, waiting, waited, &group, deps).await?)
+        }
+    };
+    Ok(ActionOutcome {
+        instance_id: action.instance_id.clone(),
+        transition: format!("{:?}", action.transition),
+        decision,
+        dry_run,
+    })
+}
+
+async fn decide_launch(
+    action: &LifecycleAction,
+    waiting: bool,
+    waited: std::time::Duration,
+    state: &LoopState,
+    invocation: &Invocation,
+    deps: &Deps,
+) -> Result<LaunchDecision, Error> {
+    let config = &deps.config;
+    let cluster = &config.common.cluster;
+    let now = invocation.now;
+    let status = deps.statuses.instance_status(&action.instance_id).await?;
+    let probe = if waiting && status.running && status.checks == StatusChecks::Ok {
+        Some(
+            deps.probe
+                .probe(&action.instance_id, &config.health_path)
+                .await?,
+        )
+    } else {
+        None
+    };
+    let flags = deps.store.read_flags(cluster).await?;
+    let observed = LaunchObserved {
+        waiting,
+        status,
+        probe,
+        waited,
+        db_failover: flags.is_raised(Flag::DbFailover, now),
+        breaker_open: plan::breaker_open(
+            &state.abandons,
+            now,
+            config.breaker_window,
+            config.breaker_abandons,
+        ),
+    };
+    let decision = plan::plan_launch(&observed, config.readiness_budget);
+    DecisionRecord::new("lifecycle", cluster, launch_action_name(&decision))
+        .inputs(
+            json!({"instance": action.instance_id, "token": action.token, "observed": observed}),
+        )
+        .guards(flags.raised(now).iter().map(|f| f.as_str()))
+        .reason(format!("{decision:?}"))
+        .dry_run(config.common.dry_run)
+        .emit();
+    if config.common.dry_run {
+        return Ok(decision);
+    }
+    match decision {
+        LaunchDecision::Continue => finish(action, LifecycleResult::Continue, deps).await?,
+        LaunchDecision::Wait { .. } => {
+            if !deps.actions.heartbeat(action).await? {
+                confirm_left_wait(action, deps).await?;
+            }
+        }
+        LaunchDecision::Abandon { .. } => {
+            finish(action, LifecycleResult::Abandon, deps).await?;
+            let window = config.breaker_window;
+            let recorded = update_state(deps, |s| {
+                s.abandons.retain(|t| now.since(*t) < window);
+                s.abandons.push(now);
+            })
+            .await?;
+            let tripped_recently = recorded
+                .breaker_tripped_at
+                .is_some_and(|t| now.since(t) < window);
+            if plan::breaker_open(&recorded.abandons, now, window, config.breaker_abandons)
+                && !tripped_recently
+            {
+                trip_breaker(recorded.abandons.len(), invocation, deps).await?;
+            }
+        }
+        LaunchDecision::NotWaiting => forget(action, deps).await?,
+    }
+    Ok(decision)
+}
+
+async fn decide_terminate(
+    action: &LifecycleAction,
+    waiting: bool,
+    waited: std::time::Duration,
+    group: &GroupSnapshot,
+    deps: &Deps,
+) -> Result<TerminateDecision, Error> {
+    let config = &deps.config;
+    let dry_run = config.common.dry_run;
+    let mut draining = false;
+    let mut deregistered = Vec::new();
+    if waiting {
+        for target_group in &group.target_group_arns {
+            if !dry_run
+                && deps
+                    .targets
+                    .deregister(target_group, &action.instance_id)
+                    .await?
+            {
+                deregistered.push(target_group.clone());
+            }
+            draining |= deps
+                .targets
+                .draining(target_group, &action.instance_id)
+                .await?;
+        }
+    }
+    let decision = plan::plan_terminate(waiting, draining, waited, config.drain_max);
+    DecisionRecord::new(
+        "lifecycle",
+        &config.common.cluster,
+        terminate_action_name(&decision),
+    )
+    .inputs(
+        json!({"instance": action.instance_id, "token": action.token, "deregistered": deregistered,
+                       "draining": draining, "waited_s": waited.as_secs()}),
+    )
+    .reason(format!("{decision:?}"))
+    .dry_run(dry_run)
+    .emit();
+    if dry_run {
+        return Ok(decision);
+    }
+    match decision {
+        TerminateDecision::Continue => finish(action, LifecycleResult::Continue, deps).await?,
+        TerminateDecision::WaitForDrain => {
+            if !deps.actions.heartbeat(action).await? {
+                confirm_left_wait(action, deps).await?;
+            }
+        }
+        TerminateDecision::NotWaiting => forget(action, deps).await?,
+    }
+    Ok(decision)
+}
+
+/// Complete the action; "no active action" is fine once the instance has left its wait state.
+async fn finish(
+    action: &LifecycleAction,
+    result: LifecycleResult,
+    deps: &Deps,
+) -> Result<(), Error> {
+    if !deps.actions.complete(action, result).await? {
+        confirm_left_wait(action, deps).await?;
+    }
+    forget(action, deps).await
+}
+
+async fn confirm_left_wait(action: &LifecycleAction, deps: &Deps) -> Result<(), Error> {
+    let group = observe_group(deps).await?;
+    let still_waiting = group.instance(&action.instance_id).is_some_and(|i| {
+        matches!(
+            i.state,
+            LifecycleState::PendingWait | LifecycleState::TerminatingWait
+        )
+    });
+    if still_waiting {
+        return Err(Error::Aws {
+            operation: "CompleteLifecycleAction",
+            message: format!(
+                "AWS found no active lifecycle action for {} although it still waits",
+                action.instance_id
+            ),
+        });
+    }
+    Ok(())
+}
+
+async fn forget(action: &LifecycleAction, deps: &Deps) -> Result<(), Error> {
+    let (state, _) = load_state(deps).await?;
+    if state.waiting.contains_key(&action.instance_id) {
+        let id = action.instance_id.clone();
+        update_state(deps, |s| {
+            s.waiting.remove(&id);
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// N abandons in the window: the image is broken, not the instances. Stop abandoning (the plan
+/// now waits), revert the launch template to the version before the last roll-out, notify.
+async fn trip_breaker(abandons: usize, invocation: &Invocation, deps: &Deps) -> Result<(), Error> {
+    let config = &deps.config;
+    let cluster = &config.common.cluster;
+    let now = invocation.now;
+    with_lease(deps.store.as_ref(), cluster, &invocation.owner(FUNCTION), now, config.common.lease, || async {
+        update_state(deps, |s| s.breaker_tripped_at = Some(now)).await?;
+        let group = observe_group(deps).await?;
+        let rollout: Option<Rollout> = match deps.store.read_doc(cluster, BAKE_DOC).await? {
+            Some(doc) => serde_json::from_str(&doc.body).ok(),
+            None => None,
+        };
+        let mut reverted = None;
+        if let (Some(template), Some(Rollout { previous_version: Some(good), new_version: Some(bad) })) =
+            (group.launch_template_id.as_deref(), rollout)
+        {
+            let current = deps.templates.version(template, "$Default").await?;
+            if current.number == bad {
+                deps.templates.set_default_version(template, good).await?;
+                reverted = Some((bad, good));
+            }
+        }
+        DecisionRecord::new("lifecycle", cluster, "trip_breaker")
+            .inputs(json!({"abandons_in_window": abandons, "window_s": config.breaker_window.as_secs()}))
+            .reason(match reverted {
+                Some((bad, good)) => format!("launch template default reverted from version {bad} to {good}"),
+                None => "no known good launch-template version to revert to".into(),
+            })
+            .emit();
+        if let Some(notifier) = &deps.notifier {
+            let message = match reverted {
+                Some((bad, good)) => format!(
+                    "{abandons} launching instances of {cluster} were abandoned within {} minutes: the image is broken. halfhour stopped abandoning and reverted the launch template's default from version {bad} to {good}.",
+                    config.breaker_window.as_secs() / 60
+                ),
+                None => format!(
+                    "{abandons} launching instances of {cluster} were abandoned within {} minutes: the image looks broken. halfhour stopped abandoning; no known good launch-template version to revert to — please look.",
+                    config.breaker_window.as_secs() / 60
+                ),
+            };
+            if let Err(err) = notifier.notify(&format!("halfhour: {cluster} launch circuit breaker tripped"), &message).await {
+                tracing::warn!(error = %err, "breaker notification not sent");
+            }
+        }
+        Ok(())
+    })
+    .await
+}
+
+fn launch_action_name(decision: &LaunchDecision) -> &'static str {
+    match decision {
+        LaunchDecision::Continue => "continue",
+        LaunchDecision::Wait { .. } => "heartbeat",
+        LaunchDecision::Abandon { .. } => "abandon",
+        LaunchDecision::NotWaiting => "already_done",
+    }
+}
+
+fn terminate_action_name(decision: &TerminateDecision) -> &'static str {
+    match decision {
+        TerminateDecision::Continue => "continue",
+        TerminateDecision::WaitForDrain => "heartbeat",
+        TerminateDecision::NotWaiting => "already_done",
+    }
+}

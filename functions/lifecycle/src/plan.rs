@@ -1,0 +1,291 @@
+//! The lifecycle decisions, pure: when a launching instance may serve, when it is broken, when
+//! a terminating one may go, and when abandons mean the image is broken.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use halfhour::domain::{InstanceStatus, Millis, ProbeOutcome, StatusChecks};
+
+/// What was seen of a launching instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LaunchObserved {
+    /// Still in Pending:Wait (otherwise its action is done, by us or by a timeout).
+    pub waiting: bool,
+    pub status: InstanceStatus,
+    /// Asked only once EC2's checks pass.
+    pub probe: Option<ProbeOutcome>,
+    /// Time since the lifecycle action started.
+    pub waited: Duration,
+    pub db_failover: bool,
+    pub breaker_open: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum WaitReason {
+    Booting,
+    ProbePending,
+    ProbeFailingWithinBudget,
+    /// Broken-looking, but the database is failing over: the app is down because of the DB.
+    DbFailoverWindow,
+    /// Broken, but the circuit breaker is open: abandoning would only launch the same image.
+    BreakerOpen,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum BrokenReason {
+    Impaired,
+    NotReadyInBudget,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum LaunchDecision {
+    Continue,
+    /// Record a heartbeat and look again later.
+    Wait {
+        reason: WaitReason,
+    },
+    Abandon {
+        reason: BrokenReason,
+    },
+    /// Nothing to do: the instance is no longer waiting.
+    NotWaiting,
+}
+
+pub fn plan_launch(observed: &LaunchObserved, budget: Duration) -> LaunchDecision {
+    if !observed.waiting {
+        return LaunchDecision::NotWaiting;
+    }
+    let over_budget = observed.waited >= budget;
+    let ready_to_probe = observed.status.running && observed.status.checks == StatusChecks::Ok;
+    let broken = match (&observed.probe, observed.status.checks) {
+        (_, StatusChecks::Impaired) => Some(BrokenReason::Impaired),
+        (Some(ProbeOutcome::Healthy), _) if ready_to_probe => return LaunchDecision::Continue,
+        _ if over_budget => Some(BrokenReason::NotReadyInBudget),
+        _ => None,
+    };
+    match broken {
+        Some(_) if observed.db_failover => LaunchDecision::Wait {
+            reason: WaitReason::DbFailoverWindow,
+        },
+        Some(_) if observed.breaker_open => LaunchDecision::Wait {
+            reason: WaitReason::BreakerOpen,
+        },
+        Some(reason) => LaunchDecision::Abandon { reason },
+        None => LaunchDecision::Wait {
+            reason: match &observed.probe {
+                None => WaitReason::Booting,
+                Some(ProbeOutcome::Pending | ProbeOutcome::Healthy) => WaitReason::ProbePending,
+                Some(ProbeOutcome::Failing(_)) => WaitReason::ProbeFailingWithinBudget,
+            },
+        },
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum TerminateDecision {
+    /// Connections still drain: heartbeat and look again.
+    WaitForDrain,
+    Continue,
+    NotWaiting,
+}
+
+/// A terminating instance goes once it has drained, or once draining took `drain_max` (never
+/// block scale-in beyond a bound).
+pub fn plan_terminate(
+    waiting: bool,
+    draining: bool,
+    waited: Duration,
+    drain_max: Duration,
+) -> TerminateDecision {
+    match (waiting, draining) {
+        (false, _) => TerminateDecision::NotWaiting,
+        (true, true) if waited < drain_max => TerminateDecision::WaitForDrain,
+        _ => TerminateDecision::Continue,
+    }
+}
+
+/// The breaker is open when `threshold` abandons fell within the last `window`.
+pub fn breaker_open(abandons: &[Millis], now: Millis, window: Duration, threshold: usize) -> bool {
+    abandons.iter().filter(|t| now.since(**t) < window).count() >= threshold
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const BUDGET: Duration = Duration::from_secs(600);
+
+    fn ok() -> InstanceStatus {
+        InstanceStatus {
+            running: true,
+            checks: StatusChecks::Ok,
+        }
+    }
+
+    fn observed(probe: Option<ProbeOutcome>, waited: u64) -> LaunchObserved {
+        LaunchObserved {
+            waiting: true,
+            status: ok(),
+            probe,
+            waited: Duration::from_secs(waited),
+            db_failover: false,
+            breaker_open: false,
+        }
+    }
+
+    #[test]
+    fn table() {
+        use LaunchDecision::*;
+        let failing = || Some(ProbeOutcome::Failing("503".into()));
+        let booting = InstanceStatus {
+            running: true,
+            checks: StatusChecks::Initializing,
+        };
+        let impaired = InstanceStatus {
+            running: true,
+            checks: StatusChecks::Impaired,
+        };
+        let cases: Vec<(&str, LaunchObserved, LaunchDecision)> = vec![
+            (
+                "healthy probe serves",
+                observed(Some(ProbeOutcome::Healthy), 10),
+                Continue,
+            ),
+            (
+                "booting waits",
+                LaunchObserved {
+                    status: booting,
+                    ..observed(None, 10)
+                },
+                Wait {
+                    reason: WaitReason::Booting,
+                },
+            ),
+            (
+                "failing within budget waits",
+                observed(failing(), 100),
+                Wait {
+                    reason: WaitReason::ProbeFailingWithinBudget,
+                },
+            ),
+            (
+                "failing past budget abandons",
+                observed(failing(), 600),
+                Abandon {
+                    reason: BrokenReason::NotReadyInBudget,
+                },
+            ),
+            (
+                "never ready past budget abandons",
+                LaunchObserved {
+                    status: booting,
+                    ..observed(None, 700)
+                },
+                Abandon {
+                    reason: BrokenReason::NotReadyInBudget,
+                },
+            ),
+            (
+                "impaired abandons at once",
+                LaunchObserved {
+                    status: impaired,
+                    ..observed(None, 1)
+                },
+                Abandon {
+                    reason: BrokenReason::Impaired,
+                },
+            ),
+            (
+                "db window keeps waiting",
+                LaunchObserved {
+                    db_failover: true,
+                    ..observed(failing(), 900)
+                },
+                Wait {
+                    reason: WaitReason::DbFailoverWindow,
+                },
+            ),
+            (
+                "open breaker keeps waiting",
+                LaunchObserved {
+                    breaker_open: true,
+                    ..observed(failing(), 900)
+                },
+                Wait {
+                    reason: WaitReason::BreakerOpen,
+                },
+            ),
+            (
+                "done is done",
+                LaunchObserved {
+                    waiting: false,
+                    ..observed(failing(), 900)
+                },
+                NotWaiting,
+            ),
+            (
+                "healthy but late still serves",
+                observed(Some(ProbeOutcome::Healthy), 5000),
+                Continue,
+            ),
+        ];
+        for (name, o, expected) in cases {
+            assert_eq!(plan_launch(&o, BUDGET), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn terminate_waits_for_draining_but_not_forever() {
+        let max = Duration::from_secs(300);
+        assert_eq!(
+            plan_terminate(true, true, Duration::from_secs(10), max),
+            TerminateDecision::WaitForDrain
+        );
+        assert_eq!(
+            plan_terminate(true, true, Duration::from_secs(300), max),
+            TerminateDecision::Continue
+        );
+        assert_eq!(
+            plan_terminate(true, false, Duration::ZERO, max),
+            TerminateDecision::Continue
+        );
+        assert_eq!(
+            plan_terminate(false, true, Duration::ZERO, max),
+            TerminateDecision::NotWaiting
+        );
+    }
+
+    #[test]
+    fn breaker_counts_only_the_window() {
+        let window = Duration::from_secs(1800);
+        let abandons = [Millis(0), Millis(1_000_000), Millis(1_500_000)];
+        assert!(breaker_open(&abandons, Millis(1_700_000), window, 3));
+        assert!(!breaker_open(&abandons, Millis(1_800_001), window, 3));
+    }
+
+    proptest! {
+        /// Whatever is observed, an instance is never put in service unless EC2's checks pass
+        /// and the application answered healthy, and never abandoned inside a DB window.
+        #[test]
+        fn continue_only_when_healthy_and_no_abandon_in_a_db_window(
+            running in any::<bool>(),
+            checks in prop_oneof![Just(StatusChecks::Ok), Just(StatusChecks::Initializing), Just(StatusChecks::Impaired)],
+            probe in prop_oneof![Just(None), Just(Some(ProbeOutcome::Healthy)), Just(Some(ProbeOutcome::Pending)), Just(Some(ProbeOutcome::Failing("x".into())))],
+            waited in 0u64..2000,
+            db_failover in any::<bool>(),
+            breaker in any::<bool>(),
+        ) {
+            let o = LaunchObserved { waiting: true, status: InstanceStatus { running, checks }, probe: probe.clone(), waited: Duration::from_secs(waited), db_failover, breaker_open: breaker };
+            let decision = plan_launch(&o, BUDGET);
+            if decision == LaunchDecision::Continue {
+                prop_assert!(running && checks == StatusChecks::Ok && probe == Some(ProbeOutcome::Healthy));
+            }
+            if db_failover || breaker {
+                let abandoned = matches!(decision, LaunchDecision::Abandon { .. });
+                prop_assert!(!abandoned, "abandoned inside a DB window or with the breaker open");
+            }
+        }
+    }
+}
