@@ -71,7 +71,7 @@ class Clock:
 
 CLOCK = Clock()
 REBOOTS: dict[str, int] = {}
-PROBES: dict[str, str] = {}  # instance id -> "healthy" | "failing"
+PROBES: dict[str, str] = {}  # instance id (or "*" for every other) -> "healthy" | "failing"
 HEALTH_STATUS: dict[str, bool] = {}  # Route53 health check id -> healthy?
 REFRESHES: dict[str, list[dict[str, Any]]] = {}  # group name -> refreshes, newest first
 PENDING_IMAGES: dict[str, float] = {}  # image id -> when it becomes available
@@ -473,6 +473,25 @@ def describe_images(self: AmisResponse) -> ActionResult:
     return _original_describe_images(self)
 
 
+def _lifecycle_actions() -> list[dict[str, Any]]:
+    actions = []
+    for account in asg_models.autoscaling_backends.values():
+        for backend in account.values():
+            _expire_actions(backend)
+            for group in backend.autoscaling_groups.values():
+                for state in group.instance_states:
+                    action = getattr(state, "halfhour_action", None)
+                    if action:
+                        actions.append({
+                            "AutoScalingGroupName": group.name,
+                            "LifecycleHookName": action["hook"],
+                            "LifecycleActionToken": action["token"],
+                            "EC2InstanceId": state.instance.id,
+                            "LifecycleTransition": LAUNCHING if state.lifecycle_state == "Pending:Wait" else TERMINATING,
+                        })
+    return actions
+
+
 def _set_image_state(image_id: str, state: str) -> None:
     if state not in ("available", "failed"):
         raise ValueError("state must be available or failed")
@@ -505,7 +524,7 @@ def get_command_invocation(self: SimpleSystemManagerResponse) -> ActionResult:
             self._get_param("CommandId"), instance_id, self._get_param("PluginName")
         )
     )
-    if PROBES.get(instance_id) == "failing":
+    if PROBES.get(instance_id, PROBES.get("*")) == "failing":
         response.update(Status="Failed", StatusDetails="Failed", ResponseCode=22, StandardOutputContent="",
                         StandardErrorContent="curl: (22) The requested URL returned error: 503")
     else:
@@ -755,6 +774,9 @@ class Emulator:
         if route == "clock" and method == "POST":
             CLOCK.offset += float(payload.get("advance_seconds", 0))
             return {"now": CLOCK.now(), "offset": CLOCK.offset}
+        if route == "lifecycle-actions" and method == "GET":
+            # What EventBridge would deliver for each waiting instance (token included).
+            return _lifecycle_actions()
         if route == "image-state" and method == "POST":
             _set_image_state(str(payload["image_id"]), str(payload["state"]))
             return {"ok": True}

@@ -6,6 +6,7 @@ mod emulator_lifecycle;
 mod emulator_refresh;
 mod fixture_cluster;
 mod gold_image_bake;
+mod lifecycle_hooks;
 mod scaling_alarms;
 mod state_flags;
 mod state_idempotency;

@@ -177,6 +177,19 @@ impl Emulator {
         );
     }
 
+    /// The lifecycle actions waiting now, as EventBridge would deliver them (with their tokens).
+    pub fn lifecycle_actions(&self) -> Vec<Value> {
+        match self.control("GET", "lifecycle-actions", None) {
+            Value::Array(actions) => actions,
+            other => panic!("lifecycle actions: {other}"),
+        }
+    }
+
+    /// Make every instance without its own probe outcome answer `healthy` or not.
+    pub fn set_default_probe(&self, healthy: bool) {
+        self.set_instance_probe("*", healthy);
+    }
+
     /// Settle a `pending` image now: `available` or `failed`.
     pub fn set_image_state(&self, image_id: &str, state: &str) {
         self.control(

@@ -251,10 +251,7 @@ impl InstanceStatuses for Ec2 {
             .map(|s| s.and_then(|s| s.status()).cloned());
         let checks = if summaries.iter().all(|s| *s == Some(SummaryStatus::Ok)) {
             StatusChecks::Ok
-        } else if summaries
-            .iter()
-            .any(|s| *s == Some(SummaryStatus::Impaired))
-        {
+        } else if summaries.contains(&Some(SummaryStatus::Impaired)) {
             StatusChecks::Impaired
         } else {
             StatusChecks::Initializing
