@@ -625,3 +625,65 @@ fn terminate_action_name(decision: &TerminateDecision) -> &'static str {
         TerminateDecision::NotWaiting => "already_done",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> LifecycleConfig {
+        let vars = [
+            ("HALFHOUR_TABLE", "t"),
+            ("HALFHOUR_CLUSTER", "prod"),
+            ("HALFHOUR_ASG_NAME", "prod-web"),
+        ];
+        LifecycleConfig::from_lookup(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+        .unwrap()
+    }
+
+    fn fixture(name: &str) -> Value {
+        let path = format!(
+            "{}/../../events/lifecycle/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(
+            &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")),
+        )
+        .unwrap()
+    }
+
+    /// Every shipped event fixture parses to the input it stands for.
+    #[test]
+    fn event_fixtures_parse() {
+        let config = config();
+        let launch = |file| match Input::parse(&fixture(file), &config).unwrap() {
+            Input::Action { action, started_at } => (action, started_at),
+            other => panic!("{file}: {other:?}"),
+        };
+        let (eventbridge, at) = launch("launch.json");
+        let (sns, sns_at) = launch("sns-launch.json");
+        assert_eq!(eventbridge, sns, "both shapes carry the same action");
+        assert_eq!(eventbridge.transition, LifecycleTransition::Launching);
+        assert_eq!(
+            eventbridge.token.as_deref(),
+            Some("71514b9d-6a40-4b26-8523-05e7ee35fa40")
+        );
+        assert_eq!(at, parse_timestamp("2026-11-27T14:00:00Z").ok());
+        assert_eq!(sns_at, parse_timestamp("2026-11-27T14:00:00.387Z").ok());
+        assert_eq!(
+            launch("terminate.json").0.transition,
+            LifecycleTransition::Terminating
+        );
+        assert_eq!(
+            Input::parse(&fixture("test-notification.json"), &config).unwrap(),
+            Input::TestNotification
+        );
+        assert_eq!(
+            Input::parse(&fixture("reconcile.json"), &config).unwrap(),
+            Input::Reconcile
+        );
+    }
+}
