@@ -242,3 +242,37 @@ pub trait TargetGroups: Send + Sync {
     /// True while the load balancer still drains connections to the instance.
     async fn draining(&self, target_group_arn: &str, instance_id: &str) -> Result<bool>;
 }
+
+/// Route53: the site's own health check, and the gate that holds DNS on one side.
+#[async_trait]
+pub trait Dns: Send + Sync {
+    /// Route53's verdict on an endpoint health check (healthy when more than 18% of its
+    /// checkers say so, as Route53 decides).
+    async fn site_healthy(&self, health_check_id: &str) -> Result<bool>;
+
+    /// The gate's HealthThreshold: 1 follows the site, 2 holds static, 0 holds primary.
+    async fn gate_threshold(&self, gate_id: &str) -> Result<i32>;
+
+    async fn set_gate_threshold(&self, gate_id: &str, threshold: i32) -> Result<()>;
+}
+
+/// The static S3 website the record fails over to.
+#[async_trait]
+pub trait StaticSite: Send + Sync {
+    async fn put_page(
+        &self,
+        bucket: &str,
+        key: &str,
+        html: &str,
+        cache_control: &str,
+    ) -> Result<()>;
+
+    /// The page's body, None when it does not exist.
+    async fn get_page(&self, bucket: &str, key: &str) -> Result<Option<String>>;
+}
+
+/// RDS instances: what the database loop checks for drift.
+#[async_trait]
+pub trait Databases: Send + Sync {
+    async fn describe_db(&self, db_instance: &str) -> Result<Option<crate::domain::DbInfo>>;
+}

@@ -17,6 +17,9 @@ What this module adds, each faithful to AWS's documented behaviour:
 * ``CreateImage`` honours ``NoReboot`` (without it, or with false, the instance is rebooted),
   refuses a duplicate name, tags the image's snapshots at creation, and leaves the image
   ``pending`` for 30 emulator seconds before it is ``available``.
+* Route53: a CALCULATED health check is evaluated from its children and HealthThreshold (as
+  AWS documents: 0 always healthy, above the number of children always unhealthy), and
+  ``GET /_halfhour/resolve`` answers a query for a record with failover routing semantics.
 * Test endpoints under ``/_halfhour/``: the request log, reboot counts, Route53 health-check
   status, per-instance health-probe outcomes (answered through SSM Run Command), and a clock
   that tests can advance so lifecycle timeouts happen without waiting.
@@ -42,6 +45,7 @@ from typing import Any
 from moto.autoscaling import models as asg_models
 from moto.autoscaling.exceptions import AutoscalingClientError, ValidationError
 from moto.autoscaling.responses import AutoScalingResponse
+from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, EmptyResult
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.responses.amis import AmisResponse
@@ -534,16 +538,66 @@ def get_command_invocation(self: SimpleSystemManagerResponse) -> ActionResult:
 
 # --------------------------------------------------------------------------- Route53 health status
 
+class InvalidInput(ServiceException):
+    code = "InvalidInput"
+
+
+def _evaluate_health_check(backend: Any, health_check_id: str, depth: int = 0) -> bool:
+    """Route53's verdict on a health check: a test-set status for endpoint checks (a new check
+    starts healthy), the children counted against HealthThreshold for CALCULATED ones (0 is
+    always healthy, more than the children always unhealthy), Disabled counts as healthy,
+    Inverted flips the result."""
+    check = backend.health_checks.get(health_check_id)
+    if check is None or depth > 8:
+        return False
+    if check.disabled:
+        return True
+    if check.type_ == "CALCULATED":
+        children = check.children or []
+        healthy = sum(_evaluate_health_check(backend, child, depth + 1) for child in children)
+        result = healthy >= int(check.health_threshold or 0)
+    else:
+        result = HEALTH_STATUS.get(health_check_id, True)
+    return not result if check.inverted else result
+
+
 def get_health_check_status(self: Route53) -> ActionResult:
     health_check_id = self._get_param("HealthCheckId")
-    self.backend.get_health_check(health_check_id)
-    healthy = HEALTH_STATUS.get(health_check_id, True)  # a new health check starts healthy
+    check = self.backend.get_health_check(health_check_id)
+    if check.type_ == "CALCULATED":
+        # AWS: GetHealthCheckStatus cannot report a calculated health check.
+        raise InvalidInput("You can't use GetHealthCheckStatus to get the status of a calculated health check.")
+    healthy = _evaluate_health_check(self.backend, health_check_id)
     status = "Success: HTTP Status Code: 200. OK" if healthy else "Failure: HTTP Status Code: 503. Service Unavailable"
     observations = [
         {"Region": region, "IPAddress": "127.0.13.37", "StatusReport": {"Status": status, "CheckedTime": _iso(CLOCK.now())}}
         for region in ("us-east-1", "eu-west-1", "ap-southeast-1")
     ]
     return ActionResult({"HealthCheckObservations": observations})
+
+
+def _resolve(zone_id: str, name: str) -> dict[str, Any]:
+    """Answer a DNS query for `name` with Route53's failover routing: the PRIMARY record while
+    its health check is healthy (or it has none), else the SECONDARY."""
+    from moto.route53.models import route53_backends
+
+    wanted = name.rstrip(".") + "."
+    for account in route53_backends.values():
+        for backend in account.values():
+            zone = backend.zones.get(zone_id)
+            if zone is None:
+                continue
+            records = {r.failover: r for r in zone.rrsets if r.name.rstrip(".") + "." == wanted and r.failover}
+            primary, secondary = records.get("PRIMARY"), records.get("SECONDARY")
+            if primary is None and secondary is None:
+                raise KeyError(f"no failover records for {name}")
+            primary_healthy = primary is not None and (
+                not primary.health_check_id or _evaluate_health_check(backend, primary.health_check_id)
+            )
+            chosen = primary if primary_healthy or secondary is None else secondary
+            target = (chosen.alias_target or {}).get("DNSName") or [r for r in chosen.records]
+            return {"answer": chosen.failover, "set_identifier": chosen.set_identifier, "target": target}
+    raise KeyError(f"no hosted zone {zone_id}")
 
 
 def install() -> None:
@@ -774,6 +828,9 @@ class Emulator:
         if route == "clock" and method == "POST":
             CLOCK.offset += float(payload.get("advance_seconds", 0))
             return {"now": CLOCK.now(), "offset": CLOCK.offset}
+        if route == "resolve" and method == "GET":
+            query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+            return _resolve(query["zone"][0], query["name"][0])
         if route == "lifecycle-actions" and method == "GET":
             # What EventBridge would deliver for each waiting instance (token included).
             return _lifecycle_actions()

@@ -14,6 +14,10 @@ pub mod ec2;
 pub mod elbv2;
 #[cfg(feature = "rds")]
 pub mod rds;
+#[cfg(feature = "route53")]
+pub mod route53;
+#[cfg(feature = "s3")]
+pub mod s3;
 #[cfg(feature = "sns")]
 pub mod sns;
 #[cfg(feature = "ssm")]

@@ -8,8 +8,9 @@ use aws_sdk_rds::operation::create_db_snapshot::CreateDBSnapshotError;
 use aws_sdk_rds::types::Tag;
 
 use super::classify;
+use crate::domain::DbInfo;
 use crate::error::Result;
-use crate::ports::DbSnapshots;
+use crate::ports::{Databases, DbSnapshots};
 
 #[derive(Clone, Debug)]
 pub struct Rds {
@@ -51,5 +52,35 @@ impl DbSnapshots for Rds {
                 _ => Err(classify("CreateDBSnapshot", err)),
             },
         }
+    }
+}
+
+#[async_trait]
+impl Databases for Rds {
+    async fn describe_db(&self, db_instance: &str) -> Result<Option<DbInfo>> {
+        use aws_sdk_rds::operation::describe_db_instances::DescribeDBInstancesError;
+        let out = match self
+            .client
+            .describe_db_instances()
+            .db_instance_identifier(db_instance)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(err)
+                if matches!(
+                    err.as_service_error(),
+                    Some(DescribeDBInstancesError::DbInstanceNotFoundFault(_))
+                ) =>
+            {
+                return Ok(None);
+            }
+            Err(err) => return Err(classify("DescribeDBInstances", err)),
+        };
+        Ok(out.db_instances().first().map(|db| DbInfo {
+            multi_az: db.multi_az().unwrap_or(false),
+            backup_retention_days: db.backup_retention_period().unwrap_or(0),
+            status: db.db_instance_status().unwrap_or_default().to_owned(),
+        }))
     }
 }

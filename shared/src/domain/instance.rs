@@ -68,3 +68,11 @@ impl LifecycleResult {
         }
     }
 }
+
+/// What the database loop checks of the cluster's RDS instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DbInfo {
+    pub multi_az: bool,
+    pub backup_retention_days: i32,
+    pub status: String,
+}

@@ -17,11 +17,11 @@ pub use flags::{Flag, FlagHold, ModeFlags};
 pub use idempotency::{IdempotencyRecord, IdempotencyStatus, PriorAttempt};
 pub use image::{ImageInfo, ImageRequest, ImageState, RefreshRequest, TemplateVersion};
 pub use instance::{
-    InstanceStatus, LifecycleAction, LifecycleResult, LifecycleTransition, ProbeOutcome,
+    DbInfo, InstanceStatus, LifecycleAction, LifecycleResult, LifecycleTransition, ProbeOutcome,
     StatusChecks,
 };
 pub use lease::Lease;
-pub use time::{Millis, parse_timestamp};
+pub use time::{Millis, format_utc, parse_timestamp};
 
 use std::fmt;
 

@@ -44,6 +44,28 @@ impl Millis {
     }
 }
 
+/// `2026-11-27T14:00:00Z`: how halfhour shows a time to people.
+pub fn format_utc(at: Millis) -> String {
+    let secs = at.0.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since the epoch (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// RFC 3339 timestamps as AWS writes them (`Z`, `+00:00` or `+0000` offsets).
 pub fn parse_timestamp(s: &str) -> Result<Millis, String> {
     let bad = || format!("malformed timestamp {s:?}");
@@ -101,6 +123,18 @@ pub fn parse_timestamp(s: &str) -> Result<Millis, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_formatting_round_trips() {
+        for s in [
+            "1970-01-01T00:00:00Z",
+            "2026-11-27T14:00:00Z",
+            "2024-02-29T23:59:59Z",
+            "2000-03-01T00:00:00Z",
+        ] {
+            assert_eq!(format_utc(parse_timestamp(s).unwrap()), s);
+        }
+    }
 
     #[test]
     fn epoch_seconds_round_up() {
