@@ -1,0 +1,398 @@
+//! The failover decision, pure: which side DNS serves, and how the gate holds it there.
+//!
+//! Route53 failover routing gives the fast first fail-over natively (PRIMARY's gate follows the
+//! site check), but it uses one threshold both ways and so flaps. halfhour adds the asymmetry:
+//! after a fail-over the gate holds DNS on the static site until the site has been healthy
+//! continuously for the hold-down; each fail-over inside the window doubles the hold-down; a
+//! flip budget caps DNS changes per window; an operator pin overrides everything.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use halfhour::domain::Millis;
+
+/// The gate's HealthThreshold (a CALCULATED check whose only child is the site check):
+/// Route53 documents 0 as always healthy and a threshold above the children as always unhealthy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Gate {
+    /// Threshold 1: DNS follows the site natively (the first fail-over needs no Lambda).
+    Follow,
+    /// Threshold 2: always unhealthy, DNS stays on the static site.
+    HoldStatic,
+    /// Threshold 0: always healthy, DNS stays on the load balancer.
+    HoldPrimary,
+}
+
+impl Gate {
+    pub fn threshold(self) -> i32 {
+        match self {
+            Gate::Follow => 1,
+            Gate::HoldStatic => 2,
+            Gate::HoldPrimary => 0,
+        }
+    }
+
+    pub fn from_threshold(threshold: i32) -> Option<Gate> {
+        match threshold {
+            1 => Some(Gate::Follow),
+            2 => Some(Gate::HoldStatic),
+            0 => Some(Gate::HoldPrimary),
+            _ => None,
+        }
+    }
+
+    /// Which side Route53 answers with this gate and this site health.
+    pub fn serves_primary(self, site_healthy: bool) -> bool {
+        match self {
+            Gate::Follow => site_healthy,
+            Gate::HoldStatic => false,
+            Gate::HoldPrimary => true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Mode {
+    /// The gate follows the site.
+    Following,
+    /// On static after a fail-over, until the site is healthy for the hold-down.
+    HoldingStatic { since: Millis, healthy_since: Option<Millis> },
+    /// A DB failover explains the outage: hold on primary until the grace ends.
+    DbGrace { until: Millis },
+    /// An operator pinned the static site.
+    Pinned { since: Millis },
+}
+
+impl Mode {
+    pub fn gate(self) -> Gate {
+        match self {
+            Mode::Following => Gate::Follow,
+            Mode::HoldingStatic { .. } | Mode::Pinned { .. } => Gate::HoldStatic,
+            Mode::DbGrace { .. } => Gate::HoldPrimary,
+        }
+    }
+}
+
+/// Persisted in the state table, so a cold start resumes a hold where it was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailoverState {
+    pub mode: Mode,
+    /// When DNS changed side (either way), for the flip budget.
+    pub flips: Vec<Millis>,
+    /// When DNS failed over to static, for the hold-down doubling.
+    pub failovers: Vec<Millis>,
+    /// When the spent budget was last announced (once per window).
+    pub budget_notified_at: Option<Millis>,
+    /// The side DNS served at the last decision, to count the flips Route53 made by itself.
+    pub last_serving_primary: bool,
+}
+
+impl Default for FailoverState {
+    fn default() -> Self {
+        FailoverState {
+            mode: Mode::Following,
+            flips: Vec::new(),
+            failovers: Vec::new(),
+            budget_notified_at: None,
+            last_serving_primary: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub hold_down: Duration,
+    pub hold_down_max: Duration,
+    pub flip_window: Duration,
+    pub flip_budget: usize,
+    pub db_grace: Duration,
+}
+
+/// Why the plan chose what it chose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Reason {
+    Healthy,
+    FailedOver,
+    DbWindowGrace,
+    DbGraceHolding,
+    GraceOver,
+    HoldDown { remaining_s: u64 },
+    SiteStillDown,
+    FailedBack,
+    FlipBudgetSpent,
+    Pinned,
+}
+
+/// What the operator asked for, if anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Operator {
+    PinStatic,
+    Unpin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailoverDecision {
+    pub next: FailoverState,
+    pub reason: Reason,
+    /// The static page must be published and verified before the gate moves to static.
+    pub needs_static_page: bool,
+    /// Operator-visible: send a notification.
+    pub notify: bool,
+}
+
+fn within(times: &[Millis], now: Millis, window: Duration) -> usize {
+    times.iter().filter(|t| now.since(**t) < window).count()
+}
+
+/// Hold-down after the `n`th fail-over inside the window: base, doubled for each further one.
+pub fn hold_down(policy: &Policy, failovers_in_window: usize) -> Duration {
+    let doublings = failovers_in_window.saturating_sub(1).min(16) as u32;
+    policy.hold_down.saturating_mul(1 << doublings).min(policy.hold_down_max)
+}
+
+pub fn plan_failover(
+    state: &FailoverState,
+    site_healthy: bool,
+    db_window: bool,
+    operator: Option<Operator>,
+    policy: &Policy,
+    now: Millis,
+) -> FailoverDecision {
+    let mut next = state.clone();
+    next.flips.retain(|t| now.since(*t) < policy.flip_window);
+    next.failovers.retain(|t| now.since(*t) < policy.flip_window);
+    // Count every DNS side change: the ones Route53 made since the last decision (the gate
+    // follows the site natively) and the one this decision makes.
+    let mut record_side = |next: &mut FailoverState, was_primary: bool, is_primary: bool| {
+        if was_primary != is_primary {
+            next.flips.push(now);
+            if !is_primary {
+                next.failovers.push(now);
+            }
+        }
+        next.last_serving_primary = is_primary;
+    };
+    let serving_primary = state.mode.gate().serves_primary(site_healthy);
+    record_side(&mut next, state.last_serving_primary, serving_primary);
+    let decide = |next: FailoverState, reason, needs_static_page, notify| FailoverDecision {
+        next,
+        reason,
+        needs_static_page,
+        notify,
+    };
+    let moved = |mut next: FailoverState, mode: Mode| {
+        let is_primary = mode.gate().serves_primary(site_healthy);
+        if is_primary != serving_primary {
+            next.flips.push(now);
+            if !is_primary {
+                next.failovers.push(now);
+            }
+        }
+        next.last_serving_primary = is_primary;
+        next.mode = mode;
+        next
+    };
+    match operator {
+        Some(Operator::PinStatic) => {
+            let pinned = moved(next, Mode::Pinned { since: now });
+            return decide(pinned, Reason::Pinned, true, true);
+        }
+        Some(Operator::Unpin) => {
+            // Back to the machine, but through a hold-down: never straight to an unverified primary.
+            let holding = moved(next, Mode::HoldingStatic { since: now, healthy_since: None });
+            return decide(holding, Reason::HoldDown { remaining_s: policy.hold_down.as_secs() }, true, true);
+        }
+        None => {}
+    }
+    let fail_over = |next: FailoverState| {
+        let holding = moved(next, Mode::HoldingStatic { since: now, healthy_since: None });
+        decide(holding, Reason::FailedOver, true, true)
+    };
+    match state.mode {
+        Mode::Pinned { .. } => decide(next, Reason::Pinned, false, false),
+        // A DB failover is a known, short outage: hold primary through it, for the grace at most.
+        Mode::Following if db_window => {
+            let grace = moved(next, Mode::DbGrace { until: now.plus(policy.db_grace) });
+            decide(grace, Reason::DbWindowGrace, false, true)
+        }
+        Mode::Following if site_healthy => decide(next, Reason::Healthy, false, false),
+        Mode::Following => fail_over(next),
+        Mode::DbGrace { until } if db_window && now < until => decide(next, Reason::DbGraceHolding, false, false),
+        Mode::DbGrace { .. } if site_healthy => {
+            let following = moved(next, Mode::Following);
+            decide(following, Reason::GraceOver, false, false)
+        }
+        Mode::DbGrace { .. } => fail_over(next),
+        Mode::HoldingStatic { since, .. } if !site_healthy => {
+            next.mode = Mode::HoldingStatic { since, healthy_since: None };
+            decide(next, Reason::SiteStillDown, false, false)
+        }
+        Mode::HoldingStatic { since, healthy_since } => {
+            let healthy_since = healthy_since.unwrap_or(now);
+            let hold = hold_down(policy, within(&next.failovers, now, policy.flip_window).max(1));
+            let healthy_for = now.since(healthy_since);
+            if healthy_for < hold {
+                next.mode = Mode::HoldingStatic { since, healthy_since: Some(healthy_since) };
+                let remaining_s = (hold - healthy_for).as_secs();
+                return decide(next, Reason::HoldDown { remaining_s }, false, false);
+            }
+            // Fail back only if the flip and a possible native fail-over after it both fit
+            // the budget: the first fail-over is Route53's, halfhour cannot hold it back.
+            if next.flips.len() + 2 > policy.flip_budget {
+                next.mode = Mode::HoldingStatic { since, healthy_since: Some(healthy_since) };
+                let announce = next
+                    .budget_notified_at
+                    .is_none_or(|t| now.since(t) >= policy.flip_window);
+                if announce {
+                    next.budget_notified_at = Some(now);
+                }
+                return decide(next, Reason::FlipBudgetSpent, false, announce);
+            }
+            let following = moved(next, Mode::Following);
+            decide(following, Reason::FailedBack, false, true)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: Policy = Policy {
+        hold_down: Duration::from_secs(300),
+        hold_down_max: Duration::from_secs(3600),
+        flip_window: Duration::from_secs(3600),
+        flip_budget: 4,
+        db_grace: Duration::from_secs(180),
+    };
+
+    fn s(secs: i64) -> Millis {
+        Millis(secs * 1000)
+    }
+
+    #[test]
+    fn fail_over_then_hold_down_then_fail_back() {
+        let start = FailoverState::default();
+        let down = plan_failover(&start, false, false, None, &POLICY, s(0));
+        assert_eq!(down.reason, Reason::FailedOver);
+        assert!(down.needs_static_page && down.notify);
+        assert_eq!(down.next.mode.gate(), Gate::HoldStatic);
+        let back_up = plan_failover(&down.next, true, false, None, &POLICY, s(60));
+        assert_eq!(back_up.reason, Reason::HoldDown { remaining_s: 300 });
+        // A relapse restarts the continuity clock.
+        let relapse = plan_failover(&back_up.next, false, false, None, &POLICY, s(200));
+        let up_again = plan_failover(&relapse.next, true, false, None, &POLICY, s(260));
+        let still = plan_failover(&up_again.next, true, false, None, &POLICY, s(500));
+        assert_eq!(still.reason, Reason::HoldDown { remaining_s: 60 });
+        let back = plan_failover(&still.next, true, false, None, &POLICY, s(560));
+        assert_eq!(back.reason, Reason::FailedBack);
+        assert_eq!(back.next.mode, Mode::Following);
+        assert_eq!(back.next.flips.len(), 2);
+    }
+
+    #[test]
+    fn each_further_fail_over_doubles_the_hold_down() {
+        assert_eq!(hold_down(&POLICY, 1), Duration::from_secs(300));
+        assert_eq!(hold_down(&POLICY, 2), Duration::from_secs(600));
+        assert_eq!(hold_down(&POLICY, 5), Duration::from_secs(3600), "capped");
+    }
+
+    #[test]
+    fn db_window_holds_primary_for_the_grace_only() {
+        let start = FailoverState::default();
+        // The window opens (db-events) while the site is still up: the gate holds primary.
+        let grace = plan_failover(&start, true, true, None, &POLICY, s(0));
+        assert_eq!((grace.reason, grace.next.mode.gate()), (Reason::DbWindowGrace, Gate::HoldPrimary));
+        let holding = plan_failover(&grace.next, false, true, None, &POLICY, s(120));
+        assert_eq!(holding.reason, Reason::DbGraceHolding);
+        assert!(holding.next.mode.gate().serves_primary(false), "the outage does not move DNS");
+        let closed = plan_failover(&holding.next, true, false, None, &POLICY, s(150));
+        assert_eq!((closed.reason, closed.next.mode), (Reason::GraceOver, Mode::Following));
+        assert!(closed.next.flips.is_empty(), "DNS never moved");
+        let over = plan_failover(&holding.next, false, true, None, &POLICY, s(181));
+        assert_eq!(over.reason, Reason::FailedOver);
+    }
+
+    #[test]
+    fn pin_overrides_everything_and_unpin_goes_through_a_hold_down() {
+        let pinned = plan_failover(&FailoverState::default(), true, false, Some(Operator::PinStatic), &POLICY, s(0));
+        assert_eq!(pinned.next.mode.gate(), Gate::HoldStatic);
+        assert!(pinned.needs_static_page);
+        let stays = plan_failover(&pinned.next, true, false, None, &POLICY, s(10_000));
+        assert_eq!(stays.reason, Reason::Pinned);
+        let unpinned = plan_failover(&stays.next, true, false, Some(Operator::Unpin), &POLICY, s(10_001));
+        assert!(matches!(unpinned.next.mode, Mode::HoldingStatic { .. }));
+    }
+
+    /// xorshift64*: a seeded generator, so the adversarial hour is the same on every run.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+        fn between(&mut self, low: u64, high: u64) -> u64 {
+            low + self.next() % (high - low + 1)
+        }
+    }
+
+    /// An hour of site health flipping every 20–90 s, then stable. The Lambda runs at each
+    /// health change (the alarm) and every minute (the reconciler). DNS is what Route53 would
+    /// answer at every second, natively following the gate.
+    #[test]
+    fn adversarial_hour_stays_within_the_budget_and_fails_back_once() {
+        for seed in [1u64, 7, 42, 1234, 99_991] {
+            let mut rng = Rng(seed);
+            let mut changes = Vec::new();
+            let mut t = 0;
+            let mut healthy = true;
+            while t < 3600 {
+                t += rng.between(20, 90);
+                healthy = !healthy;
+                changes.push((t, healthy));
+            }
+            changes.push((t + 1, true));
+            let end = t + 3 * 3600;
+            let mut state = FailoverState::default();
+            let mut site = true;
+            let mut serving_primary = true;
+            let (mut dns_flips, mut fail_backs_after_storm) = (0, 0);
+            let mut next_change = changes.iter().peekable();
+            for second in 0..end {
+                let mut invoke = second % 60 == 0;
+                while let Some((at, h)) = next_change.peek() {
+                    if *at > second {
+                        break;
+                    }
+                    site = *h;
+                    invoke = true;
+                    next_change.next();
+                }
+                if invoke {
+                    let decision = plan_failover(&state, site, false, None, &POLICY, s(second as i64));
+                    if decision.reason == Reason::FailedBack && second > t {
+                        fail_backs_after_storm += 1;
+                    }
+                    if matches!(state.mode, Mode::HoldingStatic { .. }) {
+                        assert!(
+                            decision.next.mode == Mode::Following || !decision.next.mode.gate().serves_primary(site),
+                            "seed {seed}: primary served during a hold"
+                        );
+                    }
+                    state = decision.next;
+                }
+                let now_primary = state.mode.gate().serves_primary(site);
+                if now_primary != serving_primary {
+                    dns_flips += 1;
+                    serving_primary = now_primary;
+                }
+            }
+            assert!(dns_flips <= POLICY.flip_budget, "seed {seed}: {dns_flips} DNS flips");
+            assert_eq!(fail_backs_after_storm, 1, "seed {seed}: exactly one fail-back once stable");
+            assert!(serving_primary, "seed {seed}: back on primary at the end");
+        }
+    }
+}
