@@ -1,7 +1,5 @@
 //! The failover loop's configuration.
 
-use std::time::Duration;
-
 use halfhour::config::{CommonConfig, ConfigError, Vars};
 
 use crate::plan::Policy;
@@ -36,15 +34,21 @@ pub struct FailoverConfig {
 }
 
 impl FailoverConfig {
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String> + Copy) -> Result<Self, ConfigError> {
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String> + Copy,
+    ) -> Result<Self, ConfigError> {
         let vars = Vars::new(lookup);
         let record_name = vars.required(RECORD_NAME)?.trim_end_matches('.').to_owned();
-        let static_bucket = vars.optional(STATIC_BUCKET).unwrap_or_else(|| record_name.clone());
+        let static_bucket = vars
+            .optional(STATIC_BUCKET)
+            .unwrap_or_else(|| record_name.clone());
         if static_bucket != record_name {
             return Err(ConfigError::Invalid {
                 var: STATIC_BUCKET,
                 value: static_bucket,
-                reason: format!("an S3 website bucket behind a Route53 alias must be named like the record ({record_name})"),
+                reason: format!(
+                    "an S3 website bucket behind a Route53 alias must be named like the record ({record_name})"
+                ),
             });
         }
         let flip_budget: usize = vars.parse_or(FLIP_BUDGET, 4)?;
@@ -61,7 +65,10 @@ impl FailoverConfig {
             return Err(ConfigError::Invalid {
                 var: HOLD_DOWN_MAX_SECONDS,
                 value: hold_down_max.as_secs().to_string(),
-                reason: format!("must be at least {HOLD_DOWN_SECONDS} ({}s)", hold_down.as_secs()),
+                reason: format!(
+                    "must be at least {HOLD_DOWN_SECONDS} ({}s)",
+                    hold_down.as_secs()
+                ),
             });
         }
         Ok(FailoverConfig {
@@ -69,7 +76,9 @@ impl FailoverConfig {
             hosted_zone_id: vars.required(HOSTED_ZONE_ID)?,
             site_health_check_id: vars.required(SITE_HEALTH_CHECK_ID)?,
             gate_health_check_id: vars.required(GATE_HEALTH_CHECK_ID)?,
-            site_name: vars.optional(SITE_NAME).unwrap_or_else(|| record_name.clone()),
+            site_name: vars
+                .optional(SITE_NAME)
+                .unwrap_or_else(|| record_name.clone()),
             static_bucket,
             record_name,
             policy: Policy {
@@ -92,6 +101,7 @@ impl FailoverConfig {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+    use std::time::Duration;
 
     fn config(extra: &[(&'static str, &'static str)]) -> Result<FailoverConfig, ConfigError> {
         let mut vars: HashMap<&str, &str> = HashMap::from([
@@ -117,8 +127,25 @@ mod tests {
 
     #[test]
     fn a_bucket_not_named_like_the_record_is_refused() {
-        assert!(matches!(config(&[(STATIC_BUCKET, "other")]).unwrap_err(), ConfigError::Invalid { var: STATIC_BUCKET, .. }));
-        assert!(matches!(config(&[(FLIP_BUDGET, "1")]).unwrap_err(), ConfigError::Invalid { var: FLIP_BUDGET, .. }));
-        assert_eq!(config(&[(GATE_HEALTH_CHECK_ID, "")]).unwrap_err(), ConfigError::Missing { var: GATE_HEALTH_CHECK_ID });
+        assert!(matches!(
+            config(&[(STATIC_BUCKET, "other")]).unwrap_err(),
+            ConfigError::Invalid {
+                var: STATIC_BUCKET,
+                ..
+            }
+        ));
+        assert!(matches!(
+            config(&[(FLIP_BUDGET, "1")]).unwrap_err(),
+            ConfigError::Invalid {
+                var: FLIP_BUDGET,
+                ..
+            }
+        ));
+        assert_eq!(
+            config(&[(GATE_HEALTH_CHECK_ID, "")]).unwrap_err(),
+            ConfigError::Missing {
+                var: GATE_HEALTH_CHECK_ID
+            }
+        );
     }
 }

@@ -1,1 +1,344 @@
-pub mod config; pub mod plan;
+//! The failover loop: fail over to the static S3 site fast (natively, through Route53), fail
+//! back slowly (after the site has been healthy continuously for the hold-down), never flap
+//! (a flip budget), respect DB failovers, and let an operator pin the static site.
+//!
+//! Mechanism: the PRIMARY record's health check is a CALCULATED gate whose only child is the
+//! site's health check; halfhour moves DNS by setting the gate's HealthThreshold (1 follows the
+//! site, 2 holds static, 0 holds primary) and reads the site's health from the child.
+
+pub mod config;
+pub mod page;
+pub mod plan;
+
+use std::sync::Arc;
+
+use halfhour::Error;
+use halfhour::aws::SdkConfig;
+use halfhour::aws::dynamodb::DynamoStateStore;
+use halfhour::aws::route53::Route53Dns;
+use halfhour::aws::s3::S3StaticSite;
+use halfhour::aws::sns::SnsNotifier;
+use halfhour::domain::{AlarmTransition, Command, Flag};
+pub use halfhour::invocation::Invocation;
+use halfhour::invocation::with_lease;
+use halfhour::ports::{Dns, Notifier, StateStore, StaticSite};
+use halfhour::telemetry::DecisionRecord;
+use lambda_runtime::LambdaEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+pub use config::FailoverConfig;
+use plan::{FailoverState, Gate, Operator, Reason};
+
+pub const FUNCTION: &str = "failover";
+const STATE_DOC: &str = "failover";
+const PAGES: [&str; 2] = ["index.html", "error.html"];
+
+pub struct Deps {
+    pub config: FailoverConfig,
+    pub store: Arc<dyn StateStore>,
+    pub dns: Arc<dyn Dns>,
+    pub site: Arc<dyn StaticSite>,
+    pub notifier: Option<Arc<dyn Notifier>>,
+}
+
+impl Deps {
+    pub fn from_sdk(config: FailoverConfig, sdk: &SdkConfig) -> Self {
+        Deps {
+            store: Arc::new(DynamoStateStore::new(sdk, config.common.table.clone())),
+            dns: Arc::new(Route53Dns::new(sdk)),
+            site: Arc::new(S3StaticSite::new(sdk)),
+            notifier: config
+                .notify_topic_arn
+                .as_ref()
+                .map(|arn| Arc::new(SnsNotifier::new(sdk, arn)) as Arc<dyn Notifier>),
+            config,
+        }
+    }
+}
+
+/// What the function was asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Input {
+    /// A health alarm changed state, or the reconciler's tick: look and decide.
+    Evaluate,
+    PinStatic,
+    Unpin,
+    /// Report, change nothing.
+    Status,
+    /// Publish the static page (after a deploy).
+    Publish,
+}
+
+impl Input {
+    pub fn parse(payload: &Value, config: &FailoverConfig) -> Result<Input, Error> {
+        let cluster = &config.common.cluster;
+        if let Some(command) = Command::from_event(payload, cluster) {
+            let command = command.map_err(|e| Error::from_command(e, cluster))?;
+            if !command.args.is_empty() {
+                return Err(Error::bad_event(format!(
+                    "unknown fields for `{}`: {:?}",
+                    command.action,
+                    command.args.keys().collect::<Vec<_>>()
+                )));
+            }
+            return match command.action.as_str() {
+                "reconcile" => Ok(Input::Evaluate),
+                "pin-static" => Ok(Input::PinStatic),
+                "unpin" => Ok(Input::Unpin),
+                "status" => Ok(Input::Status),
+                "publish" => Ok(Input::Publish),
+                other => Err(Error::bad_event(format!(
+                    "failover knows no action `{other}` (pin-static, unpin, status, publish, reconcile)"
+                ))),
+            };
+        }
+        // The alarm says "look now"; the decision reads the site's health check itself.
+        AlarmTransition::from_event(payload).map_err(Error::BadEvent)?;
+        Ok(Input::Evaluate)
+    }
+}
+
+/// What an invocation saw and did.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FailoverReport {
+    pub site_healthy: bool,
+    pub db_window: bool,
+    pub gate: String,
+    pub serving: String,
+    pub reason: Option<Value>,
+    pub state: Value,
+    pub dry_run: bool,
+}
+
+pub async fn function_handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error> {
+    let invocation = Invocation::from_context(&event.context);
+    Ok(json!(handle(&event.payload, &invocation, deps).await?))
+}
+
+pub async fn handle(
+    payload: &Value,
+    invocation: &Invocation,
+    deps: &Deps,
+) -> Result<FailoverReport, Error> {
+    let input = Input::parse(payload, &deps.config)?;
+    let common = &deps.config.common;
+    if input == Input::Status || common.dry_run {
+        return decide(input, invocation, deps, false).await;
+    }
+    with_lease(
+        deps.store.as_ref(),
+        &common.cluster,
+        &invocation.owner(FUNCTION),
+        invocation.now,
+        common.lease,
+        || decide(input, invocation, deps, true),
+    )
+    .await
+}
+
+async fn load_state(deps: &Deps) -> Result<(FailoverState, Option<u64>), Error> {
+    let cluster = &deps.config.common.cluster;
+    match deps.store.read_doc(cluster, STATE_DOC).await? {
+        None => Ok((FailoverState::default(), None)),
+        Some(doc) => serde_json::from_str(&doc.body)
+            .map(|state| (state, Some(doc.version)))
+            .map_err(|e| Error::Aws {
+                operation: "ReadDoc",
+                message: format!("failover state of {cluster} is unreadable: {e}"),
+            }),
+    }
+}
+
+async fn decide(
+    input: Input,
+    invocation: &Invocation,
+    deps: &Deps,
+    act: bool,
+) -> Result<FailoverReport, Error> {
+    let config = &deps.config;
+    let cluster = &config.common.cluster;
+    let now = invocation.now;
+    let (state, version) = load_state(deps).await?;
+    let site_healthy = deps.dns.site_healthy(&config.site_health_check_id).await?;
+    let db_window = deps
+        .store
+        .read_flags(cluster)
+        .await?
+        .is_raised(Flag::DbFailover, now);
+    let report = |state: &FailoverState, reason: Option<Reason>| FailoverReport {
+        site_healthy,
+        db_window,
+        gate: format!("{:?}", state.mode.gate()),
+        serving: if state.mode.gate().serves_primary(site_healthy) {
+            "PRIMARY"
+        } else {
+            "SECONDARY"
+        }
+        .into(),
+        reason: reason.map(|r| json!(r)),
+        state: json!(state),
+        dry_run: config.common.dry_run,
+    };
+    match input {
+        Input::Status => return Ok(report(&state, None)),
+        Input::Publish => {
+            if act {
+                publish_static_page("published after deploy", now, deps).await?;
+            }
+            return Ok(report(&state, None));
+        }
+        _ => {}
+    }
+    let operator = match input {
+        Input::PinStatic => Some(Operator::PinStatic),
+        Input::Unpin => Some(Operator::Unpin),
+        _ => None,
+    };
+    let decision = plan::plan_failover(
+        &state,
+        site_healthy,
+        db_window,
+        operator,
+        &config.policy,
+        now,
+    );
+    let gate = decision.next.mode.gate();
+    DecisionRecord::new("failover", cluster, action_name(decision.reason))
+        .inputs(
+            json!({"site_healthy": site_healthy, "db_window": db_window, "operator": operator,
+                       "mode": state.mode, "flips_in_window": decision.next.flips.len()}),
+        )
+        .guards(db_window.then_some("db_failover"))
+        .reason(format!("{:?}", decision.reason))
+        .dry_run(!act)
+        .emit();
+    if !act {
+        return Ok(report(&decision.next, Some(decision.reason)));
+    }
+    if decision.needs_static_page {
+        publish_static_page(&static_reason(decision.reason), now, deps).await?;
+    } else if input == Input::Evaluate {
+        ensure_static_page(now, deps).await?;
+    }
+    if deps
+        .dns
+        .gate_threshold(&config.gate_health_check_id)
+        .await?
+        != gate.threshold()
+    {
+        deps.dns
+            .set_gate_threshold(&config.gate_health_check_id, gate.threshold())
+            .await?;
+    }
+    if decision.next != state {
+        let body = serde_json::to_string(&decision.next).map_err(|e| Error::Aws {
+            operation: "WriteDoc",
+            message: e.to_string(),
+        })?;
+        if !deps
+            .store
+            .write_doc(cluster, STATE_DOC, &body, version)
+            .await?
+        {
+            return Err(Error::Conflict(format!(
+                "failover state of {cluster} changed underneath"
+            )));
+        }
+    }
+    metrics::counter!("DnsFlips")
+        .increment((decision.next.flips.len().saturating_sub(state.flips.len())) as u64);
+    if decision.notify {
+        notify(decision.reason, gate, deps).await;
+    }
+    Ok(report(&decision.next, Some(decision.reason)))
+}
+
+fn static_reason(reason: Reason) -> String {
+    match reason {
+        Reason::Pinned => "maintenance (pinned by an operator)".into(),
+        _ => "the site's health check is failing".into(),
+    }
+}
+
+/// Publish index.html and error.html, then read index.html back: traffic goes to the static
+/// site only once it answers with this site's page.
+async fn publish_static_page(
+    reason: &str,
+    now: halfhour::domain::Millis,
+    deps: &Deps,
+) -> Result<(), Error> {
+    let config = &deps.config;
+    let html = page::page(&config.site_name, reason, now);
+    for key in PAGES {
+        deps.site
+            .put_page(&config.static_bucket, key, &html, page::CACHE_CONTROL)
+            .await?;
+    }
+    verify_static_page(deps).await
+}
+
+async fn verify_static_page(deps: &Deps) -> Result<(), Error> {
+    let config = &deps.config;
+    let answered = deps
+        .site
+        .get_page(&config.static_bucket, "index.html")
+        .await?;
+    if answered.is_some_and(|body| body.contains(&page::marker(&config.site_name))) {
+        return Ok(());
+    }
+    Err(Error::Retryable {
+        operation: "GetObject",
+        message: format!(
+            "the static site {} does not answer with its page",
+            config.static_bucket
+        ),
+    })
+}
+
+/// The page must exist before Route53's own first fail-over: put it back if it is missing.
+async fn ensure_static_page(now: halfhour::domain::Millis, deps: &Deps) -> Result<(), Error> {
+    let config = &deps.config;
+    let present = deps
+        .site
+        .get_page(&config.static_bucket, "index.html")
+        .await?;
+    if present.is_some_and(|body| body.contains(&page::marker(&config.site_name))) {
+        return Ok(());
+    }
+    publish_static_page("the site's health check is failing", now, deps).await
+}
+
+async fn notify(reason: Reason, gate: Gate, deps: &Deps) {
+    let config = &deps.config;
+    let Some(notifier) = &deps.notifier else {
+        return;
+    };
+    let subject = format!(
+        "halfhour: {} {}",
+        config.record_name,
+        action_name(reason).replace('_', " ")
+    );
+    let message = format!(
+        "{}: {reason:?}. DNS gate: {gate:?} (HealthThreshold {}). Static site: http://{}.",
+        config.record_name,
+        gate.threshold(),
+        config.static_bucket
+    );
+    if let Err(err) = notifier.notify(&subject, &message).await {
+        tracing::warn!(error = %err, "failover notification not sent");
+    }
+}
+
+fn action_name(reason: Reason) -> &'static str {
+    match reason {
+        Reason::Healthy | Reason::SiteStillDown | Reason::DbGraceHolding => "hold",
+        Reason::HoldDown { .. } => "hold_down",
+        Reason::FailedOver => "fail_over",
+        Reason::FailedBack => "fail_back",
+        Reason::DbWindowGrace => "db_grace",
+        Reason::GraceOver => "follow_site",
+        Reason::FlipBudgetSpent => "flip_budget_spent",
+        Reason::Pinned => "pinned",
+    }
+}

@@ -57,7 +57,10 @@ pub enum Mode {
     /// The gate follows the site.
     Following,
     /// On static after a fail-over, until the site is healthy for the hold-down.
-    HoldingStatic { since: Millis, healthy_since: Option<Millis> },
+    HoldingStatic {
+        since: Millis,
+        healthy_since: Option<Millis>,
+    },
     /// A DB failover explains the outage: hold on primary until the grace ends.
     DbGrace { until: Millis },
     /// An operator pinned the static site.
@@ -148,7 +151,20 @@ fn within(times: &[Millis], now: Millis, window: Duration) -> usize {
 /// Hold-down after the `n`th fail-over inside the window: base, doubled for each further one.
 pub fn hold_down(policy: &Policy, failovers_in_window: usize) -> Duration {
     let doublings = failovers_in_window.saturating_sub(1).min(16) as u32;
-    policy.hold_down.saturating_mul(1 << doublings).min(policy.hold_down_max)
+    policy
+        .hold_down
+        .saturating_mul(1 << doublings)
+        .min(policy.hold_down_max)
+}
+
+fn record_side(next: &mut FailoverState, was_primary: bool, is_primary: bool, now: Millis) {
+    if was_primary != is_primary {
+        next.flips.push(now);
+        if !is_primary {
+            next.failovers.push(now);
+        }
+    }
+    next.last_serving_primary = is_primary;
 }
 
 pub fn plan_failover(
@@ -161,20 +177,12 @@ pub fn plan_failover(
 ) -> FailoverDecision {
     let mut next = state.clone();
     next.flips.retain(|t| now.since(*t) < policy.flip_window);
-    next.failovers.retain(|t| now.since(*t) < policy.flip_window);
+    next.failovers
+        .retain(|t| now.since(*t) < policy.flip_window);
     // Count every DNS side change: the ones Route53 made since the last decision (the gate
     // follows the site natively) and the one this decision makes.
-    let mut record_side = |next: &mut FailoverState, was_primary: bool, is_primary: bool| {
-        if was_primary != is_primary {
-            next.flips.push(now);
-            if !is_primary {
-                next.failovers.push(now);
-            }
-        }
-        next.last_serving_primary = is_primary;
-    };
     let serving_primary = state.mode.gate().serves_primary(site_healthy);
-    record_side(&mut next, state.last_serving_primary, serving_primary);
+    record_side(&mut next, state.last_serving_primary, serving_primary, now);
     let decide = |next: FailoverState, reason, needs_static_page, notify| FailoverDecision {
         next,
         reason,
@@ -182,14 +190,12 @@ pub fn plan_failover(
         notify,
     };
     let moved = |mut next: FailoverState, mode: Mode| {
-        let is_primary = mode.gate().serves_primary(site_healthy);
-        if is_primary != serving_primary {
-            next.flips.push(now);
-            if !is_primary {
-                next.failovers.push(now);
-            }
-        }
-        next.last_serving_primary = is_primary;
+        record_side(
+            &mut next,
+            serving_primary,
+            mode.gate().serves_primary(site_healthy),
+            now,
+        );
         next.mode = mode;
         next
     };
@@ -200,47 +206,88 @@ pub fn plan_failover(
         }
         Some(Operator::Unpin) => {
             // Back to the machine, but through a hold-down: never straight to an unverified primary.
-            let holding = moved(next, Mode::HoldingStatic { since: now, healthy_since: None });
-            return decide(holding, Reason::HoldDown { remaining_s: policy.hold_down.as_secs() }, true, true);
+            let holding = moved(
+                next,
+                Mode::HoldingStatic {
+                    since: now,
+                    healthy_since: None,
+                },
+            );
+            return decide(
+                holding,
+                Reason::HoldDown {
+                    remaining_s: policy.hold_down.as_secs(),
+                },
+                true,
+                true,
+            );
         }
         None => {}
     }
     let fail_over = |next: FailoverState| {
-        let holding = moved(next, Mode::HoldingStatic { since: now, healthy_since: None });
+        let holding = moved(
+            next,
+            Mode::HoldingStatic {
+                since: now,
+                healthy_since: None,
+            },
+        );
         decide(holding, Reason::FailedOver, true, true)
     };
     match state.mode {
         Mode::Pinned { .. } => decide(next, Reason::Pinned, false, false),
         // A DB failover is a known, short outage: hold primary through it, for the grace at most.
         Mode::Following if db_window => {
-            let grace = moved(next, Mode::DbGrace { until: now.plus(policy.db_grace) });
+            let grace = moved(
+                next,
+                Mode::DbGrace {
+                    until: now.plus(policy.db_grace),
+                },
+            );
             decide(grace, Reason::DbWindowGrace, false, true)
         }
         Mode::Following if site_healthy => decide(next, Reason::Healthy, false, false),
         Mode::Following => fail_over(next),
-        Mode::DbGrace { until } if db_window && now < until => decide(next, Reason::DbGraceHolding, false, false),
+        Mode::DbGrace { until } if db_window && now < until => {
+            decide(next, Reason::DbGraceHolding, false, false)
+        }
         Mode::DbGrace { .. } if site_healthy => {
             let following = moved(next, Mode::Following);
             decide(following, Reason::GraceOver, false, false)
         }
         Mode::DbGrace { .. } => fail_over(next),
         Mode::HoldingStatic { since, .. } if !site_healthy => {
-            next.mode = Mode::HoldingStatic { since, healthy_since: None };
+            next.mode = Mode::HoldingStatic {
+                since,
+                healthy_since: None,
+            };
             decide(next, Reason::SiteStillDown, false, false)
         }
-        Mode::HoldingStatic { since, healthy_since } => {
+        Mode::HoldingStatic {
+            since,
+            healthy_since,
+        } => {
             let healthy_since = healthy_since.unwrap_or(now);
-            let hold = hold_down(policy, within(&next.failovers, now, policy.flip_window).max(1));
+            let hold = hold_down(
+                policy,
+                within(&next.failovers, now, policy.flip_window).max(1),
+            );
             let healthy_for = now.since(healthy_since);
             if healthy_for < hold {
-                next.mode = Mode::HoldingStatic { since, healthy_since: Some(healthy_since) };
+                next.mode = Mode::HoldingStatic {
+                    since,
+                    healthy_since: Some(healthy_since),
+                };
                 let remaining_s = (hold - healthy_for).as_secs();
                 return decide(next, Reason::HoldDown { remaining_s }, false, false);
             }
             // Fail back only if the flip and a possible native fail-over after it both fit
             // the budget: the first fail-over is Route53's, halfhour cannot hold it back.
             if next.flips.len() + 2 > policy.flip_budget {
-                next.mode = Mode::HoldingStatic { since, healthy_since: Some(healthy_since) };
+                next.mode = Mode::HoldingStatic {
+                    since,
+                    healthy_since: Some(healthy_since),
+                };
                 let announce = next
                     .budget_notified_at
                     .is_none_or(|t| now.since(t) >= policy.flip_window);
@@ -303,12 +350,21 @@ mod tests {
         let start = FailoverState::default();
         // The window opens (db-events) while the site is still up: the gate holds primary.
         let grace = plan_failover(&start, true, true, None, &POLICY, s(0));
-        assert_eq!((grace.reason, grace.next.mode.gate()), (Reason::DbWindowGrace, Gate::HoldPrimary));
+        assert_eq!(
+            (grace.reason, grace.next.mode.gate()),
+            (Reason::DbWindowGrace, Gate::HoldPrimary)
+        );
         let holding = plan_failover(&grace.next, false, true, None, &POLICY, s(120));
         assert_eq!(holding.reason, Reason::DbGraceHolding);
-        assert!(holding.next.mode.gate().serves_primary(false), "the outage does not move DNS");
+        assert!(
+            holding.next.mode.gate().serves_primary(false),
+            "the outage does not move DNS"
+        );
         let closed = plan_failover(&holding.next, true, false, None, &POLICY, s(150));
-        assert_eq!((closed.reason, closed.next.mode), (Reason::GraceOver, Mode::Following));
+        assert_eq!(
+            (closed.reason, closed.next.mode),
+            (Reason::GraceOver, Mode::Following)
+        );
         assert!(closed.next.flips.is_empty(), "DNS never moved");
         let over = plan_failover(&holding.next, false, true, None, &POLICY, s(181));
         assert_eq!(over.reason, Reason::FailedOver);
@@ -316,12 +372,26 @@ mod tests {
 
     #[test]
     fn pin_overrides_everything_and_unpin_goes_through_a_hold_down() {
-        let pinned = plan_failover(&FailoverState::default(), true, false, Some(Operator::PinStatic), &POLICY, s(0));
+        let pinned = plan_failover(
+            &FailoverState::default(),
+            true,
+            false,
+            Some(Operator::PinStatic),
+            &POLICY,
+            s(0),
+        );
         assert_eq!(pinned.next.mode.gate(), Gate::HoldStatic);
         assert!(pinned.needs_static_page);
         let stays = plan_failover(&pinned.next, true, false, None, &POLICY, s(10_000));
         assert_eq!(stays.reason, Reason::Pinned);
-        let unpinned = plan_failover(&stays.next, true, false, Some(Operator::Unpin), &POLICY, s(10_001));
+        let unpinned = plan_failover(
+            &stays.next,
+            true,
+            false,
+            Some(Operator::Unpin),
+            &POLICY,
+            s(10_001),
+        );
         assert!(matches!(unpinned.next.mode, Mode::HoldingStatic { .. }));
     }
 
@@ -372,13 +442,15 @@ mod tests {
                     next_change.next();
                 }
                 if invoke {
-                    let decision = plan_failover(&state, site, false, None, &POLICY, s(second as i64));
+                    let decision =
+                        plan_failover(&state, site, false, None, &POLICY, s(second as i64));
                     if decision.reason == Reason::FailedBack && second > t {
                         fail_backs_after_storm += 1;
                     }
                     if matches!(state.mode, Mode::HoldingStatic { .. }) {
                         assert!(
-                            decision.next.mode == Mode::Following || !decision.next.mode.gate().serves_primary(site),
+                            decision.next.mode == Mode::Following
+                                || !decision.next.mode.gate().serves_primary(site),
                             "seed {seed}: primary served during a hold"
                         );
                     }
@@ -390,8 +462,14 @@ mod tests {
                     serving_primary = now_primary;
                 }
             }
-            assert!(dns_flips <= POLICY.flip_budget, "seed {seed}: {dns_flips} DNS flips");
-            assert_eq!(fail_backs_after_storm, 1, "seed {seed}: exactly one fail-back once stable");
+            assert!(
+                dns_flips <= POLICY.flip_budget,
+                "seed {seed}: {dns_flips} DNS flips"
+            );
+            assert_eq!(
+                fail_backs_after_storm, 1,
+                "seed {seed}: exactly one fail-back once stable"
+            );
             assert!(serving_primary, "seed {seed}: back on primary at the end");
         }
     }
