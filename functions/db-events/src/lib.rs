@@ -1,0 +1,452 @@
+//! The database loop: an RDS Multi-AZ failover opens the cluster's `db_failover` window (bounded)
+//! that the other loops respect — no DNS flip, no ABANDON, no scale-in — and its completion closes
+//! it after a short grace. Multi-AZ turned off or backups disabled is drift, and is reported.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use halfhour::Error;
+use halfhour::aws::SdkConfig;
+use halfhour::aws::dynamodb::DynamoStateStore;
+use halfhour::aws::rds::Rds;
+use halfhour::aws::sns::SnsNotifier;
+use halfhour::config::{CommonConfig, ConfigError, Vars};
+use halfhour::domain::{Command, Flag, FlagHold, Millis};
+use halfhour::idempotency::{Attempt, run_once};
+pub use halfhour::invocation::Invocation;
+use halfhour::ports::{Databases, Notifier, StateStore};
+use halfhour::telemetry::DecisionRecord;
+use lambda_runtime::LambdaEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+pub const FUNCTION: &str = "db-events";
+pub const DB_INSTANCE_ID: &str = "HALFHOUR_DB_INSTANCE_ID";
+pub const WINDOW_MAX_SECONDS: &str = "HALFHOUR_DB_WINDOW_MAX_SECONDS";
+pub const CLOSE_GRACE_SECONDS: &str = "HALFHOUR_DB_CLOSE_GRACE_SECONDS";
+pub const NOTIFY_TOPIC_ARN: &str = "HALFHOUR_NOTIFY_TOPIC_ARN";
+/// Drift is reported at most once a day per kind.
+const DRIFT_RENOTIFY: Duration = Duration::from_secs(86_400);
+const STATE_DOC: &str = "db";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbEventsConfig {
+    pub common: CommonConfig,
+    pub db_instance: String,
+    /// The longest a failover window stays open, even if the completion event is lost.
+    pub window_max: Duration,
+    /// How long the window stays open after the failover completed (DNS settling, reconnects).
+    pub close_grace: Duration,
+    pub notify_topic_arn: Option<String>,
+}
+
+impl DbEventsConfig {
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String> + Copy,
+    ) -> Result<Self, ConfigError> {
+        let vars = Vars::new(lookup);
+        Ok(DbEventsConfig {
+            common: CommonConfig::from_lookup(lookup)?,
+            db_instance: vars.required(DB_INSTANCE_ID)?,
+            window_max: vars.seconds_or(WINDOW_MAX_SECONDS, 600, 60, 3600)?,
+            close_grace: vars.seconds_or(CLOSE_GRACE_SECONDS, 60, 0, 600)?,
+            notify_topic_arn: vars.optional(NOTIFY_TOPIC_ARN),
+        })
+    }
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+}
+
+pub struct Deps {
+    pub config: DbEventsConfig,
+    pub store: Arc<dyn StateStore>,
+    pub databases: Arc<dyn Databases>,
+    pub notifier: Option<Arc<dyn Notifier>>,
+}
+
+impl Deps {
+    pub fn from_sdk(config: DbEventsConfig, sdk: &SdkConfig) -> Self {
+        Deps {
+            store: Arc::new(DynamoStateStore::new(sdk, config.common.table.clone())),
+            databases: Arc::new(Rds::new(sdk)),
+            notifier: config
+                .notify_topic_arn
+                .as_ref()
+                .map(|arn| Arc::new(SnsNotifier::new(sdk, arn)) as Arc<dyn Notifier>),
+            config,
+        }
+    }
+}
+
+/// What an RDS event means to halfhour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DbEvent {
+    FailoverStarted,
+    FailoverCompleted,
+    MultiAzOff,
+    BackupsDisabled,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
+pub enum Drift {
+    MultiAzOff,
+    BackupsDisabled,
+}
+
+/// Classify by RDS event id, falling back to category and message (ids are documented per
+/// event; the message wording is what stays readable in the console).
+pub fn classify(event_id: &str, categories: &[String], message: &str) -> DbEvent {
+    let message = message.to_ascii_lowercase();
+    let failover = categories.iter().any(|c| c == "failover");
+    match event_id {
+        "RDS-EVENT-0013" => DbEvent::FailoverStarted,
+        "RDS-EVENT-0015" | "RDS-EVENT-0049" | "RDS-EVENT-0065" => DbEvent::FailoverCompleted,
+        "RDS-EVENT-0028" => DbEvent::BackupsDisabled,
+        _ if failover && message.contains("started") => DbEvent::FailoverStarted,
+        _ if failover && (message.contains("complete") || message.contains("recovered")) => {
+            DbEvent::FailoverCompleted
+        }
+        _ if message.contains("single-az") => DbEvent::MultiAzOff,
+        _ if message.contains("backups") && message.contains("disabled") => {
+            DbEvent::BackupsDisabled
+        }
+        _ => DbEvent::Other,
+    }
+}
+
+/// The drift a DB's settings show, pure.
+pub fn drift_of(db: &halfhour::domain::DbInfo) -> Vec<Drift> {
+    let mut drift = Vec::new();
+    if !db.multi_az {
+        drift.push(Drift::MultiAzOff);
+    }
+    if db.backup_retention_days == 0 {
+        drift.push(Drift::BackupsDisabled);
+    }
+    drift
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    Event {
+        id: String,
+        event: DbEvent,
+        message: String,
+    },
+    Reconcile,
+}
+
+impl Input {
+    pub fn parse(payload: &Value, config: &DbEventsConfig) -> Result<Input, Error> {
+        let cluster = &config.common.cluster;
+        if let Some(command) = Command::from_event(payload, cluster) {
+            let command = command.map_err(|e| Error::from_command(e, cluster))?;
+            return match command.action.as_str() {
+                "reconcile" => Ok(Input::Reconcile),
+                other => Err(Error::bad_event(format!(
+                    "db-events knows no action `{other}` (reconcile)"
+                ))),
+            };
+        }
+        if payload.get("detail-type").and_then(Value::as_str) != Some("RDS DB Instance Event") {
+            return Err(Error::bad_event(
+                "not an RDS DB Instance Event or {\"action\": \"reconcile\"}",
+            ));
+        }
+        #[derive(Deserialize)]
+        struct Detail {
+            #[serde(rename = "EventCategories", default)]
+            categories: Vec<String>,
+            #[serde(rename = "SourceIdentifier")]
+            source: String,
+            #[serde(rename = "Message", default)]
+            message: String,
+            #[serde(rename = "EventID", default)]
+            event_id: String,
+        }
+        let detail = Detail::deserialize(payload.get("detail").cloned().unwrap_or(Value::Null))
+            .map_err(|e| Error::bad_event(format!("malformed RDS event: {e}")))?;
+        if detail.source != config.db_instance {
+            return Err(Error::bad_event(format!(
+                "DB instance `{}` is not cluster {cluster}'s database `{}`",
+                detail.source, config.db_instance
+            )));
+        }
+        let id = payload
+            .get("id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::bad_event("RDS event without an id"))?
+            .to_owned();
+        Ok(Input::Event {
+            id,
+            event: classify(&detail.event_id, &detail.categories, &detail.message),
+            message: detail.message,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+struct DbState {
+    /// When each kind of drift was last reported.
+    notified: Vec<(Drift, Millis)>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DbReport {
+    pub action: String,
+    pub window_until: Option<Millis>,
+    pub drift: Vec<Drift>,
+    pub dry_run: bool,
+}
+
+pub async fn function_handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error> {
+    let invocation = Invocation::from_context(&event.context);
+    Ok(json!(handle(&event.payload, &invocation, deps).await?))
+}
+
+pub async fn handle(
+    payload: &Value,
+    invocation: &Invocation,
+    deps: &Deps,
+) -> Result<DbReport, Error> {
+    match Input::parse(payload, &deps.config)? {
+        Input::Reconcile => reconcile(invocation, deps).await,
+        Input::Event { event, message, .. } if deps.config.common.dry_run => {
+            on_event(event, &message, invocation, deps).await
+        }
+        Input::Event { id, event, message } => {
+            let attempt = Attempt {
+                function: FUNCTION,
+                key: &id,
+                now: invocation.now,
+                remaining: invocation.remaining,
+                ttl: deps.config.common.idempotency_ttl,
+            };
+            run_once(
+                deps.store.as_ref(),
+                attempt,
+                &json!({"event": event, "message": message}),
+                || on_event(event, &message, invocation, deps),
+            )
+            .await
+            .map(|o| o.into_inner())
+        }
+    }
+}
+
+async fn on_event(
+    event: DbEvent,
+    message: &str,
+    invocation: &Invocation,
+    deps: &Deps,
+) -> Result<DbReport, Error> {
+    let config = &deps.config;
+    let cluster = &config.common.cluster;
+    let now = invocation.now;
+    let dry_run = config.common.dry_run;
+    let (action, window_until) = match event {
+        DbEvent::FailoverStarted => ("open_window", Some(now.plus(config.window_max))),
+        DbEvent::FailoverCompleted => (
+            "close_window_after_grace",
+            Some(now.plus(config.close_grace)),
+        ),
+        DbEvent::MultiAzOff | DbEvent::BackupsDisabled => ("report_drift", None),
+        DbEvent::Other => ("ignore", None),
+    };
+    DecisionRecord::new("database", cluster, action)
+        .inputs(json!({"event": event, "message": message, "db": config.db_instance}))
+        .reason(format!("{event:?}"))
+        .dry_run(dry_run)
+        .emit();
+    if !dry_run {
+        if let Some(until) = window_until {
+            let hold = FlagHold {
+                by: FUNCTION.into(),
+                since: now,
+                until,
+            };
+            deps.store
+                .raise_flag(cluster, Flag::DbFailover, &hold, false, now)
+                .await?;
+        }
+        let drift = match event {
+            DbEvent::MultiAzOff => Some(Drift::MultiAzOff),
+            DbEvent::BackupsDisabled => Some(Drift::BackupsDisabled),
+            _ => None,
+        };
+        if let Some(drift) = drift {
+            report_drift(&[drift], now, deps).await?;
+        }
+    }
+    Ok(DbReport {
+        action: action.into(),
+        window_until,
+        drift: vec![],
+        dry_run,
+    })
+}
+
+/// The reconciler's part: check Multi-AZ and backups each run, and lower a window that has
+/// outlived its bound (expired holds already count as lowered; this tidies the record).
+pub async fn reconcile(invocation: &Invocation, deps: &Deps) -> Result<DbReport, Error> {
+    let config = &deps.config;
+    let cluster = &config.common.cluster;
+    let now = invocation.now;
+    let dry_run = config.common.dry_run;
+    let db = deps
+        .databases
+        .describe_db(&config.db_instance)
+        .await?
+        .ok_or_else(|| Error::Aws {
+            operation: "DescribeDBInstances",
+            message: format!(
+                "cluster {cluster}'s database {} does not exist",
+                config.db_instance
+            ),
+        })?;
+    let drift = drift_of(&db);
+    let flags = deps.store.read_flags(cluster).await?;
+    let stale_window = flags.hold(Flag::DbFailover).is_some_and(|h| h.until <= now);
+    DecisionRecord::new("database", cluster, if drift.is_empty() { "healthy" } else { "report_drift" })
+        .inputs(json!({"db": config.db_instance, "multi_az": db.multi_az, "backup_retention_days": db.backup_retention_days,
+                       "stale_window": stale_window}))
+        .reason(format!("{drift:?}"))
+        .dry_run(dry_run)
+        .emit();
+    if !dry_run {
+        if stale_window {
+            deps.store
+                .lower_flag(cluster, Flag::DbFailover, None)
+                .await?;
+        }
+        report_drift(&drift, now, deps).await?;
+    }
+    Ok(DbReport {
+        action: "reconcile".into(),
+        window_until: flags
+            .hold(Flag::DbFailover)
+            .map(|h| h.until)
+            .filter(|u| *u > now),
+        drift,
+        dry_run,
+    })
+}
+
+/// Notify each kind of drift at most once a day.
+async fn report_drift(drift: &[Drift], now: Millis, deps: &Deps) -> Result<(), Error> {
+    let config = &deps.config;
+    let cluster = &config.common.cluster;
+    let doc = deps.store.read_doc(cluster, STATE_DOC).await?;
+    let mut state: DbState = doc
+        .as_ref()
+        .and_then(|d| serde_json::from_str(&d.body).ok())
+        .unwrap_or_default();
+    let due: Vec<Drift> = drift
+        .iter()
+        .copied()
+        .filter(|d| {
+            !state
+                .notified
+                .iter()
+                .any(|(k, at)| k == d && now.since(*at) < DRIFT_RENOTIFY)
+        })
+        .collect();
+    if due.is_empty() {
+        return Ok(());
+    }
+    state.notified.retain(|(k, _)| !due.contains(k));
+    state.notified.extend(due.iter().map(|d| (*d, now)));
+    let body = serde_json::to_string(&state).unwrap_or_default();
+    if !deps
+        .store
+        .write_doc(cluster, STATE_DOC, &body, doc.map(|d| d.version))
+        .await?
+    {
+        return Ok(()); // another invocation is reporting it
+    }
+    if let Some(notifier) = &deps.notifier {
+        let message = format!(
+            "Database {} of cluster {cluster} drifted: {}. halfhour's story needs a Multi-AZ database with automated backups.",
+            config.db_instance,
+            due.iter()
+                .map(|d| format!("{d:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        if let Err(err) = notifier
+            .notify(&format!("halfhour: {cluster} database drift"), &message)
+            .await
+        {
+            tracing::warn!(error = %err, "drift notification not sent");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use halfhour::domain::DbInfo;
+
+    #[test]
+    fn rds_events_are_classified_by_id_then_by_wording() {
+        let failover = vec!["failover".to_owned()];
+        assert_eq!(
+            classify("RDS-EVENT-0013", &failover, ""),
+            DbEvent::FailoverStarted
+        );
+        assert_eq!(
+            classify("RDS-EVENT-0015", &failover, ""),
+            DbEvent::FailoverCompleted
+        );
+        assert_eq!(
+            classify("RDS-EVENT-0049", &failover, ""),
+            DbEvent::FailoverCompleted
+        );
+        assert_eq!(
+            classify(
+                "RDS-EVENT-9999",
+                &failover,
+                "Multi-AZ instance failover started."
+            ),
+            DbEvent::FailoverStarted
+        );
+        assert_eq!(
+            classify(
+                "",
+                &[],
+                "The DB instance is being converted to a Single-AZ DB instance."
+            ),
+            DbEvent::MultiAzOff
+        );
+        assert_eq!(
+            classify("RDS-EVENT-0028", &[], ""),
+            DbEvent::BackupsDisabled
+        );
+        assert_eq!(
+            classify(
+                "RDS-EVENT-0002",
+                &["backup".to_owned()],
+                "Finished DB instance backup."
+            ),
+            DbEvent::Other
+        );
+    }
+
+    #[test]
+    fn drift_is_single_az_or_no_backups() {
+        let db = |multi_az, days| DbInfo {
+            multi_az,
+            backup_retention_days: days,
+            status: "available".into(),
+        };
+        assert_eq!(drift_of(&db(true, 7)), vec![]);
+        assert_eq!(
+            drift_of(&db(false, 0)),
+            vec![Drift::MultiAzOff, Drift::BackupsDisabled]
+        );
+    }
+}
