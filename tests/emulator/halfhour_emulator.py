@@ -576,6 +576,22 @@ def get_health_check_status(self: Route53) -> ActionResult:
     return ActionResult({"HealthCheckObservations": observations})
 
 
+_original_update_health_check = Route53.update_health_check
+
+
+def update_health_check(self: Route53) -> ActionResult:
+    """AWS keeps a check's children and regions when an update does not name them; moto 5.2
+    resets them to none, which would empty a calculated gate on every threshold change."""
+    check = self.backend.get_health_check(self._get_param("HealthCheckId"))
+    children, regions = check.children, check.regions
+    result = _original_update_health_check(self)
+    if self._get_param("ChildHealthChecks") is None:
+        check.children = children
+    if self._get_param("Regions") is None:
+        check.regions = regions
+    return result
+
+
 def _resolve(zone_id: str, name: str) -> dict[str, Any]:
     """Answer a DNS query for `name` with Route53's failover routing: the PRIMARY record while
     its health check is healthy (or it has none), else the SECONDARY."""
@@ -623,6 +639,7 @@ def install() -> None:
     InstanceResponse.reboot_instances = reboot_instances
     SimpleSystemManagerResponse.get_command_invocation = get_command_invocation
     Route53.get_health_check_status = get_health_check_status
+    Route53.update_health_check = update_health_check
     install.done = True  # type: ignore[attr-defined]
 
 

@@ -4,6 +4,7 @@
 mod emulator_images;
 mod emulator_lifecycle;
 mod emulator_refresh;
+mod failover_dns;
 mod fixture_cluster;
 mod gold_image_bake;
 mod lifecycle_hooks;

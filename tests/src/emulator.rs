@@ -179,10 +179,8 @@ impl Emulator {
 
     /// Which failover record a DNS query for `name` would get now: `PRIMARY` or `SECONDARY`.
     pub fn resolve(&self, zone_id: &str, name: &str) -> String {
-        self.control("GET", &format!("resolve?zone={zone_id}&name={name}"), None)["answer"]
-            .as_str()
-            .expect("an answer")
-            .to_owned()
+        let answer = self.control("GET", &format!("resolve?zone={zone_id}&name={name}"), None);
+        answer["answer"].as_str().expect("an answer").to_owned()
     }
 
     /// The lifecycle actions waiting now, as EventBridge would deliver them (with their tokens).

@@ -1,0 +1,452 @@
+//! The failover and database loops against the emulator: the gate, Route53's failover answer,
+//! the static page, DB windows, pin/unpin, a cold start mid-hold, bad input and dry run.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use db_events::{DbEventsConfig, handle as handle_db};
+use failover::{Deps, FailoverConfig, Invocation, handle};
+use halfhour::domain::{Millis, parse_timestamp};
+use halfhour::{Error, ErrorKind};
+use halfhour_tests::fixture::s3_client;
+use halfhour_tests::{Cluster, Emulator};
+use serde_json::{Value, json};
+
+const HOLD_DOWN: u64 = 60;
+
+struct Setup {
+    config: aws_config::SdkConfig,
+    cluster: Cluster,
+    vars: HashMap<String, String>,
+    deps: Arc<Deps>,
+    app: String,
+}
+
+impl Setup {
+    /// A fresh set of deps on the same table: what a cold start sees.
+    fn cold_start(&self) -> Deps {
+        let config =
+            FailoverConfig::from_lookup(|name| self.vars.get(name).cloned()).expect("valid config");
+        Deps::from_sdk(config, &self.config)
+    }
+
+    fn db_deps(&self) -> db_events::Deps {
+        let config =
+            DbEventsConfig::from_lookup(|name| self.vars.get(name).cloned()).expect("valid config");
+        db_events::Deps::from_sdk(config, &self.config)
+    }
+
+    fn answer(&self) -> String {
+        Emulator::shared().resolve(&self.cluster.hosted_zone_id, &self.cluster.record_name)
+    }
+}
+
+async fn setup(app: &str, extra: &[(&str, &str)]) -> Setup {
+    let emulator = Emulator::shared();
+    let seed = emulator.sdk_config(&format!("{app}-seed")).await;
+    let cluster = Cluster::seed(&seed).await.expect("cluster seeded");
+    let topic = aws_sdk_sns::Client::new(&seed)
+        .create_topic()
+        .name(format!("{}-notify", cluster.name))
+        .send()
+        .await
+        .expect("topic")
+        .topic_arn
+        .expect("topic arn");
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("HALFHOUR_TABLE".into(), cluster.table.clone()),
+        ("HALFHOUR_CLUSTER".into(), cluster.name.clone()),
+        (
+            "HALFHOUR_HOSTED_ZONE_ID".into(),
+            cluster.hosted_zone_id.clone(),
+        ),
+        ("HALFHOUR_RECORD_NAME".into(), cluster.record_name.clone()),
+        (
+            "HALFHOUR_SITE_HEALTH_CHECK_ID".into(),
+            cluster.site_health_check_id.clone(),
+        ),
+        (
+            "HALFHOUR_GATE_HEALTH_CHECK_ID".into(),
+            cluster.gate_health_check_id.clone(),
+        ),
+        ("HALFHOUR_HOLD_DOWN_SECONDS".into(), HOLD_DOWN.to_string()),
+        (
+            "HALFHOUR_DB_INSTANCE_ID".into(),
+            cluster.db_instance_id.clone(),
+        ),
+        ("HALFHOUR_NOTIFY_TOPIC_ARN".into(), topic),
+    ]);
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let config = emulator.sdk_config(app).await;
+    let failover_config =
+        FailoverConfig::from_lookup(|name| vars.get(name).cloned()).expect("valid config");
+    let deps = Arc::new(Deps::from_sdk(failover_config, &config));
+    Setup {
+        config,
+        cluster,
+        vars,
+        deps,
+        app: app.to_owned(),
+    }
+}
+
+fn at(id: &str, now: Millis) -> Invocation {
+    Invocation {
+        request_id: id.into(),
+        now,
+        remaining: Duration::from_secs(30),
+    }
+}
+
+fn t0() -> Millis {
+    parse_timestamp("2026-11-27T15:00:00Z").expect("valid timestamp")
+}
+
+fn after(secs: u64) -> Millis {
+    t0().plus(Duration::from_secs(secs))
+}
+
+/// The site-health alarm's EventBridge shape (the function reads the check itself).
+fn health_alarm(state: &str) -> Value {
+    json!({
+        "version": "0", "id": "0f6a1c2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b", "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch", "account": "123456789012", "time": "2026-11-27T15:00:00Z", "region": "us-east-1",
+        "resources": ["arn:aws:cloudwatch:us-east-1:123456789012:alarm:prod-site-health"],
+        "detail": {"alarmName": "prod-site-health", "state": {"value": state, "timestamp": "2026-11-27T15:00:00.000+0000"},
+                   "previousState": {"value": "OK", "timestamp": "2026-11-27T14:00:00.000+0000"}}
+    })
+}
+
+fn rds_event(db: &str, event_id: &str, message: &str) -> Value {
+    json!({
+        "version": "0", "id": format!("rds-{event_id}-{db}"), "detail-type": "RDS DB Instance Event", "source": "aws.rds",
+        "account": "123456789012", "time": "2026-11-27T15:00:00Z", "region": "us-east-1",
+        "resources": [format!("arn:aws:rds:us-east-1:123456789012:db:{db}")],
+        "detail": {"EventCategories": ["failover"], "SourceType": "DB_INSTANCE",
+                   "SourceArn": format!("arn:aws:rds:us-east-1:123456789012:db:{db}"), "Date": "2026-11-27T15:00:00.000Z",
+                   "Message": message, "SourceIdentifier": db, "EventID": event_id}
+    })
+}
+
+fn actions(app: &str) -> Vec<String> {
+    Emulator::shared()
+        .requests(app)
+        .into_iter()
+        .filter(|r| r.mutating)
+        .map(|r| r.action)
+        .collect()
+}
+
+#[tokio::test]
+async fn fails_over_natively_holds_static_through_the_hold_down_then_fails_back() {
+    let emulator = Emulator::shared();
+    let s = setup("fo-main", &[]).await;
+    assert_eq!(s.answer(), "PRIMARY");
+    emulator.set_health_check_status(&s.cluster.site_health_check_id, false);
+    assert_eq!(
+        s.answer(),
+        "SECONDARY",
+        "Route53 fails over through the gate without any Lambda"
+    );
+
+    let down = handle(&health_alarm("ALARM"), &at("a1", t0()), &s.deps)
+        .await
+        .unwrap();
+    assert_eq!(down.reason, Some(json!("FailedOver")));
+    assert_eq!(down.gate, "HoldStatic");
+    // The static page went up (and was read back) before the gate moved.
+    let mutations = actions(&s.app);
+    let first_put = mutations
+        .iter()
+        .position(|a| a == "PutObject")
+        .expect("page published");
+    let gate_moved = mutations
+        .iter()
+        .position(|a| a == "UpdateHealthCheck")
+        .expect("gate moved");
+    assert!(first_put < gate_moved, "{mutations:?}");
+    let page = s3_client(&s.config)
+        .get_object()
+        .bucket(&s.cluster.bucket)
+        .key("index.html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.cache_control(), Some("public, max-age=60"));
+    let html = String::from_utf8(page.body.collect().await.unwrap().into_bytes().to_vec()).unwrap();
+    assert!(
+        html.contains(&s.cluster.record_name)
+            && html.contains("We'll be right back.")
+            && html.contains("2026-11-27T15:00:00Z")
+    );
+    assert!(html.contains("health check is failing"));
+
+    emulator.set_health_check_status(&s.cluster.site_health_check_id, true);
+    assert_eq!(
+        s.answer(),
+        "SECONDARY",
+        "the gate holds static while the site recovers"
+    );
+    let early = handle(
+        &json!({"action": "reconcile"}),
+        &at("t1", after(30)),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        early.reason,
+        Some(json!({"HoldDown": {"remaining_s": HOLD_DOWN}}))
+    );
+    let still = handle(
+        &json!({"action": "reconcile"}),
+        &at("t2", after(60)),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(still.reason, Some(json!({"HoldDown": {"remaining_s": 30}})));
+    assert_eq!(s.answer(), "SECONDARY");
+    let back = handle(
+        &json!({"action": "reconcile"}),
+        &at("t3", after(30 + HOLD_DOWN)),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(back.reason, Some(json!("FailedBack")));
+    assert_eq!(s.answer(), "PRIMARY");
+    let published = Emulator::shared()
+        .requests(&s.app)
+        .into_iter()
+        .filter(|r| r.action == "Publish")
+        .count();
+    assert_eq!(published, 2, "fail-over and fail-back are notified");
+}
+
+#[tokio::test]
+async fn a_db_failover_window_keeps_dns_on_primary_through_the_outage() {
+    let emulator = Emulator::shared();
+    let s = setup("fo-db", &[]).await;
+    let db = s.db_deps();
+    let opened = handle_db(
+        &rds_event(
+            &s.cluster.db_instance_id,
+            "RDS-EVENT-0013",
+            "Multi-AZ instance failover started.",
+        ),
+        &at("d1", t0()),
+        &db,
+    )
+    .await
+    .unwrap();
+    assert_eq!(opened.action, "open_window");
+    let held = handle(
+        &json!({"action": "reconcile"}),
+        &at("t1", after(5)),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(held.reason, Some(json!("DbWindowGrace")));
+    emulator.set_health_check_status(&s.cluster.site_health_check_id, false);
+    assert_eq!(s.answer(), "PRIMARY", "the DB outage does not move DNS");
+    let during = handle(&health_alarm("ALARM"), &at("a1", after(60)), &s.deps)
+        .await
+        .unwrap();
+    assert_eq!(during.reason, Some(json!("DbGraceHolding")));
+    assert_eq!(s.answer(), "PRIMARY");
+    // The failover completes and the site is back: the window closes after its grace.
+    handle_db(
+        &rds_event(
+            &s.cluster.db_instance_id,
+            "RDS-EVENT-0015",
+            "Multi-AZ instance failover completed.",
+        ),
+        &at("d2", after(90)),
+        &db,
+    )
+    .await
+    .unwrap();
+    emulator.set_health_check_status(&s.cluster.site_health_check_id, true);
+    let closed = handle(
+        &json!({"action": "reconcile"}),
+        &at("t2", after(90 + 61)),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(closed.reason, Some(json!("GraceOver")));
+    assert_eq!(closed.gate, "Follow");
+    assert_eq!(s.answer(), "PRIMARY");
+}
+
+#[tokio::test]
+async fn pin_and_unpin_and_status() {
+    let s = setup("fo-pin", &[]).await;
+    let pinned = handle(
+        &json!({"action": "pin-static", "cluster": s.cluster.name}),
+        &at("p", t0()),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(pinned.reason, Some(json!("Pinned")));
+    assert_eq!(
+        s.answer(),
+        "SECONDARY",
+        "pinned to static although the site is healthy"
+    );
+    let later = handle(
+        &json!({"action": "reconcile"}),
+        &at("t", after(3600)),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        later.reason,
+        Some(json!("Pinned")),
+        "a pin overrides everything"
+    );
+    let before = actions(&s.app).len();
+    let status = handle(&json!({"action": "status"}), &at("s", after(3601)), &s.deps)
+        .await
+        .unwrap();
+    assert_eq!(
+        (status.serving.as_str(), status.gate.as_str()),
+        ("SECONDARY", "HoldStatic")
+    );
+    assert_eq!(actions(&s.app).len(), before, "status changes nothing");
+    let unpinned = handle(&json!({"action": "unpin"}), &at("u", after(3700)), &s.deps)
+        .await
+        .unwrap();
+    assert!(
+        unpinned.reason.unwrap().get("HoldDown").is_some(),
+        "unpin goes through a hold-down"
+    );
+    handle(
+        &json!({"action": "reconcile"}),
+        &at("t2", after(3701)),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    let back = handle(
+        &json!({"action": "reconcile"}),
+        &at("t3", after(3701 + HOLD_DOWN)),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(back.reason, Some(json!("FailedBack")));
+    assert_eq!(s.answer(), "PRIMARY");
+}
+
+#[tokio::test]
+async fn a_cold_start_mid_hold_resumes_the_hold_from_the_state_table() {
+    let emulator = Emulator::shared();
+    let s = setup("fo-cold", &[]).await;
+    emulator.set_health_check_status(&s.cluster.site_health_check_id, false);
+    handle(&health_alarm("ALARM"), &at("a1", t0()), &s.deps)
+        .await
+        .unwrap();
+    emulator.set_health_check_status(&s.cluster.site_health_check_id, true);
+    handle(
+        &json!({"action": "reconcile"}),
+        &at("t1", after(10)),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    let cold = s.cold_start();
+    let resumed = handle(&json!({"action": "reconcile"}), &at("t2", after(40)), &cold)
+        .await
+        .unwrap();
+    assert_eq!(
+        resumed.reason,
+        Some(json!({"HoldDown": {"remaining_s": 30}})),
+        "the healthy streak survived the cold start"
+    );
+    assert_eq!(s.answer(), "SECONDARY");
+    let back = handle(&json!({"action": "reconcile"}), &at("t3", after(70)), &cold)
+        .await
+        .unwrap();
+    assert_eq!(back.reason, Some(json!("FailedBack")));
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_and_dry_run_writes_nothing() {
+    let emulator = Emulator::shared();
+    let s = setup("fo-bad", &[]).await;
+    let cases = [
+        json!({"action": "pin-static", "cluster": "someone-else"}),
+        json!({"action": "pin-primary"}),
+        json!({"action": "unpin", "force": true}),
+        json!({"detail-type": "CloudWatch Alarm State Change", "detail": {"alarmName": "x"}}),
+        json!("garbage"),
+    ];
+    for (i, payload) in cases.iter().enumerate() {
+        let err: Error = handle(payload, &at(&format!("b{i}"), t0()), &s.deps)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BadEvent, "case {i}: {err}");
+    }
+    let db = s.db_deps();
+    let foreign = handle_db(
+        &rds_event("someone-elses-db", "RDS-EVENT-0013", "failover started"),
+        &at("d", t0()),
+        &db,
+    )
+    .await;
+    assert_eq!(foreign.unwrap_err().kind(), ErrorKind::BadEvent);
+    assert!(
+        actions(&s.app).is_empty(),
+        "zero mutating calls: {:?}",
+        actions(&s.app)
+    );
+
+    let dry = setup("fo-dry", &[("DRY_RUN", "true")]).await;
+    emulator.set_health_check_status(&dry.cluster.site_health_check_id, false);
+    let decided = handle(&health_alarm("ALARM"), &at("d1", t0()), &dry.deps)
+        .await
+        .unwrap();
+    assert_eq!(decided.reason, Some(json!("FailedOver")));
+    assert!(decided.dry_run);
+    assert!(
+        actions(&dry.app).is_empty(),
+        "dry run mutated: {:?}",
+        actions(&dry.app)
+    );
+}
+
+#[tokio::test]
+async fn database_drift_is_reported_once() {
+    let s = setup("db-drift", &[]).await;
+    aws_sdk_rds::Client::new(&s.config)
+        .modify_db_instance()
+        .db_instance_identifier(&s.cluster.db_instance_id)
+        .multi_az(false)
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    let db = s.db_deps();
+    let first = db_events::reconcile(&at("r1", t0()), &db).await.unwrap();
+    assert_eq!(first.drift, vec![db_events::Drift::MultiAzOff]);
+    db_events::reconcile(&at("r2", after(60)), &db)
+        .await
+        .unwrap();
+    let published: Vec<_> = Emulator::shared()
+        .requests(&s.app)
+        .into_iter()
+        .filter(|r| r.action == "Publish")
+        .collect();
+    assert_eq!(
+        published.len(),
+        1,
+        "drift is reported once, not every minute"
+    );
+    assert!(published[0].params.to_string().contains("MultiAzOff"));
+}
