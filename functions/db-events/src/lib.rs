@@ -450,3 +450,50 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod fixtures {
+    use super::*;
+
+    /// Every shipped event fixture parses to the input it stands for.
+    #[test]
+    fn event_fixtures_parse() {
+        let vars = [
+            ("HALFHOUR_TABLE", "t"),
+            ("HALFHOUR_CLUSTER", "prod"),
+            (DB_INSTANCE_ID, "prod-db"),
+        ];
+        let config = DbEventsConfig::from_lookup(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+        .unwrap();
+        let parse = |file: &str| {
+            let path = format!(
+                "{}/../../events/db-events/{file}",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            Input::parse(
+                &serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap(),
+                &config,
+            )
+            .unwrap()
+        };
+        assert!(matches!(
+            parse("failover-started.json"),
+            Input::Event {
+                event: DbEvent::FailoverStarted,
+                ..
+            }
+        ));
+        assert!(matches!(
+            parse("failover-completed.json"),
+            Input::Event {
+                event: DbEvent::FailoverCompleted,
+                ..
+            }
+        ));
+        assert_eq!(parse("reconcile.json"), Input::Reconcile);
+    }
+}

@@ -342,3 +342,48 @@ fn action_name(reason: Reason) -> &'static str {
         Reason::Pinned => "pinned",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> FailoverConfig {
+        let vars = [
+            ("HALFHOUR_TABLE", "t"),
+            ("HALFHOUR_CLUSTER", "prod"),
+            ("HALFHOUR_HOSTED_ZONE_ID", "Z1"),
+            ("HALFHOUR_RECORD_NAME", "www.example.com"),
+            ("HALFHOUR_SITE_HEALTH_CHECK_ID", "site"),
+            ("HALFHOUR_GATE_HEALTH_CHECK_ID", "gate"),
+        ];
+        FailoverConfig::from_lookup(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+        .unwrap()
+    }
+
+    /// Every shipped event fixture parses to the input it stands for.
+    #[test]
+    fn event_fixtures_parse() {
+        let config = config();
+        let cases = [
+            ("site-health-alarm.json", Input::Evaluate),
+            ("reconcile.json", Input::Evaluate),
+            ("pin-static.json", Input::PinStatic),
+            ("unpin.json", Input::Unpin),
+            ("status.json", Input::Status),
+            ("publish.json", Input::Publish),
+        ];
+        for (file, expected) in cases {
+            let path = format!(
+                "{}/../../events/failover/{file}",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let payload: Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            assert_eq!(Input::parse(&payload, &config).unwrap(), expected, "{file}");
+        }
+    }
+}
