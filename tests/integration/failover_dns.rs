@@ -450,3 +450,44 @@ async fn database_drift_is_reported_once() {
     );
     assert!(published[0].params.to_string().contains("MultiAzOff"));
 }
+
+#[tokio::test]
+async fn the_static_page_is_there_before_route53_ever_fails_over() {
+    let s = setup("fo-page", &[]).await;
+    let tick = handle(&json!({"action": "reconcile"}), &at("t", t0()), &s.deps)
+        .await
+        .unwrap();
+    assert_eq!(tick.reason, Some(json!("Healthy")));
+    let html = s3_client(&s.config)
+        .get_object()
+        .bucket(&s.cluster.bucket)
+        .key("error.html")
+        .send()
+        .await
+        .unwrap();
+    let html = String::from_utf8(html.body.collect().await.unwrap().into_bytes().to_vec()).unwrap();
+    assert!(
+        html.contains("We'll be right back."),
+        "published on the first tick, while the site is healthy"
+    );
+    let puts = || {
+        Emulator::shared()
+            .requests(&s.app)
+            .into_iter()
+            .filter(|r| r.action == "PutObject")
+            .count()
+    };
+    let before = puts();
+    handle(
+        &json!({"action": "reconcile"}),
+        &at("t2", after(60)),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        puts(),
+        before,
+        "a page that is there is not published again"
+    );
+}
