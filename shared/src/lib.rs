@@ -14,6 +14,7 @@ pub mod error;
 pub mod idempotency;
 pub mod invocation;
 pub mod ports;
+pub mod state;
 pub mod telemetry;
 pub mod testing;
 

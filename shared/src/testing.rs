@@ -215,3 +215,11 @@ impl StateStore for MemoryStateStore {
         })
     }
 }
+
+/// A shipped event fixture (`events/<path>` at the repository root), parsed; for the
+/// functions' tests, which pass their `CARGO_MANIFEST_DIR`.
+pub fn event_fixture(manifest_dir: &str, path: &str) -> serde_json::Value {
+    let file = format!("{manifest_dir}/../../events/{path}");
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"))
+}

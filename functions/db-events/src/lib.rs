@@ -9,12 +9,13 @@ use halfhour::Error;
 use halfhour::aws::SdkConfig;
 use halfhour::aws::dynamodb::DynamoStateStore;
 use halfhour::aws::rds::Rds;
-use halfhour::aws::sns::SnsNotifier;
+use halfhour::aws::sns::notifier;
 use halfhour::config::{CommonConfig, ConfigError, Vars};
 use halfhour::domain::{Command, Flag, FlagHold, Millis};
 use halfhour::idempotency::{Attempt, run_once};
 pub use halfhour::invocation::Invocation;
 use halfhour::ports::{Databases, Notifier, StateStore};
+use halfhour::state::{read_json_or_default, write_json};
 use halfhour::telemetry::DecisionRecord;
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
@@ -71,10 +72,7 @@ impl Deps {
         Deps {
             store: Arc::new(DynamoStateStore::new(sdk, config.common.table.clone())),
             databases: Arc::new(Rds::new(sdk)),
-            notifier: config
-                .notify_topic_arn
-                .as_ref()
-                .map(|arn| Arc::new(SnsNotifier::new(sdk, arn)) as Arc<dyn Notifier>),
+            notifier: notifier(sdk, config.notify_topic_arn.as_ref()),
             config,
         }
     }
@@ -339,11 +337,8 @@ pub async fn reconcile(invocation: &Invocation, deps: &Deps) -> Result<DbReport,
 async fn report_drift(drift: &[Drift], now: Millis, deps: &Deps) -> Result<(), Error> {
     let config = &deps.config;
     let cluster = &config.common.cluster;
-    let doc = deps.store.read_doc(cluster, STATE_DOC).await?;
-    let mut state: DbState = doc
-        .as_ref()
-        .and_then(|d| serde_json::from_str(&d.body).ok())
-        .unwrap_or_default();
+    let (mut state, version) =
+        read_json_or_default::<DbState>(deps.store.as_ref(), cluster, STATE_DOC).await?;
     let due: Vec<Drift> = drift
         .iter()
         .copied()
@@ -359,12 +354,7 @@ async fn report_drift(drift: &[Drift], now: Millis, deps: &Deps) -> Result<(), E
     }
     state.notified.retain(|(k, _)| !due.contains(k));
     state.notified.extend(due.iter().map(|d| (*d, now)));
-    let body = serde_json::to_string(&state).unwrap_or_default();
-    if !deps
-        .store
-        .write_doc(cluster, STATE_DOC, &body, doc.map(|d| d.version))
-        .await?
-    {
+    if !write_json(deps.store.as_ref(), cluster, STATE_DOC, &state, version).await? {
         return Ok(()); // another invocation is reporting it
     }
     if let Some(notifier) = &deps.notifier {
@@ -470,15 +460,11 @@ mod fixtures {
         })
         .unwrap();
         let parse = |file: &str| {
-            let path = format!(
-                "{}/../../events/db-events/{file}",
-                env!("CARGO_MANIFEST_DIR")
+            let payload = halfhour::testing::event_fixture(
+                env!("CARGO_MANIFEST_DIR"),
+                &format!("db-events/{file}"),
             );
-            Input::parse(
-                &serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap(),
-                &config,
-            )
-            .unwrap()
+            Input::parse(&payload, &config).unwrap()
         };
         assert!(matches!(
             parse("failover-started.json"),

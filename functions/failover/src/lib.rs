@@ -17,11 +17,12 @@ use halfhour::aws::SdkConfig;
 use halfhour::aws::dynamodb::DynamoStateStore;
 use halfhour::aws::route53::Route53Dns;
 use halfhour::aws::s3::S3StaticSite;
-use halfhour::aws::sns::SnsNotifier;
+use halfhour::aws::sns::notifier;
 use halfhour::domain::{AlarmTransition, Command, Flag};
 pub use halfhour::invocation::Invocation;
 use halfhour::invocation::with_lease;
 use halfhour::ports::{Dns, Notifier, StateStore, StaticSite};
+use halfhour::state::{read_json_or_default, write_json};
 use halfhour::telemetry::DecisionRecord;
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
@@ -48,10 +49,7 @@ impl Deps {
             store: Arc::new(DynamoStateStore::new(sdk, config.common.table.clone())),
             dns: Arc::new(Route53Dns::new(sdk)),
             site: Arc::new(S3StaticSite::new(sdk)),
-            notifier: config
-                .notify_topic_arn
-                .as_ref()
-                .map(|arn| Arc::new(SnsNotifier::new(sdk, arn)) as Arc<dyn Notifier>),
+            notifier: notifier(sdk, config.notify_topic_arn.as_ref()),
             config,
         }
     }
@@ -138,16 +136,7 @@ pub async fn handle(
 }
 
 async fn load_state(deps: &Deps) -> Result<(FailoverState, Option<u64>), Error> {
-    let cluster = &deps.config.common.cluster;
-    match deps.store.read_doc(cluster, STATE_DOC).await? {
-        None => Ok((FailoverState::default(), None)),
-        Some(doc) => serde_json::from_str(&doc.body)
-            .map(|state| (state, Some(doc.version)))
-            .map_err(|e| Error::Aws {
-                operation: "ReadDoc",
-                message: format!("failover state of {cluster} is unreadable: {e}"),
-            }),
-    }
+    read_json_or_default(deps.store.as_ref(), &deps.config.common.cluster, STATE_DOC).await
 }
 
 async fn decide(
@@ -231,20 +220,19 @@ async fn decide(
             .set_gate_threshold(&config.gate_health_check_id, gate.threshold())
             .await?;
     }
-    if decision.next != state {
-        let body = serde_json::to_string(&decision.next).map_err(|e| Error::Aws {
-            operation: "WriteDoc",
-            message: e.to_string(),
-        })?;
-        if !deps
-            .store
-            .write_doc(cluster, STATE_DOC, &body, version)
-            .await?
-        {
-            return Err(Error::Conflict(format!(
-                "failover state of {cluster} changed underneath"
-            )));
-        }
+    if decision.next != state
+        && !write_json(
+            deps.store.as_ref(),
+            cluster,
+            STATE_DOC,
+            &decision.next,
+            version,
+        )
+        .await?
+    {
+        return Err(Error::Conflict(format!(
+            "failover state of {cluster} changed underneath"
+        )));
     }
     metrics::counter!("DnsFlips")
         .increment((decision.next.flips.len().saturating_sub(state.flips.len())) as u64);

@@ -18,7 +18,7 @@ use halfhour::aws::autoscaling::AsgScalingGroup;
 use halfhour::aws::dynamodb::DynamoStateStore;
 use halfhour::aws::ec2::Ec2;
 use halfhour::aws::rds::Rds;
-use halfhour::aws::sns::SnsNotifier;
+use halfhour::aws::sns::notifier;
 use halfhour::domain::image::{
     BAKE_DOC, CLUSTER_TAG, MANAGED_TAG, RELEASE_TAG, SOURCE_INSTANCE_TAG, images_to_delete,
 };
@@ -32,6 +32,7 @@ use halfhour::ports::{
     DbSnapshots, GroupInstances, Images, InstanceStatuses, LaunchTemplates, Notifier, ScalingGroup,
     StateStore,
 };
+use halfhour::state::{read_json, write_json};
 use halfhour::telemetry::DecisionRecord;
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
@@ -68,10 +69,7 @@ impl Deps {
             statuses: ec2.clone(),
             templates: ec2,
             db: Arc::new(Rds::new(sdk)),
-            notifier: config
-                .notify_topic_arn
-                .as_ref()
-                .map(|arn| Arc::new(SnsNotifier::new(sdk, arn)) as Arc<dyn Notifier>),
+            notifier: notifier(sdk, config.notify_topic_arn.as_ref()),
             config,
         }
     }
@@ -351,28 +349,12 @@ async fn preview_bake(
 }
 
 async fn load_bake(deps: &Deps) -> Result<Option<(Bake, u64)>, Error> {
-    let cluster = &deps.config.common.cluster;
-    let Some(doc) = deps.store.read_doc(cluster, BAKE_DOC).await? else {
-        return Ok(None);
-    };
-    let bake = serde_json::from_str(&doc.body).map_err(|e| Error::Aws {
-        operation: "ReadDoc",
-        message: format!("bake state of {cluster} is unreadable: {e}"),
-    })?;
-    Ok(Some((bake, doc.version)))
+    read_json(deps.store.as_ref(), &deps.config.common.cluster, BAKE_DOC).await
 }
 
 async fn save_bake(deps: &Deps, bake: &Bake, expected: Option<u64>) -> Result<u64, Error> {
     let cluster = &deps.config.common.cluster;
-    let body = serde_json::to_string(bake).map_err(|e| Error::Aws {
-        operation: "WriteDoc",
-        message: e.to_string(),
-    })?;
-    if !deps
-        .store
-        .write_doc(cluster, BAKE_DOC, &body, expected)
-        .await?
-    {
+    if !write_json(deps.store.as_ref(), cluster, BAKE_DOC, bake, expected).await? {
         return Err(Error::Conflict(format!(
             "bake state of {cluster} changed underneath"
         )));
@@ -866,14 +848,7 @@ mod tests {
     }
 
     fn fixture(name: &str) -> Value {
-        let path = format!(
-            "{}/../../events/gold-image/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        serde_json::from_str(
-            &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")),
-        )
-        .unwrap()
+        halfhour::testing::event_fixture(env!("CARGO_MANIFEST_DIR"), &format!("gold-image/{name}"))
     }
 
     /// Every shipped event fixture parses to the input it stands for.

@@ -19,7 +19,7 @@ use halfhour::aws::autoscaling::AsgScalingGroup;
 use halfhour::aws::dynamodb::DynamoStateStore;
 use halfhour::aws::ec2::Ec2;
 use halfhour::aws::elbv2::ElbTargetGroups;
-use halfhour::aws::sns::SnsNotifier;
+use halfhour::aws::sns::notifier;
 use halfhour::aws::ssm::SsmProbe;
 use halfhour::domain::image::{BAKE_DOC, Rollout};
 use halfhour::domain::{
@@ -33,6 +33,7 @@ use halfhour::ports::{
     HealthProbe, InstanceStatuses, LaunchTemplates, LifecycleActions, Notifier, ScalingGroup,
     StateStore, TargetGroups,
 };
+use halfhour::state::{read_json, read_json_or_default, write_json};
 use halfhour::telemetry::DecisionRecord;
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
@@ -69,10 +70,7 @@ impl Deps {
             probe: Arc::new(SsmProbe::new(sdk)),
             targets: Arc::new(ElbTargetGroups::new(sdk)),
             templates: ec2,
-            notifier: config
-                .notify_topic_arn
-                .as_ref()
-                .map(|arn| Arc::new(SnsNotifier::new(sdk, arn)) as Arc<dyn Notifier>),
+            notifier: notifier(sdk, config.notify_topic_arn.as_ref()),
             config,
         }
     }
@@ -300,16 +298,7 @@ async fn observe_group(deps: &Deps) -> Result<GroupSnapshot, Error> {
 }
 
 async fn load_state(deps: &Deps) -> Result<(LoopState, Option<u64>), Error> {
-    let cluster = &deps.config.common.cluster;
-    match deps.store.read_doc(cluster, STATE_DOC).await? {
-        None => Ok((LoopState::default(), None)),
-        Some(doc) => serde_json::from_str(&doc.body)
-            .map(|state| (state, Some(doc.version)))
-            .map_err(|e| Error::Aws {
-                operation: "ReadDoc",
-                message: format!("lifecycle state of {cluster} is unreadable: {e}"),
-            }),
-    }
+    read_json_or_default(deps.store.as_ref(), &deps.config.common.cluster, STATE_DOC).await
 }
 
 /// Apply `change` to the loop state with optimistic concurrency (re-read and retry on a race).
@@ -318,15 +307,7 @@ async fn update_state(deps: &Deps, change: impl Fn(&mut LoopState)) -> Result<Lo
     for _ in 0..5 {
         let (mut state, version) = load_state(deps).await?;
         change(&mut state);
-        let body = serde_json::to_string(&state).map_err(|e| Error::Aws {
-            operation: "WriteDoc",
-            message: e.to_string(),
-        })?;
-        if deps
-            .store
-            .write_doc(cluster, STATE_DOC, &body, version)
-            .await?
-        {
+        if write_json(deps.store.as_ref(), cluster, STATE_DOC, &state, version).await? {
             return Ok(state);
         }
     }
@@ -568,10 +549,11 @@ async fn trip_breaker(abandons: usize, invocation: &Invocation, deps: &Deps) -> 
     with_lease(deps.store.as_ref(), cluster, &invocation.owner(FUNCTION), now, config.common.lease, || async {
         update_state(deps, |s| s.breaker_tripped_at = Some(now)).await?;
         let group = observe_group(deps).await?;
-        let rollout: Option<Rollout> = match deps.store.read_doc(cluster, BAKE_DOC).await? {
-            Some(doc) => serde_json::from_str(&doc.body).ok(),
-            None => None,
-        };
+        let rollout = read_json::<Rollout>(deps.store.as_ref(), cluster, BAKE_DOC)
+            .await
+            .ok()
+            .flatten()
+            .map(|(r, _)| r);
         let mut reverted = None;
         if let (Some(template), Some(Rollout { previous_version: Some(good), new_version: Some(bad) })) =
             (group.launch_template_id.as_deref(), rollout)
@@ -645,14 +627,7 @@ mod tests {
     }
 
     fn fixture(name: &str) -> Value {
-        let path = format!(
-            "{}/../../events/lifecycle/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        serde_json::from_str(
-            &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")),
-        )
-        .unwrap()
+        halfhour::testing::event_fixture(env!("CARGO_MANIFEST_DIR"), &format!("lifecycle/{name}"))
     }
 
     /// Every shipped event fixture parses to the input it stands for.

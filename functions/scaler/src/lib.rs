@@ -18,6 +18,7 @@ use halfhour::idempotency::{Attempt, run_once};
 pub use halfhour::invocation::Invocation;
 use halfhour::invocation::with_lease;
 use halfhour::ports::{Alarms, ScalingGroup, StateStore};
+use halfhour::state::{read_json_or_default, write_json};
 use halfhour::telemetry::DecisionRecord;
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
@@ -198,14 +199,8 @@ async fn decide_and_apply(
             ),
         })?;
     let flags = deps.store.read_flags(cluster).await?;
-    let doc = deps.store.read_doc(cluster, STATE_DOC).await?;
-    let state: ScalerState = match &doc {
-        Some(d) => serde_json::from_str(&d.body).map_err(|e| Error::Aws {
-            operation: "ReadDoc",
-            message: format!("scaler state of {cluster} is unreadable: {e}"),
-        })?,
-        None => ScalerState::default(),
-    };
+    let (state, version) =
+        read_json_or_default::<ScalerState>(deps.store.as_ref(), cluster, STATE_DOC).await?;
     // A reconcile tick is its own change: only a re-driven event replays a recorded one.
     let event_key = match origin {
         Origin::Event => alarm.event_key(),
@@ -265,13 +260,8 @@ async fn decide_and_apply(
             }
             next.last_event = Some(event_key);
             next.last_target = Some(to);
-            let body = serde_json::to_string(&next).unwrap_or_default();
             // Record the intent first: a crash after it re-applies the same absolute target.
-            if !deps
-                .store
-                .write_doc(cluster, STATE_DOC, &body, doc.map(|d| d.version))
-                .await?
-            {
+            if !write_json(deps.store.as_ref(), cluster, STATE_DOC, &next, version).await? {
                 return Err(Error::Conflict(format!(
                     "scaler state of {cluster} changed underneath"
                 )));
@@ -315,9 +305,7 @@ mod tests {
     use halfhour::domain::ClusterName;
 
     fn fixture(name: &str) -> Value {
-        let path = format!("{}/../../events/scaler/{name}", env!("CARGO_MANIFEST_DIR"));
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        serde_json::from_str(&text).unwrap()
+        halfhour::testing::event_fixture(env!("CARGO_MANIFEST_DIR"), &format!("scaler/{name}"))
     }
 
     /// Every shipped event fixture parses to the transition it describes.

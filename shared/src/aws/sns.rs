@@ -22,6 +22,15 @@ impl SnsNotifier {
     }
 }
 
+/// The notifier for an optional topic: None (notifications only logged) without one.
+pub fn notifier(
+    sdk: &super::SdkConfig,
+    topic_arn: Option<&String>,
+) -> Option<std::sync::Arc<dyn Notifier>> {
+    topic_arn
+        .map(|arn| std::sync::Arc::new(SnsNotifier::new(sdk, arn)) as std::sync::Arc<dyn Notifier>)
+}
+
 #[async_trait]
 impl Notifier for SnsNotifier {
     async fn notify(&self, subject: &str, message: &str) -> Result<()> {

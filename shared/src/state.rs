@@ -1,0 +1,52 @@
+//! Typed access to the loops' JSON documents in the state table.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::domain::ClusterName;
+use crate::error::{Error, Result};
+use crate::ports::StateStore;
+
+/// A loop's document and the version to name when writing it back, or None if never written.
+pub async fn read_json<T: DeserializeOwned>(
+    store: &dyn StateStore,
+    cluster: &ClusterName,
+    name: &str,
+) -> Result<Option<(T, u64)>> {
+    let Some(doc) = store.read_doc(cluster, name).await? else {
+        return Ok(None);
+    };
+    let value = serde_json::from_str(&doc.body).map_err(|e| Error::Aws {
+        operation: "ReadDoc",
+        message: format!("{name} state of {cluster} is unreadable: {e}"),
+    })?;
+    Ok(Some((value, doc.version)))
+}
+
+/// A loop's document, or its default when never written, with the version to write back.
+pub async fn read_json_or_default<T: DeserializeOwned + Default>(
+    store: &dyn StateStore,
+    cluster: &ClusterName,
+    name: &str,
+) -> Result<(T, Option<u64>)> {
+    Ok(read_json(store, cluster, name).await?.map_or_else(
+        || (T::default(), None),
+        |(value, version)| (value, Some(version)),
+    ))
+}
+
+/// Write a loop's document if it is still at `expected` (None: not written yet).
+/// Ok(false) when another writer got there first.
+pub async fn write_json<T: Serialize>(
+    store: &dyn StateStore,
+    cluster: &ClusterName,
+    name: &str,
+    value: &T,
+    expected: Option<u64>,
+) -> Result<bool> {
+    let body = serde_json::to_string(value).map_err(|e| Error::Aws {
+        operation: "WriteDoc",
+        message: format!("{name} state of {cluster} cannot be written: {e}"),
+    })?;
+    store.write_doc(cluster, name, &body, expected).await
+}
