@@ -276,3 +276,10 @@ pub trait StaticSite: Send + Sync {
 pub trait Databases: Send + Sync {
     async fn describe_db(&self, db_instance: &str) -> Result<Option<crate::domain::DbInfo>>;
 }
+
+/// Asynchronous Lambda invocations (the reconciler's fan-out).
+#[async_trait]
+pub trait Invoker: Send + Sync {
+    /// Queue an invocation of `function` with `payload` (InvocationType=Event).
+    async fn invoke_async(&self, function: &str, payload: &serde_json::Value) -> Result<()>;
+}

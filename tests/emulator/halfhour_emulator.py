@@ -20,6 +20,9 @@ What this module adds, each faithful to AWS's documented behaviour:
 * Route53: a CALCULATED health check is evaluated from its children and HealthThreshold (as
   AWS documents: 0 always healthy, above the number of children always unhealthy), and
   ``GET /_halfhour/resolve`` answers a query for a record with failover routing semantics.
+* Lambda: an asynchronous ``Invoke`` (``X-Amz-Invocation-Type: Event``) of a declared function
+  answers 202 and is logged, as Lambda queues it (moto would run it in Docker); an unknown
+  function answers ``ResourceNotFoundException``.
 * Test endpoints under ``/_halfhour/``: the request log, reboot counts, Route53 health-check
   status, per-instance health-probe outcomes (answered through SSM Run Command), and a clock
   that tests can advance so lifecycle timeouts happen without waiting.
@@ -45,6 +48,7 @@ from typing import Any
 from moto.autoscaling import models as asg_models
 from moto.autoscaling.exceptions import AutoscalingClientError, ValidationError
 from moto.autoscaling.responses import AutoScalingResponse
+from moto.awslambda.responses import LambdaResponse
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, EmptyResult
 from moto.ec2.exceptions import EC2ClientError
@@ -616,6 +620,25 @@ def _resolve(zone_id: str, name: str) -> dict[str, Any]:
     raise KeyError(f"no hosted zone {zone_id}")
 
 
+# --------------------------------------------------------------------------- Lambda async invoke
+
+# Functions the tests declare: an async Invoke of one of them is accepted (202) and logged, the
+# way Lambda queues it; moto would try to run it in Docker.
+FUNCTIONS: set[str] = set()
+
+_original_lambda_invoke = LambdaResponse.invoke
+
+
+def lambda_invoke(self: LambdaResponse) -> Any:
+    if self.headers.get("X-Amz-Invocation-Type") != "Event":
+        return _original_lambda_invoke(self)
+    name = urllib.parse.unquote(self.path.rsplit("/", 2)[-2]).split(":")[-1]
+    if name not in FUNCTIONS:
+        body = json.dumps({"Type": "User", "Message": f"Function not found: {name}"})
+        return 404, {"status": "404", "x-amzn-errortype": "ResourceNotFoundException", "content-type": "application/json"}, body
+    return 202, {"status": "202", "content-type": "application/json"}, ""
+
+
 def install() -> None:
     """Patch moto in place; idempotent."""
     if getattr(install, "done", False):
@@ -640,6 +663,7 @@ def install() -> None:
     SimpleSystemManagerResponse.get_command_invocation = get_command_invocation
     Route53.get_health_check_status = get_health_check_status
     Route53.update_health_check = update_health_check
+    LambdaResponse.invoke = lambda_invoke
     install.done = True  # type: ignore[attr-defined]
 
 
@@ -708,6 +732,8 @@ def _describe_request(environ: dict[str, Any], body: bytes) -> dict[str, Any]:
                     break
         elif service == "s3":
             action = S3_ACTIONS.get(method, action)
+        elif service == "lambda" and path.endswith("/invocations"):
+            action = "Invoke"
         params = {"path": path, "body": body[:2048].decode("utf-8", "replace")}
         mutating = method not in ("GET", "HEAD")
     return {"service": service, "action": action, "mutating": mutating, "params": params, "app": _app_of(environ)}
@@ -845,6 +871,9 @@ class Emulator:
         if route == "clock" and method == "POST":
             CLOCK.offset += float(payload.get("advance_seconds", 0))
             return {"now": CLOCK.now(), "offset": CLOCK.offset}
+        if route == "functions" and method == "POST":
+            FUNCTIONS.add(str(payload["name"]))
+            return {"ok": True}
         if route == "resolve" and method == "GET":
             query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
             return _resolve(query["zone"][0], query["name"][0])

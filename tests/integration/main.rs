@@ -8,6 +8,7 @@ mod failover_dns;
 mod fixture_cluster;
 mod gold_image_bake;
 mod lifecycle_hooks;
+mod reconciler_tick;
 mod scaling_alarms;
 mod state_flags;
 mod state_idempotency;

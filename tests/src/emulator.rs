@@ -205,6 +205,15 @@ impl Emulator {
         );
     }
 
+    /// Declare a Lambda function, so asynchronous invokes of it are accepted.
+    pub fn declare_function(&self, name: &str) {
+        self.control(
+            "POST",
+            "functions",
+            Some(&serde_json::json!({"name": name})),
+        );
+    }
+
     /// Move the emulator's clock forward (lifecycle timeouts), instead of sleeping.
     pub fn advance_clock(&self, seconds: u64) {
         self.control(
@@ -213,6 +222,13 @@ impl Emulator {
             Some(&serde_json::json!({"advance_seconds": seconds})),
         );
     }
+}
+
+/// A shipped event fixture, `events/<path>` at the repository root.
+pub fn event(path: &str) -> Value {
+    let file = repo_root().join("events").join(path);
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
 }
 
 /// A name no other test of this run uses: `<prefix><n>p<pid>`, short enough for ALB names.

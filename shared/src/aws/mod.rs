@@ -12,6 +12,8 @@ pub mod dynamodb;
 pub mod ec2;
 #[cfg(feature = "elbv2")]
 pub mod elbv2;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 #[cfg(feature = "rds")]
 pub mod rds;
 #[cfg(feature = "route53")]

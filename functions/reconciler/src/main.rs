@@ -1,0 +1,9 @@
+use reconciler::{Deps, ReconcilerConfig, function_handler};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let metrics = halfhour::telemetry::init("reconciler");
+    let config = ReconcilerConfig::from_env()?;
+    let deps = Deps::from_sdk(config, &halfhour::aws::sdk_config_loader().load().await);
+    halfhour::telemetry::serve(metrics, |event| function_handler(event, &deps)).await
+}

@@ -1,0 +1,106 @@
+//! The reconciler's fan-out against the emulator's Lambda.
+
+use std::time::Duration;
+
+use halfhour::{ErrorKind, clock};
+use halfhour_tests::Emulator;
+use reconciler::{Deps, Invocation, ReconcilerConfig, handle};
+use serde_json::{Value, json};
+
+const LOOPS: [&str; 5] = ["gold-image", "scaler", "lifecycle", "failover", "db-events"];
+
+async fn deps(app: &str, functions: &[String], dry_run: bool) -> Deps {
+    let vars = [
+        ("HALFHOUR_TABLE", "unused".to_owned()),
+        ("HALFHOUR_CLUSTER", "prod".to_owned()),
+        ("HALFHOUR_RECONCILE_FUNCTIONS", functions.join(",")),
+        ("DRY_RUN", dry_run.to_string()),
+    ];
+    let config = ReconcilerConfig::from_lookup(|name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    })
+    .expect("valid config");
+    Deps::from_sdk(config, &Emulator::shared().sdk_config(app).await)
+}
+
+fn tick() -> Value {
+    halfhour_tests::emulator::event("reconciler/scheduled.json")
+}
+
+fn invocation() -> Invocation {
+    Invocation {
+        request_id: "tick".into(),
+        now: clock::now(),
+        remaining: Duration::from_secs(30),
+    }
+}
+
+fn declared(prefix: &str) -> Vec<String> {
+    LOOPS
+        .iter()
+        .map(|name| {
+            let function = format!("{prefix}-{name}");
+            Emulator::shared().declare_function(&function);
+            function
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_minute_each_loop_is_asked_to_reconcile() {
+    let functions = declared("rc-main");
+    let deps = deps("rc-main", &functions, false).await;
+    let report = handle(&tick(), &invocation(), &deps).await.unwrap();
+    assert_eq!(report.invoked, functions);
+    let invokes: Vec<_> = Emulator::shared()
+        .requests("rc-main")
+        .into_iter()
+        .filter(|r| r.action == "Invoke")
+        .collect();
+    assert_eq!(invokes.len(), 5);
+    for invoke in &invokes {
+        assert_eq!(invoke.status, 202, "queued asynchronously");
+        let body: Value = serde_json::from_str(invoke.params["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body, json!({"action": "reconcile", "cluster": "prod"}));
+    }
+}
+
+#[tokio::test]
+async fn a_failed_delivery_is_retryable_and_the_other_loops_are_still_asked() {
+    let mut functions = declared("rc-fail");
+    functions.insert(1, "rc-fail-missing".into());
+    let deps = deps("rc-fail", &functions, false).await;
+    let err = handle(&tick(), &invocation(), &deps).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Retryable);
+    assert!(err.to_string().contains("rc-fail-missing"));
+    let delivered = Emulator::shared()
+        .requests("rc-fail")
+        .into_iter()
+        .filter(|r| r.action == "Invoke" && r.status == 202)
+        .count();
+    assert_eq!(delivered, 5);
+}
+
+#[tokio::test]
+async fn bad_input_and_dry_run_invoke_nothing() {
+    let functions = declared("rc-bad");
+    let live = deps("rc-bad", &functions, false).await;
+    for payload in [
+        json!({"action": "reconcile", "cluster": "other"}),
+        json!({"action": "bake"}),
+        json!({"hello": 1}),
+    ] {
+        assert_eq!(
+            handle(&payload, &invocation(), &live)
+                .await
+                .unwrap_err()
+                .kind(),
+            ErrorKind::BadEvent
+        );
+    }
+    let dry = deps("rc-bad", &functions, true).await;
+    assert!(handle(&tick(), &invocation(), &dry).await.unwrap().dry_run);
+    assert!(Emulator::shared().mutating_requests("rc-bad").is_empty());
+}
