@@ -13,6 +13,7 @@ mod scaling_alarms;
 mod state_flags;
 mod state_idempotency;
 mod state_lease;
+mod template_functions;
 
 use halfhour::aws::dynamodb::DynamoStateStore;
 use halfhour_tests::Emulator;
