@@ -6,6 +6,7 @@ mod emulator_lifecycle;
 mod emulator_refresh;
 mod failover_dns;
 mod fixture_cluster;
+mod garbage_parsers;
 mod gold_image_bake;
 mod lifecycle_hooks;
 mod reconciler_tick;
