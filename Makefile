@@ -4,7 +4,7 @@ SHELL := /bin/bash
 # Build outputs live outside the clone so CI can keep them between runs.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/halfhour/target
 
-.PHONY: test emulator lint
+.PHONY: test emulator lint bench
 
 ## Build everything, lint it, and run every test against the embedded AWS emulator.
 test:
@@ -18,3 +18,7 @@ emulator:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+## Release-build every function and measure it against a hello-world floor; writes BENCHMARKS.md.
+bench:
+	"$$(scripts/emulator-venv.sh)" bench/run.py

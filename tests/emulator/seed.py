@@ -1,0 +1,126 @@
+"""Seed a realistic halfhour cluster into a running emulator (the same shape as the Rust test
+fixture) and print its identifiers as JSON; they are the functions' environment.
+
+    python seed.py --endpoint http://127.0.0.1:5000 --cluster prod
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import boto3
+
+
+def seed(endpoint: str, cluster: str) -> dict[str, str]:
+    kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    ec2, asg, elb = boto3.client("ec2", **kw), boto3.client("autoscaling", **kw), boto3.client("elbv2", **kw)
+    r53, s3, ddb = boto3.client("route53", **kw), boto3.client("s3", **kw), boto3.client("dynamodb", **kw)
+    rds, sns, cw = boto3.client("rds", **kw), boto3.client("sns", **kw), boto3.client("cloudwatch", **kw)
+
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{zone}")["Subnet"]["SubnetId"]
+        for i, zone in enumerate("abc")
+    ]
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    template = ec2.create_launch_template(
+        LaunchTemplateName=f"{cluster}-web", LaunchTemplateData={"ImageId": image, "InstanceType": "t3.micro"}
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    lb = elb.create_load_balancer(Name=f"{cluster}-alb", Subnets=subnets, Type="application")["LoadBalancers"][0]
+    target_group = elb.create_target_group(
+        Name=f"{cluster}-web", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance", HealthCheckPath="/health"
+    )["TargetGroups"][0]["TargetGroupArn"]
+    elb.create_listener(
+        LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": target_group}],
+    )
+    group = f"{cluster}-web"
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName=group, MinSize=2, MaxSize=10, DesiredCapacity=2,
+        LaunchTemplate={"LaunchTemplateId": template, "Version": "$Default"},
+        VPCZoneIdentifier=",".join(subnets), TargetGroupARNs=[target_group], HealthCheckType="ELB",
+        Tags=[{"Key": "halfhour:cluster", "Value": cluster, "PropagateAtLaunch": True}],
+    )
+    for name, transition, default in (
+        ("halfhour-launch", "autoscaling:EC2_INSTANCE_LAUNCHING", "ABANDON"),
+        ("halfhour-terminate", "autoscaling:EC2_INSTANCE_TERMINATING", "CONTINUE"),
+    ):
+        asg.put_lifecycle_hook(
+            AutoScalingGroupName=group, LifecycleHookName=name, LifecycleTransition=transition,
+            HeartbeatTimeout=300, DefaultResult=default,
+        )
+    db = f"{cluster}-db"
+    rds.create_db_instance(
+        DBInstanceIdentifier=db, Engine="mysql", DBInstanceClass="db.t3.micro", AllocatedStorage=20,
+        MultiAZ=True, BackupRetentionPeriod=7, MasterUsername="admin", ManageMasterUserPassword=True,
+    )
+    record = f"www.{cluster}.example.com"
+    zone = r53.create_hosted_zone(Name=f"{cluster}.example.com", CallerReference=f"{cluster}-zone")["HostedZone"]["Id"].split("/")[-1]
+    site = r53.create_health_check(CallerReference=f"{cluster}-site", HealthCheckConfig={
+        "Type": "HTTP", "FullyQualifiedDomainName": lb["DNSName"], "ResourcePath": "/health", "Port": 80,
+        "RequestInterval": 30, "FailureThreshold": 3,
+    })["HealthCheck"]["Id"]
+    gate = r53.create_health_check(CallerReference=f"{cluster}-gate", HealthCheckConfig={
+        "Type": "CALCULATED", "ChildHealthChecks": [site], "HealthThreshold": 1,
+    })["HealthCheck"]["Id"]
+
+    def failover(role: str, target: str, zone_id: str, check: str | None) -> dict:
+        record_set = {"Name": record, "Type": "A", "SetIdentifier": role.lower(), "Failover": role,
+                      "AliasTarget": {"HostedZoneId": zone_id, "DNSName": target, "EvaluateTargetHealth": False}}
+        if check:
+            record_set["HealthCheckId"] = check
+        return {"Action": "UPSERT", "ResourceRecordSet": record_set}
+
+    r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [
+        failover("PRIMARY", lb["DNSName"], "Z35SXDOTRQ7X7K", gate),
+        failover("SECONDARY", "s3-website-us-east-1.amazonaws.com", "Z3AQBSTGFYJSTF", None),
+    ]})
+    s3.create_bucket(Bucket=record)
+    s3.put_bucket_website(Bucket=record, WebsiteConfiguration={
+        "IndexDocument": {"Suffix": "index.html"}, "ErrorDocument": {"Key": "error.html"}})
+    table = f"{cluster}-state"
+    ddb.create_table(
+        TableName=table, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    )
+    ddb.update_time_to_live(TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"})
+    topic = sns.create_topic(Name=f"{cluster}-notify")["TopicArn"]
+    for name, threshold, operator, points in (
+        (f"{cluster}-cpu-high", 70.0, "GreaterThanThreshold", (2, 3)),
+        (f"{cluster}-cpu-low", 25.0, "LessThanThreshold", (10, 10)),
+    ):
+        cw.put_metric_alarm(
+            AlarmName=name, Namespace="AWS/EC2", MetricName="CPUUtilization", Statistic="Average", Period=60,
+            DatapointsToAlarm=points[0], EvaluationPeriods=points[1], Threshold=threshold, ComparisonOperator=operator,
+            Dimensions=[{"Name": "AutoScalingGroupName", "Value": group}],
+        )
+    return {
+        "HALFHOUR_TABLE": table,
+        "HALFHOUR_CLUSTER": cluster,
+        "HALFHOUR_ASG_NAME": group,
+        "HALFHOUR_SCALING_ALARMS": f"{cluster}-cpu-high=+2,{cluster}-cpu-low=-1",
+        "HALFHOUR_DB_INSTANCE_ID": db,
+        "HALFHOUR_HOSTED_ZONE_ID": zone,
+        "HALFHOUR_RECORD_NAME": record,
+        "HALFHOUR_SITE_HEALTH_CHECK_ID": site,
+        "HALFHOUR_GATE_HEALTH_CHECK_ID": gate,
+        "HALFHOUR_NOTIFY_TOPIC_ARN": topic,
+        "HALFHOUR_TARGET_GROUP_ARN": target_group,
+        "HALFHOUR_LAUNCH_TEMPLATE_ID": template,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--endpoint", default="http://127.0.0.1:5000")
+    parser.add_argument("--cluster", default="prod")
+    args = parser.parse_args(argv)
+    json.dump(seed(args.endpoint, args.cluster), sys.stdout, indent=2)
+    print()
+
+
+if __name__ == "__main__":
+    main()
