@@ -143,11 +143,13 @@ def spawn(binary: Path, env: dict[str, str]) -> tuple[subprocess.Popen, float]:
 
 
 def stop(process: subprocess.Popen) -> int:
-    """Stop the function; its peak resident memory (KiB) from the kernel's accounting."""
+    """Stop the function; its peak resident memory (KiB) since exec. VmHWM, not the wait4
+    rusage: a child's ru_maxrss also counts the forked copy of this Python process."""
+    with open(f"/proc/{process.pid}/status") as status:
+        peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
     process.send_signal(signal.SIGKILL)
-    _, _, usage = os.wait4(process.pid, 0)
-    process.returncode = -9
-    return usage.ru_maxrss
+    process.wait()
+    return peak
 
 
 def emulator_requests(endpoint: str) -> int:
