@@ -61,6 +61,24 @@ pub struct Attempt<'a> {
     pub ttl: Duration,
 }
 
+impl<'a> Attempt<'a> {
+    /// An attempt of `function` for `key`, framed by the invocation's clock and deadline.
+    pub fn new(
+        function: &'a str,
+        key: &'a str,
+        invocation: &crate::invocation::Invocation,
+        ttl: Duration,
+    ) -> Self {
+        Attempt {
+            function,
+            key,
+            now: invocation.now,
+            remaining: invocation.remaining,
+            ttl,
+        }
+    }
+}
+
 /// Run `action` unless an equal event already ran (replay its result) or is running
 /// ([`Error::Conflict`], so Lambda retries later). A failed action leaves no record behind.
 pub async fn run_once<S, P, T, F, Fut>(

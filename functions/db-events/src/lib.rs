@@ -216,13 +216,12 @@ pub async fn handle(
             on_event(event, &message, invocation, deps).await
         }
         Input::Event { id, event, message } => {
-            let attempt = Attempt {
-                function: FUNCTION,
-                key: &id,
-                now: invocation.now,
-                remaining: invocation.remaining,
-                ttl: deps.config.common.idempotency_ttl,
-            };
+            let attempt = Attempt::new(
+                FUNCTION,
+                &id,
+                invocation,
+                deps.config.common.idempotency_ttl,
+            );
             run_once(
                 deps.store.as_ref(),
                 attempt,

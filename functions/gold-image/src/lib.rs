@@ -178,13 +178,13 @@ pub async fn handle(
         } => {
             preflight(instance_id.as_deref(), deps).await?;
             // Lambda's async retries reuse the request id: a retried invoke is the same bake.
-            let attempt = Attempt {
-                function: FUNCTION,
-                key: &format!("bake#{}", invocation.request_id),
-                now: invocation.now,
-                remaining: invocation.remaining,
-                ttl: deps.config.common.idempotency_ttl,
-            };
+            let key = format!("bake#{}", invocation.request_id);
+            let attempt = Attempt::new(
+                FUNCTION,
+                &key,
+                invocation,
+                deps.config.common.idempotency_ttl,
+            );
             let request = json!({"instance_id": instance_id, "reason": reason});
             run_once(deps.store.as_ref(), attempt, &request, || {
                 with_lease(invocation, deps, || {

@@ -240,13 +240,12 @@ pub async fn handle(
                     action.transition, action.instance_id, invocation.request_id
                 ),
             };
-            let attempt = Attempt {
-                function: FUNCTION,
-                key: &key,
-                now: invocation.now,
-                remaining: invocation.remaining,
-                ttl: deps.config.common.idempotency_ttl,
-            };
+            let attempt = Attempt::new(
+                FUNCTION,
+                &key,
+                invocation,
+                deps.config.common.idempotency_ttl,
+            );
             let outcome = run_once(deps.store.as_ref(), attempt, &action, || {
                 drive(&action, started_at, invocation, deps)
             })

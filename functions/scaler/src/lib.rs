@@ -144,13 +144,13 @@ pub async fn handle(
         // Nothing to write: decide from what is observable and say so.
         return decide_and_apply(&alarm, step, invocation, deps, false, Origin::Event).await;
     }
-    let attempt = Attempt {
-        function: FUNCTION,
-        key: &alarm.event_key(),
-        now: invocation.now,
-        remaining: invocation.remaining,
-        ttl: deps.config.common.idempotency_ttl,
-    };
+    let key = alarm.event_key();
+    let attempt = Attempt::new(
+        FUNCTION,
+        &key,
+        invocation,
+        deps.config.common.idempotency_ttl,
+    );
     run_once(deps.store.as_ref(), attempt, &alarm, || {
         under_lease(&alarm, step, invocation, deps, Origin::Event)
     })
