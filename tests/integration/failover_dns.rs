@@ -46,14 +46,9 @@ async fn setup(app: &str, extra: &[(&str, &str)]) -> Setup {
     let emulator = Emulator::shared();
     let seed = emulator.sdk_config(&format!("{app}-seed")).await;
     let cluster = Cluster::seed(&seed).await.expect("cluster seeded");
-    let topic = aws_sdk_sns::Client::new(&seed)
-        .create_topic()
-        .name(format!("{}-notify", cluster.name))
-        .send()
+    let topic = halfhour_tests::fixture::create_topic(&seed, &format!("{}-notify", cluster.name))
         .await
-        .expect("topic")
-        .topic_arn
-        .expect("topic arn");
+        .expect("topic");
     let mut vars: HashMap<String, String> = HashMap::from([
         ("HALFHOUR_TABLE".into(), cluster.table.clone()),
         ("HALFHOUR_CLUSTER".into(), cluster.name.clone()),

@@ -44,15 +44,6 @@ fn any_json() -> impl Strategy<Value = Value> {
     })
 }
 
-fn lookup<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + Copy + 'a {
-    move |name| {
-        pairs
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.to_string())
-    }
-}
-
 const COMMON: [(&str, &str); 12] = [
     ("HALFHOUR_TABLE", "t"),
     ("HALFHOUR_CLUSTER", "prod"),
@@ -73,7 +64,7 @@ const COMMON: [(&str, &str); 12] = [
 
 /// Every parser on one payload; a failure must be a bad event (or a wrong cluster), typed.
 fn parse_everywhere(payload: &Value) {
-    let vars = lookup(&COMMON);
+    let vars = halfhour::testing::lookup(&COMMON);
     let typed = |result: Result<(), halfhour::Error>| {
         if let Err(err) = result {
             assert_eq!(err.kind(), ErrorKind::BadEvent, "{err} for {payload}");

@@ -57,14 +57,9 @@ async fn setup(app: &str, hooks: bool, extra: &[(&str, &str)]) -> Setup {
         }
     }
     let config = emulator.sdk_config(app).await;
-    let topic = aws_sdk_sns::Client::new(&seed)
-        .create_topic()
-        .name(format!("{}-notify", cluster.name))
-        .send()
+    let topic = halfhour_tests::fixture::create_topic(&seed, &format!("{}-notify", cluster.name))
         .await
-        .expect("topic created")
-        .topic_arn
-        .expect("topic arn");
+        .expect("topic");
     let mut extra = extra.to_vec();
     extra.push(("HALFHOUR_NOTIFY_TOPIC_ARN", &topic));
     let deps = Arc::new(Deps::from_sdk(gold_config(&cluster, &extra), &config));

@@ -21,14 +21,9 @@ async fn setup(app: &str, extra: &[(&str, &str)]) -> Setup {
     let emulator = Emulator::shared();
     let seed = emulator.sdk_config(&format!("{app}-seed")).await;
     let cluster = Cluster::seed(&seed).await.expect("cluster seeded");
-    let topic = aws_sdk_sns::Client::new(&seed)
-        .create_topic()
-        .name(format!("{}-notify", cluster.name))
-        .send()
+    let topic = halfhour_tests::fixture::create_topic(&seed, &format!("{}-notify", cluster.name))
         .await
-        .expect("topic")
-        .topic_arn
-        .expect("topic arn");
+        .expect("topic");
     let mut vars: HashMap<String, String> = HashMap::from([
         ("HALFHOUR_TABLE".into(), cluster.table.clone()),
         ("HALFHOUR_CLUSTER".into(), cluster.name.clone()),
@@ -57,6 +52,16 @@ async fn set_desired(s: &Setup, desired: i32) {
         .send()
         .await
         .expect("desired capacity set");
+}
+
+/// Scale the group to 3: one new instance, waiting on the launch hook.
+async fn launch_one(s: &Setup) -> String {
+    set_desired(s, 3).await;
+    s.cluster
+        .instances_in(&s.config, "Pending:Wait")
+        .await
+        .expect("instances")
+        .remove(0)
 }
 
 fn at(id: &str, now: Millis) -> Invocation {
@@ -110,13 +115,7 @@ fn event_time() -> Millis {
 #[tokio::test]
 async fn healthy_launch_goes_in_service() {
     let s = setup("lc-healthy", &[]).await;
-    set_desired(&s, 3).await;
-    let new = s
-        .cluster
-        .instances_in(&s.config, "Pending:Wait")
-        .await
-        .unwrap()
-        .remove(0);
+    let new = launch_one(&s).await;
     let outcome = handle(
         &lifecycle_event(&s, &new),
         &at("e1", event_time().plus(Duration::from_secs(5))),
@@ -149,13 +148,7 @@ async fn healthy_launch_goes_in_service() {
 async fn failing_probe_waits_with_heartbeats_then_is_abandoned_and_replaced() {
     let emulator = Emulator::shared();
     let s = setup("lc-broken", &[]).await;
-    set_desired(&s, 3).await;
-    let broken = s
-        .cluster
-        .instances_in(&s.config, "Pending:Wait")
-        .await
-        .unwrap()
-        .remove(0);
+    let broken = launch_one(&s).await;
     emulator.set_instance_probe(&broken, false);
     let t0 = event_time();
     let early = handle(
@@ -201,13 +194,7 @@ async fn failing_probe_waits_with_heartbeats_then_is_abandoned_and_replaced() {
 async fn inside_a_db_failover_window_a_failing_launch_keeps_waiting() {
     let emulator = Emulator::shared();
     let s = setup("lc-dbwindow", &[]).await;
-    set_desired(&s, 3).await;
-    let new = s
-        .cluster
-        .instances_in(&s.config, "Pending:Wait")
-        .await
-        .unwrap()
-        .remove(0);
+    let new = launch_one(&s).await;
     emulator.set_instance_probe(&new, false);
     let now = event_time().plus(Duration::from_secs(600));
     let cluster = ClusterName::new(&s.cluster.name).unwrap();
@@ -348,13 +335,7 @@ async fn three_broken_launches_trip_the_breaker_revert_the_template_and_notify()
 #[tokio::test]
 async fn terminate_deregisters_the_instance_before_continue() {
     let s = setup("lc-terminate", &[]).await;
-    set_desired(&s, 3).await;
-    let new = s
-        .cluster
-        .instances_in(&s.config, "Pending:Wait")
-        .await
-        .unwrap()
-        .remove(0);
+    let new = launch_one(&s).await;
     handle(
         &lifecycle_event(&s, &new),
         &at("launch", event_time()),
@@ -438,13 +419,7 @@ async fn terminate_deregisters_the_instance_before_continue() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_duplicate_launch_events_complete_once() {
     let s = setup("lc-dup", &[]).await;
-    set_desired(&s, 3).await;
-    let new = s
-        .cluster
-        .instances_in(&s.config, "Pending:Wait")
-        .await
-        .unwrap()
-        .remove(0);
+    let new = launch_one(&s).await;
     let event = lifecycle_event(&s, &new);
     let runs: Vec<_> = (0..20)
         .map(|i| {
@@ -472,13 +447,7 @@ async fn twenty_duplicate_launch_events_complete_once() {
 #[tokio::test]
 async fn a_lost_event_is_completed_by_the_reconciler() {
     let s = setup("lc-lost", &[]).await;
-    set_desired(&s, 3).await;
-    let new = s
-        .cluster
-        .instances_in(&s.config, "Pending:Wait")
-        .await
-        .unwrap()
-        .remove(0);
+    let new = launch_one(&s).await;
     let outcome = handle(
         &json!({"action": "reconcile"}),
         &at("tick", clock::now()),
@@ -500,13 +469,7 @@ async fn a_lost_event_is_completed_by_the_reconciler() {
 #[tokio::test]
 async fn bad_input_is_a_typed_error_with_zero_mutating_calls() {
     let s = setup("lc-bad", &[]).await;
-    set_desired(&s, 3).await;
-    let new = s
-        .cluster
-        .instances_in(&s.config, "Pending:Wait")
-        .await
-        .unwrap()
-        .remove(0);
+    let new = launch_one(&s).await;
     let good = lifecycle_event(&s, &new);
     let before = Emulator::shared().mutating_requests(&s.app).len();
     let with = |pointer: &str, value: Value| {

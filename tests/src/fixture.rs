@@ -287,6 +287,17 @@ impl Cluster {
     }
 }
 
+/// An SNS topic for a loop's notifications; its ARN.
+pub async fn create_topic(config: &SdkConfig, name: &str) -> Result<String, BoxError> {
+    Ok(aws_sdk_sns::Client::new(config)
+        .create_topic()
+        .name(name)
+        .send()
+        .await?
+        .topic_arn
+        .ok_or("topic arn")?)
+}
+
 /// Zone, site health check, CALCULATED gate (child: the site check), PRIMARY and SECONDARY.
 async fn seed_dns(
     config: &SdkConfig,

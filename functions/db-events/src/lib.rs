@@ -452,12 +452,7 @@ mod fixtures {
             ("HALFHOUR_CLUSTER", "prod"),
             (DB_INSTANCE_ID, "prod-db"),
         ];
-        let config = DbEventsConfig::from_lookup(|name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        })
-        .unwrap();
+        let config = DbEventsConfig::from_lookup(halfhour::testing::lookup(&vars)).unwrap();
         let parse = |file: &str| {
             let payload = halfhour::testing::event_fixture(
                 env!("CARGO_MANIFEST_DIR"),

@@ -344,12 +344,7 @@ mod tests {
             ("HALFHOUR_SITE_HEALTH_CHECK_ID", "site"),
             ("HALFHOUR_GATE_HEALTH_CHECK_ID", "gate"),
         ];
-        FailoverConfig::from_lookup(|name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        })
-        .unwrap()
+        FailoverConfig::from_lookup(halfhour::testing::lookup(&vars)).unwrap()
     }
 
     /// Every shipped event fixture parses to the input it stands for.

@@ -839,12 +839,7 @@ mod tests {
             ("HALFHOUR_CLUSTER", "prod"),
             ("HALFHOUR_ASG_NAME", "web"),
         ];
-        GoldImageConfig::from_lookup(|name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        })
-        .unwrap()
+        GoldImageConfig::from_lookup(halfhour::testing::lookup(&vars)).unwrap()
     }
 
     fn fixture(name: &str) -> Value {

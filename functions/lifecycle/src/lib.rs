@@ -617,12 +617,7 @@ mod tests {
             ("HALFHOUR_CLUSTER", "prod"),
             ("HALFHOUR_ASG_NAME", "prod-web"),
         ];
-        LifecycleConfig::from_lookup(|name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        })
-        .unwrap()
+        LifecycleConfig::from_lookup(halfhour::testing::lookup(&vars)).unwrap()
     }
 
     fn fixture(name: &str) -> Value {

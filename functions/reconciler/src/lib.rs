@@ -164,12 +164,7 @@ mod tests {
             ("HALFHOUR_CLUSTER", "prod"),
             (FUNCTIONS, "scaler, lifecycle,,failover"),
         ];
-        ReconcilerConfig::from_lookup(|name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        })
-        .unwrap()
+        ReconcilerConfig::from_lookup(halfhour::testing::lookup(&vars)).unwrap()
     }
 
     #[test]
