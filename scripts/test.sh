@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The test command (`make test`): installs the emulator's venv, checks formatting and lints,
-# then runs every unit and integration test. Needs only the Rust toolchain and python3.
+# The test command (`make test`): installs the venvs (emulator; SAM CLI, cfn-lint, checkov,
+# cargo-lambda), proves the template (cfn-lint, sam validate --lint, checkov, sam build), checks
+# formatting and lints, runs every unit and integration test, then the IAM proof over the AWS
+# calls those tests made. Needs only the Rust toolchain and python3.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -9,13 +11,29 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "venv (moto server + halfhour extension, cfn-lint)"
+step "venvs (moto server + halfhour extension; SAM CLI, cfn-lint, checkov, cargo-lambda)"
 HALFHOUR_PYTHON=$(scripts/emulator-venv.sh)
 export HALFHOUR_PYTHON
 "$HALFHOUR_PYTHON" -c 'import sys; sys.path.insert(0, "tests/emulator"); import halfhour_emulator; halfhour_emulator.install()'
+tools=$(dirname "$(scripts/tools-venv.sh)")
+export PATH="$tools:$PATH" SAM_CLI_TELEMETRY=0
 
 step "cfn-lint template.yaml"
-"$(dirname "$HALFHOUR_PYTHON")/cfn-lint" template.yaml
+cfn-lint template.yaml
+
+step "sam validate --lint"
+sam validate --lint --region us-east-1
+
+step "checkov (every skip carries its reason in the resource's Metadata)"
+checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
+
+step "sam build (every function through cargo-lambda; x86_64, debug profile: CI proves the build, make bench measures release)"
+sam_build="$CARGO_TARGET_DIR/sam-build"
+SAM_BUILD_MODE=debug sam build --parameter-overrides Architecture=x86_64 \
+  --build-dir "$sam_build/build" --cache-dir "$sam_build/cache"
+for function in $(grep -oP '^  \K[A-Za-z]+Function(?=:)' template.yaml); do
+  test -x "$sam_build/build/$function/bootstrap" || { echo "sam build made no bootstrap for $function" >&2; exit 1; }
+done
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -24,8 +42,15 @@ step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "tests"
+# Every emulator of the run also appends its requests here, for the IAM proof below.
+HALFHOUR_REQUEST_LOG=$(mktemp)
+export HALFHOUR_REQUEST_LOG
+trap 'rm -f "$HALFHOUR_REQUEST_LOG"' EXIT
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
 else
   cargo test --workspace --no-fail-fast
 fi
+
+step "IAM proof: each function's policy grants exactly what its tests saw it call"
+"$tools/python" scripts/iam_proof.py template.yaml "$HALFHOUR_REQUEST_LOG"

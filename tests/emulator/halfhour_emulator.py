@@ -798,6 +798,16 @@ def _query_response_as_cbor(status: str, body: bytes, operation: Any) -> tuple[s
     return status, headers, [data]
 
 
+def _append_to_shared_log(entry: dict[str, Any]) -> None:
+    """With HALFHOUR_REQUEST_LOG set, every request's caller and action also go to that JSON-lines
+    file, shared by all emulators of a test run: the IAM proof reads it (scripts/iam_proof.py)."""
+    path = os.environ.get("HALFHOUR_REQUEST_LOG")
+    if path:
+        line = json.dumps({k: entry[k] for k in ("app", "service", "action", "status")})
+        with open(path, "a", encoding="utf-8") as log:  # one short append per line: atomic
+            log.write(line + "\n")
+
+
 class Emulator:
     """WSGI app: serialises every request (AWS's conditional writes are atomic), logs it, and
     answers the ``/_halfhour/`` control endpoints."""
@@ -835,6 +845,7 @@ class Emulator:
                 status, headers, chunks = _query_response_as_cbor(status, b"".join(chunks), operation)
             entry["status"] = int(status.split()[0])
             self.log.append(entry)
+            _append_to_shared_log(entry)
         start_response(status, headers)
         return chunks
 

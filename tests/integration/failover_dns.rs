@@ -16,11 +16,15 @@ use serde_json::{Value, json};
 const HOLD_DOWN: u64 = 60;
 
 struct Setup {
+    /// The test's own calls (seeding, checking); the functions have theirs below.
     config: aws_config::SdkConfig,
+    function_config: aws_config::SdkConfig,
+    db_events_config: aws_config::SdkConfig,
     cluster: Cluster,
     vars: HashMap<String, String>,
     deps: Arc<Deps>,
     app: String,
+    db_events_app: String,
 }
 
 impl Setup {
@@ -28,13 +32,13 @@ impl Setup {
     fn cold_start(&self) -> Deps {
         let config =
             FailoverConfig::from_lookup(|name| self.vars.get(name).cloned()).expect("valid config");
-        Deps::from_sdk(config, &self.config)
+        Deps::from_sdk(config, &self.function_config)
     }
 
     fn db_deps(&self) -> db_events::Deps {
         let config =
             DbEventsConfig::from_lookup(|name| self.vars.get(name).cloned()).expect("valid config");
-        db_events::Deps::from_sdk(config, &self.config)
+        db_events::Deps::from_sdk(config, &self.db_events_config)
     }
 
     fn answer(&self) -> String {
@@ -73,16 +77,20 @@ async fn setup(app: &str, extra: &[(&str, &str)]) -> Setup {
         ("HALFHOUR_NOTIFY_TOPIC_ARN".into(), topic),
     ]);
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let config = emulator.sdk_config(app).await;
+    let (function_config, function_app) = emulator.function_sdk_config("failover", app).await;
+    let (db_events_config, db_events_app) = emulator.function_sdk_config("db-events", app).await;
     let failover_config =
         FailoverConfig::from_lookup(|name| vars.get(name).cloned()).expect("valid config");
-    let deps = Arc::new(Deps::from_sdk(failover_config, &config));
+    let deps = Arc::new(Deps::from_sdk(failover_config, &function_config));
     Setup {
-        config,
+        config: seed,
+        function_config,
+        db_events_config,
         cluster,
         vars,
         deps,
-        app: app.to_owned(),
+        app: function_app,
+        db_events_app,
     }
 }
 
@@ -396,11 +404,13 @@ async fn bad_input_is_refused_and_dry_run_writes_nothing() {
     )
     .await;
     assert_eq!(foreign.unwrap_err().kind(), ErrorKind::BadEvent);
-    assert!(
-        actions(&s.app).is_empty(),
-        "zero mutating calls: {:?}",
-        actions(&s.app)
-    );
+    for app in [&s.app, &s.db_events_app] {
+        assert!(
+            actions(app).is_empty(),
+            "zero mutating calls: {:?}",
+            actions(app)
+        );
+    }
 
     let dry = setup("fo-dry", &[("DRY_RUN", "true")]).await;
     emulator.set_health_check_status(&dry.cluster.site_health_check_id, false);
@@ -434,7 +444,7 @@ async fn database_drift_is_reported_once() {
         .await
         .unwrap();
     let published: Vec<_> = Emulator::shared()
-        .requests(&s.app)
+        .requests(&s.db_events_app)
         .into_iter()
         .filter(|r| r.action == "Publish")
         .collect();

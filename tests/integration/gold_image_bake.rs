@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use gold_image::{Deps, GoldImageConfig, Invocation, handle};
 use halfhour::domain::image::{CLUSTER_TAG, MANAGED_TAG};
 use halfhour::domain::{
-    ClusterName, GroupSnapshot, ImageInfo, ImageRequest, RefreshRequest, TemplateVersion,
+    ClusterName, Flag, GroupSnapshot, ImageInfo, ImageRequest, RefreshRequest, TemplateVersion,
 };
 use halfhour::ports::{GroupInstances, Images, LaunchTemplates, ScalingGroup};
 use halfhour::{Error, ErrorKind, clock};
@@ -56,18 +56,21 @@ async fn setup(app: &str, hooks: bool, extra: &[(&str, &str)]) -> Setup {
                 .expect("hook deleted");
         }
     }
-    let config = emulator.sdk_config(app).await;
+    let (function_config, app) = emulator.function_sdk_config("gold-image", app).await;
     let topic = halfhour_tests::fixture::create_topic(&seed, &format!("{}-notify", cluster.name))
         .await
         .expect("topic");
     let mut extra = extra.to_vec();
     extra.push(("HALFHOUR_NOTIFY_TOPIC_ARN", &topic));
-    let deps = Arc::new(Deps::from_sdk(gold_config(&cluster, &extra), &config));
+    let deps = Arc::new(Deps::from_sdk(
+        gold_config(&cluster, &extra),
+        &function_config,
+    ));
     Setup {
-        config,
+        config: seed,
         cluster,
         deps,
-        app: app.to_owned(),
+        app,
     }
 }
 
@@ -534,7 +537,11 @@ async fn a_bake_interrupted_after_any_step_completes_on_re_drive() {
             done,
             "crash point {crash_at}: the bake finished on re-drive"
         );
-        assert_eq!(created_images(&app), 1, "crash point {crash_at}: one image");
+        assert_eq!(
+            created_images(&s.app),
+            1,
+            "crash point {crash_at}: one image"
+        );
         assert!(
             s.cluster
                 .instances_in(&s.config, "Standby")
@@ -544,7 +551,7 @@ async fn a_bake_interrupted_after_any_step_completes_on_re_drive() {
             "crash point {crash_at}: nothing left in Standby"
         );
         assert_eq!(
-            actions(&app, "StartInstanceRefresh")
+            actions(&s.app, "StartInstanceRefresh")
                 .iter()
                 .filter(|r| r.status == 200)
                 .count(),
@@ -691,6 +698,66 @@ async fn retention_keeps_the_newest_and_everything_in_use() {
         gone.map(|out| out.snapshots().is_empty()).unwrap_or(true),
         "the deleted image's snapshots are gone"
     );
+}
+
+#[tokio::test]
+async fn the_refreshing_flag_stays_up_until_the_refresh_is_over() {
+    let emulator = Emulator::shared();
+    let s = setup("bake-refresh-flag", false, &[]).await;
+    aws_sdk_autoscaling::Client::new(&s.config)
+        .set_desired_capacity()
+        .auto_scaling_group_name(&s.cluster.asg_name)
+        .desired_capacity(3)
+        .send()
+        .await
+        .unwrap();
+    let started = handle(&bake_request(&s.cluster), &invocation("bake"), &s.deps)
+        .await
+        .unwrap();
+    let image = image_of(&started);
+    emulator.set_image_state(&image, "available");
+    handle(&ami_event(&image, "available"), &invocation("ami"), &s.deps)
+        .await
+        .unwrap();
+    let cluster = ClusterName::new(&s.cluster.name).unwrap();
+    let refreshing = || async {
+        s.deps
+            .store
+            .read_flags(&cluster)
+            .await
+            .unwrap()
+            .is_raised(Flag::Refreshing, clock::now())
+    };
+    assert!(
+        refreshing().await,
+        "scale-in waits while instances are replaced"
+    );
+
+    // Each tick looks at the refresh (the emulator replaces one batch per look).
+    let mut ticks = 0;
+    while refreshing().await {
+        ticks += 1;
+        assert!(ticks <= 10, "the flag came down once the refresh was over");
+        handle(
+            &json!({"action": "reconcile"}),
+            &invocation(&format!("tick-{ticks}")),
+            &s.deps,
+        )
+        .await
+        .unwrap();
+    }
+    assert!(ticks > 1, "the flag stayed up while the refresh ran");
+    let status = aws_sdk_autoscaling::Client::new(&s.config)
+        .describe_instance_refreshes()
+        .auto_scaling_group_name(&s.cluster.asg_name)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status.instance_refreshes()[0].status().map(|s| s.as_str()),
+        Some("Successful")
+    );
+    assert_eq!(actions(&s.app, "DescribeInstanceRefreshes").len(), ticks);
 }
 
 #[tokio::test]

@@ -34,13 +34,13 @@ async fn setup(app: &str, extra: &[(&str, &str)]) -> Setup {
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let lifecycle_config =
         LifecycleConfig::from_lookup(|name| vars.get(name).cloned()).expect("valid config");
-    let config = emulator.sdk_config(app).await;
-    let deps = Arc::new(Deps::from_sdk(lifecycle_config, &config));
+    let (function_config, app) = emulator.function_sdk_config("lifecycle", app).await;
+    let deps = Arc::new(Deps::from_sdk(lifecycle_config, &function_config));
     Setup {
-        config,
+        config: seed,
         cluster,
         deps,
-        app: app.to_owned(),
+        app,
     }
 }
 

@@ -22,7 +22,10 @@ async fn deps(app: &str, functions: &[String], dry_run: bool) -> Deps {
             .map(|(_, v)| v.clone())
     })
     .expect("valid config");
-    Deps::from_sdk(config, &Emulator::shared().sdk_config(app).await)
+    let (sdk_config, _) = Emulator::shared()
+        .function_sdk_config("reconciler", app)
+        .await;
+    Deps::from_sdk(config, &sdk_config)
 }
 
 fn tick() -> Value {
@@ -55,7 +58,7 @@ async fn every_minute_each_loop_is_asked_to_reconcile() {
     let report = handle(&tick(), &invocation(), &deps).await.unwrap();
     assert_eq!(report.invoked, functions);
     let invokes: Vec<_> = Emulator::shared()
-        .requests("rc-main")
+        .requests("reconciler.rc-main")
         .into_iter()
         .filter(|r| r.action == "Invoke")
         .collect();
@@ -76,7 +79,7 @@ async fn a_failed_delivery_is_retryable_and_the_other_loops_are_still_asked() {
     assert_eq!(err.kind(), ErrorKind::Retryable);
     assert!(err.to_string().contains("rc-fail-missing"));
     let delivered = Emulator::shared()
-        .requests("rc-fail")
+        .requests("reconciler.rc-fail")
         .into_iter()
         .filter(|r| r.action == "Invoke" && r.status == 202)
         .count();
@@ -102,5 +105,9 @@ async fn bad_input_and_dry_run_invoke_nothing() {
     }
     let dry = deps("rc-bad", &functions, true).await;
     assert!(handle(&tick(), &invocation(), &dry).await.unwrap().dry_run);
-    assert!(Emulator::shared().mutating_requests("rc-bad").is_empty());
+    assert!(
+        Emulator::shared()
+            .mutating_requests("reconciler.rc-bad")
+            .is_empty()
+    );
 }

@@ -35,13 +35,13 @@ async fn setup_with(app: &str, dry_run: bool, alarms: impl Fn(&str) -> String) -
     ]);
     let scaler_config =
         ScalerConfig::from_lookup(|name| vars.get(name).cloned()).expect("valid config");
-    let config = Emulator::shared().sdk_config(app).await;
-    let deps = Arc::new(Deps::from_sdk(scaler_config, &config));
+    let (function_config, app) = Emulator::shared().function_sdk_config("scaler", app).await;
+    let deps = Arc::new(Deps::from_sdk(scaler_config, &function_config));
     Setup {
-        config,
+        config: seed_config,
         cluster,
         deps,
-        app: app.to_owned(),
+        app,
     }
 }
 

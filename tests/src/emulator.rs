@@ -118,6 +118,14 @@ impl Emulator {
             .await
     }
 
+    /// The SDK configuration of a function under test, and the app name its calls are logged
+    /// under: `<function crate>.<test>`. That prefix is how the IAM proof (`scripts/iam_proof.py`)
+    /// tells a function's calls from the test's own seeding and checking.
+    pub async fn function_sdk_config(&self, function: &str, test: &str) -> (SdkConfig, String) {
+        let app = format!("{function}.{test}");
+        (self.sdk_config(&app).await, app)
+    }
+
     fn control(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
         let payload = body.map(Value::to_string).unwrap_or_default();
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("emulator is up");

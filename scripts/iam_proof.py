@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""IAM proof: the AWS actions each function performed in the integration tests are all granted
+by its policy in template.yaml, and every action its policy grants was performed (or is implied
+by one that was, or is justified in the function's `GrantedNotCalled` metadata).
+
+The emulator appends every request to $HALFHOUR_REQUEST_LOG (JSON lines: app, service, action);
+a function under test calls AWS under the app name `<function crate>.<test>`
+(`Emulator::function_sdk_config`). Run with the tools venv's python (it has cfn-lint's loader):
+
+    scripts/iam_proof.py template.yaml requests.jsonl
+"""
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from typing import Any, Iterator
+
+from cfnlint.decode import decode
+
+# SigV4 signing name → IAM service prefix, where they differ.
+IAM_PREFIX = {"monitoring": "cloudwatch"}
+# Wire operation → IAM action, where they differ.
+IAM_ACTION = {"s3:HeadObject": "s3:GetObject", "lambda:Invoke": "lambda:InvokeFunction"}
+# Actions AWS authorizes on the caller as part of another call (its documentation says so).
+IMPLIED_BY = {
+    # TagSpecifications on CreateImage are authorized as ec2:CreateTags with ec2:CreateAction.
+    "ec2:CreateTags": "ec2:CreateImage",
+    # Tags on CreateDBSnapshot are authorized as rds:AddTagsToResource.
+    "rds:AddTagsToResource": "rds:CreateDBSnapshot",
+    # A refresh onto a launch template version authorizes the caller's use of that template
+    # (ec2:RunInstances) and the passing of its instance profile's role (iam:PassRole).
+    "ec2:RunInstances": "autoscaling:StartInstanceRefresh",
+    "iam:PassRole": "autoscaling:StartInstanceRefresh",
+}
+
+
+def iam_action(service: str, action: str) -> str:
+    name = f"{IAM_PREFIX.get(service, service)}:{action}"
+    return IAM_ACTION.get(name, name)
+
+
+def statements(policy: Any) -> Iterator[dict[str, Any]]:
+    """Every statement, with both branches of a Fn::If (the proof covers every condition)."""
+    if isinstance(policy, list):
+        for item in policy:
+            yield from statements(item)
+    elif isinstance(policy, dict):
+        if "Fn::If" in policy:
+            for branch in policy["Fn::If"][1:]:
+                yield from statements(branch)
+        elif "Statement" in policy:
+            yield from statements(policy["Statement"])
+        elif "Action" in policy and policy.get("Effect") == "Allow":
+            yield policy
+
+
+def granted_by_function(template: dict[str, Any]) -> dict[str, tuple[set[str], dict[str, str]]]:
+    """Binary name → (actions its policies allow, justified grants it never calls)."""
+    granted: dict[str, tuple[set[str], dict[str, str]]] = {}
+    for name, resource in template["Resources"].items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        binary = resource.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+        if not binary:
+            raise SystemExit(f"{name}: no Metadata.BuildProperties.Binary")
+        actions: set[str] = set()
+        for statement in statements(resource["Properties"].get("Policies", [])):
+            listed = statement["Action"]
+            for action in [listed] if isinstance(listed, str) else listed:
+                if "*" in action:
+                    raise SystemExit(f"{name}: wildcard action {action}")
+                actions.add(action)
+        justified = resource.get("Metadata", {}).get("GrantedNotCalled", {})
+        granted[binary] = (actions, dict(justified))
+    return granted
+
+
+def used_by_function(log_path: str, functions: set[str]) -> dict[str, set[str]]:
+    used: dict[str, set[str]] = defaultdict(set)
+    with open(log_path, encoding="utf-8") as log:
+        for line in log:
+            entry = json.loads(line)
+            function = entry["app"].split(".", 1)[0]
+            if function in functions and "." in entry["app"]:
+                used[function].add(iam_action(entry["service"], entry["action"]))
+    return used
+
+
+def main(template_path: str, log_path: str) -> int:
+    template, problems = decode(template_path)
+    if template is None:
+        raise SystemExit(f"{template_path}: {problems}")
+    granted = granted_by_function(template)
+    used = used_by_function(log_path, set(granted))
+    failures: list[str] = []
+    print(f"{'function':<12} {'called':>6} {'granted':>7}  notes")
+    for function, (allowed, justified) in sorted(granted.items()):
+        called = used.get(function, set())
+        if not called:
+            failures.append(f"{function}: no calls in the log (did its integration tests run?)")
+        for action in sorted(called - allowed):
+            failures.append(f"{function}: calls {action}, which its policy does not grant")
+        notes = []
+        for action in sorted(allowed - called):
+            if IMPLIED_BY.get(action) in called:
+                notes.append(f"{action} (implied by {IMPLIED_BY[action]})")
+            elif action in justified:
+                notes.append(f"{action} (justified: {justified[action]})")
+            else:
+                failures.append(f"{function}: grants {action} but never calls it (remove it or justify it)")
+        for action in sorted(set(justified) - allowed):
+            failures.append(f"{function}: justifies {action}, which it is not granted")
+        print(f"{function:<12} {len(called):>6} {len(allowed):>7}  {'; '.join(notes)}")
+    for failure in failures:
+        print(f"IAM proof: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        raise SystemExit(__doc__)
+    sys.exit(main(sys.argv[1], sys.argv[2]))
