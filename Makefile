@@ -4,11 +4,15 @@ SHELL := /bin/bash
 # Build outputs live outside the clone so CI can keep them between runs.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/halfhour/target
 
-.PHONY: test emulator lint bench
+.PHONY: test demo emulator lint bench
 
 ## Build everything, lint it, and run every test against the embedded AWS emulator.
 test:
 	scripts/test.sh
+
+## The whole story on the real binaries (cargo lambda watch) against the AWS emulator; report in out/demo/.
+demo:
+	scripts/demo.sh
 
 ## Start the AWS emulator alone on 127.0.0.1:$PORT (default 5000), e.g. for the AWS CLI.
 emulator:

@@ -180,7 +180,9 @@ pub trait LaunchTemplates: Send + Sync {
         version: &str,
     ) -> Result<crate::domain::TemplateVersion>;
 
-    /// A new version copied from `source` with `image_id`; returns its number.
+    /// A new version copied from `source` with `image_id`; returns its number. `description`
+    /// (unique per bake) is also the request's idempotency token: asking again answers the same
+    /// version.
     async fn create_version(
         &self,
         template_id: &str,

@@ -54,6 +54,7 @@ from moto.core.responses import ActionResult, EmptyResult
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.instances import InstanceResponse
+from moto.ec2.responses.launch_templates import LaunchTemplates
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.route53 import models as r53_models
 from moto.route53.responses import Route53
@@ -639,6 +640,44 @@ def lambda_invoke(self: LambdaResponse) -> Any:
     return 202, {"status": "202", "content-type": "application/json"}, ""
 
 
+# --------------------------------------------------------------------------- launch templates
+
+# AWS: a ClientToken makes CreateLaunchTemplateVersion idempotent (the same token answers the
+# version it created), and SourceVersion's data is the base the new data overrides. moto 5.2
+# ignores both.
+LAUNCH_TEMPLATE_TOKENS: dict[tuple[str, str], int] = {}
+
+
+def create_launch_template_version(self: Any) -> ActionResult:
+    import copy
+
+    name, template_id = self._get_param("LaunchTemplateName"), self._get_param("LaunchTemplateId")
+    template = (self.ec2_backend.get_launch_template(template_id) if template_id
+                else self.ec2_backend.get_launch_template_by_name(name))
+    token = self._get_param("ClientToken")
+    self.error_on_dryrun()
+    if token and (template.id, token) in LAUNCH_TEMPLATE_TOKENS:
+        version = template.get_version(LAUNCH_TEMPLATE_TOKENS[(template.id, token)])
+    else:
+        data = self._get_param("LaunchTemplateData", {})
+        source = self._get_param("SourceVersion")
+        if source:
+            data = {**copy.deepcopy(template.get_version(source).data), **data}
+        version = template.create_version(data, self._get_param("VersionDescription"))
+        if token:
+            LAUNCH_TEMPLATE_TOKENS[(template.id, token)] = version.number
+    return ActionResult({"LaunchTemplateVersion": {
+        "CreateTime": version.create_time,
+        "CreatedBy": f"arn:{self.partition}:iam::{self.current_account}:root",
+        "DefaultVersion": template.is_default(version),
+        "LaunchTemplateData": version.data,
+        "LaunchTemplateId": template.id,
+        "LaunchTemplateName": template.name,
+        "VersionDescription": version.description,
+        "VersionNumber": version.number,
+    }})
+
+
 def install() -> None:
     """Patch moto in place; idempotent."""
     if getattr(install, "done", False):
@@ -658,6 +697,7 @@ def install() -> None:
     for name in ("describe_auto_scaling_instances", "describe_auto_scaling_groups"):
         setattr(AutoScalingResponse, name, _with_expiry(getattr(AutoScalingResponse, name)))
     AmisResponse.create_image = create_image
+    LaunchTemplates.create_launch_template_version = create_launch_template_version
     AmisResponse.describe_images = describe_images
     InstanceResponse.reboot_instances = reboot_instances
     SimpleSystemManagerResponse.get_command_invocation = get_command_invocation
@@ -738,6 +778,91 @@ def _describe_request(environ: dict[str, Any], body: bytes) -> dict[str, Any]:
         mutating = method not in ("GET", "HEAD")
     return {"service": service, "action": action, "mutating": mutating, "params": params, "app": _app_of(environ)}
 
+
+
+# --------------------------------------------------------------------------- fault injection
+
+# What AWS answers when it throttles or fails, in each protocol's error shape, so the SDK's own
+# retry classifiers see what they would see from AWS.
+THROTTLE_CODES = {"ec2": "RequestLimitExceeded", "s3": "SlowDown", "dynamodb": "ThrottlingException",
+                  "ssm": "ThrottlingException", "lambda": "TooManyRequestsException"}
+JSON_NAMESPACES = {"dynamodb": "com.amazonaws.dynamodb.v20120810#", "ssm": ""}
+
+
+def _error_response(service: str, status: int, code: str, message: str) -> tuple[str, list[tuple[str, str]], bytes]:
+    request_id = str(uuid.uuid4())
+    if service in JSON_NAMESPACES:
+        body = json.dumps({"__type": JSON_NAMESPACES[service] + code, "message": message}).encode()
+        headers = [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-RequestId", request_id)]
+    elif service == "lambda":
+        body = json.dumps({"Type": "User", "message": message}).encode()
+        headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", code)]
+    elif service == "ec2":
+        body = (f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors>"
+                f"<RequestID>{request_id}</RequestID></Response>").encode()
+        headers = [("Content-Type", "text/xml")]
+    elif service == "s3":
+        body = f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{request_id}</RequestId></Error>".encode()
+        headers = [("Content-Type", "application/xml")]
+    elif service == "monitoring":
+        body, headers = b"", [("smithy-protocol", "rpc-v2-cbor")]  # 5xx: the SDK retries on the status alone
+    else:  # query protocol and Route53's REST-XML share this shape
+        body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+                f"<RequestId>{request_id}</RequestId></ErrorResponse>").encode()
+        headers = [("Content-Type", "text/xml")]
+    reason = {400: "Bad Request", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
+    return f"{status} {reason[status]}", headers + [("Content-Length", str(len(body)))], body
+
+
+class DroppedConnection(Exception):
+    """Raised after the client's socket was shut: it sees the connection close, as on a network fault."""
+
+
+def _drop(environ: dict[str, Any]) -> None:
+    import socket
+
+    try:
+        environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
+    except (KeyError, OSError):
+        pass
+    raise DroppedConnection()
+
+
+class Faults:
+    """Seeded faults for one caller (app name): before a request reaches moto (throttling, 500,
+    503, slow, a dropped connection) or after it took effect (the response is lost: drop_after),
+    and `crash_after`: the Nth mutating request takes effect, then that caller is cut off — what
+    a Lambda killed mid-handler looks like from AWS's side."""
+
+    KINDS = ("throttle", "500", "503", "slow", "drop", "drop_after")
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        import random
+
+        self.rate = float(spec.get("rate", 0.0))
+        self.kinds = [k for k in spec.get("kinds", self.KINDS) if k in self.KINDS]
+        self.random = random.Random(int(spec.get("seed", 0)))
+        self.crash_after = spec.get("crash_after")
+        self.mutations = 0
+        self.counts: dict[str, int] = {}
+
+    def choose(self, mutating: bool) -> str | None:
+        if self.crash_after is not None:
+            if self.mutations >= int(self.crash_after):
+                return "crashed"
+            if mutating:
+                self.mutations += 1
+                return "drop_after" if self.mutations == int(self.crash_after) else None
+            return None
+        if self.kinds and self.random.random() < self.rate:
+            return self.random.choice(self.kinds)
+        return None
+
+    def count(self, kind: str) -> None:
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+
+
+FAULTS: dict[str, Faults] = {}
 
 # --------------------------------------------------------------------------- Smithy RPC v2 CBOR
 
@@ -829,23 +954,50 @@ class Emulator:
         if operation is not None:
             environ, body = _cbor_request_as_query(environ, body, operation)
         environ["wsgi.input"] = io.BytesIO(body)
+        entry = _describe_request(environ, body)
         with self.lock:
-            entry = _describe_request(environ, body)
+            faults = FAULTS.get(entry["app"])
+            fault = faults.choose(entry["mutating"]) if faults else None
+            if faults and fault:
+                faults.count(fault)
+        if fault == "slow":
+            time.sleep(0.2 + faults.random.random() * 0.8 if faults else 0.5)
+        with self.lock:
             entry["seq"] = len(self.log)
             entry["time"] = CLOCK.now()
-            captured: list[Any] = []
+            if fault:
+                entry["fault"] = fault
+            if fault in ("throttle", "500", "503", "drop", "crashed"):
+                entry["status"] = 0 if fault in ("drop", "crashed") else (503 if fault == "503" else 500 if fault == "500" else 400)
+                self.log.append(entry)
+                _append_to_shared_log(entry)
+            else:
+                captured: list[Any] = []
 
-            def capture(status: str, headers: Any, exc_info: Any = None) -> Any:
-                captured[:] = [status, headers]
-                return lambda data: None
+                def capture(status: str, headers: Any, exc_info: Any = None) -> Any:
+                    captured[:] = [status, headers]
+                    return lambda data: None
 
-            chunks = list(self.moto(environ, capture))
-            status, headers = captured if captured else ("500 Internal Server Error", [])
-            if operation is not None:
-                status, headers, chunks = _query_response_as_cbor(status, b"".join(chunks), operation)
-            entry["status"] = int(status.split()[0])
-            self.log.append(entry)
-            _append_to_shared_log(entry)
+                chunks = list(self.moto(environ, capture))
+                status, headers = captured if captured else ("500 Internal Server Error", [])
+                if operation is not None:
+                    status, headers, chunks = _query_response_as_cbor(status, b"".join(chunks), operation)
+                entry["status"] = int(status.split()[0])
+                self.log.append(entry)
+                _append_to_shared_log(entry)
+        if fault in ("drop", "drop_after", "crashed"):
+            _drop(environ)
+        if fault in ("throttle", "500", "503"):
+            service = entry["service"]
+            if fault == "throttle":
+                code = THROTTLE_CODES.get(service, "Throttling")
+                status_code = {"ec2": 503, "s3": 503, "lambda": 429, "monitoring": 503}.get(service, 400)
+                status, headers, data = _error_response(service, status_code, code, "Rate exceeded")
+            else:
+                code = "InternalFailure" if fault == "500" else "ServiceUnavailable"
+                status, headers, data = _error_response(service, int(fault), code, "injected fault")
+            start_response(status, headers)
+            return [data]
         start_response(status, headers)
         return chunks
 
@@ -868,6 +1020,18 @@ class Emulator:
             since = int(query.get("since", ["0"])[0])
             app = query.get("app", [None])[0]
             return [e for e in self.log[since:] if app is None or e["app"] == app]
+        if route == "faults" and method == "POST":
+            # {"app": ..., "rate": 0.1, "seed": 7, "kinds": [...]} or {"app": ..., "crash_after": N};
+            # {"app": ...} alone clears that caller's faults.
+            app = str(payload["app"])
+            spec = {k: v for k, v in payload.items() if k != "app"}
+            if spec:
+                FAULTS[app] = Faults(spec)
+            else:
+                FAULTS.pop(app, None)
+            return {"ok": True}
+        if route == "faults" and method == "GET":
+            return {app: f.counts for app, f in FAULTS.items()}
         if route == "reboots" and method == "GET":
             return REBOOTS
         if route == "health-check-status" and method == "POST":

@@ -13,7 +13,9 @@ import sys
 import boto3
 
 
-def seed(endpoint: str, cluster: str) -> dict[str, str]:
+def seed(endpoint: str, cluster: str, capacity: int = 2) -> dict[str, str]:
+    """`capacity` 0 seeds the group empty (the demo then launches its first instances, which meet
+    the launch hook); otherwise it starts with that many instances, InService."""
     kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
     ec2, asg, elb = boto3.client("ec2", **kw), boto3.client("autoscaling", **kw), boto3.client("elbv2", **kw)
     r53, s3, ddb = boto3.client("route53", **kw), boto3.client("s3", **kw), boto3.client("dynamodb", **kw)
@@ -38,7 +40,7 @@ def seed(endpoint: str, cluster: str) -> dict[str, str]:
     )
     group = f"{cluster}-web"
     asg.create_auto_scaling_group(
-        AutoScalingGroupName=group, MinSize=2, MaxSize=10, DesiredCapacity=2,
+        AutoScalingGroupName=group, MinSize=min(2, capacity), MaxSize=10, DesiredCapacity=capacity,
         LaunchTemplate={"LaunchTemplateId": template, "Version": "$Default"},
         VPCZoneIdentifier=",".join(subnets), TargetGroupARNs=[target_group], HealthCheckType="ELB",
         Tags=[{"Key": "halfhour:cluster", "Value": cluster, "PropagateAtLaunch": True}],

@@ -13,40 +13,40 @@ use halfhour_tests::fixture::s3_client;
 use halfhour_tests::{Cluster, Emulator};
 use serde_json::{Value, json};
 
-const HOLD_DOWN: u64 = 60;
+pub(crate) const HOLD_DOWN: u64 = 60;
 
-struct Setup {
+pub(crate) struct Setup {
     /// The test's own calls (seeding, checking); the functions have theirs below.
-    config: aws_config::SdkConfig,
-    function_config: aws_config::SdkConfig,
-    db_events_config: aws_config::SdkConfig,
-    cluster: Cluster,
-    vars: HashMap<String, String>,
-    deps: Arc<Deps>,
-    app: String,
-    db_events_app: String,
+    pub(crate) config: aws_config::SdkConfig,
+    pub(crate) function_config: aws_config::SdkConfig,
+    pub(crate) db_events_config: aws_config::SdkConfig,
+    pub(crate) cluster: Cluster,
+    pub(crate) vars: HashMap<String, String>,
+    pub(crate) deps: Arc<Deps>,
+    pub(crate) app: String,
+    pub(crate) db_events_app: String,
 }
 
 impl Setup {
     /// A fresh set of deps on the same table: what a cold start sees.
-    fn cold_start(&self) -> Deps {
+    pub(crate) fn cold_start(&self) -> Deps {
         let config =
             FailoverConfig::from_lookup(|name| self.vars.get(name).cloned()).expect("valid config");
         Deps::from_sdk(config, &self.function_config)
     }
 
-    fn db_deps(&self) -> db_events::Deps {
+    pub(crate) fn db_deps(&self) -> db_events::Deps {
         let config =
             DbEventsConfig::from_lookup(|name| self.vars.get(name).cloned()).expect("valid config");
         db_events::Deps::from_sdk(config, &self.db_events_config)
     }
 
-    fn answer(&self) -> String {
+    pub(crate) fn answer(&self) -> String {
         Emulator::shared().resolve(&self.cluster.hosted_zone_id, &self.cluster.record_name)
     }
 }
 
-async fn setup(app: &str, extra: &[(&str, &str)]) -> Setup {
+pub(crate) async fn setup(app: &str, extra: &[(&str, &str)]) -> Setup {
     let emulator = Emulator::shared();
     let seed = emulator.sdk_config(&format!("{app}-seed")).await;
     let cluster = Cluster::seed(&seed).await.expect("cluster seeded");
@@ -94,7 +94,7 @@ async fn setup(app: &str, extra: &[(&str, &str)]) -> Setup {
     }
 }
 
-fn at(id: &str, now: Millis) -> Invocation {
+pub(crate) fn at(id: &str, now: Millis) -> Invocation {
     Invocation {
         request_id: id.into(),
         now,
@@ -102,16 +102,16 @@ fn at(id: &str, now: Millis) -> Invocation {
     }
 }
 
-fn t0() -> Millis {
+pub(crate) fn t0() -> Millis {
     parse_timestamp("2026-11-27T15:00:00Z").expect("valid timestamp")
 }
 
-fn after(secs: u64) -> Millis {
+pub(crate) fn after(secs: u64) -> Millis {
     t0().plus(Duration::from_secs(secs))
 }
 
 /// The site-health alarm's EventBridge shape (the function reads the check itself).
-fn health_alarm(state: &str) -> Value {
+pub(crate) fn health_alarm(state: &str) -> Value {
     json!({
         "version": "0", "id": "0f6a1c2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b", "detail-type": "CloudWatch Alarm State Change",
         "source": "aws.cloudwatch", "account": "123456789012", "time": "2026-11-27T15:00:00Z", "region": "us-east-1",
@@ -121,7 +121,7 @@ fn health_alarm(state: &str) -> Value {
     })
 }
 
-fn rds_event(db: &str, event_id: &str, message: &str) -> Value {
+pub(crate) fn rds_event(db: &str, event_id: &str, message: &str) -> Value {
     json!({
         "version": "0", "id": format!("rds-{event_id}-{db}"), "detail-type": "RDS DB Instance Event", "source": "aws.rds",
         "account": "123456789012", "time": "2026-11-27T15:00:00Z", "region": "us-east-1",
@@ -132,7 +132,17 @@ fn rds_event(db: &str, event_id: &str, message: &str) -> Value {
     })
 }
 
-fn actions(app: &str) -> Vec<String> {
+/// One delivery of `event` at `now` (the fault suites re-drive with it).
+pub(crate) async fn handle_at(
+    event: &Value,
+    id: String,
+    now: Millis,
+    deps: &Deps,
+) -> Result<failover::FailoverReport, halfhour::Error> {
+    handle(event, &at(&id, now), deps).await
+}
+
+pub(crate) fn actions(app: &str) -> Vec<String> {
     Emulator::shared()
         .requests(app)
         .into_iter()

@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use gold_image::{Deps, GoldImageConfig, Invocation, handle};
 use halfhour::domain::image::{CLUSTER_TAG, MANAGED_TAG};
 use halfhour::domain::{
-    ClusterName, Flag, GroupSnapshot, ImageInfo, ImageRequest, RefreshRequest, TemplateVersion,
+    ClusterName, Flag, GroupSnapshot, ImageInfo, ImageRequest, Millis, RefreshRequest,
+    TemplateVersion,
 };
 use halfhour::ports::{GroupInstances, Images, LaunchTemplates, ScalingGroup};
 use halfhour::{Error, ErrorKind, clock};
@@ -18,14 +19,14 @@ use halfhour_tests::fixture::{LAUNCH_HOOK, TERMINATE_HOOK};
 use halfhour_tests::{Cluster, Emulator};
 use serde_json::{Value, json};
 
-struct Setup {
-    config: aws_config::SdkConfig,
-    cluster: Cluster,
-    deps: Arc<Deps>,
-    app: String,
+pub(crate) struct Setup {
+    pub(crate) config: aws_config::SdkConfig,
+    pub(crate) cluster: Cluster,
+    pub(crate) deps: Arc<Deps>,
+    pub(crate) app: String,
 }
 
-fn gold_config(cluster: &Cluster, extra: &[(&str, &str)]) -> GoldImageConfig {
+pub(crate) fn gold_config(cluster: &Cluster, extra: &[(&str, &str)]) -> GoldImageConfig {
     let mut vars: HashMap<String, String> = HashMap::from([
         ("HALFHOUR_TABLE".into(), cluster.table.clone()),
         ("HALFHOUR_CLUSTER".into(), cluster.name.clone()),
@@ -41,7 +42,7 @@ fn gold_config(cluster: &Cluster, extra: &[(&str, &str)]) -> GoldImageConfig {
 
 /// A seeded cluster; without its lifecycle hooks when `hooks` is false, so launches go
 /// straight InService (the lifecycle loop is not under test here).
-async fn setup(app: &str, hooks: bool, extra: &[(&str, &str)]) -> Setup {
+pub(crate) async fn setup(app: &str, hooks: bool, extra: &[(&str, &str)]) -> Setup {
     let emulator = Emulator::shared();
     let seed = emulator.sdk_config(&format!("{app}-seed")).await;
     let cluster = Cluster::seed(&seed).await.expect("cluster seeded");
@@ -74,7 +75,7 @@ async fn setup(app: &str, hooks: bool, extra: &[(&str, &str)]) -> Setup {
     }
 }
 
-fn invocation(id: &str) -> Invocation {
+pub(crate) fn invocation(id: &str) -> Invocation {
     Invocation {
         request_id: id.into(),
         now: clock::now(),
@@ -82,11 +83,26 @@ fn invocation(id: &str) -> Invocation {
     }
 }
 
-fn bake_request(cluster: &Cluster) -> Value {
+/// One delivery of `event` at `now` (the fault suites re-drive with it).
+pub(crate) async fn handle_at(
+    event: &Value,
+    id: String,
+    now: Millis,
+    deps: &Deps,
+) -> Result<gold_image::BakeReport, halfhour::Error> {
+    let invocation = Invocation {
+        request_id: id,
+        now,
+        remaining: Duration::from_secs(60),
+    };
+    handle(event, &invocation, deps).await
+}
+
+pub(crate) fn bake_request(cluster: &Cluster) -> Value {
     json!({"action": "bake", "cluster": cluster.name, "reason": "release 42"})
 }
 
-fn ami_event(image_id: &str, state: &str) -> Value {
+pub(crate) fn ami_event(image_id: &str, state: &str) -> Value {
     json!({
         "version": "0", "id": "7b1ed6a4-3aa4-4d6b-9b3c-8f0c2f0d0a11", "detail-type": "EC2 AMI State Change",
         "source": "aws.ec2", "account": "123456789012", "time": "2026-11-27T14:30:00Z", "region": "us-east-1",
@@ -95,7 +111,7 @@ fn ami_event(image_id: &str, state: &str) -> Value {
     })
 }
 
-fn actions(app: &str, action: &str) -> Vec<halfhour_tests::LoggedRequest> {
+pub(crate) fn actions(app: &str, action: &str) -> Vec<halfhour_tests::LoggedRequest> {
     Emulator::shared()
         .requests(app)
         .into_iter()
@@ -103,14 +119,14 @@ fn actions(app: &str, action: &str) -> Vec<halfhour_tests::LoggedRequest> {
         .collect()
 }
 
-fn created_images(app: &str) -> usize {
+pub(crate) fn created_images(app: &str) -> usize {
     actions(app, "CreateImage")
         .iter()
         .filter(|r| r.status == 200)
         .count()
 }
 
-async fn serving(s: &Setup) -> usize {
+pub(crate) async fn serving(s: &Setup) -> usize {
     s.cluster
         .instances_in(&s.config, "InService")
         .await
@@ -118,7 +134,7 @@ async fn serving(s: &Setup) -> usize {
         .len()
 }
 
-async fn default_image(s: &Setup) -> Option<String> {
+pub(crate) async fn default_image(s: &Setup) -> Option<String> {
     aws_sdk_ec2::Client::new(&s.config)
         .describe_launch_template_versions()
         .launch_template_id(&s.cluster.launch_template_id)
@@ -131,7 +147,7 @@ async fn default_image(s: &Setup) -> Option<String> {
         .and_then(|v| v.launch_template_data()?.image_id().map(str::to_owned))
 }
 
-fn image_of(report: &gold_image::BakeReport) -> String {
+pub(crate) fn image_of(report: &gold_image::BakeReport) -> String {
     report
         .bake
         .as_ref()
@@ -342,7 +358,7 @@ async fn duplicate_and_concurrent_bakes_make_one_image() {
 
 /// Ports that fail — after doing the work — on the Nth mutating call: a crash between an AWS
 /// effect and its record, the hardest place to resume from.
-struct CrashAfter {
+pub(crate) struct CrashAfter {
     inner: Arc<Deps>,
     crash_at: usize,
     calls: AtomicUsize,

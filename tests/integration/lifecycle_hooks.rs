@@ -10,14 +10,14 @@ use halfhour_tests::{Cluster, Emulator};
 use lifecycle::{Deps, Invocation, LifecycleConfig, handle};
 use serde_json::{Value, json};
 
-struct Setup {
-    config: aws_config::SdkConfig,
-    cluster: Cluster,
-    deps: Arc<Deps>,
-    app: String,
+pub(crate) struct Setup {
+    pub(crate) config: aws_config::SdkConfig,
+    pub(crate) cluster: Cluster,
+    pub(crate) deps: Arc<Deps>,
+    pub(crate) app: String,
 }
 
-async fn setup(app: &str, extra: &[(&str, &str)]) -> Setup {
+pub(crate) async fn setup(app: &str, extra: &[(&str, &str)]) -> Setup {
     let emulator = Emulator::shared();
     let seed = emulator.sdk_config(&format!("{app}-seed")).await;
     let cluster = Cluster::seed(&seed).await.expect("cluster seeded");
@@ -44,7 +44,7 @@ async fn setup(app: &str, extra: &[(&str, &str)]) -> Setup {
     }
 }
 
-async fn set_desired(s: &Setup, desired: i32) {
+pub(crate) async fn set_desired(s: &Setup, desired: i32) {
     aws_sdk_autoscaling::Client::new(&s.config)
         .set_desired_capacity()
         .auto_scaling_group_name(&s.cluster.asg_name)
@@ -55,7 +55,7 @@ async fn set_desired(s: &Setup, desired: i32) {
 }
 
 /// Scale the group to 3: one new instance, waiting on the launch hook.
-async fn launch_one(s: &Setup) -> String {
+pub(crate) async fn launch_one(s: &Setup) -> String {
     set_desired(s, 3).await;
     s.cluster
         .instances_in(&s.config, "Pending:Wait")
@@ -64,7 +64,7 @@ async fn launch_one(s: &Setup) -> String {
         .remove(0)
 }
 
-fn at(id: &str, now: Millis) -> Invocation {
+pub(crate) fn at(id: &str, now: Millis) -> Invocation {
     Invocation {
         request_id: id.into(),
         now,
@@ -73,13 +73,16 @@ fn at(id: &str, now: Millis) -> Invocation {
 }
 
 /// The EventBridge event AWS delivers for the emulator's waiting action on `instance`.
-fn lifecycle_event(s: &Setup, instance: &str) -> Value {
+pub(crate) fn lifecycle_event(s: &Setup, instance: &str) -> Value {
+    lifecycle_event_of(&s.cluster.asg_name, instance)
+}
+
+fn lifecycle_event_of(group: &str, instance: &str) -> Value {
     let action = Emulator::shared()
         .lifecycle_actions()
         .into_iter()
         .find(|a| {
-            a["EC2InstanceId"] == json!(instance)
-                && a["AutoScalingGroupName"] == json!(s.cluster.asg_name)
+            a["EC2InstanceId"] == json!(instance) && a["AutoScalingGroupName"] == json!(group)
         })
         .expect("a waiting lifecycle action");
     let launching = action["LifecycleTransition"] == json!("autoscaling:EC2_INSTANCE_LAUNCHING");
@@ -87,7 +90,7 @@ fn lifecycle_event(s: &Setup, instance: &str) -> Value {
         "version": "0", "id": "d1f6e7a2-9b3c-4c0e-8f21-5a6b7c8d9e0f",
         "detail-type": if launching { "EC2 Instance-launch Lifecycle Action" } else { "EC2 Instance-terminate Lifecycle Action" },
         "source": "aws.autoscaling", "account": "123456789012", "time": "2026-11-27T14:00:00Z", "region": "us-east-1",
-        "resources": [format!("arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:uuid:autoScalingGroupName/{}", s.cluster.asg_name)],
+        "resources": [format!("arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:uuid:autoScalingGroupName/{group}")],
         "detail": {
             "LifecycleActionToken": action["LifecycleActionToken"],
             "AutoScalingGroupName": action["AutoScalingGroupName"],
@@ -99,7 +102,31 @@ fn lifecycle_event(s: &Setup, instance: &str) -> Value {
     })
 }
 
-fn calls(app: &str, action: &str) -> Vec<halfhour_tests::LoggedRequest> {
+/// What EventBridge would deliver now: one event per instance of this group waiting on a hook.
+pub(crate) fn waiting_actions(s: &Setup) -> Vec<Value> {
+    waiting_actions_of(&s.cluster.asg_name)
+}
+
+pub(crate) fn waiting_actions_of(group: &str) -> Vec<Value> {
+    Emulator::shared()
+        .lifecycle_actions()
+        .into_iter()
+        .filter(|a| a["AutoScalingGroupName"] == json!(group))
+        .map(|a| lifecycle_event_of(group, a["EC2InstanceId"].as_str().expect("an instance id")))
+        .collect()
+}
+
+/// One delivery of `event` at `now` (the fault suites re-drive with it).
+pub(crate) async fn handle_at(
+    event: &Value,
+    id: String,
+    now: Millis,
+    deps: &Deps,
+) -> Result<Vec<lifecycle::ActionOutcome>, halfhour::Error> {
+    handle(event, &at(&id, now), deps).await
+}
+
+pub(crate) fn calls(app: &str, action: &str) -> Vec<halfhour_tests::LoggedRequest> {
     Emulator::shared()
         .requests(app)
         .into_iter()
@@ -108,7 +135,7 @@ fn calls(app: &str, action: &str) -> Vec<halfhour_tests::LoggedRequest> {
 }
 
 /// The event's own time is 2026-11-27T14:00:00Z; decisions are taken relative to it.
-fn event_time() -> Millis {
+pub(crate) fn event_time() -> Millis {
     halfhour::domain::parse_timestamp("2026-11-27T14:00:00Z").expect("valid timestamp")
 }
 

@@ -11,19 +11,19 @@ use halfhour_tests::{Cluster, Emulator};
 use scaler::{Deps, Invocation, ScalerConfig, function_handler, handle, reconcile};
 use serde_json::{Value, json};
 
-struct Setup {
-    config: aws_config::SdkConfig,
-    cluster: Cluster,
-    deps: Arc<Deps>,
-    app: String,
+pub(crate) struct Setup {
+    pub(crate) config: aws_config::SdkConfig,
+    pub(crate) cluster: Cluster,
+    pub(crate) deps: Arc<Deps>,
+    pub(crate) app: String,
 }
 
-async fn setup(app: &str, dry_run: bool) -> Setup {
+pub(crate) async fn setup(app: &str, dry_run: bool) -> Setup {
     setup_with(app, dry_run, |_| "cpu-high=+2,cpu-low=-1".to_owned()).await
 }
 
 /// A seeded cluster and a scaler for it; `alarms` gives HALFHOUR_SCALING_ALARMS from the cluster name.
-async fn setup_with(app: &str, dry_run: bool, alarms: impl Fn(&str) -> String) -> Setup {
+pub(crate) async fn setup_with(app: &str, dry_run: bool, alarms: impl Fn(&str) -> String) -> Setup {
     let seed_config = Emulator::shared().sdk_config(&format!("{app}-seed")).await;
     let cluster = Cluster::seed(&seed_config).await.expect("cluster seeded");
     let vars: HashMap<&str, String> = HashMap::from([
@@ -45,7 +45,7 @@ async fn setup_with(app: &str, dry_run: bool, alarms: impl Fn(&str) -> String) -
     }
 }
 
-fn alarm_event(name: &str, state: &str, at: Millis) -> Value {
+pub(crate) fn alarm_event(name: &str, state: &str, at: Millis) -> Value {
     let secs = at.0 / 1000;
     json!({
         "version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
@@ -61,7 +61,7 @@ fn alarm_event(name: &str, state: &str, at: Millis) -> Value {
 }
 
 /// Seconds since the epoch as RFC 3339 (UTC), for realistic event timestamps.
-fn rfc3339(secs: i64) -> String {
+pub(crate) fn rfc3339(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     // Civil date from days (Howard Hinnant's algorithm).
@@ -82,7 +82,7 @@ fn rfc3339(secs: i64) -> String {
     )
 }
 
-fn invocation(id: &str, now: Millis) -> Invocation {
+pub(crate) fn invocation(id: &str, now: Millis) -> Invocation {
     Invocation {
         request_id: id.to_owned(),
         now,
@@ -90,7 +90,17 @@ fn invocation(id: &str, now: Millis) -> Invocation {
     }
 }
 
-async fn desired(setup: &Setup) -> i32 {
+/// One delivery of `event` at `now` (the fault suites re-drive with it).
+pub(crate) async fn handle_at(
+    event: &Value,
+    id: String,
+    now: Millis,
+    deps: &Deps,
+) -> Result<scaler::ScaleOutcome, halfhour::Error> {
+    handle(event, &invocation(&id, now), deps).await
+}
+
+pub(crate) async fn desired(setup: &Setup) -> i32 {
     aws_sdk_autoscaling::Client::new(&setup.config)
         .describe_auto_scaling_groups()
         .auto_scaling_group_names(&setup.cluster.asg_name)
@@ -102,7 +112,7 @@ async fn desired(setup: &Setup) -> i32 {
         .expect("group has a desired capacity")
 }
 
-fn set_desired_calls(app: &str) -> usize {
+pub(crate) fn set_desired_calls(app: &str) -> usize {
     Emulator::shared()
         .requests(app)
         .iter()
@@ -270,7 +280,7 @@ async fn dry_run_decides_and_logs_but_never_mutates() {
     assert!(mutations.is_empty(), "dry run mutated: {mutations:?}");
 }
 
-async fn put_alarm(config: &aws_config::SdkConfig, name: &str, state: StateValue) {
+pub(crate) async fn put_alarm(config: &aws_config::SdkConfig, name: &str, state: StateValue) {
     let cloudwatch = aws_sdk_cloudwatch::Client::new(config);
     cloudwatch
         .put_metric_alarm()

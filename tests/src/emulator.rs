@@ -22,7 +22,26 @@ pub struct LoggedRequest {
     pub mutating: bool,
     pub params: Value,
     pub app: String,
+    /// 0 when the connection was dropped before an answer.
     pub status: u16,
+    /// The fault injected into this request, if any (see [`Emulator::inject_faults`]).
+    #[serde(default)]
+    pub fault: Option<String>,
+}
+
+impl LoggedRequest {
+    /// Whether AWS applied this request's effect (the caller may not have seen the answer).
+    pub fn took_effect(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// Faults for one caller's requests, drawn from a seeded generator.
+pub struct FaultPlan<'a> {
+    pub rate: f64,
+    pub seed: u64,
+    /// Any of "throttle", "500", "503", "slow", "drop", "drop_after".
+    pub kinds: &'a [&'a str],
 }
 
 pub struct Emulator {
@@ -166,6 +185,36 @@ impl Emulator {
         self.control("GET", "reboots", None)[instance_id]
             .as_u64()
             .unwrap_or(0)
+    }
+
+    /// Inject faults into `app`'s requests: before they reach AWS (throttling in each protocol's
+    /// shape, 500, 503, slow answers, dropped connections) or after they took effect (the answer
+    /// is lost: `drop_after`).
+    pub fn inject_faults(&self, app: &str, plan: &FaultPlan<'_>) {
+        self.control(
+            "POST",
+            "faults",
+            Some(&serde_json::json!({"app": app, "rate": plan.rate, "seed": plan.seed, "kinds": plan.kinds})),
+        );
+    }
+
+    /// `app`'s `n`th mutating request takes effect, its answer is lost, and every request after
+    /// it is cut off: what AWS sees of a handler killed at that point.
+    pub fn crash_after(&self, app: &str, n: usize) {
+        self.control(
+            "POST",
+            "faults",
+            Some(&serde_json::json!({"app": app, "crash_after": n})),
+        );
+    }
+
+    pub fn clear_faults(&self, app: &str) {
+        self.control("POST", "faults", Some(&serde_json::json!({"app": app})));
+    }
+
+    /// Faults injected so far, per kind, for `app`.
+    pub fn fault_counts(&self, app: &str) -> std::collections::BTreeMap<String, u64> {
+        serde_json::from_value(self.control("GET", "faults", None)[app].clone()).unwrap_or_default()
     }
 
     pub fn set_health_check_status(&self, health_check_id: &str, healthy: bool) {

@@ -64,6 +64,19 @@ fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
+/// A value only this write carries. When a conditional write took effect but its answer was lost,
+/// the SDK's retry fails its own condition; the stored nonce tells that write from a rival's.
+fn write_nonce() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!("{:016x}", hasher.finish())
+}
+
 fn cluster_pk(cluster: &ClusterName) -> String {
     format!("cluster#{cluster}")
 }
@@ -336,6 +349,7 @@ impl StateStore for DynamoStateStore {
     ) -> Result<bool> {
         use aws_sdk_dynamodb::operation::put_item::PutItemError;
         let next = expected.map_or(1, |v| v + 1);
+        let nonce = write_nonce();
         let mut put = self
             .client
             .put_item()
@@ -343,7 +357,9 @@ impl StateStore for DynamoStateStore {
             .item("pk", s(cluster_pk(cluster)))
             .item("sk", s(format!("doc#{name}")))
             .item("body", s(body))
-            .item("version", n(next as i64));
+            .item("version", n(next as i64))
+            .item("nonce", s(&nonce))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         put = match expected {
             None => put.condition_expression("attribute_not_exists(pk)"),
             Some(v) => put
@@ -353,9 +369,11 @@ impl StateStore for DynamoStateStore {
         };
         match put.send().await {
             Ok(_) => Ok(true),
-            Err(err) => match err.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(_)) => Ok(false),
-                _ => Err(classify("WriteDoc", err)),
+            Err(err) => match condition_failed!(err, PutItemError::ConditionalCheckFailedException)
+            {
+                // Our own earlier try of this very write: it took effect.
+                Some(old) => Ok(get_s(&old, "nonce") == Some(nonce.as_str())),
+                None => Err(classify("WriteDoc", err)),
             },
         }
     }
@@ -369,6 +387,7 @@ impl StateStore for DynamoStateStore {
         in_progress_until: Millis,
     ) -> Result<PriorAttempt> {
         use aws_sdk_dynamodb::operation::put_item::PutItemError;
+        let nonce = write_nonce();
         let put = self
             .client
             .put_item()
@@ -380,6 +399,7 @@ impl StateStore for DynamoStateStore {
             .item("in_progress_until", n(in_progress_until.0))
             .item("expires_at", n(in_progress_until.0))
             .item("ttl", n(in_progress_until.epoch_seconds_ceil()))
+            .item("nonce", s(&nonce))
             .condition_expression(
                 "attribute_not_exists(pk) OR #exp <= :now OR (#st = :inprogress AND #ipu <= :now)",
             )
@@ -395,6 +415,8 @@ impl StateStore for DynamoStateStore {
             Ok(_) => Ok(PriorAttempt::None),
             Err(err) => match condition_failed!(err, PutItemError::ConditionalCheckFailedException)
             {
+                // Our own earlier try of this very write: the attempt is ours.
+                Some(old) if get_s(&old, "nonce") == Some(nonce.as_str()) => Ok(PriorAttempt::None),
                 Some(old) => {
                     let record = record_from(&old).ok_or_else(|| corrupt("BeginAttempt", key))?;
                     // The condition saw a live record; should the clocks disagree, stay safe.

@@ -301,6 +301,8 @@ impl LaunchTemplates for Ec2 {
             .launch_template_id(template_id)
             .source_version(source.to_string())
             .version_description(description)
+            // A retried request (its answer lost) gets the version it created, not a second one.
+            .client_token(description)
             .launch_template_data(
                 RequestLaunchTemplateData::builder()
                     .image_id(image_id)

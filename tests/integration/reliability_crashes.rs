@@ -1,0 +1,218 @@
+//! Crash consistency: each loop's handler is stopped at every mutating AWS call of its path —
+//! the call takes effect, its answer is lost and the handler is cut off from AWS from then on,
+//! which is what AWS sees of a Lambda killed there — then the same event is re-driven a minute
+//! later (Lambda's retry). Every crash point must converge to the fault-free end state with no
+//! effect applied twice and no lease left. (The gold-image bake has its own per-step crash
+//! suite in `gold_image_bake`.)
+
+// Suite helpers too: an unwrap that fails is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use halfhour::domain::ClusterName;
+use halfhour::ports::StateStore;
+use halfhour_tests::Emulator;
+use serde_json::json;
+
+use crate::reliability_faults::{redriven, retried};
+use crate::{failover_dns, lifecycle_hooks, scaling_alarms};
+
+fn mutating_calls(app: &str) -> usize {
+    Emulator::shared().mutating_requests(app).len()
+}
+
+fn effects(app: &str, action: &str) -> usize {
+    Emulator::shared()
+        .requests(app)
+        .iter()
+        .filter(|r| r.action == action && r.took_effect())
+        .count()
+}
+
+async fn no_lease(store: &dyn StateStore, cluster: &str) -> bool {
+    let cluster = ClusterName::new(cluster).unwrap();
+    store.read_lease(&cluster).await.unwrap().is_none()
+}
+
+#[tokio::test]
+async fn a_scale_out_killed_at_any_call_converges_on_re_drive() {
+    let emulator = Emulator::shared();
+    let probe = scaling_alarms::setup("crash-scale-probe", false).await;
+    let now = halfhour::clock::now();
+    let event = scaling_alarms::alarm_event("cpu-high", "ALARM", now);
+    scaling_alarms::handle_at(&event, "r".into(), now, &probe.deps)
+        .await
+        .unwrap();
+    let points = mutating_calls(&probe.app);
+    assert!(
+        points >= 3,
+        "lease, idempotency, capacity at least: {points}"
+    );
+    for crash_at in 1..=points {
+        let s = scaling_alarms::setup(&format!("crash-scale{crash_at}"), false).await;
+        emulator.crash_after(&s.app, crash_at);
+        let first = scaling_alarms::handle_at(&event, "r".into(), now, &s.deps).await;
+        emulator.clear_faults(&s.app);
+        if let Err(err) = &first {
+            assert!(retried(err.kind()), "crash at {crash_at}: {err}");
+        }
+        redriven(now, |n, at| {
+            scaling_alarms::handle_at(&event, format!("r{n}"), at, &s.deps)
+        })
+        .await;
+        assert_eq!(scaling_alarms::desired(&s).await, 4, "crash at {crash_at}");
+        assert_eq!(
+            effects(&s.app, "SetDesiredCapacity").min(1),
+            1,
+            "crash at {crash_at}"
+        );
+        let targets: Vec<_> = Emulator::shared()
+            .requests(&s.app)
+            .into_iter()
+            .filter(|r| r.action == "SetDesiredCapacity" && r.took_effect())
+            .map(|r| r.params["DesiredCapacity"].clone())
+            .collect();
+        assert!(
+            targets.iter().all(|t| t == &json!("4")),
+            "crash at {crash_at}: one step only: {targets:?}"
+        );
+        assert!(
+            no_lease(s.deps.store.as_ref(), &s.cluster.name).await,
+            "crash at {crash_at}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_launch_killed_at_any_call_converges_on_re_drive() {
+    let emulator = Emulator::shared();
+    let probe = lifecycle_hooks::setup("crash-life-probe", &[]).await;
+    let instance = lifecycle_hooks::launch_one(&probe).await;
+    let event = lifecycle_hooks::lifecycle_event(&probe, &instance);
+    let start = lifecycle_hooks::event_time();
+    lifecycle_hooks::handle_at(&event, "l".into(), start, &probe.deps)
+        .await
+        .unwrap();
+    let points = mutating_calls(&probe.app);
+    assert!(points >= 2, "{points}");
+    for crash_at in 1..=points {
+        let s = lifecycle_hooks::setup(&format!("crash-life{crash_at}"), &[]).await;
+        let instance = lifecycle_hooks::launch_one(&s).await;
+        let event = lifecycle_hooks::lifecycle_event(&s, &instance);
+        emulator.crash_after(&s.app, crash_at);
+        let first = lifecycle_hooks::handle_at(&event, "l".into(), start, &s.deps).await;
+        emulator.clear_faults(&s.app);
+        if let Err(err) = &first {
+            assert!(retried(err.kind()), "crash at {crash_at}: {err}");
+        }
+        // Lambda's retry, then (if the event is spent) the reconciler's tick drives what waits.
+        redriven(start, |n, at| {
+            lifecycle_hooks::handle_at(&event, format!("l{n}"), at, &s.deps)
+        })
+        .await;
+        let tick = json!({"action": "reconcile"});
+        redriven(start, |n, at| {
+            lifecycle_hooks::handle_at(&tick, format!("t{n}"), at, &s.deps)
+        })
+        .await;
+        let in_service = s
+            .cluster
+            .instances_in(&s.config, "InService")
+            .await
+            .unwrap();
+        assert!(
+            in_service.contains(&instance),
+            "crash at {crash_at}: {instance} is InService"
+        );
+        assert_eq!(
+            effects(&s.app, "CompleteLifecycleAction"),
+            1,
+            "crash at {crash_at}: completed once"
+        );
+        assert!(
+            no_lease(s.deps.store.as_ref(), &s.cluster.name).await,
+            "crash at {crash_at}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_fail_over_killed_at_any_call_converges_on_re_drive() {
+    let emulator = Emulator::shared();
+    let event = failover_dns::health_alarm("ALARM");
+    let probe = failover_dns::setup("crash-fo-probe", &[]).await;
+    emulator.set_health_check_status(&probe.cluster.site_health_check_id, false);
+    failover_dns::handle_at(&event, "a".into(), failover_dns::t0(), &probe.deps)
+        .await
+        .unwrap();
+    let points = mutating_calls(&probe.app);
+    assert!(points >= 3, "page, gate, state at least: {points}");
+    for crash_at in 1..=points {
+        let s = failover_dns::setup(&format!("crash-fo{crash_at}"), &[]).await;
+        emulator.set_health_check_status(&s.cluster.site_health_check_id, false);
+        emulator.crash_after(&s.app, crash_at);
+        let first = failover_dns::handle_at(&event, "a".into(), failover_dns::t0(), &s.deps).await;
+        emulator.clear_faults(&s.app);
+        if let Err(err) = &first {
+            assert!(retried(err.kind()), "crash at {crash_at}: {err}");
+        }
+        let report = redriven(failover_dns::t0(), |n, at| {
+            failover_dns::handle_at(&event, format!("a{n}"), at, &s.deps)
+        })
+        .await;
+        assert_eq!(report.gate, "HoldStatic", "crash at {crash_at}");
+        assert_eq!(s.answer(), "SECONDARY", "crash at {crash_at}");
+        assert!(
+            no_lease(s.deps.store.as_ref(), &s.cluster.name).await,
+            "crash at {crash_at}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_db_failover_event_killed_at_any_call_converges_on_re_drive() {
+    let emulator = Emulator::shared();
+    let probe = failover_dns::setup("crash-db-probe", &[]).await;
+    let event = failover_dns::rds_event(
+        &probe.cluster.db_instance_id,
+        "RDS-EVENT-0013",
+        "failover started",
+    );
+    let db = probe.db_deps();
+    db_events::handle(&event, &failover_dns::at("d", failover_dns::t0()), &db)
+        .await
+        .unwrap();
+    let points = mutating_calls(&probe.db_events_app);
+    assert!(points >= 1, "{points}");
+    for crash_at in 1..=points {
+        let s = failover_dns::setup(&format!("crash-db{crash_at}"), &[]).await;
+        let event = failover_dns::rds_event(
+            &s.cluster.db_instance_id,
+            "RDS-EVENT-0013",
+            "failover started",
+        );
+        let db = s.db_deps();
+        emulator.crash_after(&s.db_events_app, crash_at);
+        let first =
+            db_events::handle(&event, &failover_dns::at("d", failover_dns::t0()), &db).await;
+        emulator.clear_faults(&s.db_events_app);
+        if let Err(err) = &first {
+            assert!(retried(err.kind()), "crash at {crash_at}: {err}");
+        }
+        let report = redriven(failover_dns::t0(), |n, at| {
+            let invocation = failover_dns::at(&format!("d{n}"), at);
+            let (event, db) = (&event, &db);
+            async move { db_events::handle(event, &invocation, db).await }
+        })
+        .await;
+        assert!(
+            report.window_until.is_some(),
+            "crash at {crash_at}: the window is open"
+        );
+        let cluster = ClusterName::new(&s.cluster.name).unwrap();
+        let flags = s.deps.store.read_flags(&cluster).await.unwrap();
+        assert!(
+            flags.is_raised(halfhour::domain::Flag::DbFailover, failover_dns::after(60)),
+            "crash at {crash_at}: the other loops see the window"
+        );
+    }
+}
