@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 WIDTH, LEFT, RIGHT = 1100, 70, 20
-CAPACITY_TOP, CAPACITY_HEIGHT = 60, 220
+CAPACITY_TOP, CAPACITY_HEIGHT = 76, 210
 DNS_TOP, DNS_HEIGHT = 330, 40
 HEIGHT = 440
 
@@ -68,8 +68,9 @@ def svg(world: Any) -> str:
     for step in sorted(world.steps):
         first = next((r.t for r in rows if r.step == step), None)
         if first is not None:
-            parts.append(f'<line x1="{x(first)}" x2="{x(first)}" y1="{CAPACITY_TOP - 14}" y2="{DNS_TOP + DNS_HEIGHT}" stroke="#999" stroke-dasharray="2,3"/>')
-            parts.append(f'<text x="{x(first) + 3}" y="{CAPACITY_TOP - 4}" fill="#555">step {step}</text>')
+            parts.append(f'<line x1="{x(first)}" x2="{x(first)}" y1="{CAPACITY_TOP - 30}" y2="{DNS_TOP + DNS_HEIGHT}" stroke="#999" stroke-dasharray="2,3"/>')
+            label_y = CAPACITY_TOP - 6 - 14 * (step % 2)  # alternate rows: steps can start close together
+            parts.append(f'<text x="{x(first) + 3}" y="{label_y}" fill="#555">step {step}</text>')
     for key, colour, label in (("desired", "#1f6feb", "desired"), ("in_service", "#2da44e", "InService")):
         points = step_points([(r.t, getattr(r, key)) for r in rows], x, y)
         parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>')
@@ -78,7 +79,7 @@ def svg(world: Any) -> str:
     parts.append(f'<text x="{LEFT - 8}" y="{DNS_TOP + DNS_HEIGHT / 2 + 4}" text-anchor="end">DNS</text>')
     for (t0, answer), (t1, _) in zip([(r.t, r.dns) for r in rows], [(r.t, r.dns) for r in rows[1:]] + [(end, "")]):
         colour = "#2da44e" if answer == "balancer" else "#e3a008"
-        parts.append(f'<rect x="{x(t0)}" y="{DNS_TOP}" width="{max(x(t1) - x(t0), 0.5)}" height="{DNS_HEIGHT}" fill="{colour}"/>')
+        parts.append(f'<rect x="{x(t0)}" y="{DNS_TOP}" width="{max(x(t1) - x(t0), 0) + 0.6}" height="{DNS_HEIGHT}" fill="{colour}"/>')
     flips = [b.t for a, b in zip(rows, rows[1:]) if a.dns != b.dns]
     for t in flips:
         parts.append(f'<line x1="{x(t)}" x2="{x(t)}" y1="{DNS_TOP - 8}" y2="{DNS_TOP + DNS_HEIGHT + 8}" stroke="#d1242f" stroke-width="2"/>')

@@ -176,7 +176,7 @@ class World:
             f"{self.invoke_url}/2015-03-31/functions/{function}/invocations",
             data=json.dumps(payload).encode(), method="POST", headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=900) as response:
+            with urllib.request.urlopen(request, timeout=120) as response:
                 body = json.loads(response.read() or b"null")
                 failed = response.headers.get("X-Amz-Function-Error") is not None
         except urllib.error.HTTPError as err:
@@ -202,8 +202,14 @@ class World:
         """EventBridge's delivery of each waiting instance's lifecycle action."""
         actions = self.control("GET", "lifecycle-actions")
         for action in actions:
-            detail = action["detail"]
-            self.invoke("lifecycle", action, f"eventbridge: {action['detail-type'].split()[1]} {detail['EC2InstanceId'][-6:]}")
+            launching = action["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_LAUNCHING"
+            event = fixture("lifecycle/launch.json" if launching else "lifecycle/terminate.json")
+            event["time"] = iso(time.time())
+            event["detail"].update({key: action[key] for key in (
+                "LifecycleActionToken", "AutoScalingGroupName", "LifecycleHookName", "EC2InstanceId",
+                "LifecycleTransition")})
+            kind = "launch" if launching else "terminate"
+            self.invoke("lifecycle", event, f"eventbridge: {kind} hook {action['EC2InstanceId'][-8:]}")
         return len(actions)
 
     def settle_lifecycle(self, rounds: int = 8) -> None:
@@ -243,7 +249,8 @@ class World:
         print(f"    {'PASS' if ok else 'FAIL'}  {what}", flush=True)
 
     def flips(self, since_row: int = 0) -> int:
-        answers = [r.dns for r in self.rows[since_row:]]
+        """DNS changes from the last answer before `since_row` on."""
+        answers = [r.dns for r in self.rows[max(since_row - 1, 0):]]
         return sum(a != b for a, b in zip(answers, answers[1:]))
 
 
@@ -389,9 +396,10 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     world: World | None = None
     try:
+        args.out.mkdir(parents=True, exist_ok=True)
         emulator = processes.start(
             [sys.executable, str(ROOT / "tests/emulator/halfhour_emulator.py"), "--port", "0", "--exit-with-parent"],
-            stdout=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, stderr=open(args.out / "emulator.log", "w"), text=True)
         endpoint = emulator.stdout.readline().strip().rsplit(" ", 1)[-1]
         print(f"AWS emulator: {endpoint}", flush=True)
         env = seed.seed(endpoint, CLUSTER, capacity=0)
@@ -405,10 +413,9 @@ def main() -> int:
                         "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
                         "AWS_SECRET_ACCESS_KEY": "testing", "AWS_LAMBDA_LOG_FORMAT": "JSON",
                         "AWS_LAMBDA_LOG_LEVEL": "WARN", "RUST_LOG": "warn"}
-        args.out.mkdir(parents=True, exist_ok=True)
         watch_log = open(args.out / "cargo-lambda-watch.log", "w")
-        processes.start(["cargo", "lambda", "watch", "--invoke-port", str(invoke_port), "--only-lambda-apis",
-                         "--ignore-changes"], cwd=ROOT, env=function_env, stdout=watch_log, stderr=subprocess.STDOUT)
+        processes.start(["cargo", "lambda", "watch", "--invoke-port", str(invoke_port), "--ignore-changes"],
+                        cwd=ROOT, env=function_env, stdout=watch_log, stderr=subprocess.STDOUT)
         world = World(emulator=endpoint, invoke_url=f"http://127.0.0.1:{invoke_port}", env=env, out=args.out)
         wait_for_port(invoke_port)
         print(f"Lambda runtime emulator: cargo lambda watch on :{invoke_port} (log: {args.out / 'cargo-lambda-watch.log'})")
@@ -443,7 +450,7 @@ def warm_up(world: World) -> None:
         request = urllib.request.Request(f"{world.invoke_url}/2015-03-31/functions/{function}/invocations",
                                          data=b'{"action": "warm-up"}', method="POST")
         try:
-            urllib.request.urlopen(request, timeout=1800).read()
+            urllib.request.urlopen(request, timeout=900).read()
         except urllib.error.HTTPError:
             pass  # a bad-event error is the expected answer to the warm-up payload
         print(f"  {function} ready in {time.monotonic() - started:.0f} s", flush=True)

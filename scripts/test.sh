@@ -54,3 +54,6 @@ fi
 
 step "IAM proof: each function's policy grants exactly what its tests saw it call"
 "$tools/python" scripts/iam_proof.py template.yaml "$HALFHOUR_REQUEST_LOG"
+
+step "make demo: the founding story end to end (cargo lambda watch + the AWS emulator), every step checked"
+DEMO_OUT="$CARGO_TARGET_DIR/demo" scripts/demo.sh
