@@ -43,6 +43,7 @@ async fn a_scale_out_killed_at_any_call_converges_on_re_drive() {
         .await
         .unwrap();
     let points = mutating_calls(&probe.app);
+    println!("crash points for {}: {points}", probe.app);
     assert!(
         points >= 3,
         "lease, idempotency, capacity at least: {points}"
@@ -93,6 +94,7 @@ async fn a_launch_killed_at_any_call_converges_on_re_drive() {
         .await
         .unwrap();
     let points = mutating_calls(&probe.app);
+    println!("crash points for {}: {points}", probe.app);
     assert!(points >= 2, "{points}");
     for crash_at in 1..=points {
         let s = lifecycle_hooks::setup(&format!("crash-life{crash_at}"), &[]).await;
@@ -145,6 +147,7 @@ async fn a_fail_over_killed_at_any_call_converges_on_re_drive() {
         .await
         .unwrap();
     let points = mutating_calls(&probe.app);
+    println!("crash points for {}: {points}", probe.app);
     assert!(points >= 3, "page, gate, state at least: {points}");
     for crash_at in 1..=points {
         let s = failover_dns::setup(&format!("crash-fo{crash_at}"), &[]).await;
@@ -182,6 +185,7 @@ async fn a_db_failover_event_killed_at_any_call_converges_on_re_drive() {
         .await
         .unwrap();
     let points = mutating_calls(&probe.db_events_app);
+    println!("crash points for {}: {points}", probe.db_events_app);
     assert!(points >= 1, "{points}");
     for crash_at in 1..=points {
         let s = failover_dns::setup(&format!("crash-db{crash_at}"), &[]).await;

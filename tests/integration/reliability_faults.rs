@@ -86,8 +86,12 @@ fn applied<'a>(log: &'a [LoggedRequest], action: &str) -> Vec<&'a LoggedRequest>
         .collect()
 }
 
+/// How many faults `app` met, printed per kind for RELIABILITY.md (`--no-capture`).
 fn injected(app: &str) -> u64 {
-    Emulator::shared().fault_counts(app).values().sum()
+    let counts = Emulator::shared().fault_counts(app);
+    let requests = Emulator::shared().requests(app).len();
+    println!("faults for {app}: {requests} requests, injected {counts:?}");
+    counts.values().sum()
 }
 
 #[tokio::test]
