@@ -126,6 +126,24 @@ pub(crate) fn created_images(app: &str) -> usize {
         .count()
 }
 
+/// Three InService (2 without hooks + 1): a reference can leave without a scale-up first.
+pub(crate) async fn three_in_service(s: &Setup) {
+    aws_sdk_autoscaling::Client::new(&s.config)
+        .set_desired_capacity()
+        .auto_scaling_group_name(&s.cluster.asg_name)
+        .desired_capacity(3)
+        .send()
+        .await
+        .expect("desired capacity 3");
+}
+
+pub(crate) async fn in_standby(s: &Setup) -> Vec<String> {
+    s.cluster
+        .instances_in(&s.config, "Standby")
+        .await
+        .expect("instances")
+}
+
 pub(crate) async fn serving(s: &Setup) -> usize {
     s.cluster
         .instances_in(&s.config, "InService")
@@ -329,13 +347,7 @@ async fn full_bake_reboots_the_reference_and_rolls_out_a_new_version() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn duplicate_and_concurrent_bakes_make_one_image() {
     let s = setup("bake-dup", false, &[]).await;
-    aws_sdk_autoscaling::Client::new(&s.config)
-        .set_desired_capacity()
-        .auto_scaling_group_name(&s.cluster.asg_name)
-        .desired_capacity(3)
-        .send()
-        .await
-        .unwrap();
+    three_in_service(&s).await;
     let request = bake_request(&s.cluster);
     let runs: Vec<_> = ["same", "same", "other-1", "other-2"]
         .into_iter()
@@ -482,13 +494,7 @@ async fn a_bake_interrupted_after_any_step_completes_on_re_drive() {
     for crash_at in 1..=8 {
         let app = format!("bake-crash{crash_at}");
         let s = setup(&app, false, &[("HALFHOUR_BAKE_DB_SNAPSHOT", "false")]).await;
-        aws_sdk_autoscaling::Client::new(&s.config)
-            .set_desired_capacity()
-            .auto_scaling_group_name(&s.cluster.asg_name)
-            .desired_capacity(3)
-            .send()
-            .await
-            .unwrap();
+        three_in_service(&s).await;
         let crash = Arc::new(CrashAfter {
             inner: Arc::clone(&s.deps),
             crash_at,
@@ -559,11 +565,7 @@ async fn a_bake_interrupted_after_any_step_completes_on_re_drive() {
             "crash point {crash_at}: one image"
         );
         assert!(
-            s.cluster
-                .instances_in(&s.config, "Standby")
-                .await
-                .unwrap()
-                .is_empty(),
+            in_standby(&s).await.is_empty(),
             "crash point {crash_at}: nothing left in Standby"
         );
         assert_eq!(
@@ -720,13 +722,7 @@ async fn retention_keeps_the_newest_and_everything_in_use() {
 async fn the_refreshing_flag_stays_up_until_the_refresh_is_over() {
     let emulator = Emulator::shared();
     let s = setup("bake-refresh-flag", false, &[]).await;
-    aws_sdk_autoscaling::Client::new(&s.config)
-        .set_desired_capacity()
-        .auto_scaling_group_name(&s.cluster.asg_name)
-        .desired_capacity(3)
-        .send()
-        .await
-        .unwrap();
+    three_in_service(&s).await;
     let started = handle(&bake_request(&s.cluster), &invocation("bake"), &s.deps)
         .await
         .unwrap();

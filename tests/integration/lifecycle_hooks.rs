@@ -19,11 +19,7 @@ pub(crate) struct Setup {
 
 pub(crate) async fn setup(app: &str, extra: &[(&str, &str)]) -> Setup {
     let emulator = Emulator::shared();
-    let seed = emulator.sdk_config(&format!("{app}-seed")).await;
-    let cluster = Cluster::seed(&seed).await.expect("cluster seeded");
-    let topic = halfhour_tests::fixture::create_topic(&seed, &format!("{}-notify", cluster.name))
-        .await
-        .expect("topic");
+    let (seed, cluster, topic) = crate::seeded_with_topic(app).await;
     let mut vars: HashMap<String, String> = HashMap::from([
         ("HALFHOUR_TABLE".into(), cluster.table.clone()),
         ("HALFHOUR_CLUSTER".into(), cluster.name.clone()),

@@ -25,6 +25,21 @@ use halfhour_tests::Emulator;
 use halfhour_tests::emulator::unique_name;
 use halfhour_tests::fixture::create_state_table;
 
+/// A seeded cluster and its notification topic, made under the test's own app name
+/// (`<app>-seed`), with that SDK configuration for the test's checks.
+pub async fn seeded_with_topic(
+    app: &str,
+) -> (aws_config::SdkConfig, halfhour_tests::Cluster, String) {
+    let seed = Emulator::shared().sdk_config(&format!("{app}-seed")).await;
+    let cluster = halfhour_tests::Cluster::seed(&seed)
+        .await
+        .expect("cluster seeded");
+    let topic = halfhour_tests::fixture::create_topic(&seed, &format!("{}-notify", cluster.name))
+        .await
+        .expect("topic");
+    (seed, cluster, topic)
+}
+
 /// A fresh state table and a store on it, with requests tagged `app`.
 pub async fn fresh_store(app: &str) -> DynamoStateStore {
     let config = Emulator::shared().sdk_config(app).await;

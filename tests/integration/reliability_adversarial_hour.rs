@@ -45,11 +45,7 @@ impl Rng {
 
 async fn loops(app: &str) -> (Cluster, aws_config::SdkConfig, Loops) {
     let emulator = Emulator::shared();
-    let seed = emulator.sdk_config(&format!("{app}-seed")).await;
-    let cluster = Cluster::seed(&seed).await.expect("cluster seeded");
-    let topic = halfhour_tests::fixture::create_topic(&seed, &format!("{}-notify", cluster.name))
-        .await
-        .expect("topic");
+    let (seed, cluster, topic) = crate::seeded_with_topic(app).await;
     let vars: HashMap<&str, String> = HashMap::from([
         ("HALFHOUR_TABLE", cluster.table.clone()),
         ("HALFHOUR_CLUSTER", cluster.name.clone()),

@@ -13,19 +13,11 @@ use halfhour::ports::StateStore;
 use halfhour_tests::Emulator;
 use serde_json::json;
 
-use crate::reliability_faults::{redriven, retried};
+use crate::reliability_faults::{effects, redriven, retried};
 use crate::{failover_dns, lifecycle_hooks, scaling_alarms};
 
 fn mutating_calls(app: &str) -> usize {
     Emulator::shared().mutating_requests(app).len()
-}
-
-fn effects(app: &str, action: &str) -> usize {
-    Emulator::shared()
-        .requests(app)
-        .iter()
-        .filter(|r| r.action == action && r.took_effect())
-        .count()
 }
 
 async fn no_lease(store: &dyn StateStore, cluster: &str) -> bool {

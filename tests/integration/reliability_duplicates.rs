@@ -13,7 +13,7 @@ use halfhour::domain::{Flag, Millis};
 use halfhour::{Error, clock};
 use halfhour_tests::Emulator;
 
-use crate::reliability_faults::{redriven, retried};
+use crate::reliability_faults::{effects, redriven, retried};
 use crate::{failover_dns, gold_image_bake, lifecycle_hooks};
 
 const STORM: usize = 50;
@@ -49,14 +49,6 @@ where
         )
         .await;
     }
-}
-
-fn effects(app: &str, action: &str) -> usize {
-    Emulator::shared()
-        .requests(app)
-        .iter()
-        .filter(|r| r.action == action && r.took_effect())
-        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -153,13 +145,7 @@ async fn fifty_bake_requests_and_fifty_ami_events_make_one_image_and_one_roll_ou
     let emulator = Emulator::shared();
     let s =
         gold_image_bake::setup("dup-bake", false, &[("HALFHOUR_BAKE_DB_SNAPSHOT", "false")]).await;
-    aws_sdk_autoscaling::Client::new(&s.config)
-        .set_desired_capacity()
-        .auto_scaling_group_name(&s.cluster.asg_name)
-        .desired_capacity(3)
-        .send()
-        .await
-        .unwrap();
+    gold_image_bake::three_in_service(&s).await;
     // Fifty operators asking at once: one bake runs, the others are refused or told to retry.
     let bake = gold_image_bake::bake_request(&s.cluster);
     let deps = Arc::clone(&s.deps);

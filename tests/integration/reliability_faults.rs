@@ -80,6 +80,11 @@ where
     panic!("no convergence after {ATTEMPTS} deliveries: {last:?}")
 }
 
+/// How many of `app`'s `action` requests took effect (answer lost or not).
+pub(crate) fn effects(app: &str, action: &str) -> usize {
+    applied(&Emulator::shared().requests(app), action).len()
+}
+
 fn applied<'a>(log: &'a [LoggedRequest], action: &str) -> Vec<&'a LoggedRequest> {
     log.iter()
         .filter(|r| r.action == action && r.took_effect())
@@ -244,13 +249,7 @@ async fn bake_under(plan: impl Fn(u64) -> FaultPlan<'static>) {
             &[("HALFHOUR_BAKE_DB_SNAPSHOT", "false")],
         )
         .await;
-        aws_sdk_autoscaling::Client::new(&s.config)
-            .set_desired_capacity()
-            .auto_scaling_group_name(&s.cluster.asg_name)
-            .desired_capacity(3)
-            .send()
-            .await
-            .unwrap();
+        gold_image_bake::three_in_service(&s).await;
         emulator.inject_faults(&s.app, &plan(seed));
         let bake = gold_image_bake::bake_request(&s.cluster);
         let started = redriven(clock::now(), |n, now| {
@@ -302,11 +301,7 @@ async fn bake_under(plan: impl Fn(u64) -> FaultPlan<'static>) {
             "seed {seed}: one refresh"
         );
         assert!(
-            s.cluster
-                .instances_in(&s.config, "Standby")
-                .await
-                .unwrap()
-                .is_empty(),
+            gold_image_bake::in_standby(&s).await.is_empty(),
             "seed {seed}: nothing left in Standby"
         );
         assert_eq!(
