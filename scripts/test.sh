@@ -9,7 +9,7 @@ cd "$root"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/halfhour/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> %s (%ss in)\n' "$*" "$SECONDS"; }
 
 step "venvs (moto server + halfhour extension; SAM CLI, cfn-lint, checkov, cargo-lambda)"
 HALFHOUR_PYTHON=$(scripts/emulator-venv.sh)
@@ -57,3 +57,5 @@ step "IAM proof: each function's policy grants exactly what its tests saw it cal
 
 step "make demo: the founding story end to end (cargo lambda watch + the AWS emulator), every step checked"
 DEMO_OUT="$CARGO_TARGET_DIR/demo" scripts/demo.sh
+
+printf '\n==> every check passed (%ss)\n' "$SECONDS"
