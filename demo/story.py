@@ -412,7 +412,7 @@ def main() -> int:
         function_env = {**os.environ, **env, "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1",
                         "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
                         "AWS_SECRET_ACCESS_KEY": "testing", "AWS_LAMBDA_LOG_FORMAT": "JSON",
-                        "AWS_LAMBDA_LOG_LEVEL": "WARN", "RUST_LOG": "warn"}
+                        "AWS_LAMBDA_LOG_LEVEL": "INFO", "RUST_LOG": "info"}
         watch_log = open(args.out / "cargo-lambda-watch.log", "w")
         processes.start(["cargo", "lambda", "watch", "--invoke-port", str(invoke_port), "--ignore-changes"],
                         cwd=ROOT, env=function_env, stdout=watch_log, stderr=subprocess.STDOUT)

@@ -11,4 +11,9 @@ python=$(scripts/emulator-venv.sh)
 tools=$(dirname "$(scripts/tools-venv.sh)")
 # cargo finds `cargo lambda` on PATH.
 export PATH="$tools:$PATH"
+# Build each function as cargo lambda watch will run it (one binary, its own features), with
+# cargo's progress on screen; from a cold cache this is most of the demo's time.
+for function in $(ls functions); do
+  cargo build --bin "$function"
+done
 exec "$python" demo/story.py --out "${DEMO_OUT:-$root/out/demo}"
