@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
-use halfhour::domain::{ClusterName, Flag, FlagHold, Millis};
+use halfhour::domain::{ClusterName, Flag, FlagHold, Millis, format_utc};
 use halfhour::{ErrorKind, clock};
 use halfhour_tests::{Cluster, Emulator};
 use scaler::{Deps, Invocation, ScalerConfig, function_handler, handle, reconcile};
@@ -54,32 +54,10 @@ pub(crate) fn alarm_event(name: &str, state: &str, at: Millis) -> Value {
         "resources": [format!("arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}")],
         "detail": {
             "alarmName": name,
-            "state": {"value": state, "reason": "Threshold Crossed", "timestamp": rfc3339(secs)},
-            "previousState": {"value": "OK", "reason": "", "timestamp": rfc3339(secs - 300)}
+            "state": {"value": state, "reason": "Threshold Crossed", "timestamp": format_utc(Millis(secs * 1000))},
+            "previousState": {"value": "OK", "reason": "", "timestamp": format_utc(Millis((secs - 300) * 1000))}
         }
     })
-}
-
-/// Seconds since the epoch as RFC 3339 (UTC), for realistic event timestamps.
-pub(crate) fn rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000+0000",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 pub(crate) fn invocation(id: &str, now: Millis) -> Invocation {
