@@ -119,8 +119,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--endpoint", default="http://127.0.0.1:5000")
     parser.add_argument("--cluster", default="prod")
+    parser.add_argument("--capacity", type=int, default=2, help="0 seeds the group empty (its first launches meet the hook)")
     args = parser.parse_args(argv)
-    json.dump(seed(args.endpoint, args.cluster), sys.stdout, indent=2)
+    json.dump(seed(args.endpoint, args.cluster, args.capacity), sys.stdout, indent=2)
     print()
 
 
