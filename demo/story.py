@@ -13,7 +13,6 @@ time, flips marked), and exits non-zero if any check failed.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import signal
@@ -115,7 +114,6 @@ class World:
     emulator: str
     invoke_url: str
     env: dict[str, str]
-    out: Path
     started: float = field(default_factory=time.monotonic)
     step: int = 0
     rows: list[Row] = field(default_factory=list)
@@ -185,9 +183,9 @@ class World:
         self.record(source, function, outcome)
         return {"ok": not failed, "body": body}
 
-    def tick(self, label: str = "schedule: every minute") -> None:
+    def tick(self) -> None:
         """The reconciler's tick, and Lambda's delivery of the async invokes it makes."""
-        self.invoke("reconciler", fixture("reconciler/scheduled.json"), label)
+        self.invoke("reconciler", fixture("reconciler/scheduled.json"), "schedule: every minute")
         self.deliver_async_invokes()
 
     def deliver_async_invokes(self) -> None:
@@ -228,7 +226,7 @@ class World:
         return self.invoke("failover", event, f"eventbridge: site-health {value}")
 
     def cpu_alarm(self, at: float, source: str) -> dict[str, Any]:
-        event = copy.deepcopy(fixture("scaler/alarm-action.json"))
+        event = fixture("scaler/alarm-action.json")
         event["time"] = event["alarmData"]["state"]["timestamp"] = iso(at, millis=True)
         return self.invoke("scaler", event, source)
 
@@ -416,7 +414,7 @@ def main() -> int:
         watch_log = open(args.out / "cargo-lambda-watch.log", "w")
         processes.start(["cargo", "lambda", "watch", "--invoke-port", str(invoke_port), "--ignore-changes"],
                         cwd=ROOT, env=function_env, stdout=watch_log, stderr=subprocess.STDOUT)
-        world = World(emulator=endpoint, invoke_url=f"http://127.0.0.1:{invoke_port}", env=env, out=args.out)
+        world = World(emulator=endpoint, invoke_url=f"http://127.0.0.1:{invoke_port}", env=env)
         wait_for_port(invoke_port)
         print(f"Lambda runtime emulator: cargo lambda watch on :{invoke_port} (log: {args.out / 'cargo-lambda-watch.log'})")
         warm_up(world)

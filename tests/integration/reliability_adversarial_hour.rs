@@ -11,8 +11,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
+use halfhour::Error;
 use halfhour::domain::{Millis, parse_timestamp};
-use halfhour::{Error, ErrorKind};
 use halfhour_tests::{Cluster, Emulator};
 use serde_json::{Value, json};
 
@@ -97,11 +97,7 @@ async fn loops(app: &str) -> (Cluster, aws_config::SdkConfig, Loops) {
 /// anything else is a defect.
 fn tolerate<T>(what: &str, outcome: Result<T, Error>) {
     if let Err(err) = outcome {
-        assert!(
-            retried(err.kind()) || err.kind() == ErrorKind::BadEvent && what == "bake",
-            "{what}: {:?} {err}",
-            err.kind()
-        );
+        assert!(retried(err.kind()), "{what}: {:?} {err}", err.kind());
     }
 }
 
