@@ -291,6 +291,63 @@ async fn a_db_failover_window_keeps_dns_on_primary_through_the_outage() {
     assert_eq!(s.answer(), "PRIMARY");
 }
 
+/// The RDS user guide's own failover event: `SourceIdentifier` as `rds:<name>`, here without an
+/// `EventID` (recognised by its category and message).
+fn documented_rds_event(db: &str, category: &str, message: &str) -> Value {
+    let mut event = rds_event(db, "", message);
+    let detail = event["detail"].as_object_mut().expect("detail");
+    detail.remove("EventID");
+    detail.insert("SourceIdentifier".into(), json!(format!("rds:{db}")));
+    detail.insert("EventCategories".into(), json!([category]));
+    event["id"] = json!(format!("doc-{category}-{db}-{}", message.len()));
+    event
+}
+
+#[tokio::test]
+async fn a_db_failover_in_awss_documented_shape_holds_dns_and_a_stopped_db_is_reported() {
+    let emulator = Emulator::shared();
+    let s = setup("fo-db-doc", &[]).await;
+    let db = s.db_deps();
+    let opened = handle_db(
+        &documented_rds_event(
+            &s.cluster.db_instance_id,
+            "failover",
+            "Multi-AZ instance failover started.",
+        ),
+        &at("d1", t0()),
+        &db,
+    )
+    .await
+    .unwrap();
+    assert_eq!(opened.action, "open_window");
+    emulator.set_health_check_status(&s.cluster.site_health_check_id, false);
+    let during = handle(&health_alarm("ALARM"), &at("a1", after(60)), &s.deps)
+        .await
+        .unwrap();
+    assert!(during.db_window, "the window is open: {during:?}");
+    assert_eq!(s.answer(), "PRIMARY", "the DB failover does not move DNS");
+
+    let stopped = handle_db(
+        &documented_rds_event(
+            &s.cluster.db_instance_id,
+            "notification",
+            "DB instance stopped",
+        ),
+        &at("d2", after(90)),
+        &db,
+    )
+    .await
+    .unwrap();
+    assert_eq!(stopped.action, "report_outage");
+    let published: Vec<_> = emulator
+        .requests(&s.db_events_app)
+        .into_iter()
+        .filter(|r| r.action == "Publish")
+        .collect();
+    assert_eq!(published.len(), 1, "the operator hears of the outage");
+    assert!(published[0].params.to_string().contains("is down"));
+}
+
 #[tokio::test]
 async fn pin_and_unpin_and_status() {
     let s = setup("fo-pin", &[]).await;

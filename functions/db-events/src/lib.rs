@@ -85,6 +85,9 @@ pub enum DbEvent {
     FailoverCompleted,
     MultiAzOff,
     BackupsDisabled,
+    /// The database stopped (RDS-EVENT-0087) or failed (category `failure`): the site is down
+    /// until someone acts, and no window of halfhour's explains it.
+    Outage,
     Other,
 }
 
@@ -94,24 +97,50 @@ pub enum Drift {
     BackupsDisabled,
 }
 
-/// Classify by RDS event id, falling back to category and message (ids are documented per
-/// event; the message wording is what stays readable in the console).
+/// Classify by RDS event id, falling back to category and message for events that carry no
+/// `EventID` (ids and messages: <https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_Events.Messages.html>).
 pub fn classify(event_id: &str, categories: &[String], message: &str) -> DbEvent {
     let message = message.to_ascii_lowercase();
-    let failover = categories.iter().any(|c| c == "failover");
+    let category = |c: &str| categories.iter().any(|k| k == c);
     match event_id {
-        "RDS-EVENT-0013" => DbEvent::FailoverStarted,
-        "RDS-EVENT-0015" | "RDS-EVENT-0049" | "RDS-EVENT-0065" => DbEvent::FailoverCompleted,
-        "RDS-EVENT-0028" => DbEvent::BackupsDisabled,
-        _ if failover && message.contains("started") => DbEvent::FailoverStarted,
-        _ if failover && (message.contains("complete") || message.contains("recovered")) => {
+        "RDS-EVENT-0013" | "RDS-EVENT-0050" => DbEvent::FailoverStarted,
+        "RDS-EVENT-0015" | "RDS-EVENT-0049" | "RDS-EVENT-0051" | "RDS-EVENT-0065" => {
             DbEvent::FailoverCompleted
+        }
+        // A user-requested failover RDS abandoned: nothing moved.
+        "RDS-EVENT-0034" => DbEvent::Other,
+        "RDS-EVENT-0028" => DbEvent::BackupsDisabled,
+        "RDS-EVENT-0087" | "RDS-EVENT-0031" | "RDS-EVENT-0035" | "RDS-EVENT-0036" => {
+            DbEvent::Outage
+        }
+        _ if category("failover") && message.contains("abandon") => DbEvent::Other,
+        _ if category("failover") && message.contains("started") => DbEvent::FailoverStarted,
+        _ if category("failover")
+            && (message.contains("complete") || message.contains("recovered")) =>
+        {
+            DbEvent::FailoverCompleted
+        }
+        _ if category("failure") => DbEvent::Outage,
+        _ if category("notification") && message.contains("db instance stopped") => {
+            DbEvent::Outage
         }
         _ if message.contains("single-az") => DbEvent::MultiAzOff,
         _ if message.contains("backups") && message.contains("disabled") => {
             DbEvent::BackupsDisabled
         }
         _ => DbEvent::Other,
+    }
+}
+
+/// Whether an RDS event is about `db_instance`: by `SourceArn` (unambiguous), else by
+/// `SourceIdentifier`, which AWS's own examples give both bare and as `rds:<name>`
+/// (<https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_Events.overview.html>).
+pub fn names_instance(source_arn: Option<&str>, source_id: Option<&str>, db_instance: &str) -> bool {
+    match source_arn {
+        Some(arn) => arn.rsplit_once(":db:").is_some_and(|(_, name)| name == db_instance),
+        None => source_id
+            .map(|id| id.strip_prefix("rds:").unwrap_or(id))
+            .is_some_and(|name| name == db_instance),
     }
 }
 
@@ -158,8 +187,10 @@ impl Input {
         struct Detail {
             #[serde(rename = "EventCategories", default)]
             categories: Vec<String>,
-            #[serde(rename = "SourceIdentifier")]
-            source: String,
+            #[serde(rename = "SourceIdentifier", default)]
+            source: Option<String>,
+            #[serde(rename = "SourceArn", default)]
+            source_arn: Option<String>,
             #[serde(rename = "Message", default)]
             message: String,
             #[serde(rename = "EventID", default)]
@@ -167,10 +198,18 @@ impl Input {
         }
         let detail = Detail::deserialize(payload.get("detail").cloned().unwrap_or(Value::Null))
             .map_err(|e| Error::bad_event(format!("malformed RDS event: {e}")))?;
-        if detail.source != config.db_instance {
+        if !names_instance(
+            detail.source_arn.as_deref(),
+            detail.source.as_deref(),
+            &config.db_instance,
+        ) {
             return Err(Error::bad_event(format!(
                 "DB instance `{}` is not cluster {cluster}'s database `{}`",
-                detail.source, config.db_instance
+                detail
+                    .source_arn
+                    .or(detail.source)
+                    .unwrap_or_else(|| "(none named)".into()),
+                config.db_instance
             )));
         }
         let id = payload
@@ -251,6 +290,7 @@ async fn on_event(
             Some(now.plus(config.close_grace)),
         ),
         DbEvent::MultiAzOff | DbEvent::BackupsDisabled => ("report_drift", None),
+        DbEvent::Outage => ("report_outage", None),
         DbEvent::Other => ("ignore", None),
     };
     DecisionRecord::new("database", cluster, action)
@@ -276,6 +316,9 @@ async fn on_event(
         };
         if let Some(drift) = drift {
             report_drift(&[drift], now, deps).await?;
+        }
+        if event == DbEvent::Outage {
+            report_outage(message, deps).await;
         }
     }
     Ok(DbReport {
@@ -330,6 +373,27 @@ pub async fn reconcile(invocation: &Invocation, deps: &Deps) -> Result<DbReport,
         drift,
         dry_run,
     })
+}
+
+/// A stopped or failed database is an outage no window explains: the operator hears of it.
+/// Once per event (the event's idempotency record).
+async fn report_outage(message: &str, deps: &Deps) {
+    let config = &deps.config;
+    let cluster = &config.common.cluster;
+    let Some(notifier) = &deps.notifier else {
+        return;
+    };
+    let text = format!(
+        "Database {} of cluster {cluster} is down: \"{message}\". The site cannot serve until it is \
+         started or recovered; halfhour does not start or restore databases.",
+        config.db_instance
+    );
+    if let Err(err) = notifier
+        .notify(&format!("halfhour: {cluster} database down"), &text)
+        .await
+    {
+        tracing::warn!(error = %err, "outage notification not sent");
+    }
 }
 
 /// Notify each kind of drift at most once a day.
@@ -423,6 +487,23 @@ mod tests {
             ),
             DbEvent::Other
         );
+        assert_eq!(classify("RDS-EVENT-0087", &[], ""), DbEvent::Outage);
+        assert_eq!(
+            classify("", &["failure".to_owned()], "DB instance put into failed state."),
+            DbEvent::Outage
+        );
+        assert_eq!(
+            classify(
+                "",
+                &failover,
+                "Abandoning user requested failover since a failover recently occurred on the database instance."
+            ),
+            DbEvent::Other
+        );
+        assert_eq!(
+            classify("", &failover, "A Multi-AZ failover has completed."),
+            DbEvent::FailoverCompleted
+        );
     }
 
     #[test]
@@ -475,5 +556,51 @@ mod fixtures {
             }
         ));
         assert_eq!(parse("reconcile.json"), Input::Reconcile);
+    }
+
+    /// AWS's own examples name the instance `rds:my-db-instance` or bare, carry a SourceArn, and
+    /// may lack an EventID; each is this database's event.
+    #[test]
+    fn aws_documented_rds_events_are_this_databases() {
+        let vars = [
+            ("HALFHOUR_TABLE", "t"),
+            ("HALFHOUR_CLUSTER", "prod"),
+            (DB_INSTANCE_ID, "my-db-instance"),
+        ];
+        let config = DbEventsConfig::from_lookup(halfhour::testing::lookup(&vars)).unwrap();
+        let event = |file: &str| {
+            let payload = halfhour::testing::event_fixture(
+                env!("CARGO_MANIFEST_DIR"),
+                &format!("db-events/{file}"),
+            );
+            match Input::parse(&payload, &config) {
+                Ok(Input::Event { event, .. }) => event,
+                other => panic!("{file}: {other:?}"),
+            }
+        };
+        assert_eq!(
+            event("aws-example-failover-completed.json"),
+            DbEvent::FailoverCompleted
+        );
+        assert_eq!(
+            event("failover-started-without-event-id.json"),
+            DbEvent::FailoverStarted
+        );
+        assert_eq!(event("db-stopped.json"), DbEvent::Outage);
+    }
+
+    #[test]
+    fn the_instance_is_named_by_arn_first() {
+        let arn = "arn:aws:rds:us-east-1:123456789012:db:prod-db";
+        assert!(names_instance(Some(arn), Some("rds:prod-db"), "prod-db"));
+        assert!(names_instance(None, Some("rds:prod-db"), "prod-db"));
+        assert!(names_instance(None, Some("prod-db"), "prod-db"));
+        assert!(!names_instance(Some(arn), Some("prod-db"), "prod"));
+        assert!(!names_instance(
+            Some("arn:aws:rds:us-east-1:1:db:prod-db-2"),
+            Some("prod-db"),
+            "prod-db"
+        ));
+        assert!(!names_instance(None, None, "prod-db"));
     }
 }
