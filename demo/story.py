@@ -151,6 +151,7 @@ class World:
             "in_service": states.count("InService"),
             "waiting": sum(s.endswith(":Wait") for s in states),
             "standby": states.count("Standby"),
+            "entering_standby": states.count("EnteringStandby"),
             "dns": "balancer" if answer["answer"] == "PRIMARY" else "static",
         }
 
@@ -211,9 +212,17 @@ class World:
         return len(actions)
 
     def settle_lifecycle(self, rounds: int = 8) -> None:
+        """Deliver the waiting instances' lifecycle events, then let the lifecycle loop's
+        reconcile drive what still waits (a redelivered event replays its first answer)."""
+        if not self.deliver_lifecycle_actions():
+            return
         for _ in range(rounds):
-            if not self.deliver_lifecycle_actions():
+            if not self.control("GET", "lifecycle-actions"):
                 return
+            # A new instance is a Systems Manager managed node only once its agent registered:
+            # move the emulator's clock past that instead of waiting for it.
+            self.control("POST", "clock", {"advance_seconds": 5})
+            self.invoke("lifecycle", fixture("lifecycle/reconcile.json"), "reconciler: lifecycle reconcile")
             time.sleep(0.5)
 
     def site_alarm(self, value: str) -> dict[str, Any]:
@@ -343,7 +352,13 @@ def story(world: World) -> None:
     cursor = world.log_cursor
     report = world.invoke("gold-image", fixture("gold-image/bake.json"), "operator: sam remote invoke bake")
     bake = (report["body"] or {}).get("bake") or {}
-    image, reference = bake.get("image_id"), bake.get("reference")
+    reference = bake.get("reference")
+    draining = world.observe()["entering_standby"] == 1 and not bake.get("image_id")
+    world.expect(draining, f"reference {reference} leaves the load balancer first (EnteringStandby), no reboot yet")
+    world.control("POST", "clock", {"advance_seconds": 31})  # the target group's deregistration delay
+    report = world.invoke("gold-image", fixture("gold-image/reconcile.json"), "reconciler tick: the bake resumes")
+    bake = (report["body"] or {}).get("bake") or {}
+    image = bake.get("image_id")
     world.expect(bool(image) and world.observe()["standby"] == 1, f"reference {reference} in Standby, image {image} pending")
     requests = world.control("GET", f"requests?since={cursor}")
     creates = [r for r in requests if r["action"] == "CreateImage"]
@@ -361,6 +376,7 @@ def story(world: World) -> None:
     world.expect(default["LaunchTemplateData"]["ImageId"] == image, f"launch template default v{default['VersionNumber']} runs {image}")
 
     def refreshed() -> bool:
+        world.control("POST", "clock", {"advance_seconds": 5})  # each replacement's SSM agent registers
         world.deliver_lifecycle_actions()
         instances = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]["Instances"]
         images = world.client("ec2").describe_instances(InstanceIds=[i["InstanceId"] for i in instances])

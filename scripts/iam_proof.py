@@ -23,16 +23,23 @@ IAM_PREFIX = {"monitoring": "cloudwatch"}
 # Wire operation → IAM action, where they differ.
 IAM_ACTION = {"s3:HeadObject": "s3:GetObject", "lambda:Invoke": "lambda:InvokeFunction"}
 # Actions AWS authorizes on the caller as part of another call (its documentation says so).
+# A call that puts a group on a launch template version (a refresh, its rollback, an update)
+# authorizes the caller's use of that template: ec2:RunInstances, iam:PassRole for its instance
+# profile's role, and ec2:CreateTags with ec2:CreateAction=RunInstances for its tags
+# (https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-launch-template-permissions.html).
+ONTO_A_TEMPLATE = {"autoscaling:StartInstanceRefresh", "autoscaling:RollbackInstanceRefresh",
+                   "autoscaling:UpdateAutoScalingGroup"}
 IMPLIED_BY = {
-    # TagSpecifications on CreateImage are authorized as ec2:CreateTags with ec2:CreateAction.
-    "ec2:CreateTags": "ec2:CreateImage",
+    # TagSpecifications are authorized as ec2:CreateTags with ec2:CreateAction.
+    "ec2:CreateTags": {"ec2:CreateImage"} | ONTO_A_TEMPLATE,
     # Tags on CreateDBSnapshot are authorized as rds:AddTagsToResource.
-    "rds:AddTagsToResource": "rds:CreateDBSnapshot",
-    # A refresh onto a launch template version authorizes the caller's use of that template
-    # (ec2:RunInstances) and the passing of its instance profile's role (iam:PassRole).
-    "ec2:RunInstances": "autoscaling:StartInstanceRefresh",
-    "iam:PassRole": "autoscaling:StartInstanceRefresh",
+    "rds:AddTagsToResource": {"rds:CreateDBSnapshot"},
+    "ec2:RunInstances": ONTO_A_TEMPLATE,
+    "iam:PassRole": ONTO_A_TEMPLATE,
 }
+# The ec2:CreateAction under which each call's tags on create are authorized: the CreateTags
+# grant must name it (a grant for CreateImage alone fails a refresh onto a tagged template).
+CREATE_ACTION = {"ec2:CreateImage": "CreateImage", **{action: "RunInstances" for action in ONTO_A_TEMPLATE}}
 
 
 def iam_action(service: str, action: str) -> str:
@@ -55,6 +62,18 @@ def statements(policy: Any) -> Iterator[dict[str, Any]]:
             yield policy
 
 
+def create_actions(policies: Any) -> set[str]:
+    """The ec2:CreateAction values under which the policies allow ec2:CreateTags."""
+    found: set[str] = set()
+    for statement in statements(policies):
+        listed = statement["Action"]
+        if "ec2:CreateTags" not in ([listed] if isinstance(listed, str) else listed):
+            continue
+        value = statement.get("Condition", {}).get("StringEquals", {}).get("ec2:CreateAction", [])
+        found.update([value] if isinstance(value, str) else value)
+    return found
+
+
 def granted_by_function(template: dict[str, Any]) -> dict[str, tuple[set[str], dict[str, str]]]:
     """Binary name → (actions its policies allow, justified grants it never calls)."""
     granted: dict[str, tuple[set[str], dict[str, str]]] = {}
@@ -73,7 +92,12 @@ def granted_by_function(template: dict[str, Any]) -> dict[str, tuple[set[str], d
                 actions.add(action)
         justified = resource.get("Metadata", {}).get("GrantedNotCalled", {})
         granted[binary] = (actions, dict(justified))
+        TAGGING[binary] = create_actions(resource["Properties"].get("Policies", []))
     return granted
+
+
+# Binary name → the ec2:CreateAction values its ec2:CreateTags grants allow.
+TAGGING: dict[str, set[str]] = {}
 
 
 def used_by_function(log_path: str, functions: set[str]) -> dict[str, set[str]]:
@@ -101,10 +125,15 @@ def main(template_path: str, log_path: str) -> int:
             failures.append(f"{function}: no calls in the log (did its integration tests run?)")
         for action in sorted(called - allowed):
             failures.append(f"{function}: calls {action}, which its policy does not grant")
+        for action in sorted(a for a in called if a in CREATE_ACTION):
+            if CREATE_ACTION[action] not in TAGGING.get(function, set()):
+                failures.append(f"{function}: calls {action}, whose tags on create need ec2:CreateTags "
+                                f"with ec2:CreateAction={CREATE_ACTION[action]}")
         notes = []
         for action in sorted(allowed - called):
-            if IMPLIED_BY.get(action) in called:
-                notes.append(f"{action} (implied by {IMPLIED_BY[action]})")
+            implied = sorted(IMPLIED_BY.get(action, set()) & called)
+            if implied:
+                notes.append(f"{action} (implied by {', '.join(implied)})")
             elif action in justified:
                 notes.append(f"{action} (justified: {justified[action]})")
             else:

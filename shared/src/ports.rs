@@ -140,6 +140,18 @@ pub trait GroupInstances: Send + Sync {
 
     /// The status of a refresh (`Pending`, `InProgress`, `Successful`, `Failed`, `Cancelled`, ...).
     async fn refresh_status(&self, group: &str, refresh_id: &str) -> Result<Option<String>>;
+
+    /// UpdateAutoScalingGroup: launch this numbered version from now on (running instances stay).
+    async fn set_launch_template_version(
+        &self,
+        group: &str,
+        template_id: &str,
+        version: i64,
+    ) -> Result<()>;
+
+    /// RollbackInstanceRefresh: AWS replaces what the running refresh launched with the group's
+    /// own configuration. `Ok(false)` when no refresh is active.
+    async fn rollback_instance_refresh(&self, group: &str) -> Result<bool>;
 }
 
 /// EC2 images: made with a reboot, found again by name, retired with their snapshots.
@@ -171,14 +183,15 @@ pub trait InstanceStatuses: Send + Sync {
     async fn instance_status(&self, instance_id: &str) -> Result<crate::domain::InstanceStatus>;
 }
 
-/// Launch templates: the default version says which image new instances get.
+/// Launch templates: each version is what a launch gets; a group names one (a number, or
+/// `$Default`/`$Latest`, resolved at each launch).
 #[async_trait]
 pub trait LaunchTemplates: Send + Sync {
     async fn version(
         &self,
         template_id: &str,
         version: &str,
-    ) -> Result<crate::domain::TemplateVersion>;
+    ) -> Result<crate::domain::LaunchTemplateVersion>;
 
     /// A new version copied from `source` with `image_id`; returns its number. `description`
     /// (unique per bake) is also the request's idempotency token: asking again answers the same
@@ -232,7 +245,16 @@ pub trait LifecycleActions: Send + Sync {
 /// The application's own health, asked on the instance itself (SSM Run Command).
 #[async_trait]
 pub trait HealthProbe: Send + Sync {
-    async fn probe(&self, instance_id: &str, path: &str) -> Result<crate::domain::ProbeOutcome>;
+    /// Send the probe to the instance; its command id, or None when Systems Manager cannot
+    /// reach the instance (not a managed node yet: no instance profile, agent not registered).
+    async fn start_probe(&self, instance_id: &str, path: &str) -> Result<Option<String>>;
+
+    /// The outcome of a probe sent earlier (Pending while it still runs).
+    async fn probe_result(
+        &self,
+        command_id: &str,
+        instance_id: &str,
+    ) -> Result<crate::domain::ProbeOutcome>;
 }
 
 /// Load-balancer target groups.

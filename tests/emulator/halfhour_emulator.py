@@ -58,6 +58,8 @@ from moto.ec2.responses.launch_templates import LaunchTemplates
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.route53 import models as r53_models
 from moto.route53.responses import Route53
+from moto.ssm import models as ssm_models
+from moto.ssm.exceptions import SSMException
 from moto.ssm.responses import SimpleSystemManagerResponse
 from werkzeug.serving import make_server
 
@@ -80,7 +82,16 @@ class Clock:
 
 CLOCK = Clock()
 REBOOTS: dict[str, int] = {}
-PROBES: dict[str, str] = {}  # instance id (or "*" for every other) -> "healthy" | "failing"
+# Each reboot: the instance and its Auto Scaling lifecycle state at that moment (a reboot while
+# EnteringStandby is a reboot while the load balancer still drains the instance).
+REBOOT_LOG: list[dict[str, Any]] = []
+# instance id, "group:<name>" for a group's instances, or "*" for every other
+# -> "healthy" | "failing" | "running" (the command has not finished)
+PROBES: dict[str, str] = {}
+# How long after launch an instance with an instance profile becomes a managed node (its SSM
+# Agent registers with Systems Manager). AWS documents no figure; `--ssm-registration-seconds`.
+SSM_REGISTRATION_SECONDS = 10.0
+LAUNCHED_AT: dict[str, float] = {}  # instance id -> when its group launched it
 HEALTH_STATUS: dict[str, bool] = {}  # Route53 health check id -> healthy?
 REFRESHES: dict[str, list[dict[str, Any]]] = {}  # group name -> refreshes, newest first
 PENDING_IMAGES: dict[str, float] = {}  # image id -> when it becomes available
@@ -156,9 +167,12 @@ def _begin_termination(group: Any, state: Any) -> None:
 
 
 def _settle(group: Any) -> None:
-    """Launch or retire instances until the counted instances equal the desired capacity."""
+    """Launch or retire instances until the counted instances equal the desired capacity (plus
+    the instances a launch-before-terminate refresh may add above it)."""
     counted = [s for s in group.instance_states if s.lifecycle_state in COUNTED_STATES]
-    delta = (group.desired_capacity or 0) - len(counted)
+    refresh = _active_refresh(group.name)
+    surge = refresh["_surge"] if refresh else 0
+    delta = (group.desired_capacity or 0) + surge - len(counted)
     if delta > 0:
         group.replace_autoscaling_group_instances(delta, group.get_propagated_tags())
     elif delta < 0:
@@ -178,18 +192,74 @@ def _set_desired_capacity(self: Any, new_capacity: int | None) -> None:
 _original_replace = asg_models.FakeAutoScalingGroup.replace_autoscaling_group_instances
 
 
+def _launch_configuration(group: Any) -> tuple[Any, str]:
+    """The launch template and version a new instance of the group gets. AWS: "If a scale-out
+    event occurs during an instance refresh, Amazon EC2 Auto Scaling launches new instances with
+    the desired configuration instead of the group's current settings"
+    (https://docs.aws.amazon.com/autoscaling/ec2/userguide/instance-refresh-overview.html); a
+    rollback launches with the group's own settings, which the refresh never changed."""
+    refresh = _active_refresh(group.name)
+    if refresh and refresh["Status"] == "InProgress" and refresh["_desired"]:
+        desired = refresh["_desired"]
+        return group.autoscaling_backend.ec2_backend.get_launch_template(desired["LaunchTemplateId"]), desired["Version"]
+    return group.ec2_launch_template, group.launch_template_version
+
+
+def _apply_template_data(group: Any, state: Any, data: dict[str, Any]) -> None:
+    """What RunInstances takes from a launch template that moto's group launches ignore:
+    detailed monitoring (`Monitoring.Enabled`,
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_LaunchTemplatesMonitoringRequest.html)
+    and the instance profile."""
+    instance = state.instance
+    if (data.get("Monitoring") or {}).get("Enabled") in (True, "true", "True"):
+        instance.monitoring_state = "enabled"
+    profile = data.get("IamInstanceProfile") or {}
+    if profile.get("Arn") or profile.get("Name"):
+        account = group.autoscaling_backend.account_id
+        arn = profile.get("Arn") or f"arn:aws:iam::{account}:instance-profile/{profile['Name']}"
+        instance.iam_instance_profile = {"Arn": arn, "Id": "AIPA" + uuid.uuid4().hex[:17].upper()}
+
+
 def _replace_instances(self: Any, count_needed: int, propagated_tags: dict[str, str]) -> None:
     before = set(id(s) for s in self.instance_states)
-    _original_replace(self, count_needed, propagated_tags)
+    template, version = _launch_configuration(self)
+    saved = (self.ec2_launch_template, self.launch_template_version)
+    if template is not None:
+        self.ec2_launch_template, self.launch_template_version = template, version
+    try:
+        _original_replace(self, count_needed, propagated_tags)
+    finally:
+        self.ec2_launch_template, self.launch_template_version = saved
     hooks = _hooks(self, LAUNCHING) if self.name in self.autoscaling_backend.autoscaling_groups else []
+    refresh = _active_refresh(self.name)
     for state in self.instance_states:
         if id(state) in before:
             continue
         state.launched_at = CLOCK.now()
+        LAUNCHED_AT[state.instance.id] = state.launched_at
+        if template is not None:
+            # A group launches exactly the version it names, `$Default`/`$Latest` resolved now.
+            launched = template.get_version(version)
+            state.halfhour_launch = (template.id, template.name, launched.number)
+            _apply_template_data(self, state, launched.data)
+        if refresh and refresh["Status"] == "InProgress":
+            refresh["_launched"].add(state.instance.id)
         if hooks:
             _start_action(state, hooks[0], "Pending:Wait")
         else:
             state.lifecycle_state = "InService"
+
+
+def _instance_launch_template(self: Any) -> dict[str, Any] | None:
+    """DescribeAutoScalingInstances: the version the instance was launched from (moto reports
+    the template's default, whatever the instance runs)."""
+    launched = getattr(self, "halfhour_launch", None)
+    if launched is None:
+        return _original_instance_launch_template(self)
+    return {"LaunchTemplateId": launched[0], "LaunchTemplateName": launched[1], "Version": str(launched[2])}
+
+
+_original_instance_launch_template = asg_models.InstanceState.launch_template.fget
 
 
 def _active_instances(self: Any) -> list[Any]:
@@ -212,7 +282,9 @@ def _complete(group: Any, state: Any, result: str) -> None:
 
 
 def _expire_actions(backend: Any) -> None:
-    """Apply DefaultResult to every lifecycle action whose heartbeat timeout has passed."""
+    """Apply DefaultResult to every lifecycle action whose heartbeat timeout has passed (and
+    finish standby transitions whose draining is over)."""
+    _settle_standby(backend)
     now = CLOCK.now()
     for group in list(backend.autoscaling_groups.values()):
         for state in list(group.instance_states):
@@ -269,6 +341,9 @@ def record_lifecycle_action_heartbeat(self: AutoScalingResponse) -> ActionResult
 
 
 # --------------------------------------------------------------------------- instance refresh
+# https://docs.aws.amazon.com/autoscaling/ec2/userguide/instance-refresh-overview.html
+# https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_StartInstanceRefresh.html
+# https://docs.aws.amazon.com/autoscaling/ec2/userguide/instance-refresh-rollback.html
 
 
 class InstanceRefreshInProgress(AutoscalingClientError):
@@ -279,66 +354,179 @@ class ActiveInstanceRefreshNotFound(AutoscalingClientError):
     code = "ActiveInstanceRefreshNotFound"
 
 
-ACTIVE_REFRESH = ("Pending", "InProgress", "Cancelling")
+class IrreversibleInstanceRefresh(AutoscalingClientError):
+    code = "IrreversibleInstanceRefresh"
 
 
-def _desired_image(group: Any, refresh: dict[str, Any]) -> str:
-    lt_spec = refresh.get("launch_template")
-    template = group.ec2_launch_template
-    version = group.launch_template_version
-    if lt_spec:
-        version = lt_spec.get("Version") or version
-    return template.get_version(version).image_id
+ACTIVE_REFRESH = ("Pending", "InProgress", "Cancelling", "RollbackInProgress")
+# A refresh that RollbackInstanceRefresh may still undo: "You can roll back an instance refresh
+# that is still in progress. You can't roll it back after it's finished."
+ROLLBACK_FROM = ("Pending", "InProgress")
+WAITING_STATES = ("Pending", "Pending:Wait", "Pending:Proceed")
+
+
+def _active_refresh(group_name: str) -> dict[str, Any] | None:
+    return next((r for r in REFRESHES.get(group_name, []) if r["Status"] in ACTIVE_REFRESH), None)
+
+
+def _floating(version: str | None) -> bool:
+    """`$Latest`/`$Default` name no fixed version: AWS cannot roll back to them."""
+    return str(version or "$Default").lower() in ("$latest", "$default")
+
+
+def _percentages(preferences: dict[str, Any]) -> tuple[int, int]:
+    """RefreshPreferences: MinHealthyPercentage 0..100 (default 90), MaxHealthyPercentage
+    100..200 (default 100); "If you specify MaxHealthyPercentage, you must also specify
+    MinHealthyPercentage, and the difference between them cannot be greater than 100"
+    (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RefreshPreferences.html)."""
+    low, high = preferences.get("MinHealthyPercentage"), preferences.get("MaxHealthyPercentage")
+    if high is not None and low is None:
+        raise ValidationError("The request isn't valid. MaxHealthyPercentage requires MinHealthyPercentage.")
+    low = 90 if low is None else int(low)
+    high = 100 if high is None else int(high)
+    if not 0 <= low <= 100:
+        raise ValidationError("The request isn't valid. MinHealthyPercentage must be between 0 and 100.")
+    if not 100 <= high <= 200:
+        raise ValidationError("The request isn't valid. MaxHealthyPercentage must be between 100 and 200.")
+    if high - low > 100:
+        raise ValidationError(
+            "The request isn't valid. The difference between MaxHealthyPercentage and MinHealthyPercentage "
+            "cannot be greater than 100."
+        )
+    return low, high
+
+
+def _resolved_version(group: Any, template_id: str, version: str) -> int:
+    return group.autoscaling_backend.ec2_backend.get_launch_template(template_id).get_version(version).number
+
+
+def _stale(group: Any, refresh: dict[str, Any]) -> list[Any]:
+    """The InService instances this step still has to replace. A refresh replaces every instance
+    it did not launch itself (SkipMatching=false, the API default) or, with SkipMatching, those
+    not on the desired version; a rollback replaces those not on the group's own version."""
+    serving = [s for s in group.instance_states if s.lifecycle_state == "InService"]
+    if refresh["Status"] == "RollbackInProgress":
+        template_id, version = refresh["_original"]
+    elif refresh["_desired"] and refresh["Preferences"].get("SkipMatching") in (True, "true", "True"):
+        template_id, version = refresh["_desired"]["LaunchTemplateId"], refresh["_desired"]["Version"]
+    else:
+        return [s for s in serving if s.instance.id not in refresh["_launched"]]
+    wanted = (template_id, _resolved_version(group, template_id, version))
+    return [s for s in serving if getattr(s, "halfhour_launch", (None, None, None))[::2] != wanted]
+
+
+def _finish_refresh(group: Any, refresh: dict[str, Any]) -> None:
+    refresh["_surge"] = 0
+    refresh["EndTime"] = _iso(CLOCK.now())
+    refresh["PercentageComplete"] = 100
+    refresh["InstancesToUpdate"] = 0
+    if refresh["Status"] == "RollbackInProgress":
+        refresh["Status"] = "RollbackSuccessful"
+        refresh["RollbackDetails"]["PercentageCompleteOnRollback"] = 100
+        refresh["RollbackDetails"]["InstancesToUpdateOnRollback"] = 0
+        return
+    refresh["Status"] = "Successful"
+    desired = refresh["_desired"]
+    if desired:
+        # "After the instance refresh succeeds, Amazon EC2 Auto Scaling updates the Auto Scaling
+        # group settings to reflect the new desired configuration".
+        backend = group.autoscaling_backend.ec2_backend
+        group.ec2_launch_template = backend.get_launch_template(desired["LaunchTemplateId"])
+        group.launch_template_version = desired["Version"]
+        group.provided_launch_template_version = desired["Version"]
 
 
 def _advance_refresh(group: Any, refresh: dict[str, Any]) -> None:
-    """One step of a refresh: Pending -> InProgress, then replace one batch per call."""
+    """One step of a refresh (or of its rollback): Pending -> InProgress, then one batch per call.
+    Launch before terminate when MinHealthyPercentage is 100 or MaxHealthyPercentage is above 100
+    ("Launch the new instances first before terminating the old ones if the minimum healthy
+    percentage is set to 100 percent"; the maximum "is the percentage of the desired capacity
+    that your Auto Scaling group can increase to when replacing instances"); otherwise terminate
+    (100 - MinHealthyPercentage)% of the desired capacity, then launch their replacements."""
     if refresh["Status"] == "Pending":
         refresh["Status"] = "InProgress"
         refresh["StartTime"] = _iso(CLOCK.now())
         return
     if refresh["Status"] == "Cancelling":
+        refresh["_surge"] = 0
         refresh["Status"] = "Cancelled"
         refresh["EndTime"] = _iso(CLOCK.now())
+        _settle(group)
         return
-    if refresh["Status"] != "InProgress":
-        return
-    image = _desired_image(group, refresh)
-    if refresh.get("launch_template"):
-        group.launch_template_version = refresh["launch_template"].get("Version", group.launch_template_version)
-    stale = [s for s in group.instance_states if s.lifecycle_state == "InService" and s.instance.image_id != image]
-    waiting = [s for s in group.instance_states if s.lifecycle_state in ("Pending", "Pending:Wait")]
-    total = max(1, len([s for s in group.instance_states if s.lifecycle_state in COUNTED_STATES]))
-    if waiting:
+    if any(s.lifecycle_state in WAITING_STATES for s in group.instance_states):
         return  # replacements are still launching; a refresh waits for them to be InService
+    stale = _stale(group, refresh)
     if not stale:
-        refresh["Status"] = "Successful"
-        refresh["PercentageComplete"] = 100
-        refresh["InstancesToUpdate"] = 0
-        refresh["EndTime"] = _iso(CLOCK.now())
+        _finish_refresh(group, refresh)
+        _settle(group)
         return
-    min_healthy = refresh["Preferences"].get("MinHealthyPercentage", 90)
-    batch = max(1, math.floor(total * (100 - min_healthy) / 100))
-    for state in stale[:batch]:
-        _terminate_now(group, state)
-    _settle(group)
-    refresh["InstancesToUpdate"] = len(stale) - min(batch, len(stale))
-    refresh["PercentageComplete"] = int(100 * (total - refresh["InstancesToUpdate"]) / total)
+    low, high = _percentages(refresh["Preferences"])
+    desired = group.desired_capacity or 0
+    if refresh["_surge"]:
+        # The extra instances are in service: retire as many old ones.
+        retire, refresh["_surge"] = min(refresh["_surge"], len(stale)), 0
+        for state in stale[:retire]:
+            _terminate_now(group, state)
+        _settle(group)
+    elif high > 100 or low == 100:
+        room = max(1, math.floor(desired * high / 100) - desired)
+        refresh["_surge"] = min(room, len(stale))
+        _settle(group)
+    else:
+        batch = max(1, math.floor(desired * (100 - low) / 100))
+        for state in stale[:batch]:
+            _terminate_now(group, state)
+        _settle(group)
+    left = len(_stale(group, refresh)) + refresh["_surge"]
+    total = max(1, desired)
+    refresh["InstancesToUpdate"] = min(left, total)
+    refresh["PercentageComplete"] = max(0, int(100 * (total - min(left, total)) / total))
+    if refresh["Status"] == "RollbackInProgress":
+        refresh["RollbackDetails"]["InstancesToUpdateOnRollback"] = refresh["InstancesToUpdate"]
+        refresh["RollbackDetails"]["PercentageCompleteOnRollback"] = refresh["PercentageComplete"]
+
+
+def _group_or_error(response: AutoScalingResponse) -> Any:
+    name = response._get_param("AutoScalingGroupName")
+    group = response.autoscaling_backend.autoscaling_groups.get(name)
+    if group is None:
+        raise ValidationError(f"AutoScalingGroup name not found - AutoScalingGroup {name} not found")
+    return group
 
 
 def start_instance_refresh(self: AutoScalingResponse) -> ActionResult:
-    name = self._get_param("AutoScalingGroupName")
-    group = self.autoscaling_backend.autoscaling_groups.get(name)
-    if group is None:
-        raise ValidationError(f"AutoScalingGroup name not found - AutoScalingGroup {name} not found")
+    group = _group_or_error(self)
+    name = group.name
     refreshes = REFRESHES.setdefault(name, [])
-    if any(r["Status"] in ACTIVE_REFRESH for r in refreshes):
+    if _active_refresh(name):
         raise InstanceRefreshInProgress(
             "An Instance Refresh is already in progress and blocks the execution of this Instance Refresh."
         )
     params = self._get_params()
-    preferences = params.get("Preferences") or {}
-    desired = params.get("DesiredConfiguration") or {}
+    preferences = {k: v for k, v in (params.get("Preferences") or {}).items() if v is not None}
+    _percentages(preferences)
+    desired = (params.get("DesiredConfiguration") or {}).get("LaunchTemplate")
+    if desired:
+        template = self.autoscaling_backend.ec2_backend.get_launch_template(desired["LaunchTemplateId"]) if desired.get(
+            "LaunchTemplateId") else self.autoscaling_backend.ec2_backend.get_launch_template_by_name(desired["LaunchTemplateName"])
+        desired = {"LaunchTemplateId": template.id, "LaunchTemplateName": template.name,
+                   "Version": desired.get("Version") or "$Default"}
+    if str(preferences.get("AutoRollback", "false")).lower() == "true":
+        # The text AWS answers (its API reference names the rule, not the message).
+        if not desired:
+            raise ValidationError(
+                "The request isn't valid. The AutoRollback parameter cannot be set to true when the "
+                "DesiredConfiguration parameter is empty. Set AutoRollback to false or specify a desired "
+                "configuration and try again."
+            )
+        # "The rollback option is not available if the Auto Scaling group is configured to use the
+        # $Latest or $Default launch template version."
+        if _floating(group.launch_template_version) or _floating(desired["Version"]):
+            raise ValidationError(
+                "The request isn't valid. AutoRollback is not supported when the Auto Scaling group or the "
+                "desired configuration uses the $Latest or $Default launch template version. Use a numbered "
+                "version or set AutoRollback to false."
+            )
     refresh = {
         "InstanceRefreshId": str(uuid.uuid4()),
         "AutoScalingGroupName": name,
@@ -346,15 +534,18 @@ def start_instance_refresh(self: AutoScalingResponse) -> ActionResult:
         "StatusReason": "",
         "PercentageComplete": 0,
         "InstancesToUpdate": len(group.instance_states),
-        "Preferences": {k: v for k, v in preferences.items() if v is not None},
-        "launch_template": desired.get("LaunchTemplate"),
+        "Preferences": preferences,
+        "_desired": desired,
+        "_original": (group.ec2_launch_template.id if group.ec2_launch_template else None, group.launch_template_version),
+        "_launched": set(),
+        "_surge": 0,
     }
     refreshes.insert(0, refresh)
     return ActionResult({"InstanceRefreshId": refresh["InstanceRefreshId"]})
 
 
 def _public_refresh(refresh: dict[str, Any]) -> dict[str, Any]:
-    shown = {k: v for k, v in refresh.items() if k != "launch_template"}
+    shown = {k: v for k, v in refresh.items() if not k.startswith("_")}
     prefs = dict(shown["Preferences"])
     for key in ("MinHealthyPercentage", "InstanceWarmup", "MaxHealthyPercentage"):
         if key in prefs:
@@ -363,17 +554,16 @@ def _public_refresh(refresh: dict[str, Any]) -> dict[str, Any]:
         if key in prefs:
             prefs[key] = str(prefs[key]).lower() == "true"
     shown["Preferences"] = prefs
+    if refresh["_desired"]:
+        shown["DesiredConfiguration"] = {"LaunchTemplate": refresh["_desired"]}
     return shown
 
 
 def describe_instance_refreshes(self: AutoScalingResponse) -> ActionResult:
-    name = self._get_param("AutoScalingGroupName")
-    group = self.autoscaling_backend.autoscaling_groups.get(name)
-    if group is None:
-        raise ValidationError(f"AutoScalingGroup name not found - AutoScalingGroup {name} not found")
+    group = _group_or_error(self)
     _expire_actions(self.autoscaling_backend)
     wanted = set(self._get_param("InstanceRefreshIds", []) or [])
-    refreshes = REFRESHES.get(name, [])
+    refreshes = REFRESHES.get(group.name, [])
     for refresh in refreshes:
         if refresh["Status"] in ACTIVE_REFRESH:
             _advance_refresh(group, refresh)
@@ -382,12 +572,101 @@ def describe_instance_refreshes(self: AutoScalingResponse) -> ActionResult:
 
 
 def cancel_instance_refresh(self: AutoScalingResponse) -> ActionResult:
+    # "Cancels an instance refresh or rollback that is in progress."
     name = self._get_param("AutoScalingGroupName")
     for refresh in REFRESHES.get(name, []):
-        if refresh["Status"] in ("Pending", "InProgress"):
+        if refresh["Status"] in ("Pending", "InProgress", "RollbackInProgress"):
             refresh["Status"] = "Cancelling"
             return ActionResult({"InstanceRefreshId": refresh["InstanceRefreshId"]})
     raise ActiveInstanceRefreshNotFound("No in progress or pending Instance Refresh found for Auto Scaling group " + name)
+
+
+def rollback_instance_refresh(self: AutoScalingResponse) -> ActionResult:
+    """RollbackInstanceRefresh (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RollbackInstanceRefresh.html):
+    cancels the running refresh and replaces the instances it launched with the group's own
+    configuration, which a refresh changes only once it succeeds."""
+    group = _group_or_error(self)
+    refresh = next((r for r in REFRESHES.get(group.name, []) if r["Status"] in ROLLBACK_FROM), None)
+    if refresh is None:
+        raise ActiveInstanceRefreshNotFound(
+            "The request failed because an active instance refresh or rollback for the specified Auto Scaling "
+            "group was not found."
+        )
+    if not refresh["_desired"] or _floating(group.launch_template_version):
+        raise IrreversibleInstanceRefresh(
+            "The request failed because a desired configuration was not found or an incompatible launch template "
+            "(uses a Systems Manager parameter instead of an AMI ID) or launch template version ($Latest or "
+            "$Default) is present on the Auto Scaling group."
+        )
+    refresh["Status"] = "RollbackInProgress"
+    refresh["StatusReason"] = "Rollback requested by the caller"
+    refresh["_surge"] = 0
+    refresh["RollbackDetails"] = {
+        "RollbackReason": "RollbackInstanceRefresh was called",
+        "RollbackStartTime": _iso(CLOCK.now()),
+        "PercentageCompleteOnRollback": 0,
+        "InstancesToUpdateOnRollback": len(_stale(group, refresh)),
+    }
+    _settle(group)
+    return ActionResult({"InstanceRefreshId": refresh["InstanceRefreshId"]})
+
+
+_original_update_group = AutoScalingResponse.update_auto_scaling_group
+
+
+def update_auto_scaling_group(self: AutoScalingResponse) -> ActionResult:
+    """"If you attempt to update an Auto Scaling group's launch template, launch configuration, or
+    mixed instances policy while an instance refresh with a desired configuration is active, the
+    request will fail" (instance-refresh-overview.html, Update restriction)."""
+    refresh = _active_refresh(self._get_param("AutoScalingGroupName"))
+    changes_template = self._get_param("LaunchTemplate") or self._get_param("MixedInstancesPolicy")
+    if refresh and refresh["_desired"] and changes_template:
+        raise ValidationError(
+            "An active instance refresh with a desired configuration exists. All configuration options derived "
+            "from the desired configuration are not available for update while the instance refresh is active."
+        )
+    group = _group_or_error(self)
+    keep_policy = group.mixed_instances_policy if not self._get_param("MixedInstancesPolicy") else None
+    result = _original_update_group(self)
+    if keep_policy is not None:
+        group.mixed_instances_policy = keep_policy  # moto resets a policy the update did not name
+    return result
+
+
+# --------------------------------------------------------------------------- standby
+# https://docs.aws.amazon.com/autoscaling/ec2/userguide/as-enter-exit-standby.html: the instance
+# is deregistered from the group's target groups, and "Elastic Load Balancing waits 300 seconds
+# by default before completing the deregistration process"; until then it is EnteringStandby
+# (https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-lifecycle.html).
+
+_original_enter_standby = asg_models.AutoScalingBackend.enter_standby_instances
+
+
+def _deregistration_delay(group: Any) -> float:
+    delays = [float(tg.attributes.get("deregistration_delay.timeout_seconds", 300)) for tg in _target_groups(group)]
+    return max(delays, default=0.0)
+
+
+def _enter_standby(self: Any, group_name: str, instance_ids: list[str], should_decrement: bool) -> list[Any]:
+    activities = _original_enter_standby(self, group_name, instance_ids, should_decrement)
+    group = self.autoscaling_groups[group_name]
+    ready_at = CLOCK.now() + _deregistration_delay(group)
+    for state in group.instance_states:
+        if state.instance.id in instance_ids:
+            state.lifecycle_state = "EnteringStandby"
+            state.halfhour_standby_at = ready_at
+    _sync_target_groups(group)
+    _settle_standby(self)
+    return activities
+
+
+def _settle_standby(backend: Any) -> None:
+    """EnteringStandby becomes Standby once the target groups' deregistration delay has passed."""
+    now = CLOCK.now()
+    for group in backend.autoscaling_groups.values():
+        for state in group.instance_states:
+            if state.lifecycle_state == "EnteringStandby" and now >= getattr(state, "halfhour_standby_at", 0):
+                state.lifecycle_state = "Standby"
 
 
 # --------------------------------------------------------------------------- capacity bounds
@@ -456,7 +735,7 @@ def create_image(self: AmisResponse) -> ActionResult:
     for tag in snapshot_tags:
         ami.ebs_snapshot.add_tag(tag["Key"], tag["Value"])
     if not _flag(self, "NoReboot"):
-        REBOOTS[instance_id] = REBOOTS.get(instance_id, 0) + 1
+        _record_reboot(instance_id)
     ami.state = "pending"
     ami.creation_date = datetime.fromtimestamp(CLOCK.now(), tz=timezone.utc)
     PENDING_IMAGES[ami.id] = CLOCK.now() + IMAGE_SETTLE_SECONDS
@@ -516,24 +795,91 @@ def _set_image_state(image_id: str, state: str) -> None:
     raise KeyError(f"no image {image_id}")
 
 
+def _record_reboot(instance_id: str) -> None:
+    REBOOTS[instance_id] = REBOOTS.get(instance_id, 0) + 1
+    state = next(
+        (s.lifecycle_state for account in asg_models.autoscaling_backends.values() for backend in account.values()
+         for group in backend.autoscaling_groups.values() for s in group.instance_states
+         if s.instance.id == instance_id),
+        None,
+    )
+    REBOOT_LOG.append({"instance_id": instance_id, "lifecycle_state": state, "time": CLOCK.now()})
+
+
 def reboot_instances(self: InstanceResponse) -> ActionResult:
     if not _flag(self, "DryRun"):
         for instance_id in self._get_multi_param("InstanceId"):
-            REBOOTS[instance_id] = REBOOTS.get(instance_id, 0) + 1
+            _record_reboot(instance_id)
     return _original_reboot(self)
 
 
 # --------------------------------------------------------------------------- SSM health probes
 
+class InvalidInstanceId(SSMException):
+    def __init__(self, instance_id: str) -> None:
+        super().__init__("InvalidInstanceId", f"Instances [[{instance_id}]] not in a valid state for account")
+
+
+def _group_of(instance_id: str) -> str | None:
+    for account in asg_models.autoscaling_backends.values():
+        for backend in account.values():
+            for group in backend.autoscaling_groups.values():
+                if any(s.instance.id == instance_id for s in group.instance_states):
+                    return group.name
+    return None
+
+
+def _managed_node(ec2_backend: Any, instance_id: str) -> bool:
+    """A managed node, as Systems Manager requires one: "you must attach an AWS Identity and
+    Access Management (IAM) instance profile to the instance", its agent registered (after
+    SSM_REGISTRATION_SECONDS here), and a valid state (not shutting-down or terminated)
+    (https://docs.aws.amazon.com/systems-manager/latest/userguide/troubleshooting-managed-nodes.html)."""
+    try:
+        instance = ec2_backend.get_instance(instance_id)
+    except Exception:  # moto raises its own not-found error; to SSM the node is just unknown
+        return False
+    if instance.state in ("shutting-down", "terminated") or not getattr(instance, "iam_instance_profile", None):
+        return False
+    return CLOCK.now() >= LAUNCHED_AT.get(instance_id, 0.0) + SSM_REGISTRATION_SECONDS
+
+
+_original_send_command = SimpleSystemManagerResponse.send_command
+
+
+def send_command(self: SimpleSystemManagerResponse) -> ActionResult:
+    """SendCommand to instances that are not managed nodes answers InvalidInstanceId
+    (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_SendCommand.html)."""
+    from moto.ec2.models import ec2_backends
+
+    ec2_backend = ec2_backends[self.current_account][self.region]
+    for instance_id in self._get_param("InstanceIds", []) or []:
+        if not _managed_node(ec2_backend, instance_id):
+            raise InvalidInstanceId(instance_id)
+    return _original_send_command(self)
+
+
+def _instance_ids_from_targets(self: Any) -> list[str]:
+    """moto matches every instance of the region when a command names no Targets; AWS runs a
+    command by InstanceIds on those instances only."""
+    return _original_targets(self) if self.targets else []
+
+
+_original_targets = ssm_models.Command._get_instance_ids_from_targets
+
+
 def get_command_invocation(self: SimpleSystemManagerResponse) -> ActionResult:
-    """Answer a probe command with the outcome a test set for the instance (default healthy)."""
+    """Answer a probe command with the outcome a test set for the instance, or for its group
+    (default healthy)."""
     instance_id = self._get_param("InstanceId")
     response = dict(
         self.ssm_backend.get_command_invocation(
             self._get_param("CommandId"), instance_id, self._get_param("PluginName")
         )
     )
-    if PROBES.get(instance_id, PROBES.get("*")) == "failing":
+    outcome = PROBES.get(instance_id) or PROBES.get(f"group:{_group_of(instance_id)}") or PROBES.get("*")
+    if outcome == "running":
+        response.update(Status="InProgress", StatusDetails="InProgress", ResponseCode=-1)
+    elif outcome == "failing":
         response.update(Status="Failed", StatusDetails="Failed", ResponseCode=22, StandardOutputContent="",
                         StandardErrorContent="curl: (22) The requested URL returned error: 503")
     else:
@@ -693,6 +1039,10 @@ def install() -> None:
     AutoScalingResponse.start_instance_refresh = start_instance_refresh
     AutoScalingResponse.describe_instance_refreshes = describe_instance_refreshes
     AutoScalingResponse.cancel_instance_refresh = cancel_instance_refresh
+    AutoScalingResponse.rollback_instance_refresh = rollback_instance_refresh
+    AutoScalingResponse.update_auto_scaling_group = update_auto_scaling_group
+    asg_models.AutoScalingBackend.enter_standby_instances = _enter_standby
+    asg_models.InstanceState.launch_template = property(_instance_launch_template)
     AutoScalingResponse.set_desired_capacity = set_desired_capacity
     for name in ("describe_auto_scaling_instances", "describe_auto_scaling_groups"):
         setattr(AutoScalingResponse, name, _with_expiry(getattr(AutoScalingResponse, name)))
@@ -701,6 +1051,8 @@ def install() -> None:
     AmisResponse.describe_images = describe_images
     InstanceResponse.reboot_instances = reboot_instances
     SimpleSystemManagerResponse.get_command_invocation = get_command_invocation
+    SimpleSystemManagerResponse.send_command = send_command
+    ssm_models.Command._get_instance_ids_from_targets = _instance_ids_from_targets
     Route53.get_health_check_status = get_health_check_status
     Route53.update_health_check = update_health_check
     LambdaResponse.invoke = lambda_invoke
@@ -1034,14 +1386,17 @@ class Emulator:
             return {app: f.counts for app, f in FAULTS.items()}
         if route == "reboots" and method == "GET":
             return REBOOTS
+        if route == "reboot-log" and method == "GET":
+            return REBOOT_LOG
         if route == "health-check-status" and method == "POST":
             HEALTH_STATUS[str(payload["health_check_id"])] = bool(payload["healthy"])
             return {"ok": True}
         if route == "instance-probe" and method == "POST":
             outcome = str(payload["outcome"])
-            if outcome not in ("healthy", "failing"):
-                raise ValueError("outcome must be healthy or failing")
-            PROBES[str(payload["instance_id"])] = outcome
+            if outcome not in ("healthy", "failing", "running"):
+                raise ValueError("outcome must be healthy, failing or running")
+            key = f"group:{payload['group']}" if "group" in payload else str(payload["instance_id"])
+            PROBES[key] = outcome
             return {"ok": True}
         if route == "clock" and method == "POST":
             CLOCK.offset += float(payload.get("advance_seconds", 0))
@@ -1072,13 +1427,17 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    global SSM_REGISTRATION_SECONDS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "5000")),
                         help="0 picks a free port; the chosen one is printed")
+    parser.add_argument("--ssm-registration-seconds", type=float, default=SSM_REGISTRATION_SECONDS,
+                        help="how long after launch an instance with a profile becomes an SSM managed node")
     parser.add_argument("--exit-with-parent", action="store_true",
                         help="stop when the process that started it exits (test harnesses)")
     args = parser.parse_args(argv)
+    SSM_REGISTRATION_SECONDS = args.ssm_registration_seconds
     server = make_server(args.host, args.port, Emulator(), threaded=True)
     if args.exit_with_parent:
         threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()

@@ -27,13 +27,19 @@ def seed(endpoint: str, cluster: str, capacity: int = 2) -> dict[str, str]:
         for i, zone in enumerate("abc")
     ]
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    template = ec2.create_launch_template(
-        LaunchTemplateName=f"{cluster}-web", LaunchTemplateData={"ImageId": image, "InstanceType": "t3.micro"}
-    )["LaunchTemplate"]["LaunchTemplateId"]
+    # As the template's created cluster: an instance profile (SSM reaches the instances) and
+    # detailed monitoring (one-minute CPU datapoints for the alarms).
+    template = ec2.create_launch_template(LaunchTemplateName=f"{cluster}-web", LaunchTemplateData={
+        "ImageId": image, "InstanceType": "t3.micro", "IamInstanceProfile": {"Name": f"{cluster}-web"},
+        "Monitoring": {"Enabled": True},
+    })["LaunchTemplate"]["LaunchTemplateId"]
     lb = elb.create_load_balancer(Name=f"{cluster}-alb", Subnets=subnets, Type="application")["LoadBalancers"][0]
     target_group = elb.create_target_group(
         Name=f"{cluster}-web", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance", HealthCheckPath="/health"
     )["TargetGroups"][0]["TargetGroupArn"]
+    # The template's deregistration delay: EnterStandby drains this long.
+    elb.modify_target_group_attributes(TargetGroupArn=target_group, Attributes=[
+        {"Key": "deregistration_delay.timeout_seconds", "Value": "30"}])
     elb.create_listener(
         LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
         DefaultActions=[{"Type": "forward", "TargetGroupArn": target_group}],

@@ -10,13 +10,13 @@ use async_trait::async_trait;
 use gold_image::{Deps, GoldImageConfig, Invocation, handle};
 use halfhour::domain::image::{CLUSTER_TAG, MANAGED_TAG};
 use halfhour::domain::{
-    ClusterName, Flag, GroupSnapshot, ImageInfo, ImageRequest, Millis, RefreshRequest,
-    TemplateVersion,
+    ClusterName, Flag, GroupSnapshot, ImageInfo, ImageRequest, LaunchTemplateVersion, Millis,
+    RefreshRequest,
 };
 use halfhour::ports::{GroupInstances, Images, LaunchTemplates, ScalingGroup};
 use halfhour::{Error, ErrorKind, clock};
 use halfhour_tests::fixture::{LAUNCH_HOOK, TERMINATE_HOOK};
-use halfhour_tests::{Cluster, Emulator};
+use halfhour_tests::{Cluster, Emulator, Shape};
 use serde_json::{Value, json};
 
 pub(crate) struct Setup {
@@ -43,9 +43,20 @@ pub(crate) fn gold_config(cluster: &Cluster, extra: &[(&str, &str)]) -> GoldImag
 /// A seeded cluster; without its lifecycle hooks when `hooks` is false, so launches go
 /// straight InService (the lifecycle loop is not under test here).
 pub(crate) async fn setup(app: &str, hooks: bool, extra: &[(&str, &str)]) -> Setup {
+    setup_shaped(app, hooks, extra, &Shape::default()).await
+}
+
+pub(crate) async fn setup_shaped(
+    app: &str,
+    hooks: bool,
+    extra: &[(&str, &str)],
+    shape: &Shape,
+) -> Setup {
     let emulator = Emulator::shared();
     let seed = emulator.sdk_config(&format!("{app}-seed")).await;
-    let cluster = Cluster::seed(&seed).await.expect("cluster seeded");
+    let cluster = Cluster::seed_shaped(&seed, shape)
+        .await
+        .expect("cluster seeded");
     if !hooks {
         let asg = aws_sdk_autoscaling::Client::new(&seed);
         for hook in [LAUNCH_HOOK, TERMINATE_HOOK] {
@@ -165,6 +176,21 @@ pub(crate) async fn default_image(s: &Setup) -> Option<String> {
         .and_then(|v| v.launch_template_data()?.image_id().map(str::to_owned))
 }
 
+/// The launch-template version the group names.
+pub(crate) async fn group_version(s: &Setup) -> String {
+    aws_sdk_autoscaling::Client::new(&s.config)
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(&s.cluster.asg_name)
+        .send()
+        .await
+        .expect("group")
+        .auto_scaling_groups()[0]
+        .launch_template()
+        .and_then(|t| t.version())
+        .expect("a launch template version")
+        .to_owned()
+}
+
 pub(crate) fn image_of(report: &gold_image::BakeReport) -> String {
     report
         .bake
@@ -250,11 +276,17 @@ async fn full_bake_reboots_the_reference_and_rolls_out_a_new_version() {
         vec![
             json!("ExitStandby"),
             json!("Unprotect"),
+            json!("PinGroup"),
             json!("NewTemplateVersion"),
             json!("StartRefresh"),
             json!("Retain"),
             json!("Finish")
         ]
+    );
+    assert_eq!(
+        group_version(&s).await,
+        "1",
+        "the group on $Default was pinned to the version it launched, so the new default launches nothing before the refresh"
     );
     min_serving = min_serving.min(serving(&s).await);
     assert!(
@@ -432,6 +464,22 @@ impl GroupInstances for CrashAfter {
     async fn refresh_status(&self, g: &str, id: &str) -> halfhour::error::Result<Option<String>> {
         self.inner.instances.refresh_status(g, id).await
     }
+    async fn set_launch_template_version(
+        &self,
+        g: &str,
+        t: &str,
+        v: i64,
+    ) -> halfhour::error::Result<()> {
+        self.inner
+            .instances
+            .set_launch_template_version(g, t, v)
+            .await?;
+        self.tick()
+    }
+    async fn rollback_instance_refresh(&self, g: &str) -> halfhour::error::Result<bool> {
+        let rolled = self.inner.instances.rollback_instance_refresh(g).await?;
+        self.tick().map(|()| rolled)
+    }
 }
 
 #[async_trait]
@@ -463,7 +511,7 @@ impl Images for CrashAfter {
 
 #[async_trait]
 impl LaunchTemplates for CrashAfter {
-    async fn version(&self, t: &str, v: &str) -> halfhour::error::Result<TemplateVersion> {
+    async fn version(&self, t: &str, v: &str) -> halfhour::error::Result<LaunchTemplateVersion> {
         self.inner.templates.version(t, v).await
     }
     async fn create_version(
@@ -747,6 +795,7 @@ async fn the_refreshing_flag_stays_up_until_the_refresh_is_over() {
 
     // Each tick looks at the refresh (the emulator replaces one batch per look).
     let mut ticks = 0;
+    let mut fewest_serving = serving(&s).await;
     while refreshing().await {
         ticks += 1;
         assert!(ticks <= 10, "the flag came down once the refresh was over");
@@ -757,7 +806,12 @@ async fn the_refreshing_flag_stays_up_until_the_refresh_is_over() {
         )
         .await
         .unwrap();
+        fewest_serving = fewest_serving.min(serving(&s).await);
     }
+    assert_eq!(
+        fewest_serving, 3,
+        "replacements launch before what they replace terminates: the group never served fewer"
+    );
     assert!(ticks > 1, "the flag stayed up while the refresh ran");
     let status = aws_sdk_autoscaling::Client::new(&s.config)
         .describe_instance_refreshes()
@@ -770,6 +824,94 @@ async fn the_refreshing_flag_stays_up_until_the_refresh_is_over() {
         Some("Successful")
     );
     assert_eq!(actions(&s.app, "DescribeInstanceRefreshes").len(), ticks);
+    let bake = s
+        .deps
+        .store
+        .read_doc(&cluster, "bake")
+        .await
+        .unwrap()
+        .unwrap();
+    let new_version: Value = serde_json::from_str(&bake.body).unwrap();
+    assert_eq!(
+        group_version(&s).await,
+        new_version["new_version"].to_string(),
+        "the succeeded refresh wrote its version into the group"
+    );
+}
+
+/// EnterStandby first drains the reference from the load balancer (EnteringStandby, as long as
+/// the target group's deregistration delay): the rebooting CreateImage waits for Standby.
+#[tokio::test]
+async fn the_reference_reboots_only_after_the_load_balancer_drained_it() {
+    let shape = Shape {
+        deregistration_delay_seconds: 3,
+        ..Shape::default()
+    };
+    let s = setup_shaped(
+        "bake-drain",
+        false,
+        &[("HALFHOUR_BAKE_DB_SNAPSHOT", "false")],
+        &shape,
+    )
+    .await;
+    three_in_service(&s).await;
+    let started = handle(&bake_request(&s.cluster), &invocation("bake"), &s.deps)
+        .await
+        .unwrap();
+    assert_eq!(started.steps.last(), Some(&json!("WaitForStandby")));
+    let reference = started.bake.as_ref().unwrap()["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(created_images(&s.app), 0, "no reboot while draining");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let resumed = handle(
+        &json!({"action": "reconcile"}),
+        &invocation("tick"),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert!(
+        resumed.steps.contains(&json!("CreateImage")),
+        "{:?}",
+        resumed.steps
+    );
+    assert_eq!(
+        Emulator::shared().reboot_states(&reference),
+        vec!["Standby"],
+        "rebooted once, out of the load balancer"
+    );
+}
+
+/// The other shape: a group that names a numbered version (the created cluster, or any group
+/// after its first refresh) is refreshed straight onto the new version, with auto rollback.
+#[tokio::test]
+async fn a_group_on_a_numbered_version_is_refreshed_onto_the_new_one() {
+    let emulator = Emulator::shared();
+    let shape = Shape {
+        group_version: "1",
+        ..Shape::default()
+    };
+    let s = setup_shaped("bake-numbered", false, &[], &shape).await;
+    three_in_service(&s).await;
+    let started = handle(&bake_request(&s.cluster), &invocation("bake"), &s.deps)
+        .await
+        .unwrap();
+    let image = image_of(&started);
+    emulator.set_image_state(&image, "available");
+    let finished = handle(&ami_event(&image, "available"), &invocation("ami"), &s.deps)
+        .await
+        .unwrap();
+    assert!(!finished.steps.contains(&json!("PinGroup")));
+    assert!(finished.steps.contains(&json!("StartRefresh")));
+    let refresh = &actions(&s.app, "StartInstanceRefresh")[0];
+    assert_eq!(
+        refresh.status, 200,
+        "AWS accepts auto rollback from a numbered version"
+    );
+    assert_eq!(refresh.params["Preferences.AutoRollback"], json!("true"));
+    assert_eq!(group_version(&s).await, "1", "until the refresh succeeds");
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use halfhour::domain::{ClusterName, Flag, FlagHold, Millis};
 use halfhour::{Error, ErrorKind, clock};
-use halfhour_tests::{Cluster, Emulator};
+use halfhour_tests::{Cluster, Emulator, Shape};
 use lifecycle::{Deps, Invocation, LifecycleConfig, handle};
 use serde_json::{Value, json};
 
@@ -18,8 +18,12 @@ pub(crate) struct Setup {
 }
 
 pub(crate) async fn setup(app: &str, extra: &[(&str, &str)]) -> Setup {
+    setup_shaped(app, extra, &Shape::default()).await
+}
+
+pub(crate) async fn setup_shaped(app: &str, extra: &[(&str, &str)], shape: &Shape) -> Setup {
     let emulator = Emulator::shared();
-    let (seed, cluster, topic) = crate::seeded_with_topic(app).await;
+    let (seed, cluster, topic) = crate::seeded_with_topic_shaped(app, shape).await;
     let mut vars: HashMap<String, String> = HashMap::from([
         ("HALFHOUR_TABLE".into(), cluster.table.clone()),
         ("HALFHOUR_CLUSTER".into(), cluster.name.clone()),
@@ -167,6 +171,117 @@ async fn healthy_launch_goes_in_service() {
     );
 }
 
+/// A probe still running is read again on the next look, never sent a second time.
+#[tokio::test]
+async fn a_running_probe_is_read_again_not_sent_again() {
+    let emulator = Emulator::shared();
+    let s = setup("lc-probe-kept", &[]).await;
+    let new = launch_one(&s).await;
+    emulator.set_probe_outcome(&new, "running");
+    let mut decisions = Vec::new();
+    for (i, outcome) in ["running", "running", "healthy"].iter().enumerate() {
+        emulator.set_probe_outcome(&new, outcome);
+        let at_i = at(
+            &format!("look{i}"),
+            event_time().plus(Duration::from_secs(5 + 20 * i as u64)),
+        );
+        decisions.push(
+            handle(&json!({"action": "reconcile"}), &at_i, &s.deps)
+                .await
+                .unwrap()[0]
+                .decision
+                .clone(),
+        );
+    }
+    assert_eq!(
+        decisions,
+        [
+            json!({"Wait": {"reason": "ProbePending"}}),
+            json!({"Wait": {"reason": "ProbePending"}}),
+            json!("Continue")
+        ]
+    );
+    assert_eq!(
+        calls(&s.app, "SendCommand").len(),
+        1,
+        "one probe, read three times"
+    );
+}
+
+/// An instance Systems Manager cannot reach (here: no instance profile) is not an error: it
+/// waits within the readiness budget, then is abandoned for that reason; an instance beside it
+/// that SSM reaches is put in service in the same pass.
+#[tokio::test]
+async fn an_instance_ssm_cannot_reach_waits_and_does_not_hold_up_the_others() {
+    let shape = Shape {
+        instance_profile: false,
+        ..Shape::default()
+    };
+    let s = setup_shaped("lc-unreachable", &[], &shape).await;
+    let unreachable = launch_one(&s).await;
+    // Version 2 gives instances a profile: the next launch is a managed node.
+    let ec2 = aws_sdk_ec2::Client::new(&s.config);
+    ec2.create_launch_template_version()
+        .launch_template_id(&s.cluster.launch_template_id)
+        .source_version("1")
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .iam_instance_profile(
+                    aws_sdk_ec2::types::LaunchTemplateIamInstanceProfileSpecificationRequest::builder()
+                        .name("web")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    ec2.modify_launch_template()
+        .launch_template_id(&s.cluster.launch_template_id)
+        .default_version("2")
+        .send()
+        .await
+        .unwrap();
+    set_desired(&s, 4).await;
+    let reachable = s
+        .cluster
+        .instances_in(&s.config, "Pending:Wait")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|id| *id != unreachable)
+        .expect("a second launch");
+    let first = handle(
+        &json!({"action": "reconcile"}),
+        &at("r1", event_time().plus(Duration::from_secs(5))),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    let decision = |outcomes: &[lifecycle::ActionOutcome], id: &str| {
+        outcomes
+            .iter()
+            .find(|o| o.instance_id == id)
+            .map(|o| o.decision.clone())
+    };
+    assert_eq!(
+        decision(&first, &unreachable),
+        Some(json!({"Wait": {"reason": "NotReachableYet"}}))
+    );
+    assert_eq!(decision(&first, &reachable), Some(json!("Continue")));
+    let late = handle(
+        &json!({"action": "reconcile"}),
+        &at("r2", event_time().plus(Duration::from_secs(65))),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        decision(&late, &unreachable),
+        Some(json!({"Abandon": {"reason": "NotReachableInBudget"}}))
+    );
+}
+
 #[tokio::test]
 async fn failing_probe_waits_with_heartbeats_then_is_abandoned_and_replaced() {
     let emulator = Emulator::shared();
@@ -253,10 +368,40 @@ async fn inside_a_db_failover_window_a_failing_launch_keeps_waiting() {
     assert!(calls(&s.app, "CompleteLifecycleAction").is_empty());
 }
 
+/// Where the broken version 2 is when the breaker trips.
+#[derive(Clone, Copy, PartialEq)]
+enum Rolled {
+    /// The group names `$Default`, which is version 2.
+    ViaDefault,
+    /// The group names version 2 itself (what a succeeded refresh writes into it).
+    IntoTheGroup,
+    /// A refresh onto version 2 is replacing the instances of a group on version 1.
+    Refreshing,
+}
+
 #[tokio::test]
-async fn three_broken_launches_trip_the_breaker_revert_the_template_and_notify() {
+async fn three_broken_launches_trip_the_breaker_and_the_next_launch_runs_the_good_image() {
+    breaker_reverts_what_the_group_launches("lc-breaker", Rolled::ViaDefault).await;
+}
+
+/// A group that names the broken version ignores the template's default: the breaker must name
+/// the good version in the group.
+#[tokio::test]
+async fn the_breaker_reverts_a_group_pinned_to_the_broken_version() {
+    breaker_reverts_what_the_group_launches("lc-breaker-pinned", Rolled::IntoTheGroup).await;
+}
+
+/// Mid-refresh, the breaker rolls the refresh back (AWS replaces what it launched).
+#[tokio::test]
+async fn the_breaker_rolls_back_a_refresh_that_launches_broken_instances() {
+    breaker_reverts_what_the_group_launches("lc-breaker-refresh", Rolled::Refreshing).await;
+}
+
+#[allow(clippy::unwrap_used)] // the body of the three tests above
+async fn breaker_reverts_what_the_group_launches(app: &str, rolled: Rolled) {
     let emulator = Emulator::shared();
-    let s = setup("lc-breaker", &[]).await;
+    let s = setup(app, &[]).await;
+    let asg = aws_sdk_autoscaling::Client::new(&s.config);
     let ec2 = aws_sdk_ec2::Client::new(&s.config);
     // A roll-out the gold-image loop recorded: version 2 (the broken image) after version 1.
     let broken_image = ec2
@@ -286,20 +431,76 @@ async fn three_broken_launches_trip_the_breaker_revert_the_template_and_notify()
         .send()
         .await
         .unwrap();
+    let pin = |version: &str| {
+        asg.update_auto_scaling_group()
+            .auto_scaling_group_name(&s.cluster.asg_name)
+            .launch_template(
+                aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                    .launch_template_id(&s.cluster.launch_template_id)
+                    .version(version)
+                    .build(),
+            )
+            .send()
+    };
+    emulator.set_group_probe(&s.cluster.asg_name, false);
+    let mut refresh_id = None;
+    match rolled {
+        Rolled::ViaDefault => {}
+        Rolled::IntoTheGroup => {
+            pin("2").await.unwrap();
+        }
+        Rolled::Refreshing => {
+            pin("1").await.unwrap();
+            let started = asg
+                .start_instance_refresh()
+                .auto_scaling_group_name(&s.cluster.asg_name)
+                .desired_configuration(
+                    aws_sdk_autoscaling::types::DesiredConfiguration::builder()
+                        .launch_template(
+                            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                                .launch_template_id(&s.cluster.launch_template_id)
+                                .version("2")
+                                .build(),
+                        )
+                        .build(),
+                )
+                .preferences(
+                    aws_sdk_autoscaling::types::RefreshPreferences::builder()
+                        .min_healthy_percentage(100)
+                        .max_healthy_percentage(150)
+                        .auto_rollback(true)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+            refresh_id = started.instance_refresh_id;
+        }
+    }
     let cluster = ClusterName::new(&s.cluster.name).unwrap();
     s.deps
         .store
         .write_doc(
             &cluster,
             "bake",
-            &json!({"release": "r1", "previous_version": 1, "new_version": 2, "finished": true})
+            &json!({"release": "r1", "previous_version": 1, "new_version": 2, "refresh_id": refresh_id, "finished": true})
                 .to_string(),
             None,
         )
         .await
         .unwrap();
-    emulator.set_default_probe(false);
-    set_desired(&s, 3).await;
+    let describe_refresh = || {
+        asg.describe_instance_refreshes()
+            .auto_scaling_group_name(&s.cluster.asg_name)
+            .send()
+    };
+    if rolled == Rolled::Refreshing {
+        // Pending -> InProgress, then the refresh launches its first replacement (version 2).
+        describe_refresh().await.unwrap();
+        describe_refresh().await.unwrap();
+    } else {
+        set_desired(&s, 3).await;
+    }
     let mut t = event_time();
     let mut decisions = Vec::new();
     for round in 0..4 {
@@ -318,19 +519,32 @@ async fn three_broken_launches_trip_the_breaker_revert_the_template_and_notify()
         )
         .await
         .unwrap();
-        decisions.push(late[0].decision.clone());
+        decisions.extend(late.first().map(|o| o.decision.clone()));
         t = t.plus(Duration::from_secs(1));
     }
-    emulator.set_default_probe(true);
+    emulator.set_group_probe(&s.cluster.asg_name, true);
     let abandon = json!({"Abandon": {"reason": "NotReadyInBudget"}});
     assert_eq!(decisions[..3], [abandon.clone(), abandon.clone(), abandon]);
-    assert_eq!(
-        decisions[3],
-        json!({"Wait": {"reason": "BreakerOpen"}}),
-        "no further ABANDON"
-    );
-    let abandons = calls(&s.app, "CompleteLifecycleAction");
-    assert_eq!(abandons.len(), 3);
+    if rolled == Rolled::Refreshing {
+        // The rollback terminates the broken instance it launched: nothing is abandoned again.
+        assert!(
+            decisions[3..]
+                .iter()
+                .all(|d| !d.to_string().contains("Abandon")),
+            "{decisions:?}"
+        );
+    } else {
+        assert_eq!(
+            decisions[3],
+            json!({"Wait": {"reason": "BreakerOpen"}}),
+            "no further ABANDON"
+        );
+    }
+    let abandons = calls(&s.app, "CompleteLifecycleAction")
+        .into_iter()
+        .filter(|c| c.params["LifecycleActionResult"] == json!("ABANDON"))
+        .count();
+    assert_eq!(abandons, 3);
     let default = ec2
         .describe_launch_template_versions()
         .launch_template_id(&s.cluster.launch_template_id)
@@ -351,7 +565,59 @@ async fn three_broken_launches_trip_the_breaker_revert_the_template_and_notify()
         published[0].params["Message"]
             .as_str()
             .unwrap()
-            .contains("from version 2 to 1")
+            .contains("launches version 1 again instead of 2"),
+        "{:?}",
+        published[0].params
+    );
+    if rolled == Rolled::Refreshing {
+        assert_eq!(calls(&s.app, "RollbackInstanceRefresh").len(), 1);
+        let status = describe_refresh().await.unwrap().instance_refreshes()[0]
+            .status()
+            .map(|s| s.as_str().to_owned());
+        assert_eq!(status.as_deref(), Some("RollbackSuccessful"));
+    }
+    // The effect: the next instance the group launches runs the good image.
+    let desired = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(&s.cluster.asg_name)
+        .send()
+        .await
+        .unwrap()
+        .auto_scaling_groups()[0]
+        .desired_capacity()
+        .unwrap();
+    let before: Vec<String> = s
+        .cluster
+        .instances(&s.config)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    set_desired(&s, desired + 1).await;
+    let newcomer = s
+        .cluster
+        .instances(&s.config)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .find(|id| !before.contains(id))
+        .expect("a new instance");
+    let launched = ec2
+        .describe_instances()
+        .instance_ids(&newcomer)
+        .send()
+        .await
+        .unwrap()
+        .reservations()[0]
+        .instances()[0]
+        .image_id()
+        .map(str::to_owned);
+    assert_eq!(
+        launched.as_deref(),
+        Some(s.cluster.image_id.as_str()),
+        "the next launch runs the previous (good) image, not {broken_image}"
     );
 }
 

@@ -30,8 +30,16 @@ use halfhour_tests::fixture::create_state_table;
 pub async fn seeded_with_topic(
     app: &str,
 ) -> (aws_config::SdkConfig, halfhour_tests::Cluster, String) {
+    seeded_with_topic_shaped(app, &halfhour_tests::Shape::default()).await
+}
+
+/// [`seeded_with_topic`] for a cluster of the given shape.
+pub async fn seeded_with_topic_shaped(
+    app: &str,
+    shape: &halfhour_tests::Shape,
+) -> (aws_config::SdkConfig, halfhour_tests::Cluster, String) {
     let seed = Emulator::shared().sdk_config(&format!("{app}-seed")).await;
-    let cluster = halfhour_tests::Cluster::seed(&seed)
+    let cluster = halfhour_tests::Cluster::seed_shaped(&seed, shape)
         .await
         .expect("cluster seeded");
     let topic = halfhour_tests::fixture::create_topic(&seed, &format!("{}-notify", cluster.name))

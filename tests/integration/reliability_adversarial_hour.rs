@@ -210,7 +210,7 @@ async fn adversarial_hour(seed: u64) {
         }
         // A broken image: launches fail their probe for 15 minutes, mid-storm (the abandon loop).
         if t == 700 || t == 1600 {
-            emulator.set_default_probe(t == 1600);
+            emulator.set_group_probe(&cluster.asg_name, t == 1600);
         }
         // A gold-image bake once the site is steady; its AMI becomes available five minutes later.
         if t == 3000 {

@@ -84,6 +84,9 @@ impl Emulator {
         let mut child = Command::new(&python)
             .arg(&script)
             .args(["--host", "127.0.0.1", "--port", "0", "--exit-with-parent"])
+            // Instances with a profile are managed nodes at once: tests decide in event time,
+            // not the emulator's wall clock (the demo keeps the registration delay).
+            .args(["--ssm-registration-seconds", "0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -181,6 +184,18 @@ impl Emulator {
             .collect()
     }
 
+    /// The Auto Scaling lifecycle state `instance_id` was in at each of its reboots.
+    pub fn reboot_states(&self, instance_id: &str) -> Vec<String> {
+        match self.control("GET", "reboot-log", None) {
+            Value::Array(log) => log
+                .into_iter()
+                .filter(|r| r["instance_id"] == instance_id)
+                .map(|r| r["lifecycle_state"].as_str().unwrap_or("none").to_owned())
+                .collect(),
+            other => panic!("reboot log: {other}"),
+        }
+    }
+
     pub fn reboots(&self, instance_id: &str) -> u64 {
         self.control("GET", "reboots", None)[instance_id]
             .as_u64()
@@ -226,7 +241,12 @@ impl Emulator {
     }
 
     pub fn set_instance_probe(&self, instance_id: &str, healthy: bool) {
-        let outcome = if healthy { "healthy" } else { "failing" };
+        self.set_probe_outcome(instance_id, if healthy { "healthy" } else { "failing" });
+    }
+
+    /// What `instance_id`'s probe commands answer: "healthy", "failing", or "running" (the
+    /// command has not finished).
+    pub fn set_probe_outcome(&self, instance_id: &str, outcome: &str) {
         self.control(
             "POST",
             "instance-probe",
@@ -248,9 +268,15 @@ impl Emulator {
         }
     }
 
-    /// Make every instance without its own probe outcome answer `healthy` or not.
-    pub fn set_default_probe(&self, healthy: bool) {
-        self.set_instance_probe("*", healthy);
+    /// Make every instance of `group` without its own probe outcome answer `healthy` or not
+    /// (scoped to the group, so tests running beside it are not affected).
+    pub fn set_group_probe(&self, group: &str, healthy: bool) {
+        let outcome = if healthy { "healthy" } else { "failing" };
+        self.control(
+            "POST",
+            "instance-probe",
+            Some(&serde_json::json!({"group": group, "outcome": outcome})),
+        );
     }
 
     /// Settle a `pending` image now: `available` or `failed`.

@@ -9,9 +9,13 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
     TimeToLiveSpecification,
 };
-use aws_sdk_ec2::types::{InstanceType, RequestLaunchTemplateData};
+use aws_sdk_ec2::types::{
+    InstanceType, LaunchTemplateIamInstanceProfileSpecificationRequest,
+    LaunchTemplatesMonitoringRequest, RequestLaunchTemplateData,
+};
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, LoadBalancerTypeEnum, ProtocolEnum, TargetTypeEnum,
+    Action, ActionTypeEnum, LoadBalancerTypeEnum, ProtocolEnum, TargetGroupAttribute,
+    TargetTypeEnum,
 };
 use aws_sdk_route53::types::{
     AliasTarget, Change, ChangeAction, ChangeBatch, HealthCheckConfig, HealthCheckType,
@@ -56,9 +60,39 @@ pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
     )
 }
 
+/// What a seeded cluster looks like where existing clusters differ.
+#[derive(Debug, Clone)]
+pub struct Shape {
+    /// What the group's launch template version names: `$Default` (common on existing
+    /// clusters) or a number (the created cluster, and any group after a refresh).
+    pub group_version: &'static str,
+    /// The launch template gives instances an instance profile, so SSM can reach them.
+    pub instance_profile: bool,
+    /// The launch template enables detailed (one-minute) monitoring.
+    pub detailed_monitoring: bool,
+    /// The target group's deregistration delay: how long EnterStandby takes.
+    pub deregistration_delay_seconds: u32,
+}
+
+impl Default for Shape {
+    fn default() -> Self {
+        Shape {
+            group_version: "$Default",
+            instance_profile: true,
+            detailed_monitoring: true,
+            deregistration_delay_seconds: 0,
+        }
+    }
+}
+
 impl Cluster {
     /// Seed a fresh cluster with a unique name; its instances start InService.
     pub async fn seed(config: &SdkConfig) -> Result<Cluster, BoxError> {
+        Cluster::seed_shaped(config, &Shape::default()).await
+    }
+
+    /// Seed a fresh cluster of the given shape.
+    pub async fn seed_shaped(config: &SdkConfig, shape: &Shape) -> Result<Cluster, BoxError> {
         let name = unique_name("hh");
         let ec2 = aws_sdk_ec2::Client::new(config);
         let elb = aws_sdk_elasticloadbalancingv2::Client::new(config);
@@ -103,6 +137,16 @@ impl Cluster {
                 RequestLaunchTemplateData::builder()
                     .image_id(&image_id)
                     .instance_type(InstanceType::T3Micro)
+                    .set_iam_instance_profile(shape.instance_profile.then(|| {
+                        LaunchTemplateIamInstanceProfileSpecificationRequest::builder()
+                            .name(format!("{name}-web"))
+                            .build()
+                    }))
+                    .monitoring(
+                        LaunchTemplatesMonitoringRequest::builder()
+                            .enabled(shape.detailed_monitoring)
+                            .build(),
+                    )
                     .build(),
             )
             .send()
@@ -137,6 +181,16 @@ impl Cluster {
             .and_then(|t| t.into_iter().next())
             .and_then(|t| t.target_group_arn)
             .ok_or("target group arn")?;
+        elb.modify_target_group_attributes()
+            .target_group_arn(&target_group_arn)
+            .attributes(
+                TargetGroupAttribute::builder()
+                    .key("deregistration_delay.timeout_seconds")
+                    .value(shape.deregistration_delay_seconds.to_string())
+                    .build(),
+            )
+            .send()
+            .await?;
         elb.create_listener()
             .load_balancer_arn(&load_balancer_arn)
             .protocol(ProtocolEnum::Http)
@@ -159,7 +213,7 @@ impl Cluster {
             .launch_template(
                 LaunchTemplateSpecification::builder()
                     .launch_template_id(&launch_template_id)
-                    .version("$Default")
+                    .version(shape.group_version)
                     .build(),
             )
             .vpc_zone_identifier(subnet_ids.join(","))

@@ -5,4 +5,4 @@ pub mod emulator;
 pub mod fixture;
 
 pub use emulator::{Emulator, LoggedRequest};
-pub use fixture::Cluster;
+pub use fixture::{Cluster, Shape};

@@ -121,9 +121,7 @@ pub fn classify(event_id: &str, categories: &[String], message: &str) -> DbEvent
             DbEvent::FailoverCompleted
         }
         _ if category("failure") => DbEvent::Outage,
-        _ if category("notification") && message.contains("db instance stopped") => {
-            DbEvent::Outage
-        }
+        _ if category("notification") && message.contains("db instance stopped") => DbEvent::Outage,
         _ if message.contains("single-az") => DbEvent::MultiAzOff,
         _ if message.contains("backups") && message.contains("disabled") => {
             DbEvent::BackupsDisabled
@@ -135,9 +133,15 @@ pub fn classify(event_id: &str, categories: &[String], message: &str) -> DbEvent
 /// Whether an RDS event is about `db_instance`: by `SourceArn` (unambiguous), else by
 /// `SourceIdentifier`, which AWS's own examples give both bare and as `rds:<name>`
 /// (<https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_Events.overview.html>).
-pub fn names_instance(source_arn: Option<&str>, source_id: Option<&str>, db_instance: &str) -> bool {
+pub fn names_instance(
+    source_arn: Option<&str>,
+    source_id: Option<&str>,
+    db_instance: &str,
+) -> bool {
     match source_arn {
-        Some(arn) => arn.rsplit_once(":db:").is_some_and(|(_, name)| name == db_instance),
+        Some(arn) => arn
+            .rsplit_once(":db:")
+            .is_some_and(|(_, name)| name == db_instance),
         None => source_id
             .map(|id| id.strip_prefix("rds:").unwrap_or(id))
             .is_some_and(|name| name == db_instance),
@@ -489,7 +493,11 @@ mod tests {
         );
         assert_eq!(classify("RDS-EVENT-0087", &[], ""), DbEvent::Outage);
         assert_eq!(
-            classify("", &["failure".to_owned()], "DB instance put into failed state."),
+            classify(
+                "",
+                &["failure".to_owned()],
+                "DB instance put into failed state."
+            ),
             DbEvent::Outage
         );
         assert_eq!(

@@ -23,8 +23,8 @@ use halfhour::domain::image::{
     BAKE_DOC, CLUSTER_TAG, MANAGED_TAG, RELEASE_TAG, SOURCE_INSTANCE_TAG, images_to_delete,
 };
 use halfhour::domain::{
-    Command, Flag, FlagHold, GroupSnapshot, ImageRequest, LifecycleState, RefreshRequest,
-    StatusChecks,
+    Command, Flag, FlagHold, GroupSnapshot, GroupTemplate, ImageRequest, LifecycleState,
+    RefreshRequest, StatusChecks,
 };
 use halfhour::idempotency::{Attempt, run_once};
 pub use halfhour::invocation::Invocation;
@@ -535,6 +535,17 @@ async fn apply(
             };
             bake.image_id = Some(deps.images.create_image(&request).await?);
         }
+        Step::PinGroup => {
+            let template = group_template(group, deps)?;
+            let current = deps
+                .templates
+                .version(&template.id, &template.version.as_request())
+                .await?;
+            deps.instances
+                .set_launch_template_version(asg, &template.id, current.number)
+                .await?;
+            bake.pinned_from = Some(template.version);
+        }
         Step::NewTemplateVersion => {
             let template = launch_template(group, deps)?;
             let default = deps.templates.version(template, "$Default").await?;
@@ -548,7 +559,10 @@ async fn apply(
                     .create_version(template, default.number, &image, &bake.release)
                     .await?
             };
-            bake.previous_version.get_or_insert(default.number);
+            // What the group launched until now is what the breaker reverts to.
+            let launched = group_template(group, deps)?.version.number();
+            bake.previous_version
+                .get_or_insert(launched.unwrap_or(default.number));
             deps.templates.set_default_version(template, number).await?;
             bake.new_version = Some(number);
         }
@@ -562,14 +576,16 @@ async fn apply(
             deps.store
                 .raise_flag(cluster, Flag::Refreshing, &hold, false, invocation.now)
                 .await?;
+            let min_healthy = plan::refresh_min_healthy(
+                config.refresh_min_healthy_percent,
+                config.min_serving,
+                group.desired,
+            );
             let request = RefreshRequest {
                 launch_template_id: template.to_owned(),
                 version: bake.new_version.unwrap_or_default(),
-                min_healthy_percentage: plan::refresh_min_healthy(
-                    config.refresh_min_healthy_percent,
-                    config.min_serving,
-                    group.desired,
-                ),
+                min_healthy_percentage: min_healthy,
+                max_healthy_percentage: plan::refresh_max_healthy(min_healthy, group.desired),
                 instance_warmup_seconds: i32::try_from(config.instance_warmup.as_secs())
                     .unwrap_or(i32::MAX),
             };
@@ -595,23 +611,27 @@ async fn apply(
             notify_outcome(bake, deps).await;
             return Ok(());
         }
-        Step::WaitForCapacity | Step::WaitForImage | Step::WaitForReference => return Ok(()),
+        Step::WaitForCapacity
+        | Step::WaitForStandby
+        | Step::WaitForImage
+        | Step::WaitForReference => return Ok(()),
     }
     *version = save_bake(deps, bake, Some(*version)).await?;
     Ok(())
 }
 
 fn launch_template<'a>(group: &'a GroupSnapshot, deps: &Deps) -> Result<&'a str, Error> {
-    group
-        .launch_template_id
-        .as_deref()
-        .ok_or_else(|| Error::Aws {
-            operation: "DescribeAutoScalingGroups",
-            message: format!(
-                "group {} has no launch template to roll the image into",
-                deps.config.asg_name
-            ),
-        })
+    Ok(group_template(group, deps)?.id.as_str())
+}
+
+fn group_template<'a>(group: &'a GroupSnapshot, deps: &Deps) -> Result<&'a GroupTemplate, Error> {
+    group.launch_template.as_ref().ok_or_else(|| Error::Aws {
+        operation: "DescribeAutoScalingGroups",
+        message: format!(
+            "group {} has no launch template to roll the image into",
+            deps.config.asg_name
+        ),
+    })
 }
 
 fn release_tags(bake: &Bake, cluster: &str) -> BTreeMap<String, String> {
@@ -674,11 +694,20 @@ async fn notify_outcome(bake: &Bake, deps: &Deps) {
         None => (
             format!("halfhour: {cluster} gold image {} rolled out", bake.release),
             format!(
-                "Image {} of {} (made with reboot) is launch-template version {}; an instance refresh is replacing the instances. Reason: {}.",
+                "Image {} of {} (made with reboot) is launch-template version {}; an instance refresh is replacing the instances (rolled back by AWS if it fails). Reason: {}.{}",
                 bake.image_id.as_deref().unwrap_or("?"),
                 bake.reference,
                 bake.new_version.unwrap_or_default(),
-                bake.reason
+                bake.reason,
+                match bake.pinned_from {
+                    Some(floating) => format!(
+                        " The group named {} and now names version {} (AWS rolls back only to a numbered version); the refresh moves it to {} when it succeeds.",
+                        floating.as_request(),
+                        bake.previous_version.unwrap_or_default(),
+                        bake.new_version.unwrap_or_default()
+                    ),
+                    None => String::new(),
+                }
             ),
         ),
         Some(reason) => (
@@ -702,12 +731,14 @@ fn step_name(step: &Step) -> &'static str {
         Step::WaitForCapacity => "wait_for_capacity",
         Step::Protect => "protect_reference",
         Step::EnterStandby => "enter_standby",
+        Step::WaitForStandby => "wait_for_standby",
         Step::SnapshotDb => "snapshot_db",
         Step::CreateImage => "create_image",
         Step::WaitForImage => "wait_for_image",
         Step::WaitForReference => "wait_for_reference",
         Step::ExitStandby => "exit_standby",
         Step::Unprotect => "unprotect_reference",
+        Step::PinGroup => "pin_group_version",
         Step::NewTemplateVersion => "new_template_version",
         Step::StartRefresh => "start_refresh",
         Step::Retain => "retain",

@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use halfhour::domain::{Flag, GroupSnapshot, ImageState, LifecycleState, Millis, ModeFlags};
+use halfhour::domain::{
+    Flag, GroupSnapshot, ImageState, LifecycleState, Millis, ModeFlags, TemplateVersion,
+};
 
 /// A bake as persisted in the state table: each field is a fact recorded when its step is done
 /// (absolute writes record their intent first), so a crash at any point resumes.
@@ -18,7 +20,11 @@ pub struct Bake {
     pub scaled_up_to: Option<u32>,
     pub db_snapshot: Option<String>,
     pub image_id: Option<String>,
-    /// The default launch-template version before the roll-out: the rollback version.
+    /// The `$Default`/`$Latest` the group named before the bake pinned it to that version's
+    /// number (AWS rolls back only to a numbered version).
+    #[serde(default)]
+    pub pinned_from: Option<TemplateVersion>,
+    /// The numbered version the group launched before the roll-out: the rollback version.
     pub previous_version: Option<i64>,
     pub new_version: Option<i64>,
     pub refresh_started: bool,
@@ -46,6 +52,7 @@ impl Bake {
             scaled_up_to: None,
             db_snapshot: None,
             image_id: None,
+            pinned_from: None,
             previous_version: None,
             new_version: None,
             refresh_started: false,
@@ -100,6 +107,8 @@ pub enum Step {
     Protect,
     /// Take the reference out of service (the load balancer stops sending it traffic).
     EnterStandby,
+    /// The load balancer still drains the reference (EnteringStandby): no reboot yet.
+    WaitForStandby,
     SnapshotDb,
     /// CreateImage with reboot.
     CreateImage,
@@ -108,6 +117,9 @@ pub enum Step {
     WaitForReference,
     ExitStandby,
     Unprotect,
+    /// The group names `$Default`/`$Latest`: name the number it resolves to now instead, so a
+    /// new default launches nothing before the refresh and the refresh can roll back.
+    PinGroup,
     /// A new numbered launch-template version with the image, made the default.
     NewTemplateVersion,
     StartRefresh,
@@ -122,7 +134,10 @@ impl Step {
     pub fn is_wait(&self) -> bool {
         matches!(
             self,
-            Step::WaitForCapacity | Step::WaitForImage | Step::WaitForReference
+            Step::WaitForCapacity
+                | Step::WaitForStandby
+                | Step::WaitForImage
+                | Step::WaitForReference
         )
     }
 }
@@ -191,12 +206,23 @@ pub fn refresh_min_healthy(configured: u32, min_serving: u32, desired: u32) -> i
     configured.max(floor).min(100) as i32
 }
 
+/// The refresh's MaxHealthyPercentage: room for at least one instance above the desired
+/// capacity, so AWS launches each replacement before it terminates the instance it replaces
+/// and the group never serves fewer than it did. AWS allows 100..=200 and at most 100 above the
+/// minimum.
+pub fn refresh_max_healthy(min_healthy: i32, desired: u32) -> i32 {
+    let one_instance = 100 + 100_u32.div_ceil(desired.max(1)) as i32;
+    let same_batch = 200 - min_healthy;
+    one_instance.max(same_batch).min(200).min(min_healthy + 100)
+}
+
 pub fn next_step(bake: &Bake, observed: &Observed<'_>, policy: &Policy, now: Millis) -> Step {
     let group = observed.group;
     let reference = group.instance(&bake.reference);
     if bake.failure.is_some() {
         // Put the reference back the way it was, then finish.
         return match reference {
+            Some(r) if r.state == LifecycleState::EnteringStandby => Step::WaitForStandby,
             Some(r) if r.state == LifecycleState::Standby => Step::ExitStandby,
             Some(r) if r.protected_from_scale_in => Step::Unprotect,
             _ => Step::Finish,
@@ -231,6 +257,7 @@ pub fn next_step(bake: &Bake, observed: &Observed<'_>, policy: &Policy, now: Mil
                 }
                 Step::EnterStandby
             }
+            LifecycleState::EnteringStandby => Step::WaitForStandby,
             LifecycleState::Standby if policy.db_snapshot && bake.db_snapshot.is_none() => {
                 Step::SnapshotDb
             }
@@ -264,7 +291,15 @@ pub fn next_step(bake: &Bake, observed: &Observed<'_>, policy: &Policy, now: Mil
         return Step::Unprotect;
     }
     if bake.new_version.is_none() {
-        return Step::NewTemplateVersion;
+        let floating = group
+            .launch_template
+            .as_ref()
+            .is_some_and(|t| t.version.number().is_none());
+        return if floating {
+            Step::PinGroup
+        } else {
+            Step::NewTemplateVersion
+        };
     }
     if !bake.refresh_started {
         return Step::StartRefresh;
@@ -278,7 +313,7 @@ pub fn next_step(bake: &Bake, observed: &Observed<'_>, policy: &Policy, now: Mil
 #[cfg(test)]
 mod tests {
     use super::*;
-    use halfhour::domain::{Bounds, FlagHold, GroupInstance};
+    use halfhour::domain::{Bounds, FlagHold, GroupInstance, GroupTemplate};
 
     fn instance(id: &str, state: LifecycleState, protected: bool) -> GroupInstance {
         GroupInstance {
@@ -295,7 +330,10 @@ mod tests {
             bounds: Bounds { min: 2, max: 10 },
             desired,
             instances,
-            launch_template_id: Some("lt-1".into()),
+            launch_template: Some(GroupTemplate {
+                id: "lt-1".into(),
+                version: TemplateVersion::Number(1),
+            }),
             target_group_arns: vec![],
         }
     }
@@ -585,6 +623,84 @@ mod tests {
             holds: vec![(Flag::Refreshing, hold("gold-image:r1"))],
         };
         assert_eq!(may_start(&refreshing, Millis(50)), Err(Refusal::Refreshing));
+    }
+
+    #[test]
+    fn the_reference_reboots_only_once_it_reached_standby() {
+        let g = |a: LifecycleState| {
+            group(
+                vec![
+                    instance("i-a", a, true),
+                    instance("i-b", InService, false),
+                    instance("i-c", InService, false),
+                ],
+                2,
+            )
+        };
+        assert_eq!(
+            step(&bake(), &g(EnteringStandby), None, None),
+            Step::WaitForStandby
+        );
+        let failed = Bake {
+            failure: Some(FailReason::TimedOut),
+            ..bake()
+        };
+        assert_eq!(
+            step(&failed, &g(EnteringStandby), None, None),
+            Step::WaitForStandby
+        );
+        assert_eq!(step(&failed, &g(Standby), None, None), Step::ExitStandby);
+    }
+
+    #[test]
+    fn a_group_on_default_is_pinned_before_the_new_version() {
+        let mut g = group(
+            vec![
+                instance("i-a", InService, false),
+                instance("i-b", InService, false),
+                instance("i-c", InService, false),
+            ],
+            3,
+        );
+        let b = Bake {
+            image_id: Some("ami-1".into()),
+            ..bake()
+        };
+        for floating in [TemplateVersion::Default, TemplateVersion::Latest] {
+            g.launch_template = Some(GroupTemplate {
+                id: "lt-1".into(),
+                version: floating,
+            });
+            assert_eq!(
+                step(&b, &g, Some(ImageState::Available), None),
+                Step::PinGroup
+            );
+        }
+        g.launch_template = Some(GroupTemplate {
+            id: "lt-1".into(),
+            version: TemplateVersion::Number(4),
+        });
+        assert_eq!(
+            step(&b, &g, Some(ImageState::Available), None),
+            Step::NewTemplateVersion
+        );
+    }
+
+    #[test]
+    fn refreshes_launch_before_they_terminate() {
+        for desired in 1..=10 {
+            let min = refresh_min_healthy(90, 2, desired);
+            let max = refresh_max_healthy(min, desired);
+            assert!(
+                (100..=200).contains(&max) && max - min <= 100,
+                "{desired}: {min}/{max}"
+            );
+            let room = (desired as i32 * max / 100) - desired as i32;
+            assert!(
+                room >= 1,
+                "{desired} instances: {min}/{max} leaves no room above desired"
+            );
+        }
     }
 
     #[test]

@@ -24,14 +24,14 @@ use halfhour::aws::ssm::SsmProbe;
 use halfhour::domain::image::{BAKE_DOC, Rollout};
 use halfhour::domain::{
     Command, Flag, GroupSnapshot, LifecycleAction, LifecycleResult, LifecycleState,
-    LifecycleTransition, Millis, StatusChecks, parse_timestamp,
+    LifecycleTransition, Millis, ProbeOutcome, StatusChecks, parse_timestamp,
 };
 use halfhour::idempotency::{Attempt, run_once};
 pub use halfhour::invocation::Invocation;
 use halfhour::invocation::with_lease;
 use halfhour::ports::{
-    HealthProbe, InstanceStatuses, LaunchTemplates, LifecycleActions, Notifier, ScalingGroup,
-    StateStore, TargetGroups,
+    GroupInstances, HealthProbe, InstanceStatuses, LaunchTemplates, LifecycleActions, Notifier,
+    ScalingGroup, StateStore, TargetGroups,
 };
 use halfhour::state::{read_json, read_json_or_default, write_json};
 use halfhour::telemetry::DecisionRecord;
@@ -55,6 +55,8 @@ pub struct Deps {
     pub probe: Arc<dyn HealthProbe>,
     pub targets: Arc<dyn TargetGroups>,
     pub templates: Arc<dyn LaunchTemplates>,
+    /// The breaker's revert: refresh rollback and the group's launch-template version.
+    pub instances: Arc<dyn GroupInstances>,
     pub notifier: Option<Arc<dyn Notifier>>,
 }
 
@@ -65,7 +67,8 @@ impl Deps {
         Deps {
             store: Arc::new(DynamoStateStore::new(sdk, config.common.table.clone())),
             group: asg.clone(),
-            actions: asg,
+            actions: asg.clone(),
+            instances: asg,
             statuses: ec2.clone(),
             probe: Arc::new(SsmProbe::new(sdk)),
             targets: Arc::new(ElbTargetGroups::new(sdk)),
@@ -202,7 +205,19 @@ struct LoopState {
     abandons: Vec<Millis>,
     /// When the breaker last tripped (it reverts the launch template once per trip).
     breaker_tripped_at: Option<Millis>,
+    /// Probes sent and still running, per instance: read on the next look, not sent again.
+    #[serde(default)]
+    probes: BTreeMap<String, SentProbe>,
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct SentProbe {
+    command_id: String,
+    sent_at: Millis,
+}
+
+/// A running probe older than this is sent anew (the command itself times out after 30 s).
+const PROBE_STALE: std::time::Duration = std::time::Duration::from_secs(90);
 
 /// What one lifecycle action came to.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -256,10 +271,12 @@ pub async fn handle(
 }
 
 /// The reconciler's part: every instance waiting on one of halfhour's hooks is driven, whether
-/// or not its event arrived.
+/// or not its event arrived. One instance's failure does not stop the others; the first
+/// failure is returned once all were driven.
 pub async fn reconcile(invocation: &Invocation, deps: &Deps) -> Result<Vec<ActionOutcome>, Error> {
     let group = observe_group(deps).await?;
     let mut outcomes = Vec::new();
+    let mut first_failure = None;
     for instance in &group.instances {
         let (transition, hook) = match instance.state {
             LifecycleState::PendingWait => {
@@ -278,9 +295,18 @@ pub async fn reconcile(invocation: &Invocation, deps: &Deps) -> Result<Vec<Actio
             token: None,
             transition,
         };
-        outcomes.push(drive(&action, None, invocation, deps).await?);
+        match drive(&action, None, invocation, deps).await {
+            Ok(outcome) => outcomes.push(outcome),
+            Err(err) => {
+                tracing::warn!(instance = %instance.id, error = %err, "reconcile of one instance failed");
+                first_failure.get_or_insert(err);
+            }
+        }
     }
-    Ok(outcomes)
+    match first_failure {
+        Some(err) => Err(err),
+        None => Ok(outcomes),
+    }
 }
 
 async fn observe_group(deps: &Deps) -> Result<GroupSnapshot, Error> {
@@ -377,11 +403,7 @@ async fn decide_launch(
     let now = invocation.now;
     let status = deps.statuses.instance_status(&action.instance_id).await?;
     let probe = if waiting && status.running && status.checks == StatusChecks::Ok {
-        Some(
-            deps.probe
-                .probe(&action.instance_id, &config.health_path)
-                .await?,
-        )
+        Some(probe(action, state, now, deps).await?)
     } else {
         None
     };
@@ -438,6 +460,50 @@ async fn decide_launch(
         LaunchDecision::NotWaiting => forget(action, deps).await?,
     }
     Ok(decision)
+}
+
+/// The application's answer on the instance: a probe sent on an earlier look is read, not sent
+/// again; a new one is sent when there is none (or it is stale) and kept while it runs.
+async fn probe(
+    action: &LifecycleAction,
+    state: &LoopState,
+    now: Millis,
+    deps: &Deps,
+) -> Result<ProbeOutcome, Error> {
+    let instance = &action.instance_id;
+    if let Some(sent) = state
+        .probes
+        .get(instance)
+        .filter(|p| now.since(p.sent_at) < PROBE_STALE)
+    {
+        let outcome = deps.probe.probe_result(&sent.command_id, instance).await?;
+        if outcome != ProbeOutcome::Pending && !deps.config.common.dry_run {
+            update_state(deps, |s| {
+                s.probes.remove(instance);
+            })
+            .await?;
+        }
+        return Ok(outcome);
+    }
+    let Some(command_id) = deps
+        .probe
+        .start_probe(instance, &deps.config.health_path)
+        .await?
+    else {
+        return Ok(ProbeOutcome::Unreachable);
+    };
+    let outcome = deps.probe.probe_result(&command_id, instance).await?;
+    if outcome == ProbeOutcome::Pending && !deps.config.common.dry_run {
+        let sent = SentProbe {
+            command_id,
+            sent_at: now,
+        };
+        update_state(deps, |s| {
+            s.probes.insert(instance.clone(), sent.clone());
+        })
+        .await?;
+    }
+    Ok(outcome)
 }
 
 async fn decide_terminate(
@@ -529,10 +595,11 @@ async fn confirm_left_wait(action: &LifecycleAction, deps: &Deps) -> Result<(), 
 
 async fn forget(action: &LifecycleAction, deps: &Deps) -> Result<(), Error> {
     let (state, _) = load_state(deps).await?;
-    if state.waiting.contains_key(&action.instance_id) {
-        let id = action.instance_id.clone();
+    let id = &action.instance_id;
+    if state.waiting.contains_key(id) || state.probes.contains_key(id) {
         update_state(deps, |s| {
-            s.waiting.remove(&id);
+            s.waiting.remove(id);
+            s.probes.remove(id);
         })
         .await?;
     }
@@ -540,7 +607,8 @@ async fn forget(action: &LifecycleAction, deps: &Deps) -> Result<(), Error> {
 }
 
 /// N abandons in the window: the image is broken, not the instances. Stop abandoning (the plan
-/// now waits), revert the launch template to the version before the last roll-out, notify.
+/// now waits) and revert what the group launches to the version before the last roll-out:
+/// roll back its refresh if it still runs, else name the good version again; notify.
 async fn trip_breaker(abandons: usize, invocation: &Invocation, deps: &Deps) -> Result<(), Error> {
     let config = &deps.config;
     let cluster = &config.common.cluster;
@@ -553,34 +621,53 @@ async fn trip_breaker(abandons: usize, invocation: &Invocation, deps: &Deps) -> 
             .ok()
             .flatten()
             .map(|(r, _)| r);
-        let mut reverted = None;
-        if let (Some(template), Some(Rollout { previous_version: Some(good), new_version: Some(bad) })) =
-            (group.launch_template_id.as_deref(), rollout)
-        {
-            let current = deps.templates.version(template, "$Default").await?;
-            if current.number == bad {
-                deps.templates.set_default_version(template, good).await?;
-                reverted = Some((bad, good));
+        let revert = match (&group.launch_template, &rollout) {
+            (Some(template), Some(rollout)) => {
+                let running = match &rollout.refresh_id {
+                    Some(id) => matches!(
+                        deps.instances.refresh_status(&group.name, id).await?.as_deref(),
+                        Some("Pending" | "InProgress")
+                    ),
+                    None => false,
+                };
+                let default = deps.templates.version(&template.id, "$Default").await?;
+                let revert = plan::plan_revert(rollout, template.version, default.number, running);
+                if revert.rollback_refresh {
+                    deps.instances.rollback_instance_refresh(&group.name).await?;
+                }
+                if let Some(good) = revert.pin_group_to {
+                    deps.instances
+                        .set_launch_template_version(&group.name, &template.id, good)
+                        .await?;
+                }
+                if let Some(good) = revert.default_to {
+                    deps.templates.set_default_version(&template.id, good).await?;
+                }
+                revert
             }
-        }
+            _ => plan::Revert::default(),
+        };
+        let versions = rollout
+            .as_ref()
+            .map(|r| (r.new_version.unwrap_or_default(), r.previous_version.unwrap_or_default()));
+        let what = match versions.filter(|_| !revert.is_nothing()) {
+            None => "no known good launch-template version to revert to".to_owned(),
+            Some((bad, good)) => format!(
+                "{}the group launches version {good} again instead of {bad}{}",
+                if revert.rollback_refresh { "the instance refresh rolling it out was rolled back; " } else { "" },
+                if revert.default_to.is_some() { ", and it is the template's default again" } else { "" }
+            ),
+        };
         DecisionRecord::new("lifecycle", cluster, "trip_breaker")
-            .inputs(json!({"abandons_in_window": abandons, "window_s": config.breaker_window.as_secs()}))
-            .reason(match reverted {
-                Some((bad, good)) => format!("launch template default reverted from version {bad} to {good}"),
-                None => "no known good launch-template version to revert to".into(),
-            })
+            .inputs(json!({"abandons_in_window": abandons, "window_s": config.breaker_window.as_secs(), "revert": revert}))
+            .reason(&what)
             .emit();
         if let Some(notifier) = &deps.notifier {
-            let message = match reverted {
-                Some((bad, good)) => format!(
-                    "{abandons} launching instances of {cluster} were abandoned within {} minutes: the image is broken. halfhour stopped abandoning and reverted the launch template's default from version {bad} to {good}.",
-                    config.breaker_window.as_secs() / 60
-                ),
-                None => format!(
-                    "{abandons} launching instances of {cluster} were abandoned within {} minutes: the image looks broken. halfhour stopped abandoning; no known good launch-template version to revert to — please look.",
-                    config.breaker_window.as_secs() / 60
-                ),
-            };
+            let message = format!(
+                "{abandons} launching instances of {cluster} were abandoned within {} minutes: the image looks broken. halfhour stopped abandoning; {what}.{}",
+                config.breaker_window.as_secs() / 60,
+                if revert.is_nothing() { " Please look." } else { "" }
+            );
             if let Err(err) = notifier.notify(&format!("halfhour: {cluster} launch circuit breaker tripped"), &message).await {
                 tracing::warn!(error = %err, "breaker notification not sent");
             }

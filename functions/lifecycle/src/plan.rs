@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use halfhour::domain::{InstanceStatus, Millis, ProbeOutcome, StatusChecks};
+use halfhour::domain::image::Rollout;
+use halfhour::domain::{InstanceStatus, Millis, ProbeOutcome, StatusChecks, TemplateVersion};
 
 /// What was seen of a launching instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -25,6 +26,8 @@ pub struct LaunchObserved {
 pub enum WaitReason {
     Booting,
     ProbePending,
+    /// Systems Manager cannot reach the instance yet (its agent registers after boot).
+    NotReachableYet,
     ProbeFailingWithinBudget,
     /// Broken-looking, but the database is failing over: the app is down because of the DB.
     DbFailoverWindow,
@@ -36,6 +39,8 @@ pub enum WaitReason {
 pub enum BrokenReason {
     Impaired,
     NotReadyInBudget,
+    /// Systems Manager never reached it: no instance profile, or no route to Systems Manager.
+    NotReachableInBudget,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -61,6 +66,9 @@ pub fn plan_launch(observed: &LaunchObserved, budget: Duration) -> LaunchDecisio
     let broken = match (&observed.probe, observed.status.checks) {
         (_, StatusChecks::Impaired) => Some(BrokenReason::Impaired),
         (Some(ProbeOutcome::Healthy), _) if ready_to_probe => return LaunchDecision::Continue,
+        (Some(ProbeOutcome::Unreachable), _) if over_budget => {
+            Some(BrokenReason::NotReachableInBudget)
+        }
         _ if over_budget => Some(BrokenReason::NotReadyInBudget),
         _ => None,
     };
@@ -76,6 +84,7 @@ pub fn plan_launch(observed: &LaunchObserved, budget: Duration) -> LaunchDecisio
             reason: match &observed.probe {
                 None => WaitReason::Booting,
                 Some(ProbeOutcome::Pending | ProbeOutcome::Healthy) => WaitReason::ProbePending,
+                Some(ProbeOutcome::Unreachable) => WaitReason::NotReachableYet,
                 Some(ProbeOutcome::Failing(_)) => WaitReason::ProbeFailingWithinBudget,
             },
         },
@@ -110,10 +119,95 @@ pub fn breaker_open(abandons: &[Millis], now: Millis, window: Duration, threshol
     abandons.iter().filter(|t| now.since(**t) < window).count() >= threshold
 }
 
+/// How the breaker stops launching a broken roll-out. A group launches the version it names,
+/// not the template's default, so the default alone reverts nothing a pinned group launches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Revert {
+    /// The roll-out's refresh is still running: RollbackInstanceRefresh (AWS replaces what it
+    /// launched with the group's own, previous, version).
+    pub rollback_refresh: bool,
+    /// The group names the broken version: name the good one again.
+    pub pin_group_to: Option<i64>,
+    /// The template's default is the broken version: the next bake copies the good one.
+    pub default_to: Option<i64>,
+}
+
+impl Revert {
+    pub fn is_nothing(&self) -> bool {
+        *self == Revert::default()
+    }
+}
+
+/// What to revert after `rollout`, given what the group names, the template's default, and
+/// whether the roll-out's refresh still runs.
+pub fn plan_revert(
+    rollout: &Rollout,
+    group_version: TemplateVersion,
+    default_version: i64,
+    refresh_running: bool,
+) -> Revert {
+    let (Some(good), Some(bad)) = (rollout.previous_version, rollout.new_version) else {
+        return Revert::default();
+    };
+    // AWS refuses to roll back a group on `$Default`/`$Latest`; a pinned group can be.
+    let rollback_refresh = refresh_running && group_version.number().is_some();
+    Revert {
+        rollback_refresh,
+        // While a refresh runs AWS refuses launch-template updates; its rollback restores the group.
+        pin_group_to: (!refresh_running && group_version == TemplateVersion::Number(bad))
+            .then_some(good),
+        default_to: (default_version == bad).then_some(good),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_breaker_reverts_what_the_group_launches() {
+        let rollout = Rollout {
+            previous_version: Some(4),
+            new_version: Some(5),
+            refresh_id: Some("r".into()),
+        };
+        use TemplateVersion::*;
+        assert_eq!(
+            plan_revert(&rollout, Number(5), 5, false),
+            Revert {
+                rollback_refresh: false,
+                pin_group_to: Some(4),
+                default_to: Some(4)
+            },
+            "a finished refresh wrote version 5 into the group"
+        );
+        assert_eq!(
+            plan_revert(&rollout, Number(4), 5, true),
+            Revert {
+                rollback_refresh: true,
+                pin_group_to: None,
+                default_to: Some(4)
+            },
+            "a running refresh is rolled back"
+        );
+        assert_eq!(
+            plan_revert(&rollout, Default, 5, false),
+            Revert {
+                rollback_refresh: false,
+                pin_group_to: None,
+                default_to: Some(4)
+            },
+            "a group on $Default follows the default"
+        );
+        assert!(plan_revert(&rollout, Number(4), 4, false).is_nothing());
+        let unknown = Rollout {
+            previous_version: None,
+            new_version: Some(5),
+            refresh_id: None,
+        };
+        assert!(plan_revert(&unknown, Number(5), 5, false).is_nothing());
+    }
 
     const BUDGET: Duration = Duration::from_secs(600);
 
@@ -152,6 +246,20 @@ mod tests {
                 "healthy probe serves",
                 observed(Some(ProbeOutcome::Healthy), 10),
                 Continue,
+            ),
+            (
+                "an instance SSM cannot reach yet waits",
+                observed(Some(ProbeOutcome::Unreachable), 10),
+                Wait {
+                    reason: WaitReason::NotReachableYet,
+                },
+            ),
+            (
+                "one SSM never reached is abandoned after the budget",
+                observed(Some(ProbeOutcome::Unreachable), 600),
+                Abandon {
+                    reason: BrokenReason::NotReachableInBudget,
+                },
             ),
             (
                 "booting waits",

@@ -9,8 +9,8 @@ use aws_sdk_autoscaling::types::{
 
 use super::classify;
 use crate::domain::{
-    Bounds, GroupInstance, GroupSnapshot, LifecycleAction, LifecycleResult, LifecycleState,
-    RefreshRequest,
+    Bounds, GroupInstance, GroupSnapshot, GroupTemplate, LifecycleAction, LifecycleResult,
+    LifecycleState, RefreshRequest, TemplateVersion,
 };
 use crate::error::{Error, Result};
 use crate::ports::{GroupInstances, LifecycleActions, ScalingGroup};
@@ -26,6 +26,21 @@ impl AsgScalingGroup {
             client: Client::new(sdk),
         }
     }
+}
+
+/// The group's launch template; a version AWS omits is `$Default` (what AWS then launches).
+fn group_template(group: &str, spec: LaunchTemplateSpecification) -> Result<GroupTemplate> {
+    let version = spec.version.as_deref().unwrap_or("$Default");
+    Ok(GroupTemplate {
+        id: spec.launch_template_id.ok_or_else(|| Error::Aws {
+            operation: "DescribeAutoScalingGroups",
+            message: format!("group {group}'s launch template has no id"),
+        })?,
+        version: TemplateVersion::parse(version).ok_or_else(|| Error::Aws {
+            operation: "DescribeAutoScalingGroups",
+            message: format!("group {group} names launch-template version `{version}`"),
+        })?,
+    })
 }
 
 #[async_trait]
@@ -72,20 +87,20 @@ impl ScalingGroup for AsgScalingGroup {
                 protected_from_scale_in: i.protected_from_scale_in.unwrap_or(false),
             })
             .collect();
-        let launch_template_id = group
-            .launch_template
-            .and_then(|t| t.launch_template_id)
-            .or_else(|| {
-                group
-                    .mixed_instances_policy
-                    .and_then(|p| p.launch_template)
-                    .and_then(|t| t.launch_template_specification)
-                    .and_then(|s| s.launch_template_id)
-            });
+        let specification = group.launch_template.or_else(|| {
+            group
+                .mixed_instances_policy
+                .and_then(|p| p.launch_template)
+                .and_then(|t| t.launch_template_specification)
+        });
+        let launch_template = match specification {
+            Some(spec) => Some(group_template(name, spec)?),
+            None => None,
+        };
         Ok(Some(GroupSnapshot {
             name: name.to_owned(),
             target_group_arns: group.target_group_arns.unwrap_or_default(),
-            launch_template_id,
+            launch_template,
             bounds,
             desired: count(group.desired_capacity, "DesiredCapacity")?,
             instances,
@@ -175,6 +190,7 @@ impl GroupInstances for AsgScalingGroup {
             .preferences(
                 RefreshPreferences::builder()
                     .min_healthy_percentage(refresh.min_healthy_percentage)
+                    .max_healthy_percentage(refresh.max_healthy_percentage)
                     .instance_warmup(refresh.instance_warmup_seconds)
                     .auto_rollback(true)
                     .skip_matching(false)
@@ -194,6 +210,46 @@ impl GroupInstances for AsgScalingGroup {
                     )))
                 }
                 _ => Err(classify("StartInstanceRefresh", err)),
+            },
+        }
+    }
+
+    async fn set_launch_template_version(
+        &self,
+        group: &str,
+        template_id: &str,
+        version: i64,
+    ) -> Result<()> {
+        self.client
+            .update_auto_scaling_group()
+            .auto_scaling_group_name(group)
+            .launch_template(
+                LaunchTemplateSpecification::builder()
+                    .launch_template_id(template_id)
+                    .version(version.to_string())
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| classify("UpdateAutoScalingGroup", e))?;
+        Ok(())
+    }
+
+    async fn rollback_instance_refresh(&self, group: &str) -> Result<bool> {
+        use aws_sdk_autoscaling::operation::rollback_instance_refresh::RollbackInstanceRefreshError;
+        match self
+            .client
+            .rollback_instance_refresh()
+            .auto_scaling_group_name(group)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(err) => match err.as_service_error() {
+                Some(RollbackInstanceRefreshError::ActiveInstanceRefreshNotFoundFault(_)) => {
+                    Ok(false)
+                }
+                _ => Err(classify("RollbackInstanceRefresh", err)),
             },
         }
     }

@@ -13,8 +13,8 @@ use aws_sdk_ec2::types::{
 use super::classify;
 use crate::domain::image::{CLUSTER_TAG, MANAGED_TAG};
 use crate::domain::{
-    ClusterName, ImageInfo, ImageRequest, ImageState, InstanceStatus, Millis, StatusChecks,
-    TemplateVersion, parse_timestamp,
+    ClusterName, ImageInfo, ImageRequest, ImageState, InstanceStatus, LaunchTemplateVersion,
+    Millis, StatusChecks, parse_timestamp,
 };
 use crate::error::{Error, Result};
 use crate::ports::{Images, InstanceStatuses, LaunchTemplates};
@@ -262,7 +262,7 @@ impl InstanceStatuses for Ec2 {
 
 #[async_trait]
 impl LaunchTemplates for Ec2 {
-    async fn version(&self, template_id: &str, version: &str) -> Result<TemplateVersion> {
+    async fn version(&self, template_id: &str, version: &str) -> Result<LaunchTemplateVersion> {
         let out = self
             .client
             .describe_launch_template_versions()
@@ -278,7 +278,7 @@ impl LaunchTemplates for Ec2 {
                 operation: "DescribeLaunchTemplateVersions",
                 message: format!("launch template {template_id} has no version {version}"),
             })?;
-        Ok(TemplateVersion {
+        Ok(LaunchTemplateVersion {
             number: found.version_number().unwrap_or_default(),
             description: found.version_description().map(str::to_owned),
             image_id: found

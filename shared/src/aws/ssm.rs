@@ -5,6 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_ssm::Client;
 use aws_sdk_ssm::operation::get_command_invocation::GetCommandInvocationError;
+use aws_sdk_ssm::operation::send_command::SendCommandError;
 use aws_sdk_ssm::types::CommandInvocationStatus;
 
 use super::classify;
@@ -12,7 +13,8 @@ use crate::domain::ProbeOutcome;
 use crate::error::{Error, Result};
 use crate::ports::HealthProbe;
 
-/// How often, and how long apart, one probe asks for its command's result.
+/// How often, and how long apart, one look asks for a command's result (a command still
+/// running after that is read again on the lifecycle loop's next tick).
 const POLLS: u32 = 5;
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -36,8 +38,8 @@ pub fn probe_command(path: &str) -> String {
 
 #[async_trait]
 impl HealthProbe for SsmProbe {
-    async fn probe(&self, instance_id: &str, path: &str) -> Result<ProbeOutcome> {
-        let command_id = self
+    async fn start_probe(&self, instance_id: &str, path: &str) -> Result<Option<String>> {
+        let sent = self
             .client
             .send_command()
             .document_name("AWS-RunShellScript")
@@ -46,14 +48,30 @@ impl HealthProbe for SsmProbe {
             .timeout_seconds(30)
             .comment("halfhour launch readiness probe")
             .send()
-            .await
-            .map_err(|e| classify("SendCommand", e))?
-            .command
+            .await;
+        let sent = match sent {
+            Ok(out) => out,
+            // Not a managed node (yet): SSM documents InvalidInstanceId for exactly that.
+            Err(err)
+                if matches!(
+                    err.as_service_error(),
+                    Some(SendCommandError::InvalidInstanceId(_))
+                ) =>
+            {
+                return Ok(None);
+            }
+            Err(err) => return Err(classify("SendCommand", err)),
+        };
+        sent.command
             .and_then(|c| c.command_id)
+            .map(Some)
             .ok_or_else(|| Error::Aws {
                 operation: "SendCommand",
                 message: "no command id in the answer".into(),
-            })?;
+            })
+    }
+
+    async fn probe_result(&self, command_id: &str, instance_id: &str) -> Result<ProbeOutcome> {
         for attempt in 0..POLLS {
             if attempt > 0 {
                 tokio::time::sleep(POLL_INTERVAL).await;
@@ -61,7 +79,7 @@ impl HealthProbe for SsmProbe {
             let invocation = self
                 .client
                 .get_command_invocation()
-                .command_id(&command_id)
+                .command_id(command_id)
                 .instance_id(instance_id)
                 .send()
                 .await;

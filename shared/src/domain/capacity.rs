@@ -47,6 +47,8 @@ pub enum LifecycleState {
     Pending,
     PendingWait,
     InService,
+    /// Leaving the load balancer (deregistration and draining) on its way to Standby.
+    EnteringStandby,
     Standby,
     TerminatingWait,
     Terminating,
@@ -59,7 +61,8 @@ impl LifecycleState {
             "Pending" | "Pending:Proceed" => LifecycleState::Pending,
             "Pending:Wait" => LifecycleState::PendingWait,
             "InService" => LifecycleState::InService,
-            "Standby" | "EnteringStandby" => LifecycleState::Standby,
+            "EnteringStandby" => LifecycleState::EnteringStandby,
+            "Standby" => LifecycleState::Standby,
             "Terminating:Wait" => LifecycleState::TerminatingWait,
             "Terminating" | "Terminating:Proceed" | "Terminated" => LifecycleState::Terminating,
             other => LifecycleState::Other(other.to_owned()),
@@ -82,7 +85,8 @@ pub struct GroupSnapshot {
     pub bounds: Bounds,
     pub desired: u32,
     pub instances: Vec<GroupInstance>,
-    pub launch_template_id: Option<String>,
+    /// What the group launches: its launch template (directly or in a mixed-instances policy).
+    pub launch_template: Option<super::GroupTemplate>,
     pub target_group_arns: Vec<String>,
 }
 
@@ -136,6 +140,10 @@ mod tests {
         assert_eq!(
             LifecycleState::parse("Warmed:Pending"),
             LifecycleState::Other("Warmed:Pending".into())
+        );
+        assert_eq!(
+            LifecycleState::parse("EnteringStandby"),
+            LifecycleState::EnteringStandby
         );
     }
 }

@@ -50,11 +50,59 @@ pub struct ImageRequest {
     pub tags: BTreeMap<String, String>,
 }
 
+/// One launch-template version, as described.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TemplateVersion {
+pub struct LaunchTemplateVersion {
     pub number: i64,
     pub image_id: Option<String>,
     pub description: Option<String>,
+}
+
+/// The version a group names. AWS resolves `$Default` and `$Latest` at each launch; a number
+/// is fixed. Only a numbered version can be rolled back to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum TemplateVersion {
+    Default,
+    Latest,
+    Number(i64),
+}
+
+impl TemplateVersion {
+    /// AWS's spelling (`$Default`, `$Latest`, `7`); anything else is not a version.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "$default" => Some(TemplateVersion::Default),
+            "$latest" => Some(TemplateVersion::Latest),
+            n => n
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .map(TemplateVersion::Number),
+        }
+    }
+
+    /// The value a request names it by.
+    pub fn as_request(&self) -> String {
+        match self {
+            TemplateVersion::Default => "$Default".into(),
+            TemplateVersion::Latest => "$Latest".into(),
+            TemplateVersion::Number(n) => n.to_string(),
+        }
+    }
+
+    pub fn number(&self) -> Option<i64> {
+        match self {
+            TemplateVersion::Number(n) => Some(*n),
+            _ => None,
+        }
+    }
+}
+
+/// A group's launch template and the version it launches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupTemplate {
+    pub id: String,
+    pub version: TemplateVersion,
 }
 
 /// The state-table document where the gold-image loop records its current (or last) bake.
@@ -66,14 +114,19 @@ pub const BAKE_DOC: &str = "bake";
 pub struct Rollout {
     pub previous_version: Option<i64>,
     pub new_version: Option<i64>,
+    /// The instance refresh rolling `new_version` out, if one was started.
+    #[serde(default)]
+    pub refresh_id: Option<String>,
 }
 
-/// An instance refresh onto a numbered launch-template version.
+/// An instance refresh onto a numbered launch-template version, with auto rollback.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshRequest {
     pub launch_template_id: String,
     pub version: i64,
     pub min_healthy_percentage: i32,
+    /// Above 100, AWS launches replacements before it terminates what they replace.
+    pub max_healthy_percentage: i32,
     pub instance_warmup_seconds: i32,
 }
 
@@ -121,6 +174,25 @@ mod tests {
             .map(|i| i.id.as_str())
             .collect();
         assert_eq!(deleted, vec!["ami-3"]);
+    }
+
+    #[test]
+    fn template_versions_parse_as_aws_spells_them() {
+        assert_eq!(
+            TemplateVersion::parse("$Default"),
+            Some(TemplateVersion::Default)
+        );
+        assert_eq!(
+            TemplateVersion::parse("$latest"),
+            Some(TemplateVersion::Latest)
+        );
+        assert_eq!(
+            TemplateVersion::parse("12"),
+            Some(TemplateVersion::Number(12))
+        );
+        assert_eq!(TemplateVersion::parse("0"), None);
+        assert_eq!(TemplateVersion::parse("v2"), None);
+        assert_eq!(TemplateVersion::Number(3).as_request(), "3");
     }
 
     #[test]

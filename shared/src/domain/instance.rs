@@ -25,6 +25,8 @@ pub enum ProbeOutcome {
     Failing(String),
     /// The probe has not finished yet.
     Pending,
+    /// Systems Manager cannot reach the instance (yet): no answer about the application.
+    Unreachable,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]

@@ -15,7 +15,10 @@ pub use capacity::{Bounds, GroupInstance, GroupSnapshot, LifecycleState};
 pub use command::{Command, CommandError};
 pub use flags::{Flag, FlagHold, ModeFlags};
 pub use idempotency::{IdempotencyRecord, IdempotencyStatus, PriorAttempt};
-pub use image::{ImageInfo, ImageRequest, ImageState, RefreshRequest, TemplateVersion};
+pub use image::{
+    GroupTemplate, ImageInfo, ImageRequest, ImageState, LaunchTemplateVersion, RefreshRequest,
+    TemplateVersion,
+};
 pub use instance::{
     DbInfo, InstanceStatus, LifecycleAction, LifecycleResult, LifecycleTransition, ProbeOutcome,
     StatusChecks,
