@@ -34,6 +34,13 @@ IMPLIED_BY = {
     "ec2:CreateTags": {"ec2:CreateImage"} | ONTO_A_TEMPLATE,
     # Tags on CreateDBSnapshot are authorized as rds:AddTagsToResource.
     "rds:AddTagsToResource": {"rds:CreateDBSnapshot"},
+    # DeleteAssociatedSnapshots: the snapshots are deleted under the caller's ec2:DeleteSnapshot
+    # ("missing-permissions - The snapshot was not deleted because the role lacks DeleteSnapshot
+    # permissions", API_DeleteSnapshotReturnCode.html).
+    "ec2:DeleteSnapshot": {"ec2:DeregisterImage"},
+    # GetObject of a missing key answers 404 only with s3:ListBucket on the bucket, else 403
+    # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html).
+    "s3:ListBucket": {"s3:GetObject"},
     "ec2:RunInstances": ONTO_A_TEMPLATE,
     "iam:PassRole": ONTO_A_TEMPLATE,
 }

@@ -173,8 +173,15 @@ pub trait Images: Send + Sync {
         image_ids: &[String],
     ) -> Result<std::collections::BTreeSet<String>>;
 
-    /// Deregister the image, then delete its snapshots.
+    /// Deregister the image and delete its snapshots in the same call.
     async fn deregister_with_snapshots(&self, image: &crate::domain::ImageInfo) -> Result<()>;
+}
+
+/// Whether instances send one-minute (detailed) or five-minute (basic) CloudWatch metrics.
+#[async_trait]
+pub trait InstanceMonitoring: Send + Sync {
+    /// Of `instance_ids`, those on basic monitoring (Monitoring.State disabled or disabling).
+    async fn basic_monitoring(&self, instance_ids: &[String]) -> Result<Vec<String>>;
 }
 
 /// EC2's view of an instance: running, and its status checks.
@@ -217,6 +224,12 @@ pub trait DbSnapshots: Send + Sync {
         snapshot_id: &str,
         tags: &std::collections::BTreeMap<String, String>,
     ) -> Result<()>;
+
+    /// The ids of the database's manual snapshots that start with `prefix`.
+    async fn db_snapshots(&self, db_instance: &str, prefix: &str) -> Result<Vec<String>>;
+
+    /// Delete a manual snapshot; one already gone counts as done.
+    async fn delete_db_snapshot(&self, snapshot_id: &str) -> Result<()>;
 }
 
 /// Operator-visible notifications (SNS).
@@ -240,6 +253,13 @@ pub trait LifecycleActions: Send + Sync {
     /// RecordLifecycleActionHeartbeat: restart the hook's timeout. `Ok(false)` when no action
     /// is active any more.
     async fn heartbeat(&self, action: &crate::domain::LifecycleAction) -> Result<bool>;
+
+    /// The group's warm-pool instances waiting on a hook (DescribeWarmPool; the group's own
+    /// description does not list them).
+    async fn warm_pool_waiting(
+        &self,
+        group: &str,
+    ) -> Result<Vec<(String, crate::domain::LifecycleTransition)>>;
 }
 
 /// The application's own health, asked on the instance itself (SSM Run Command).
@@ -299,6 +319,13 @@ pub trait StaticSite: Send + Sync {
 #[async_trait]
 pub trait Databases: Send + Sync {
     async fn describe_db(&self, db_instance: &str) -> Result<Option<crate::domain::DbInfo>>;
+}
+
+/// The answer to a CloudFormation custom resource request.
+#[async_trait]
+pub trait CustomResourceReplies: Send + Sync {
+    /// PUT `body` to the request's pre-signed ResponseURL.
+    async fn reply(&self, url: &str, body: &str) -> Result<()>;
 }
 
 /// Asynchronous Lambda invocations (the reconciler's fan-out).

@@ -51,12 +51,15 @@ from moto.autoscaling.responses import AutoScalingResponse
 from moto.awslambda.responses import LambdaResponse
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, EmptyResult
-from moto.ec2.exceptions import EC2ClientError
+from moto.ec2.exceptions import EC2ClientError, InvalidSnapshotInUse
+from moto.ec2.models.elastic_block_store import EBSBackend
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.instances import InstanceResponse
 from moto.ec2.responses.launch_templates import LaunchTemplates
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.route53 import models as r53_models
+from moto.s3.exceptions import MissingKey, S3AccessDeniedError
+from moto.s3.responses import S3Response
 from moto.route53.responses import Route53
 from moto.ssm import models as ssm_models
 from moto.ssm.exceptions import SSMException
@@ -85,6 +88,7 @@ REBOOTS: dict[str, int] = {}
 # Each reboot: the instance and its Auto Scaling lifecycle state at that moment (a reboot while
 # EnteringStandby is a reboot while the load balancer still drains the instance).
 REBOOT_LOG: list[dict[str, Any]] = []
+CFN_RESPONSES: list[dict[str, Any]] = []  # what functions PUT to a custom resource's ResponseURL
 # instance id, "group:<name>" for a group's instances, or "*" for every other
 # -> "healthy" | "failing" | "running" (the command has not finished)
 PROBES: dict[str, str] = {}
@@ -266,9 +270,24 @@ def _active_instances(self: Any) -> list[Any]:
     return [s for s in self.instance_states if s.lifecycle_state in COUNTED_STATES]
 
 
+def _warm(group: Any) -> list[Any]:
+    """The group's warm-pool instances (not members of the group: DescribeAutoScalingGroups
+    does not list them, DescribeWarmPool does)."""
+    if not hasattr(group, "halfhour_warm"):
+        group.halfhour_warm = []
+    return group.halfhour_warm
+
+
 def _complete(group: Any, state: Any, result: str) -> None:
     state.halfhour_action = None
-    if state.lifecycle_state == "Pending:Wait":
+    if state.lifecycle_state == "Warmed:Pending:Wait":
+        # Into the pool: CONTINUE leaves it in the pool's state, ABANDON terminates it.
+        if result == "CONTINUE":
+            state.lifecycle_state = f"Warmed:{group.warm_pool.pool_state if group.warm_pool else 'Stopped'}"
+        else:
+            _warm(group).remove(state)
+            group.autoscaling_backend.ec2_backend.terminate_instances([state.instance.id])
+    elif state.lifecycle_state == "Pending:Wait":
         if result == "CONTINUE":
             state.lifecycle_state = "InService"
             _sync_target_groups(group)
@@ -287,7 +306,7 @@ def _expire_actions(backend: Any) -> None:
     _settle_standby(backend)
     now = CLOCK.now()
     for group in list(backend.autoscaling_groups.values()):
-        for state in list(group.instance_states):
+        for state in list(group.instance_states) + list(_warm(group)):
             action = getattr(state, "halfhour_action", None)
             if action and now >= min(action["deadline"], action["global_deadline"]):
                 _complete(group, state, action["default_result"])
@@ -297,7 +316,7 @@ def _find_waiting(backend: Any, group_name: str, instance_id: str | None, token:
     group = backend.autoscaling_groups.get(group_name)
     if group is None:
         raise ValidationError(f"AutoScalingGroup name not found - AutoScalingGroup {group_name} not found")
-    for state in group.instance_states:
+    for state in group.instance_states + _warm(group):
         action = getattr(state, "halfhour_action", None)
         if not action:
             continue
@@ -742,6 +761,44 @@ def create_image(self: AmisResponse) -> ActionResult:
     return ActionResult({"ImageId": ami.id})
 
 
+# https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeregisterImage.html: with
+# DeleteAssociatedSnapshots, deregistration deletes the AMI's snapshots (those of other AMIs
+# too are kept: "skipped") and reports each in DeleteSnapshotResults. Without it, the snapshot
+# stays; "You cannot delete a snapshot of the root device of an EBS volume used by a
+# registered AMI" (API_DeleteSnapshot.html), and a DeleteSnapshot right after the
+# deregistration still answers InvalidSnapshot.InUse while EC2 finishes it (the docs give no
+# figure; SNAPSHOT_RELEASE_SECONDS of the emulator clock).
+SNAPSHOT_RELEASE_SECONDS = 10.0
+RELEASED_AT: dict[str, float] = {}  # snapshot id -> when its deregistered AMI lets go of it
+
+
+def deregister_image(self: AmisResponse) -> ActionResult:
+    ami_id = self._get_param("ImageId")
+    self.error_on_dryrun()
+    ami = self.ec2_backend.amis.get(ami_id)
+    snapshot = getattr(ami, "ebs_snapshot", None)
+    self.ec2_backend.deregister_image(ami_id)
+    if snapshot is None:
+        return ActionResult({"Return": True})
+    if not _flag(self, "DeleteAssociatedSnapshots"):
+        RELEASED_AT[snapshot.id] = CLOCK.now() + SNAPSHOT_RELEASE_SECONDS
+        return ActionResult({"Return": True})
+    shared = any(getattr(other, "ebs_snapshot", None) is snapshot for other in self.ec2_backend.amis.values())
+    if not shared:
+        self.ec2_backend.snapshots.pop(snapshot.id, None)
+    return ActionResult({"Return": True, "DeleteSnapshotResults": [
+        {"SnapshotId": snapshot.id, "ReturnCode": "skipped" if shared else "success"}]})
+
+
+_original_delete_snapshot = EBSBackend.delete_snapshot
+
+
+def _delete_snapshot(self: Any, snapshot_id: str) -> Any:
+    if CLOCK.now() < RELEASED_AT.get(snapshot_id, 0.0):
+        raise InvalidSnapshotInUse(snapshot_id, "an AMI being deregistered")
+    return _original_delete_snapshot(self, snapshot_id)
+
+
 def _settle_images(backend: Any) -> None:
     """A pending image becomes available once its settle time has passed on the emulator clock."""
     now = CLOCK.now()
@@ -767,17 +824,59 @@ def _lifecycle_actions() -> list[dict[str, Any]]:
         for backend in account.values():
             _expire_actions(backend)
             for group in backend.autoscaling_groups.values():
-                for state in group.instance_states:
+                for state in group.instance_states + _warm(group):
                     action = getattr(state, "halfhour_action", None)
                     if action:
-                        actions.append({
+                        launching = state.lifecycle_state in ("Pending:Wait", "Warmed:Pending:Wait")
+                        entry = {
                             "AutoScalingGroupName": group.name,
                             "LifecycleHookName": action["hook"],
                             "LifecycleActionToken": action["token"],
                             "EC2InstanceId": state.instance.id,
-                            "LifecycleTransition": LAUNCHING if state.lifecycle_state == "Pending:Wait" else TERMINATING,
-                        })
+                            "LifecycleTransition": LAUNCHING if launching else TERMINATING,
+                        }
+                        # Only groups with a warm pool send Origin and Destination.
+                        if group.warm_pool is not None:
+                            into_pool = state.lifecycle_state == "Warmed:Pending:Wait"
+                            entry.update(Origin="EC2", Destination="WarmPool" if into_pool else "AutoScalingGroup")
+                        actions.append(entry)
     return actions
+
+
+# --------------------------------------------------------------------------- warm pools
+# https://docs.aws.amazon.com/autoscaling/ec2/userguide/warm-pool-instance-lifecycle.html: an
+# instance launched into the pool "first pauses to perform a custom action when it reaches the
+# Warmed:Pending:Wait state"; afterwards it rests in Warmed:<PoolState>. moto keeps only the
+# pool's configuration.
+
+_original_put_warm_pool = asg_models.FakeAutoScalingGroup.put_warm_pool
+
+
+def _put_warm_pool(self: Any, max_group_prepared_capacity: Any, min_size: Any, pool_state: Any,
+                   instance_reuse_policy: Any) -> None:
+    _original_put_warm_pool(self, max_group_prepared_capacity, min_size, pool_state, instance_reuse_policy)
+    missing = (self.warm_pool.min_size or 0) - len(_warm(self))
+    if missing <= 0:
+        return
+    before = set(id(s) for s in self.instance_states)
+    self.replace_autoscaling_group_instances(missing, self.get_propagated_tags())
+    hooks = _hooks(self, LAUNCHING)
+    for state in [s for s in self.instance_states if id(s) not in before]:
+        self.instance_states.remove(state)
+        _warm(self).append(state)
+        if hooks:
+            _start_action(state, hooks[0], "Warmed:Pending:Wait")
+        else:
+            state.lifecycle_state = f"Warmed:{self.warm_pool.pool_state}"
+
+
+def describe_warm_pool(self: AutoScalingResponse) -> ActionResult:
+    group = _group_or_error(self)
+    _expire_actions(self.autoscaling_backend)
+    instances = [{"InstanceId": s.instance.id, "InstanceType": s.instance.instance_type,
+                  "AvailabilityZone": s.instance.placement, "LifecycleState": s.lifecycle_state,
+                  "HealthStatus": "Healthy"} for s in _warm(group)]
+    return ActionResult({"WarmPoolConfiguration": group.warm_pool, "Instances": instances})
 
 
 def _set_image_state(image_id: str, state: str) -> None:
@@ -885,6 +984,24 @@ def get_command_invocation(self: SimpleSystemManagerResponse) -> ActionResult:
     else:
         response.update(Status="Success", StatusDetails="Success", ResponseCode=0, StandardOutputContent="ok")
     return ActionResult(response)
+
+
+# --------------------------------------------------------------------------- S3 without s3:ListBucket
+# https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html: "If you don't have the
+# s3:ListBucket permission, Amazon S3 returns an HTTP status code 403 Access Denied" for a key
+# that does not exist. The emulator has no IAM: a test names the buckets whose readers lack it.
+WITHOUT_LIST_BUCKET: set[str] = set()
+
+_original_get_object = S3Response.get_object
+
+
+def get_object(self: S3Response) -> Any:
+    try:
+        return _original_get_object(self)
+    except MissingKey:
+        if self.bucket_name in WITHOUT_LIST_BUCKET:
+            raise S3AccessDeniedError()
+        raise
 
 
 # --------------------------------------------------------------------------- Route53 health status
@@ -1040,6 +1157,8 @@ def install() -> None:
     AutoScalingResponse.describe_instance_refreshes = describe_instance_refreshes
     AutoScalingResponse.cancel_instance_refresh = cancel_instance_refresh
     AutoScalingResponse.rollback_instance_refresh = rollback_instance_refresh
+    AutoScalingResponse.describe_warm_pool = describe_warm_pool
+    asg_models.FakeAutoScalingGroup.put_warm_pool = _put_warm_pool
     AutoScalingResponse.update_auto_scaling_group = update_auto_scaling_group
     asg_models.AutoScalingBackend.enter_standby_instances = _enter_standby
     asg_models.InstanceState.launch_template = property(_instance_launch_template)
@@ -1049,11 +1168,14 @@ def install() -> None:
     AmisResponse.create_image = create_image
     LaunchTemplates.create_launch_template_version = create_launch_template_version
     AmisResponse.describe_images = describe_images
+    AmisResponse.deregister_image = deregister_image
+    EBSBackend.delete_snapshot = _delete_snapshot
     InstanceResponse.reboot_instances = reboot_instances
     SimpleSystemManagerResponse.get_command_invocation = get_command_invocation
     SimpleSystemManagerResponse.send_command = send_command
     ssm_models.Command._get_instance_ids_from_targets = _instance_ids_from_targets
     Route53.get_health_check_status = get_health_check_status
+    S3Response.get_object = get_object
     Route53.update_health_check = update_health_check
     LambdaResponse.invoke = lambda_invoke
     install.done = True  # type: ignore[attr-defined]
@@ -1388,6 +1510,15 @@ class Emulator:
             return REBOOTS
         if route == "reboot-log" and method == "GET":
             return REBOOT_LOG
+        if route == "s3-without-list-bucket" and method == "POST":
+            WITHOUT_LIST_BUCKET.add(str(payload["bucket"]))
+            return {"ok": True}
+        if route.startswith("cfn-response/") and method == "PUT":
+            # A CloudFormation custom resource's pre-signed ResponseURL, as the test's stand-in.
+            CFN_RESPONSES.append({"key": route.split("/", 1)[1], "body": payload})
+            return {"ok": True}
+        if route == "cfn-responses" and method == "GET":
+            return CFN_RESPONSES
         if route == "health-check-status" and method == "POST":
             HEALTH_STATUS[str(payload["health_check_id"])] = bool(payload["healthy"])
             return {"ok": True}

@@ -291,6 +291,67 @@ async fn a_db_failover_window_keeps_dns_on_primary_through_the_outage() {
     assert_eq!(s.answer(), "PRIMARY");
 }
 
+/// The stack's `Custom::StaticPage` is answered after the page is published: CloudFormation
+/// creates the failover records (they depend on it) only once a fresh, empty bucket holds the
+/// page Route53's first fail-over would send visitors to.
+#[tokio::test]
+async fn the_deploy_publishes_the_static_page_before_the_records_exist() {
+    let emulator = Emulator::shared();
+    let s = setup("fo-deploy", &[]).await;
+    let s3 = halfhour_tests::fixture::s3_client(&s.config);
+    let page = || {
+        s3.get_object()
+            .bucket(&s.cluster.bucket)
+            .key("index.html")
+            .send()
+    };
+    assert!(page().await.is_err(), "the bucket starts empty");
+    let mut request = halfhour_tests::emulator::event("failover/deploy.json");
+    request["ResponseURL"] = json!(format!(
+        "{}/_halfhour/cfn-response/fo-deploy",
+        emulator.endpoint
+    ));
+    request["ResourceProperties"]["Bucket"] = json!(s.cluster.bucket);
+    handle(&request, &at("deploy", t0()), &s.deps)
+        .await
+        .unwrap();
+    let answers = emulator.cfn_responses("fo-deploy");
+    assert_eq!(answers.len(), 1, "CloudFormation got one answer");
+    assert_eq!(answers[0]["Status"], "SUCCESS", "{:?}", answers[0]);
+    assert_eq!(answers[0]["LogicalResourceId"], "StaticPage");
+    let body = page()
+        .await
+        .expect("the page is published")
+        .body
+        .collect()
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&body.into_bytes()).contains("right back"));
+
+    request["RequestType"] = json!("Delete");
+    request["PhysicalResourceId"] = json!(s.cluster.bucket);
+    handle(&request, &at("delete", t0()), &s.deps)
+        .await
+        .unwrap();
+    assert_eq!(emulator.cfn_responses("fo-deploy")[1]["Status"], "SUCCESS");
+    assert!(
+        page().await.is_ok(),
+        "sam delete leaves the retained bucket's page"
+    );
+}
+
+/// Without s3:ListBucket S3 answers 403 for the missing page: the check says which permission.
+#[tokio::test]
+async fn a_page_check_without_list_bucket_names_the_permission() {
+    let emulator = Emulator::shared();
+    let s = setup("fo-403", &[]).await;
+    emulator.without_list_bucket(&s.cluster.bucket);
+    let err = handle(&json!({"action": "reconcile"}), &at("t", t0()), &s.deps)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("s3:ListBucket"), "{err}");
+}
+
 /// The RDS user guide's own failover event: `SourceIdentifier` as `rds:<name>`, here without an
 /// `EventID` (recognised by its category and message).
 fn documented_rds_event(db: &str, category: &str, message: &str) -> Value {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use gold_image::{Deps, GoldImageConfig, Invocation, handle};
-use halfhour::domain::image::{CLUSTER_TAG, MANAGED_TAG};
+use halfhour::domain::image::{CLUSTER_TAG, MANAGED_TAG, RELEASE_TAG, db_snapshot_id};
 use halfhour::domain::{
     ClusterName, Flag, GroupSnapshot, ImageInfo, ImageRequest, LaunchTemplateVersion, Millis,
     RefreshRequest,
@@ -538,8 +538,9 @@ impl LaunchTemplates for CrashAfter {
 async fn a_bake_interrupted_after_any_step_completes_on_re_drive() {
     let emulator = Emulator::shared();
     // Mutating calls of a bake without scale-up: protect, standby, image, exit, unprotect,
-    // version, default, refresh (the DB snapshot is off so each crash point is an EC2/ASG call).
-    for crash_at in 1..=8 {
+    // pin the group ($Default), version, default, refresh (the DB snapshot is off so each crash
+    // point is an EC2/ASG call).
+    for crash_at in 1..=9 {
         let app = format!("bake-crash{crash_at}");
         let s = setup(&app, false, &[("HALFHOUR_BAKE_DB_SNAPSHOT", "false")]).await;
         three_in_service(&s).await;
@@ -655,6 +656,12 @@ async fn retention_keeps_the_newest_and_everything_in_use() {
                         .value(&s.cluster.name)
                         .build(),
                 )
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key(RELEASE_TAG)
+                        .value(format!("r{n}"))
+                        .build(),
+                )
                 .build()
         };
         let id = ec2
@@ -713,6 +720,16 @@ async fn retention_keeps_the_newest_and_everything_in_use() {
     let before = ec2.describe_images().owners("self").send().await.unwrap();
     let doomed_snapshots = snapshots_of(&images[2], before.images());
     assert!(!doomed_snapshots.is_empty());
+    // Each bake's DB snapshot, and one of a bake that failed before its image (r9).
+    let rds = aws_sdk_rds::Client::new(&s.config);
+    for release in ["r0", "r1", "r2", "r3", "r4", "r5", "r9"] {
+        rds.create_db_snapshot()
+            .db_instance_identifier(&s.cluster.db_instance_id)
+            .db_snapshot_identifier(db_snapshot_id(&s.cluster.name, release))
+            .send()
+            .await
+            .unwrap();
+    }
 
     let group = s
         .deps
@@ -728,7 +745,21 @@ async fn retention_keeps_the_newest_and_everything_in_use() {
         halfhour::domain::Millis(0),
         halfhour::domain::Millis(0),
     );
-    gold_image::retain(&bake, &group, &s.deps).await.unwrap();
+    // Retention under faults (throttling, 503s, answers lost after the effect) converges.
+    emulator.inject_faults(
+        &s.app,
+        &halfhour_tests::emulator::FaultPlan {
+            rate: 0.3,
+            seed: 11,
+            kinds: &["throttle", "503", "drop_after"],
+        },
+    );
+    let mut attempts = 0;
+    while let Err(err) = gold_image::retain(&bake, &group, &s.deps).await {
+        attempts += 1;
+        assert!(attempts < 10, "retention converges under faults: {err}");
+    }
+    emulator.clear_faults(&s.app);
 
     let left: Vec<String> = ec2
         .describe_images()
@@ -764,6 +795,62 @@ async fn retention_keeps_the_newest_and_everything_in_use() {
         gone.map(|out| out.snapshots().is_empty()).unwrap_or(true),
         "the deleted image's snapshots are gone"
     );
+    let orphans: Vec<String> = ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name(format!("tag:{CLUSTER_TAG}"))
+                .values(&s.cluster.name)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .snapshots()
+        .iter()
+        .filter_map(|snap| snap.snapshot_id().map(str::to_owned))
+        .filter(|id| !snapshots_of_all(id, &left, &before))
+        .collect();
+    assert!(
+        orphans.is_empty(),
+        "no snapshot outlives its image: {orphans:?}"
+    );
+    let mut db_left: Vec<String> = rds
+        .describe_db_snapshots()
+        .db_instance_identifier(&s.cluster.db_instance_id)
+        .snapshot_type("manual")
+        .send()
+        .await
+        .unwrap()
+        .db_snapshots()
+        .iter()
+        .filter_map(|d| d.db_snapshot_identifier().map(str::to_owned))
+        .collect();
+    db_left.sort();
+    let mut db_expected: Vec<String> = ["r0", "r1", "r3", "r4", "r5"]
+        .iter()
+        .map(|r| db_snapshot_id(&s.cluster.name, r))
+        .collect();
+    db_expected.sort();
+    assert_eq!(
+        db_left, db_expected,
+        "a DB snapshot goes with its image; the failed bake's has no image to keep it"
+    );
+}
+
+/// Whether `snapshot` belongs to one of the images `left`, as they were described `before`.
+fn snapshots_of_all(
+    snapshot: &str,
+    left: &[String],
+    before: &aws_sdk_ec2::operation::describe_images::DescribeImagesOutput,
+) -> bool {
+    before
+        .images()
+        .iter()
+        .filter(|i| i.image_id().is_some_and(|id| left.iter().any(|l| l == id)))
+        .flat_map(|i| i.block_device_mappings())
+        .any(|m| m.ebs().and_then(|e| e.snapshot_id()) == Some(snapshot))
 }
 
 #[tokio::test]
@@ -836,6 +923,56 @@ async fn the_refreshing_flag_stays_up_until_the_refresh_is_over() {
         group_version(&s).await,
         new_version["new_version"].to_string(),
         "the succeeded refresh wrote its version into the group"
+    );
+
+    // A stack update re-resolves the stock image into a new version and writes it into the group.
+    let ec2 = aws_sdk_ec2::Client::new(&s.config);
+    let stock = ec2
+        .create_launch_template_version()
+        .launch_template_id(&s.cluster.launch_template_id)
+        .source_version("1")
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id(&s.cluster.image_id)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .launch_template_version
+        .and_then(|v| v.version_number)
+        .unwrap();
+    aws_sdk_autoscaling::Client::new(&s.config)
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(&s.cluster.asg_name)
+        .launch_template(
+            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                .launch_template_id(&s.cluster.launch_template_id)
+                .version(stock.to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    for tick in 0..3 {
+        handle(
+            &json!({"action": "reconcile"}),
+            &invocation(&format!("drift-{tick}")),
+            &s.deps,
+        )
+        .await
+        .unwrap();
+    }
+    let drift: Vec<_> = actions(&s.app, "Publish")
+        .into_iter()
+        .filter(|p| p.params.to_string().contains("drifted off its gold image"))
+        .collect();
+    assert_eq!(drift.len(), 1, "the drift is reported once");
+    assert!(
+        drift[0]
+            .params
+            .to_string()
+            .contains(&format!("GoldImageId={image}"))
     );
 }
 

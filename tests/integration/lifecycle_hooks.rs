@@ -97,7 +97,9 @@ fn lifecycle_event_of(group: &str, instance: &str) -> Value {
             "LifecycleHookName": action["LifecycleHookName"],
             "EC2InstanceId": instance,
             "LifecycleTransition": action["LifecycleTransition"],
-            "NotificationMetadata": "", "Origin": "EC2", "Destination": "AutoScalingGroup"
+            "NotificationMetadata": "",
+            "Origin": action.get("Origin").cloned().unwrap_or(json!("EC2")),
+            "Destination": action.get("Destination").cloned().unwrap_or(json!("AutoScalingGroup"))
         }
     })
 }
@@ -168,6 +170,79 @@ async fn healthy_launch_goes_in_service() {
         calls(&s.app, "SendCommand").len(),
         1,
         "the application was probed on the instance"
+    );
+}
+
+/// An instance launched into the warm pool waits in `Warmed:Pending:Wait`: it is not meant to
+/// serve there, so it is CONTINUEd unprobed, from its event or, when that is lost, by the
+/// reconciler (which finds it in the pool, not in the group).
+#[tokio::test]
+async fn launches_into_the_warm_pool_are_continued_without_a_probe() {
+    let s = setup("lc-warm", &[]).await;
+    let asg = aws_sdk_autoscaling::Client::new(&s.config);
+    let pool_states = || async {
+        asg.describe_warm_pool()
+            .auto_scaling_group_name(&s.cluster.asg_name)
+            .send()
+            .await
+            .unwrap()
+            .instances()
+            .iter()
+            .map(|i| {
+                (
+                    i.instance_id().unwrap_or_default().to_owned(),
+                    i.lifecycle_state()
+                        .map(|l| l.as_str().to_owned())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    asg.put_warm_pool()
+        .auto_scaling_group_name(&s.cluster.asg_name)
+        .min_size(2)
+        .send()
+        .await
+        .unwrap();
+    let pooled = pool_states().await;
+    assert_eq!(pooled.len(), 2);
+    assert!(
+        pooled
+            .iter()
+            .all(|(_, state)| state == "Warmed:Pending:Wait")
+    );
+    let by_event = handle(
+        &lifecycle_event(&s, &pooled[0].0),
+        &at("w1", event_time()),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(by_event[0].decision, json!("IntoWarmPool"));
+    let by_reconcile = handle(
+        &json!({"action": "reconcile"}),
+        &at("w2", event_time()),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        by_reconcile
+            .iter()
+            .map(|o| (o.instance_id.clone(), o.decision.clone()))
+            .collect::<Vec<_>>(),
+        vec![(pooled[1].0.clone(), json!("IntoWarmPool"))]
+    );
+    assert!(
+        pool_states()
+            .await
+            .iter()
+            .all(|(_, state)| state == "Warmed:Stopped"),
+        "both rest in the pool"
+    );
+    assert!(
+        calls(&s.app, "SendCommand").is_empty(),
+        "nothing probed in the pool"
     );
 }
 

@@ -350,3 +350,47 @@ async fn commands_for_another_cluster_or_unknown_actions_are_refused() {
     assert_eq!(err.kind(), ErrorKind::BadEvent);
     assert!(Emulator::shared().mutating_requests(&s.app).is_empty());
 }
+
+/// Instances on basic (five-minute) monitoring starve the one-minute CPU alarms: the scaler's
+/// reconcile reports it once while it lasts, and never when detailed monitoring is on.
+#[tokio::test]
+async fn instances_on_basic_monitoring_are_reported_once() {
+    for (detailed, expected) in [(false, 1), (true, 0)] {
+        let app = format!("scale-monitoring-{detailed}");
+        let shape = halfhour_tests::Shape {
+            detailed_monitoring: detailed,
+            ..halfhour_tests::Shape::default()
+        };
+        let (_, cluster, topic) = crate::seeded_with_topic_shaped(&app, &shape).await;
+        let vars: HashMap<&str, String> = HashMap::from([
+            ("HALFHOUR_TABLE", cluster.table.clone()),
+            ("HALFHOUR_CLUSTER", cluster.name.clone()),
+            ("HALFHOUR_ASG_NAME", cluster.asg_name.clone()),
+            (
+                "HALFHOUR_SCALING_ALARMS",
+                "cpu-high=+2,cpu-low=-1".to_owned(),
+            ),
+            ("HALFHOUR_NOTIFY_TOPIC_ARN", topic),
+        ]);
+        let config = ScalerConfig::from_lookup(|name| vars.get(name).cloned()).expect("config");
+        let (function_config, app) = Emulator::shared().function_sdk_config("scaler", &app).await;
+        let deps = Deps::from_sdk(config, &function_config);
+        for tick in 0..3 {
+            scaler::reconcile(
+                &invocation(&format!("tick-{tick}"), halfhour::clock::now()),
+                &deps,
+            )
+            .await
+            .unwrap();
+        }
+        let published: Vec<_> = Emulator::shared()
+            .requests(&app)
+            .into_iter()
+            .filter(|r| r.action == "Publish")
+            .collect();
+        assert_eq!(published.len(), expected, "detailed monitoring {detailed}");
+        if expected == 1 {
+            assert!(published[0].params.to_string().contains("basic monitoring"));
+        }
+    }
+}

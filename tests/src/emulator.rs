@@ -196,6 +196,28 @@ impl Emulator {
         }
     }
 
+    /// What functions PUT to `{endpoint}/_halfhour/cfn-response/<key>`, a stand-in for a
+    /// custom resource's pre-signed ResponseURL: the documents sent under `key`.
+    pub fn cfn_responses(&self, key: &str) -> Vec<Value> {
+        match self.control("GET", "cfn-responses", None) {
+            Value::Array(all) => all
+                .into_iter()
+                .filter(|r| r["key"] == key)
+                .map(|r| r["body"].clone())
+                .collect(),
+            other => panic!("cfn responses: {other}"),
+        }
+    }
+
+    /// Readers of `bucket` lack s3:ListBucket: a missing key answers 403, as S3 does then.
+    pub fn without_list_bucket(&self, bucket: &str) {
+        self.control(
+            "POST",
+            "s3-without-list-bucket",
+            Some(&serde_json::json!({"bucket": bucket})),
+        );
+    }
+
     pub fn reboots(&self, instance_id: &str) -> u64 {
         self.control("GET", "reboots", None)[instance_id]
             .as_u64()

@@ -14,14 +14,16 @@ use std::sync::Arc;
 
 use halfhour::Error;
 use halfhour::aws::SdkConfig;
+use halfhour::aws::custom_resource::ResponseUrl;
 use halfhour::aws::dynamodb::DynamoStateStore;
 use halfhour::aws::route53::Route53Dns;
 use halfhour::aws::s3::S3StaticSite;
 use halfhour::aws::sns::notifier;
+use halfhour::domain::custom_resource::{CustomResourceRequest, RequestType};
 use halfhour::domain::{AlarmTransition, Command, Flag};
 pub use halfhour::invocation::Invocation;
 use halfhour::invocation::with_lease;
-use halfhour::ports::{Dns, Notifier, StateStore, StaticSite};
+use halfhour::ports::{CustomResourceReplies, Dns, Notifier, StateStore, StaticSite};
 use halfhour::state::{read_json_or_default, write_json};
 use halfhour::telemetry::DecisionRecord;
 use lambda_runtime::LambdaEvent;
@@ -40,6 +42,8 @@ pub struct Deps {
     pub store: Arc<dyn StateStore>,
     pub dns: Arc<dyn Dns>,
     pub site: Arc<dyn StaticSite>,
+    /// Answers the deploy's custom resource (the page is published before the records exist).
+    pub replies: Arc<dyn CustomResourceReplies>,
     pub notifier: Option<Arc<dyn Notifier>>,
 }
 
@@ -49,6 +53,7 @@ impl Deps {
             store: Arc::new(DynamoStateStore::new(sdk, config.common.table.clone())),
             dns: Arc::new(Route53Dns::new(sdk)),
             site: Arc::new(S3StaticSite::new(sdk)),
+            replies: Arc::new(ResponseUrl),
             notifier: notifier(sdk, config.notify_topic_arn.as_ref()),
             config,
         }
@@ -119,6 +124,9 @@ pub async fn handle(
     invocation: &Invocation,
     deps: &Deps,
 ) -> Result<FailoverReport, Error> {
+    if let Some(request) = CustomResourceRequest::from_event(payload) {
+        return on_deploy(request.map_err(Error::BadEvent)?, invocation, deps).await;
+    }
     let input = Input::parse(payload, &deps.config)?;
     let common = &deps.config.common;
     if input == Input::Status || common.dry_run {
@@ -133,6 +141,41 @@ pub async fn handle(
         || decide(input, invocation, deps, true),
     )
     .await
+}
+
+/// The stack's `Custom::StaticPage`: publish the page at deploy time, so it is in the bucket
+/// before the failover records exist (they depend on it) and before Route53 can ever fail
+/// over to it. CloudFormation always gets an answer, or the stack would wait an hour.
+async fn on_deploy(
+    request: CustomResourceRequest,
+    invocation: &Invocation,
+    deps: &Deps,
+) -> Result<FailoverReport, Error> {
+    let config = &deps.config;
+    let dry_run = config.common.dry_run;
+    let outcome = match request.request_type {
+        // The bucket is retained, and so is its page.
+        RequestType::Delete => Ok(()),
+        RequestType::Create | RequestType::Update if dry_run => Ok(()),
+        RequestType::Create | RequestType::Update => {
+            publish_static_page("published at deploy", invocation.now, deps).await
+        }
+    };
+    DecisionRecord::new("failover", &config.common.cluster, "deploy_static_page")
+        .inputs(json!({"request": request.request_type, "logical_id": request.logical_resource_id}))
+        .reason(match &outcome {
+            Ok(()) => "published".to_owned(),
+            Err(err) => format!("failed: {err}"),
+        })
+        .dry_run(dry_run)
+        .emit();
+    let answer = request.response(
+        outcome.as_ref().map(|_| ()).map_err(ToString::to_string),
+        &config.static_bucket,
+    );
+    deps.replies.reply(&request.response_url, &answer).await?;
+    outcome?;
+    decide(Input::Status, invocation, deps, false).await
 }
 
 async fn load_state(deps: &Deps) -> Result<(FailoverState, Option<u64>), Error> {

@@ -20,7 +20,8 @@ use halfhour::aws::ec2::Ec2;
 use halfhour::aws::rds::Rds;
 use halfhour::aws::sns::notifier;
 use halfhour::domain::image::{
-    BAKE_DOC, CLUSTER_TAG, MANAGED_TAG, RELEASE_TAG, SOURCE_INSTANCE_TAG, images_to_delete,
+    BAKE_DOC, CLUSTER_TAG, MANAGED_TAG, RELEASE_TAG, SOURCE_INSTANCE_TAG, db_snapshot_id,
+    db_snapshot_prefix, db_snapshots_to_delete, images_to_delete,
 };
 use halfhour::domain::{
     Command, Flag, FlagHold, GroupSnapshot, GroupTemplate, ImageRequest, LifecycleState,
@@ -643,30 +644,19 @@ fn release_tags(bake: &Bake, cluster: &str) -> BTreeMap<String, String> {
     ])
 }
 
-/// RDS snapshot ids: letters, digits and single hyphens, starting with a letter.
-fn db_snapshot_id(cluster: &str, release: &str) -> String {
-    let raw = format!("halfhour-{cluster}-{release}");
-    let mut id = String::with_capacity(raw.len());
-    for c in raw.chars() {
-        let c = if c.is_ascii_alphanumeric() {
-            c.to_ascii_lowercase()
-        } else {
-            '-'
-        };
-        if !(c == '-' && id.ends_with('-')) {
-            id.push(c);
-        }
-    }
-    id.trim_end_matches('-').to_owned()
-}
-
 /// Deregister (with snapshots) the managed images beyond the newest N that nothing uses:
-/// not the default, latest or rollback launch-template version, nor any instance.
+/// not the group's, default, latest or rollback launch-template version, nor any instance;
+/// then delete the bake DB snapshots whose image is gone.
 pub async fn retain(bake: &Bake, group: &GroupSnapshot, deps: &Deps) -> Result<(), Error> {
     let cluster = &deps.config.common.cluster;
-    let template = launch_template(group, deps)?;
-    let mut versions = vec!["$Default".to_owned(), "$Latest".to_owned()];
+    let template = group_template(group, deps)?;
+    let mut versions = vec![
+        template.version.as_request(),
+        "$Default".to_owned(),
+        "$Latest".to_owned(),
+    ];
     versions.extend(bake.previous_version.map(|v| v.to_string()));
+    let template = template.id.as_str();
     let mut referenced = BTreeSet::new();
     for version in &versions {
         referenced.extend(deps.templates.version(template, version).await?.image_id);
@@ -682,8 +672,34 @@ pub async fn retain(bake: &Bake, group: &GroupSnapshot, deps: &Deps) -> Result<(
             doomed.iter().map(|i| &i.id).collect::<Vec<_>>()
         ))
         .emit();
-    for image in doomed {
+    for image in &doomed {
         deps.images.deregister_with_snapshots(image).await?;
+    }
+    let Some(db) = deps
+        .config
+        .db_instance
+        .as_deref()
+        .filter(|_| deps.config.db_snapshot)
+    else {
+        return Ok(());
+    };
+    let mut kept: BTreeSet<String> = managed
+        .iter()
+        .filter(|i| !doomed.iter().any(|d| d.id == i.id))
+        .filter_map(|i| i.tags.get(RELEASE_TAG).cloned())
+        .collect();
+    kept.insert(bake.release.clone());
+    let existing = deps
+        .db
+        .db_snapshots(db, &db_snapshot_prefix(cluster.as_str()))
+        .await?;
+    let retired = db_snapshots_to_delete(&existing, cluster.as_str(), &kept);
+    DecisionRecord::new("gold-image", cluster, "retain_db_snapshots")
+        .inputs(json!({"db_snapshots": existing, "kept_releases": kept}))
+        .reason(format!("delete {retired:?}"))
+        .emit();
+    for snapshot in retired {
+        deps.db.delete_db_snapshot(&snapshot).await?;
     }
     Ok(())
 }
@@ -747,6 +763,73 @@ fn step_name(step: &Step) -> &'static str {
     }
 }
 
+/// The group left the last roll-out's version after its refresh succeeded: say so once, with
+/// the way back. halfhour does not move the group itself; someone else chose that version.
+async fn report_drift(
+    bake: &Bake,
+    version: u64,
+    group: &GroupSnapshot,
+    deps: &Deps,
+) -> Result<(), Error> {
+    let Some(launched) = plan::drifted_from_rollout(bake, group) else {
+        return Ok(());
+    };
+    let refresh = match &bake.refresh_id {
+        Some(id) => deps.instances.refresh_status(&group.name, id).await?,
+        None => None,
+    };
+    // Until the refresh succeeded, the group names its previous version (or rolled back to it).
+    if refresh.as_deref() != Some("Successful") || bake.drift_reported == Some(launched) {
+        return Ok(());
+    }
+    let cluster = &deps.config.common.cluster;
+    let image = bake.image_id.as_deref().unwrap_or("?");
+    DecisionRecord::new("gold-image", cluster, "report_drift")
+        .inputs(
+            json!({"release": bake.release, "rolled_out": bake.new_version, "launched": launched}),
+        )
+        .reason("the group launches a version halfhour did not roll out")
+        .dry_run(deps.config.common.dry_run)
+        .emit();
+    if deps.config.common.dry_run {
+        return Ok(());
+    }
+    let reported = Bake {
+        drift_reported: Some(launched),
+        ..bake.clone()
+    };
+    if !write_json(
+        deps.store.as_ref(),
+        cluster,
+        BAKE_DOC,
+        &reported,
+        Some(version),
+    )
+    .await?
+    {
+        return Ok(()); // another tick is reporting it
+    }
+    if let Some(notifier) = &deps.notifier {
+        let message = format!(
+            "The group {} of {cluster} launches launch-template version {} instead of the gold image {image} (version {}, release {}). Something outside halfhour changed it, e.g. a stack update that re-resolved ImageId. New instances now run that image. To go back: run a bake, or redeploy with GoldImageId={image}.",
+            group.name,
+            launched.as_request(),
+            bake.new_version.unwrap_or_default(),
+            bake.release
+        );
+        if let Err(err) = notifier
+            .notify(
+                &format!("halfhour: {cluster} drifted off its gold image"),
+                &message,
+            )
+            .await
+        {
+            tracing::warn!(error = %err, "drift notification not sent");
+        }
+    }
+    Ok(())
+}
+
 /// A repair the reconciler makes when no bake is running.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Repair {
@@ -773,6 +856,9 @@ pub async fn reconcile(invocation: &Invocation, deps: &Deps) -> Result<BakeRepor
     }
     let flags = deps.store.read_flags(cluster).await?;
     let group = observe_group(deps).await?;
+    if let Some((bake, version)) = &last {
+        report_drift(bake, *version, &group, deps).await?;
+    }
     let mut repairs = Vec::new();
     if let Some(hold) = flags
         .hold(Flag::Baking)
@@ -915,14 +1001,5 @@ mod tests {
         let err =
             Input::parse(&json!({"action": "bake", "no_reboot": true}), &config()).unwrap_err();
         assert_eq!(err.kind(), halfhour::ErrorKind::BadEvent);
-    }
-
-    #[test]
-    fn db_snapshot_ids_are_valid_rds_identifiers() {
-        assert_eq!(
-            db_snapshot_id("prod_web.eu", "r17"),
-            "halfhour-prod-web-eu-r17"
-        );
-        assert_eq!(db_snapshot_id("a--b", "r1"), "halfhour-a-b-r1");
     }
 }

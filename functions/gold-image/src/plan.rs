@@ -30,6 +30,9 @@ pub struct Bake {
     pub refresh_started: bool,
     pub refresh_id: Option<String>,
     pub retained: bool,
+    /// The version the group was found on instead of the rolled-out one (reported once).
+    #[serde(default)]
+    pub drift_reported: Option<TemplateVersion>,
     pub failure: Option<FailReason>,
     pub finished: bool,
 }
@@ -58,6 +61,7 @@ impl Bake {
             refresh_started: false,
             refresh_id: None,
             retained: false,
+            drift_reported: None,
             failure: None,
             finished: false,
         }
@@ -150,6 +154,16 @@ pub enum Refusal {
     NotInGroup { instance: String },
     NotServing { instance: String, state: String },
     NoHealthyInstance,
+}
+
+/// After a roll-out whose refresh succeeded, the group launches the new version (or the previous
+/// one, if the breaker reverted it). Anything else was written by someone else (a stack update
+/// re-resolving its image, say): the version it launches now, if so.
+pub fn drifted_from_rollout(bake: &Bake, group: &GroupSnapshot) -> Option<TemplateVersion> {
+    let launched = group.launch_template.as_ref()?.version;
+    let expected = [bake.new_version?, bake.previous_version?];
+    (bake.failure.is_none() && !expected.map(TemplateVersion::Number).contains(&launched))
+        .then_some(launched)
 }
 
 /// A bake may start when no other bake and no instance refresh is running.
@@ -684,6 +698,39 @@ mod tests {
             step(&b, &g, Some(ImageState::Available), None),
             Step::NewTemplateVersion
         );
+    }
+
+    #[test]
+    fn a_group_moved_off_the_rollout_is_drift() {
+        let done = Bake {
+            previous_version: Some(1),
+            new_version: Some(2),
+            refresh_started: true,
+            finished: true,
+            ..bake()
+        };
+        let mut g = group(vec![], 2);
+        for (version, drifted) in [
+            (TemplateVersion::Number(2), false),
+            (TemplateVersion::Number(1), false),
+            (TemplateVersion::Number(3), true),
+            (TemplateVersion::Default, true),
+        ] {
+            g.launch_template = Some(GroupTemplate {
+                id: "lt-1".into(),
+                version,
+            });
+            assert_eq!(
+                drifted_from_rollout(&done, &g).is_some(),
+                drifted,
+                "{version:?}"
+            );
+        }
+        let failed = Bake {
+            failure: Some(FailReason::TimedOut),
+            ..done
+        };
+        assert_eq!(drifted_from_rollout(&failed, &g), None);
     }
 
     #[test]

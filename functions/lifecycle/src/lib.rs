@@ -24,7 +24,7 @@ use halfhour::aws::ssm::SsmProbe;
 use halfhour::domain::image::{BAKE_DOC, Rollout};
 use halfhour::domain::{
     Command, Flag, GroupSnapshot, LifecycleAction, LifecycleResult, LifecycleState,
-    LifecycleTransition, Millis, ProbeOutcome, StatusChecks, parse_timestamp,
+    LifecycleTransition, Millis, ProbeOutcome, StatusChecks, WarmPoolMove, parse_timestamp,
 };
 use halfhour::idempotency::{Attempt, run_once};
 pub use halfhour::invocation::Invocation;
@@ -106,6 +106,10 @@ struct ActionFields {
     transition: String,
     #[serde(rename = "Time")]
     time: Option<String>,
+    #[serde(rename = "Origin")]
+    origin: Option<String>,
+    #[serde(rename = "Destination")]
+    destination: Option<String>,
 }
 
 impl Input {
@@ -183,6 +187,9 @@ impl Input {
             .or(fields.time)
             .map(|t| parse_timestamp(&t).map_err(Error::BadEvent))
             .transpose()?;
+        let warm_pool =
+            WarmPoolMove::parse(fields.origin.as_deref(), fields.destination.as_deref())
+                .map_err(Error::BadEvent)?;
         Ok(Input::Action {
             action: LifecycleAction {
                 group: fields.group,
@@ -190,6 +197,7 @@ impl Input {
                 instance_id: fields.instance_id,
                 token: fields.token,
                 transition,
+                warm_pool,
             },
             started_at,
         })
@@ -275,30 +283,51 @@ pub async fn handle(
 /// failure is returned once all were driven.
 pub async fn reconcile(invocation: &Invocation, deps: &Deps) -> Result<Vec<ActionOutcome>, Error> {
     let group = observe_group(deps).await?;
+    let members = group.instances.iter().filter_map(|i| match i.state {
+        LifecycleState::PendingWait => Some((
+            i.id.clone(),
+            LifecycleTransition::Launching,
+            WarmPoolMove::None,
+        )),
+        LifecycleState::TerminatingWait => Some((
+            i.id.clone(),
+            LifecycleTransition::Terminating,
+            WarmPoolMove::None,
+        )),
+        _ => None,
+    });
+    let pooled = deps
+        .actions
+        .warm_pool_waiting(&group.name)
+        .await?
+        .into_iter()
+        .map(|(id, transition)| {
+            let moving = match transition {
+                LifecycleTransition::Launching => WarmPoolMove::IntoPool,
+                LifecycleTransition::Terminating => WarmPoolMove::OutOfPool,
+            };
+            (id, transition, moving)
+        });
+    let waiting: Vec<_> = members.chain(pooled).collect();
     let mut outcomes = Vec::new();
     let mut first_failure = None;
-    for instance in &group.instances {
-        let (transition, hook) = match instance.state {
-            LifecycleState::PendingWait => {
-                (LifecycleTransition::Launching, &deps.config.launch_hook)
-            }
-            LifecycleState::TerminatingWait => (
-                LifecycleTransition::Terminating,
-                &deps.config.terminate_hook,
-            ),
-            _ => continue,
+    for (instance_id, transition, warm_pool) in waiting {
+        let hook = match transition {
+            LifecycleTransition::Launching => &deps.config.launch_hook,
+            LifecycleTransition::Terminating => &deps.config.terminate_hook,
         };
         let action = LifecycleAction {
             group: group.name.clone(),
             hook: hook.clone(),
-            instance_id: instance.id.clone(),
+            instance_id: instance_id.clone(),
             token: None,
             transition,
+            warm_pool,
         };
         match drive(&action, None, invocation, deps).await {
             Ok(outcome) => outcomes.push(outcome),
             Err(err) => {
-                tracing::warn!(instance = %instance.id, error = %err, "reconcile of one instance failed");
+                tracing::warn!(instance = %instance_id, error = %err, "reconcile of one instance failed");
                 first_failure.get_or_insert(err);
             }
         }
@@ -356,9 +385,12 @@ async fn drive(
         LifecycleTransition::Launching => LifecycleState::PendingWait,
         LifecycleTransition::Terminating => LifecycleState::TerminatingWait,
     };
-    let waiting = group
-        .instance(&action.instance_id)
-        .is_some_and(|i| i.state == wait_state);
+    // A warm-pool instance is not a member of the group: its event (or the pool's
+    // description, for the reconciler) is what says it waits.
+    let waiting = match group.instance(&action.instance_id) {
+        Some(member) => member.state == wait_state,
+        None => action.warm_pool != WarmPoolMove::None,
+    };
     let (state, _) = load_state(deps).await?;
     let since = state
         .waiting
@@ -401,8 +433,10 @@ async fn decide_launch(
     let config = &deps.config;
     let cluster = &config.common.cluster;
     let now = invocation.now;
+    let into_warm_pool = action.warm_pool == WarmPoolMove::IntoPool;
     let status = deps.statuses.instance_status(&action.instance_id).await?;
-    let probe = if waiting && status.running && status.checks == StatusChecks::Ok {
+    let probe = if waiting && !into_warm_pool && status.running && status.checks == StatusChecks::Ok
+    {
         Some(probe(action, state, now, deps).await?)
     } else {
         None
@@ -413,6 +447,7 @@ async fn decide_launch(
         status,
         probe,
         waited,
+        into_warm_pool,
         db_failover: flags.is_raised(Flag::DbFailover, now),
         breaker_open: plan::breaker_open(
             &state.abandons,
@@ -434,7 +469,9 @@ async fn decide_launch(
         return Ok(decision);
     }
     match decision {
-        LaunchDecision::Continue => finish(action, LifecycleResult::Continue, deps).await?,
+        LaunchDecision::Continue | LaunchDecision::IntoWarmPool => {
+            finish(action, LifecycleResult::Continue, deps).await?
+        }
         LaunchDecision::Wait { .. } => {
             if !deps.actions.heartbeat(action).await? {
                 confirm_left_wait(action, deps).await?;
@@ -680,6 +717,7 @@ async fn trip_breaker(abandons: usize, invocation: &Invocation, deps: &Deps) -> 
 fn launch_action_name(decision: &LaunchDecision) -> &'static str {
     match decision {
         LaunchDecision::Continue => "continue",
+        LaunchDecision::IntoWarmPool => "continue_into_warm_pool",
         LaunchDecision::Wait { .. } => "heartbeat",
         LaunchDecision::Abandon { .. } => "abandon",
         LaunchDecision::NotWaiting => "already_done",
@@ -733,6 +771,12 @@ mod tests {
             launch("terminate.json").0.transition,
             LifecycleTransition::Terminating
         );
+        assert_eq!(
+            launch("warm-pool-launch.json").0.warm_pool,
+            WarmPoolMove::IntoPool,
+            "AWS's warm-pool example: Origin EC2, Destination WarmPool"
+        );
+        assert_eq!(eventbridge.warm_pool, WarmPoolMove::None);
         assert_eq!(
             Input::parse(&fixture("test-notification.json"), &config).unwrap(),
             Input::TestNotification

@@ -20,6 +20,8 @@ pub struct LaunchObserved {
     pub waited: Duration,
     pub db_failover: bool,
     pub breaker_open: bool,
+    /// Launching into the warm pool: it is not meant to serve there, so nothing is probed.
+    pub into_warm_pool: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -55,11 +57,16 @@ pub enum LaunchDecision {
     },
     /// Nothing to do: the instance is no longer waiting.
     NotWaiting,
+    /// CONTINUE into the warm pool; it is probed on its way into the group.
+    IntoWarmPool,
 }
 
 pub fn plan_launch(observed: &LaunchObserved, budget: Duration) -> LaunchDecision {
     if !observed.waiting {
         return LaunchDecision::NotWaiting;
+    }
+    if observed.into_warm_pool {
+        return LaunchDecision::IntoWarmPool;
     }
     let over_budget = observed.waited >= budget;
     let ready_to_probe = observed.status.running && observed.status.checks == StatusChecks::Ok;
@@ -226,6 +233,7 @@ mod tests {
             waited: Duration::from_secs(waited),
             db_failover: false,
             breaker_open: false,
+            into_warm_pool: false,
         }
     }
 
@@ -246,6 +254,14 @@ mod tests {
                 "healthy probe serves",
                 observed(Some(ProbeOutcome::Healthy), 10),
                 Continue,
+            ),
+            (
+                "an instance going into the warm pool is not probed",
+                LaunchObserved {
+                    into_warm_pool: true,
+                    ..observed(None, 10)
+                },
+                IntoWarmPool,
             ),
             (
                 "an instance SSM cannot reach yet waits",
@@ -380,12 +396,12 @@ mod tests {
         fn continue_only_when_healthy_and_no_abandon_in_a_db_window(
             running in any::<bool>(),
             checks in prop_oneof![Just(StatusChecks::Ok), Just(StatusChecks::Initializing), Just(StatusChecks::Impaired)],
-            probe in prop_oneof![Just(None), Just(Some(ProbeOutcome::Healthy)), Just(Some(ProbeOutcome::Pending)), Just(Some(ProbeOutcome::Failing("x".into())))],
+            probe in prop_oneof![Just(None), Just(Some(ProbeOutcome::Healthy)), Just(Some(ProbeOutcome::Pending)), Just(Some(ProbeOutcome::Unreachable)), Just(Some(ProbeOutcome::Failing("x".into())))],
             waited in 0u64..2000,
             db_failover in any::<bool>(),
             breaker in any::<bool>(),
         ) {
-            let o = LaunchObserved { waiting: true, status: InstanceStatus { running, checks }, probe: probe.clone(), waited: Duration::from_secs(waited), db_failover, breaker_open: breaker };
+            let o = LaunchObserved { waiting: true, status: InstanceStatus { running, checks }, probe: probe.clone(), waited: Duration::from_secs(waited), db_failover, breaker_open: breaker, into_warm_pool: false };
             let decision = plan_launch(&o, BUDGET);
             if decision == LaunchDecision::Continue {
                 prop_assert!(running && checks == StatusChecks::Ok && probe == Some(ProbeOutcome::Healthy));

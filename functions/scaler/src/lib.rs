@@ -13,11 +13,13 @@ use halfhour::aws::SdkConfig;
 use halfhour::aws::autoscaling::AsgScalingGroup;
 use halfhour::aws::cloudwatch::CloudWatchAlarms;
 use halfhour::aws::dynamodb::DynamoStateStore;
+use halfhour::aws::ec2::Ec2;
+use halfhour::aws::sns::notifier;
 use halfhour::domain::{AlarmState, AlarmTransition, Command, LifecycleState, Millis};
 use halfhour::idempotency::{Attempt, run_once};
 pub use halfhour::invocation::Invocation;
 use halfhour::invocation::with_lease;
-use halfhour::ports::{Alarms, ScalingGroup, StateStore};
+use halfhour::ports::{Alarms, InstanceMonitoring, Notifier, ScalingGroup, StateStore};
 use halfhour::state::{read_json_or_default, write_json};
 use halfhour::telemetry::DecisionRecord;
 use lambda_runtime::LambdaEvent;
@@ -30,12 +32,21 @@ use plan::{HoldReason, Observed, ScaleDecision, plan_scale};
 pub const FUNCTION: &str = "scaler";
 /// The state-table document holding the cooldown clock and the last applied change.
 const STATE_DOC: &str = "scaler";
+/// Whether basic monitoring on the group's instances has been reported (and not cleared since).
+const MONITORING_DOC: &str = "scaler-monitoring";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+struct MonitoringReport {
+    reported: bool,
+}
 
 pub struct Deps {
     pub config: ScalerConfig,
     pub store: Arc<dyn StateStore>,
     pub group: Arc<dyn ScalingGroup>,
     pub alarms: Arc<dyn Alarms>,
+    pub monitoring: Arc<dyn InstanceMonitoring>,
+    pub notifier: Option<Arc<dyn Notifier>>,
 }
 
 impl Deps {
@@ -44,6 +55,8 @@ impl Deps {
             store: Arc::new(DynamoStateStore::new(sdk, config.common.table.clone())),
             group: Arc::new(AsgScalingGroup::new(sdk)),
             alarms: Arc::new(CloudWatchAlarms::new(sdk)),
+            monitoring: Arc::new(Ec2::new(sdk)),
+            notifier: notifier(sdk, config.notify_topic_arn.as_ref()),
             config,
         }
     }
@@ -95,6 +108,9 @@ pub async fn function_handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<
 /// The reconciler's part: alarm actions fire once per transition, so an alarm still in ALARM
 /// is re-evaluated on every tick; the cooldowns, bounds and guards decide whether it steps.
 pub async fn reconcile(invocation: &Invocation, deps: &Deps) -> Result<Vec<ScaleOutcome>, Error> {
+    if let Err(err) = check_monitoring(deps).await {
+        tracing::warn!(error = %err, "detailed-monitoring check failed; scaling goes on");
+    }
     let names: Vec<String> = deps.config.steps.keys().cloned().collect();
     let mut outcomes = Vec::new();
     for status in deps.alarms.alarm_states(&names).await? {
@@ -118,6 +134,71 @@ pub async fn reconcile(invocation: &Invocation, deps: &Deps) -> Result<Vec<Scale
         outcomes.push(outcome);
     }
     Ok(outcomes)
+}
+
+/// The CPU alarms evaluate one-minute periods: instances on basic monitoring send a datapoint
+/// every five minutes, so scale-in never fires and scale-out is late. Reported once while it
+/// lasts (a decision record and a notification); halfhour does not change the instances.
+async fn check_monitoring(deps: &Deps) -> Result<(), Error> {
+    let config = &deps.config;
+    let cluster = &config.common.cluster;
+    let Some(group) = deps.group.describe_group(&config.asg_name).await? else {
+        return Ok(());
+    };
+    let serving: Vec<String> = group
+        .instances
+        .iter()
+        .filter(|i| i.state == LifecycleState::InService)
+        .map(|i| i.id.clone())
+        .collect();
+    let basic = deps.monitoring.basic_monitoring(&serving).await?;
+    let (report, version) =
+        read_json_or_default::<MonitoringReport>(deps.store.as_ref(), cluster, MONITORING_DOC)
+            .await?;
+    if basic.is_empty() != report.reported {
+        return Ok(()); // nothing new: reported while it lasts, or fine and never reported
+    }
+    DecisionRecord::new(
+        "scaling",
+        cluster,
+        if basic.is_empty() {
+            "monitoring_ok"
+        } else {
+            "report_basic_monitoring"
+        },
+    )
+    .inputs(json!({"in_service": serving, "basic_monitoring": basic}))
+    .reason("one-minute CPU alarms need detailed monitoring on every instance")
+    .dry_run(config.common.dry_run)
+    .emit();
+    if config.common.dry_run {
+        return Ok(());
+    }
+    let next = MonitoringReport {
+        reported: !basic.is_empty(),
+    };
+    if !write_json(deps.store.as_ref(), cluster, MONITORING_DOC, &next, version).await? {
+        return Ok(()); // another tick is reporting it
+    }
+    if let (Some(notifier), false) = (&deps.notifier, basic.is_empty()) {
+        let message = format!(
+            "{} of {} InService instances of {cluster}'s group {} send CPU metrics every five minutes (basic monitoring): the one-minute scaling alarms see too few datapoints, so scale-in never fires and scale-out is late. Enable detailed monitoring in the launch template (Monitoring: Enabled: true) and refresh the instances: {}.",
+            basic.len(),
+            serving.len(),
+            config.asg_name,
+            basic.join(", ")
+        );
+        if let Err(err) = notifier
+            .notify(
+                &format!("halfhour: {cluster} instances on basic monitoring"),
+                &message,
+            )
+            .await
+        {
+            tracing::warn!(error = %err, "monitoring notification not sent");
+        }
+    }
+    Ok(())
 }
 
 /// Parse → (idempotency, lease) → observe → plan → apply → one decision record.

@@ -10,7 +10,7 @@ use aws_sdk_autoscaling::types::{
 use super::classify;
 use crate::domain::{
     Bounds, GroupInstance, GroupSnapshot, GroupTemplate, LifecycleAction, LifecycleResult,
-    LifecycleState, RefreshRequest, TemplateVersion,
+    LifecycleState, LifecycleTransition, RefreshRequest, TemplateVersion,
 };
 use crate::error::{Error, Result};
 use crate::ports::{GroupInstances, LifecycleActions, ScalingGroup};
@@ -293,6 +293,33 @@ impl LifecycleActions for AsgScalingGroup {
             Ok(_) => Ok(true),
             Err(err) if no_active_action(err.message()) => Ok(false),
             Err(err) => Err(classify("CompleteLifecycleAction", err)),
+        }
+    }
+
+    async fn warm_pool_waiting(&self, group: &str) -> Result<Vec<(String, LifecycleTransition)>> {
+        let mut waiting = Vec::new();
+        let mut next = None;
+        loop {
+            let out = self
+                .client
+                .describe_warm_pool()
+                .auto_scaling_group_name(group)
+                .set_next_token(next)
+                .send()
+                .await
+                .map_err(|e| classify("DescribeWarmPool", e))?;
+            for instance in out.instances() {
+                let transition = match instance.lifecycle_state().map(|s| s.as_str()) {
+                    Some("Warmed:Pending:Wait") => LifecycleTransition::Launching,
+                    Some("Warmed:Terminating:Wait") => LifecycleTransition::Terminating,
+                    _ => continue,
+                };
+                waiting.extend(instance.instance_id().map(|id| (id.to_owned(), transition)));
+            }
+            next = out.next_token().map(str::to_owned);
+            if next.is_none() {
+                return Ok(waiting);
+            }
         }
     }
 

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{
-    Filter, Image, InstanceStateName, RequestLaunchTemplateData, ResourceType, SummaryStatus, Tag,
-    TagSpecification,
+    Filter, Image, InstanceStateName, MonitoringState, RequestLaunchTemplateData, ResourceType,
+    SnapshotReturnCodes, SummaryStatus, Tag, TagSpecification,
 };
 
 use super::classify;
@@ -17,7 +17,7 @@ use crate::domain::{
     Millis, StatusChecks, parse_timestamp,
 };
 use crate::error::{Error, Result};
-use crate::ports::{Images, InstanceStatuses, LaunchTemplates};
+use crate::ports::{Images, InstanceMonitoring, InstanceStatuses, LaunchTemplates};
 
 #[derive(Clone, Debug)]
 pub struct Ec2 {
@@ -200,31 +200,77 @@ impl Images for Ec2 {
     }
 
     async fn deregister_with_snapshots(&self, image: &ImageInfo) -> Result<()> {
-        match self
+        // One call: a DeleteSnapshot after DeregisterImage can still find the snapshot in use,
+        // and a retry no longer finds the image that named it.
+        let out = match self
             .client
             .deregister_image()
             .image_id(&image.id)
+            .delete_associated_snapshots(true)
             .send()
             .await
         {
-            Ok(_) => {}
-            Err(err) if not_found(err.code()) => {}
+            Ok(out) => out,
+            Err(err) if not_found(err.code()) => return Ok(()),
             Err(err) => return Err(classify("DeregisterImage", err)),
+        };
+        let left: Vec<String> = out
+            .delete_snapshot_results()
+            .iter()
+            .filter(|r| {
+                !matches!(
+                    r.return_code(),
+                    Some(SnapshotReturnCodes::Success | SnapshotReturnCodes::WarnSkipped)
+                )
+            })
+            .map(|r| {
+                format!(
+                    "{} ({})",
+                    r.snapshot_id().unwrap_or("?"),
+                    r.return_code().map_or("no result", |c| c.as_str())
+                )
+            })
+            .collect();
+        if left.is_empty() {
+            return Ok(());
         }
-        for snapshot in &image.snapshot_ids {
-            match self
-                .client
-                .delete_snapshot()
-                .snapshot_id(snapshot)
-                .send()
-                .await
-            {
-                Ok(_) => {}
-                Err(err) if not_found(err.code()) => {}
-                Err(err) => return Err(classify("DeleteSnapshot", err)),
+        Err(Error::Aws {
+            operation: "DeregisterImage",
+            message: format!(
+                "image {} is deregistered but its snapshots {} were not deleted: delete them by hand",
+                image.id,
+                left.join(", ")
+            ),
+        })
+    }
+}
+
+#[async_trait]
+impl InstanceMonitoring for Ec2 {
+    async fn basic_monitoring(&self, instance_ids: &[String]) -> Result<Vec<String>> {
+        if instance_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pages = self
+            .client
+            .describe_instances()
+            .set_instance_ids(Some(instance_ids.to_vec()))
+            .into_paginator()
+            .send();
+        let mut basic = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("DescribeInstances", e))?;
+            for instance in page.reservations().iter().flat_map(|r| r.instances()) {
+                let state = instance.monitoring().and_then(|m| m.state());
+                if matches!(
+                    state,
+                    Some(MonitoringState::Disabled | MonitoringState::Disabling)
+                ) {
+                    basic.extend(instance.instance_id().map(str::to_owned));
+                }
             }
         }
-        Ok(())
+        Ok(basic)
     }
 }
 

@@ -53,6 +53,45 @@ impl DbSnapshots for Rds {
             },
         }
     }
+
+    async fn db_snapshots(&self, db_instance: &str, prefix: &str) -> Result<Vec<String>> {
+        let mut pages = self
+            .client
+            .describe_db_snapshots()
+            .db_instance_identifier(db_instance)
+            .snapshot_type("manual")
+            .into_paginator()
+            .send();
+        let mut ids = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("DescribeDBSnapshots", e))?;
+            ids.extend(
+                page.db_snapshots()
+                    .iter()
+                    .filter_map(|s| s.db_snapshot_identifier())
+                    .filter(|id| id.starts_with(prefix))
+                    .map(str::to_owned),
+            );
+        }
+        Ok(ids)
+    }
+
+    async fn delete_db_snapshot(&self, snapshot_id: &str) -> Result<()> {
+        use aws_sdk_rds::operation::delete_db_snapshot::DeleteDBSnapshotError;
+        match self
+            .client
+            .delete_db_snapshot()
+            .db_snapshot_identifier(snapshot_id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) => match err.as_service_error() {
+                Some(DeleteDBSnapshotError::DbSnapshotNotFoundFault(_)) => Ok(()),
+                _ => Err(classify("DeleteDBSnapshot", err)),
+            },
+        }
+    }
 }
 
 #[async_trait]

@@ -62,6 +62,17 @@ impl StaticSite for S3StaticSite {
             Err(err) if matches!(err.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => {
                 return Ok(None);
             }
+            // For a missing key S3 answers 403, not 404, to a caller without s3:ListBucket.
+            Err(err) if err.raw_response().map(|r| r.status().as_u16()) == Some(403) => {
+                return Err(Error::Aws {
+                    operation: "GetObject",
+                    message: format!(
+                        "S3 answered 403 Access Denied for s3://{bucket}/{key}: a missing page looks like this without \
+                         s3:ListBucket on arn:aws:s3:::{bucket} (grant it with s3:GetObject) ({})",
+                        aws_smithy_types::error::display::DisplayErrorContext(&err)
+                    ),
+                });
+            }
             Err(err) => return Err(classify("GetObject", err)),
         };
         let bytes = out.body.collect().await.map_err(|e| Error::Retryable {

@@ -130,6 +130,56 @@ pub struct RefreshRequest {
     pub instance_warmup_seconds: i32,
 }
 
+/// RDS snapshot ids: letters, digits and single hyphens, starting with a letter.
+fn rds_identifier(raw: &str) -> String {
+    let mut id = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        let c = if c.is_ascii_alphanumeric() {
+            c.to_ascii_lowercase()
+        } else {
+            '-'
+        };
+        if !(c == '-' && id.ends_with('-')) {
+            id.push(c);
+        }
+    }
+    id.trim_end_matches('-').to_owned()
+}
+
+/// The DB snapshot a bake of `release` takes, paired with its image by the release.
+pub fn db_snapshot_id(cluster: &str, release: &str) -> String {
+    rds_identifier(&format!("halfhour-{cluster}-{release}"))
+}
+
+/// What every bake DB snapshot of `cluster` starts with.
+pub fn db_snapshot_prefix(cluster: &str) -> String {
+    format!("{}-", rds_identifier(&format!("halfhour-{cluster}")))
+}
+
+/// Of the DB snapshots found, those to delete: bakes' (`<prefix>r<digits>`: another cluster's
+/// name may extend this one's prefix) whose release is not kept.
+pub fn db_snapshots_to_delete(
+    existing: &[String],
+    cluster: &str,
+    kept_releases: &std::collections::BTreeSet<String>,
+) -> Vec<String> {
+    let prefix = db_snapshot_prefix(cluster);
+    let kept: std::collections::BTreeSet<String> = kept_releases
+        .iter()
+        .map(|r| db_snapshot_id(cluster, r))
+        .collect();
+    existing
+        .iter()
+        .filter(|id| {
+            id.strip_prefix(&prefix)
+                .and_then(|rest| rest.strip_prefix('r'))
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .filter(|id| !kept.contains(*id))
+        .cloned()
+        .collect()
+}
+
 /// Which managed images retention deletes: everything but the newest `keep` and every image
 /// still referenced (by a launch-template version in use or by an instance). Pure.
 pub fn images_to_delete<'a>(
@@ -174,6 +224,35 @@ mod tests {
             .map(|i| i.id.as_str())
             .collect();
         assert_eq!(deleted, vec!["ami-3"]);
+    }
+
+    #[test]
+    fn db_snapshot_ids_are_valid_rds_identifiers() {
+        assert_eq!(
+            db_snapshot_id("prod_web.eu", "r17"),
+            "halfhour-prod-web-eu-r17"
+        );
+        assert_eq!(db_snapshot_id("a--b", "r1"), "halfhour-a-b-r1");
+        assert_eq!(db_snapshot_prefix("prod_web.eu"), "halfhour-prod-web-eu-");
+    }
+
+    #[test]
+    fn db_snapshots_go_with_their_images_and_never_another_clusters() {
+        let existing: Vec<String> = [
+            "halfhour-a-r1",
+            "halfhour-a-r2",
+            "halfhour-a-r3",
+            "halfhour-a-b-r1",
+            "halfhour-a-manual",
+            "rds:a-2026-11-27",
+        ]
+        .map(String::from)
+        .to_vec();
+        let kept: BTreeSet<String> = ["r2".to_owned(), "r3".to_owned()].into();
+        assert_eq!(
+            db_snapshots_to_delete(&existing, "a", &kept),
+            vec!["halfhour-a-r1".to_owned()]
+        );
     }
 
     #[test]

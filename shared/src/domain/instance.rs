@@ -54,6 +54,38 @@ pub struct LifecycleAction {
     /// Absent when the reconciler found the instance waiting without its event.
     pub token: Option<String>,
     pub transition: LifecycleTransition,
+    /// Into or out of the group's warm pool, where the instance is not a member of the group.
+    pub warm_pool: WarmPoolMove,
+}
+
+/// A lifecycle action's place in a warm pool's life: the event's `Origin` and `Destination`
+/// (<https://docs.aws.amazon.com/autoscaling/ec2/userguide/warm-pools-eventbridge-events.html>).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
+pub enum WarmPoolMove {
+    /// Not a warm-pool move (Origin and Destination are EC2 and the group, or absent).
+    #[default]
+    None,
+    /// Into the pool (`Warmed:Pending:Wait`, or scale-in returning an instance to the pool):
+    /// not meant to serve there.
+    IntoPool,
+    /// Out of the pool to termination.
+    OutOfPool,
+}
+
+impl WarmPoolMove {
+    /// From the event's Origin and Destination (`EC2`, `AutoScalingGroup`, `WarmPool`).
+    pub fn parse(origin: Option<&str>, destination: Option<&str>) -> Result<Self, String> {
+        for place in [origin, destination].into_iter().flatten() {
+            if !matches!(place, "EC2" | "AutoScalingGroup" | "WarmPool") {
+                return Err(format!("unknown lifecycle Origin/Destination `{place}`"));
+            }
+        }
+        Ok(match (origin, destination) {
+            (_, Some("WarmPool")) => WarmPoolMove::IntoPool,
+            (Some("WarmPool"), Some("EC2")) => WarmPoolMove::OutOfPool,
+            _ => WarmPoolMove::None,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -77,4 +109,34 @@ pub struct DbInfo {
     pub multi_az: bool,
     pub backup_retention_days: i32,
     pub status: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The four combinations AWS documents for groups with a warm pool, and none without one.
+    #[test]
+    fn warm_pool_moves_follow_origin_and_destination() {
+        let moves = [
+            (Some("EC2"), Some("WarmPool"), WarmPoolMove::IntoPool),
+            (
+                Some("WarmPool"),
+                Some("AutoScalingGroup"),
+                WarmPoolMove::None,
+            ),
+            (Some("EC2"), Some("AutoScalingGroup"), WarmPoolMove::None),
+            (
+                Some("AutoScalingGroup"),
+                Some("WarmPool"),
+                WarmPoolMove::IntoPool,
+            ),
+            (Some("WarmPool"), Some("EC2"), WarmPoolMove::OutOfPool),
+            (None, None, WarmPoolMove::None),
+        ];
+        for (origin, destination, expected) in moves {
+            assert_eq!(WarmPoolMove::parse(origin, destination), Ok(expected));
+        }
+        assert!(WarmPoolMove::parse(Some("Moon"), None).is_err());
+    }
 }

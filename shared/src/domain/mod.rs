@@ -3,6 +3,7 @@
 pub mod alarm;
 pub mod capacity;
 pub mod command;
+pub mod custom_resource;
 pub mod flags;
 pub mod idempotency;
 pub mod image;
@@ -21,7 +22,7 @@ pub use image::{
 };
 pub use instance::{
     DbInfo, InstanceStatus, LifecycleAction, LifecycleResult, LifecycleTransition, ProbeOutcome,
-    StatusChecks,
+    StatusChecks, WarmPoolMove,
 };
 pub use lease::Lease;
 pub use time::{Millis, format_utc, parse_timestamp};
