@@ -894,15 +894,22 @@ def _set_image_state(image_id: str, state: str) -> None:
     raise KeyError(f"no image {image_id}")
 
 
+def _group_member(instance_id: str) -> tuple[Any, Any] | tuple[None, None]:
+    """The group an instance is a member of, and its state there."""
+    for account in asg_models.autoscaling_backends.values():
+        for backend in account.values():
+            for group in backend.autoscaling_groups.values():
+                for state in group.instance_states:
+                    if state.instance.id == instance_id:
+                        return group, state
+    return None, None
+
+
 def _record_reboot(instance_id: str) -> None:
     REBOOTS[instance_id] = REBOOTS.get(instance_id, 0) + 1
-    state = next(
-        (s.lifecycle_state for account in asg_models.autoscaling_backends.values() for backend in account.values()
-         for group in backend.autoscaling_groups.values() for s in group.instance_states
-         if s.instance.id == instance_id),
-        None,
-    )
-    REBOOT_LOG.append({"instance_id": instance_id, "lifecycle_state": state, "time": CLOCK.now()})
+    _, state = _group_member(instance_id)
+    REBOOT_LOG.append({"instance_id": instance_id, "lifecycle_state": state and state.lifecycle_state,
+                       "time": CLOCK.now()})
 
 
 def reboot_instances(self: InstanceResponse) -> ActionResult:
@@ -920,12 +927,8 @@ class InvalidInstanceId(SSMException):
 
 
 def _group_of(instance_id: str) -> str | None:
-    for account in asg_models.autoscaling_backends.values():
-        for backend in account.values():
-            for group in backend.autoscaling_groups.values():
-                if any(s.instance.id == instance_id for s in group.instance_states):
-                    return group.name
-    return None
+    group, _ = _group_member(instance_id)
+    return group.name if group else None
 
 
 def _managed_node(ec2_backend: Any, instance_id: str) -> bool:

@@ -926,32 +926,16 @@ async fn the_refreshing_flag_stays_up_until_the_refresh_is_over() {
     );
 
     // A stack update re-resolves the stock image into a new version and writes it into the group.
-    let ec2 = aws_sdk_ec2::Client::new(&s.config);
-    let stock = ec2
-        .create_launch_template_version()
-        .launch_template_id(&s.cluster.launch_template_id)
-        .source_version("1")
-        .launch_template_data(
-            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-                .image_id(&s.cluster.image_id)
-                .build(),
-        )
-        .send()
+    let stock_image = aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+        .image_id(&s.cluster.image_id)
+        .build();
+    let stock = s
+        .cluster
+        .new_template_version(&s.config, stock_image)
         .await
-        .unwrap()
-        .launch_template_version
-        .and_then(|v| v.version_number)
         .unwrap();
-    aws_sdk_autoscaling::Client::new(&s.config)
-        .update_auto_scaling_group()
-        .auto_scaling_group_name(&s.cluster.asg_name)
-        .launch_template(
-            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
-                .launch_template_id(&s.cluster.launch_template_id)
-                .version(stock.to_string())
-                .build(),
-        )
-        .send()
+    s.cluster
+        .set_group_version(&s.config, &stock.to_string())
         .await
         .unwrap();
     for tick in 0..3 {

@@ -295,26 +295,20 @@ async fn an_instance_ssm_cannot_reach_waits_and_does_not_hold_up_the_others() {
     let s = setup_shaped("lc-unreachable", &[], &shape).await;
     let unreachable = launch_one(&s).await;
     // Version 2 gives instances a profile: the next launch is a managed node.
-    let ec2 = aws_sdk_ec2::Client::new(&s.config);
-    ec2.create_launch_template_version()
-        .launch_template_id(&s.cluster.launch_template_id)
-        .source_version("1")
-        .launch_template_data(
-            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-                .iam_instance_profile(
-                    aws_sdk_ec2::types::LaunchTemplateIamInstanceProfileSpecificationRequest::builder()
-                        .name("web")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
+    let profile =
+        aws_sdk_ec2::types::LaunchTemplateIamInstanceProfileSpecificationRequest::builder()
+            .name("web")
+            .build();
+    let with_profile = aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+        .iam_instance_profile(profile)
+        .build();
+    let version = s
+        .cluster
+        .new_template_version(&s.config, with_profile)
         .await
         .unwrap();
-    ec2.modify_launch_template()
-        .launch_template_id(&s.cluster.launch_template_id)
-        .default_version("2")
-        .send()
+    s.cluster
+        .set_default_version(&s.config, version)
         .await
         .unwrap();
     set_desired(&s, 4).await;
@@ -489,43 +483,27 @@ async fn breaker_reverts_what_the_group_launches(app: &str, rolled: Rolled) {
         .image_id()
         .unwrap()
         .to_owned();
-    ec2.create_launch_template_version()
-        .launch_template_id(&s.cluster.launch_template_id)
-        .source_version("1")
-        .launch_template_data(
-            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-                .image_id(&broken_image)
-                .build(),
-        )
-        .send()
+    let broken = aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+        .image_id(&broken_image)
+        .build();
+    let version = s
+        .cluster
+        .new_template_version(&s.config, broken)
         .await
         .unwrap();
-    ec2.modify_launch_template()
-        .launch_template_id(&s.cluster.launch_template_id)
-        .default_version("2")
-        .send()
+    s.cluster
+        .set_default_version(&s.config, version)
         .await
         .unwrap();
-    let pin = |version: &str| {
-        asg.update_auto_scaling_group()
-            .auto_scaling_group_name(&s.cluster.asg_name)
-            .launch_template(
-                aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
-                    .launch_template_id(&s.cluster.launch_template_id)
-                    .version(version)
-                    .build(),
-            )
-            .send()
-    };
     emulator.set_group_probe(&s.cluster.asg_name, false);
     let mut refresh_id = None;
     match rolled {
         Rolled::ViaDefault => {}
         Rolled::IntoTheGroup => {
-            pin("2").await.unwrap();
+            s.cluster.set_group_version(&s.config, "2").await.unwrap();
         }
         Rolled::Refreshing => {
-            pin("1").await.unwrap();
+            s.cluster.set_group_version(&s.config, "1").await.unwrap();
             let started = asg
                 .start_instance_refresh()
                 .auto_scaling_group_name(&s.cluster.asg_name)

@@ -326,6 +326,58 @@ impl Cluster {
         Ok(instances)
     }
 
+    /// A new version of the cluster's launch template: version 1 with `data` over it; its number.
+    pub async fn new_template_version(
+        &self,
+        config: &SdkConfig,
+        data: RequestLaunchTemplateData,
+    ) -> Result<i64, BoxError> {
+        Ok(aws_sdk_ec2::Client::new(config)
+            .create_launch_template_version()
+            .launch_template_id(&self.launch_template_id)
+            .source_version("1")
+            .launch_template_data(data)
+            .send()
+            .await?
+            .launch_template_version
+            .and_then(|v| v.version_number)
+            .ok_or("version number")?)
+    }
+
+    pub async fn set_default_version(
+        &self,
+        config: &SdkConfig,
+        version: i64,
+    ) -> Result<(), BoxError> {
+        aws_sdk_ec2::Client::new(config)
+            .modify_launch_template()
+            .launch_template_id(&self.launch_template_id)
+            .default_version(version.to_string())
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// UpdateAutoScalingGroup: the group names `version` (a number, `$Default` or `$Latest`).
+    pub async fn set_group_version(
+        &self,
+        config: &SdkConfig,
+        version: &str,
+    ) -> Result<(), BoxError> {
+        aws_sdk_autoscaling::Client::new(config)
+            .update_auto_scaling_group()
+            .auto_scaling_group_name(&self.asg_name)
+            .launch_template(
+                LaunchTemplateSpecification::builder()
+                    .launch_template_id(&self.launch_template_id)
+                    .version(version)
+                    .build(),
+            )
+            .send()
+            .await?;
+        Ok(())
+    }
+
     pub async fn instances_in(
         &self,
         config: &SdkConfig,
