@@ -11,6 +11,7 @@ pub const CLUSTER_NAME: &str = "HALFHOUR_CLUSTER";
 pub const DRY_RUN: &str = "DRY_RUN";
 pub const LEASE_SECONDS: &str = "HALFHOUR_LEASE_SECONDS";
 pub const IDEMPOTENCY_TTL_SECONDS: &str = "HALFHOUR_IDEMPOTENCY_TTL_SECONDS";
+pub const NOTIFY_TOPIC_ARN: &str = "HALFHOUR_NOTIFY_TOPIC_ARN";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -106,6 +107,8 @@ pub struct CommonConfig {
     pub lease: Duration,
     /// How long a COMPLETED idempotency record answers duplicates.
     pub idempotency_ttl: Duration,
+    /// The SNS topic for operator-visible notifications; none: they are logged only.
+    pub notify_topic_arn: Option<String>,
 }
 
 impl CommonConfig {
@@ -117,6 +120,7 @@ impl CommonConfig {
             dry_run: vars.bool_or(DRY_RUN, false)?,
             lease: vars.seconds_or(LEASE_SECONDS, 300, 10, 900)?,
             idempotency_ttl: vars.seconds_or(IDEMPOTENCY_TTL_SECONDS, 3600, 60, 86_400 * 7)?,
+            notify_topic_arn: vars.optional(NOTIFY_TOPIC_ARN),
         })
     }
 

@@ -431,7 +431,12 @@ def _stale(group: Any, refresh: dict[str, Any]) -> list[Any]:
     else:
         return [s for s in serving if s.instance.id not in refresh["_launched"]]
     wanted = (template_id, _resolved_version(group, template_id, version))
-    return [s for s in serving if getattr(s, "halfhour_launch", (None, None, None))[::2] != wanted]
+
+    def launched(state: Any) -> tuple[Any, Any]:
+        template, _name, number = getattr(state, "halfhour_launch", (None, None, None))
+        return template, number
+
+    return [s for s in serving if launched(s) != wanted]
 
 
 def _finish_refresh(group: Any, refresh: dict[str, Any]) -> None:

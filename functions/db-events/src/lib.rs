@@ -25,7 +25,6 @@ pub const FUNCTION: &str = "db-events";
 pub const DB_INSTANCE_ID: &str = "HALFHOUR_DB_INSTANCE_ID";
 pub const WINDOW_MAX_SECONDS: &str = "HALFHOUR_DB_WINDOW_MAX_SECONDS";
 pub const CLOSE_GRACE_SECONDS: &str = "HALFHOUR_DB_CLOSE_GRACE_SECONDS";
-pub const NOTIFY_TOPIC_ARN: &str = "HALFHOUR_NOTIFY_TOPIC_ARN";
 /// Drift is reported at most once a day per kind.
 const DRIFT_RENOTIFY: Duration = Duration::from_secs(86_400);
 const STATE_DOC: &str = "db";
@@ -38,7 +37,6 @@ pub struct DbEventsConfig {
     pub window_max: Duration,
     /// How long the window stays open after the failover completed (DNS settling, reconnects).
     pub close_grace: Duration,
-    pub notify_topic_arn: Option<String>,
 }
 
 impl DbEventsConfig {
@@ -51,7 +49,6 @@ impl DbEventsConfig {
             db_instance: vars.required(DB_INSTANCE_ID)?,
             window_max: vars.seconds_or(WINDOW_MAX_SECONDS, 600, 60, 3600)?,
             close_grace: vars.seconds_or(CLOSE_GRACE_SECONDS, 60, 0, 600)?,
-            notify_topic_arn: vars.optional(NOTIFY_TOPIC_ARN),
         })
     }
 
@@ -72,7 +69,7 @@ impl Deps {
         Deps {
             store: Arc::new(DynamoStateStore::new(sdk, config.common.table.clone())),
             databases: Arc::new(Rds::new(sdk)),
-            notifier: notifier(sdk, config.notify_topic_arn.as_ref()),
+            notifier: notifier(sdk, config.common.notify_topic_arn.as_ref()),
             config,
         }
     }

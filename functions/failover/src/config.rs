@@ -15,7 +15,6 @@ pub const HOLD_DOWN_MAX_SECONDS: &str = "HALFHOUR_HOLD_DOWN_MAX_SECONDS";
 pub const FLIP_WINDOW_SECONDS: &str = "HALFHOUR_FLIP_WINDOW_SECONDS";
 pub const FLIP_BUDGET: &str = "HALFHOUR_FLIP_BUDGET";
 pub const DB_GRACE_SECONDS: &str = "HALFHOUR_DB_GRACE_SECONDS";
-pub const NOTIFY_TOPIC_ARN: &str = "HALFHOUR_NOTIFY_TOPIC_ARN";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailoverConfig {
@@ -30,7 +29,6 @@ pub struct FailoverConfig {
     pub static_bucket: String,
     pub site_name: String,
     pub policy: Policy,
-    pub notify_topic_arn: Option<String>,
 }
 
 impl FailoverConfig {
@@ -88,7 +86,6 @@ impl FailoverConfig {
                 flip_budget,
                 db_grace: vars.seconds_or(DB_GRACE_SECONDS, 180, 0, 1800)?,
             },
-            notify_topic_arn: vars.optional(NOTIFY_TOPIC_ARN),
         })
     }
 

@@ -54,7 +54,7 @@ impl Deps {
             dns: Arc::new(Route53Dns::new(sdk)),
             site: Arc::new(S3StaticSite::new(sdk)),
             replies: Arc::new(ResponseUrl),
-            notifier: notifier(sdk, config.notify_topic_arn.as_ref()),
+            notifier: notifier(sdk, config.common.notify_topic_arn.as_ref()),
             config,
         }
     }

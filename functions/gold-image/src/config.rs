@@ -13,7 +13,6 @@ pub const REFRESH_MIN_HEALTHY_PERCENT: &str = "HALFHOUR_REFRESH_MIN_HEALTHY_PERC
 pub const INSTANCE_WARMUP_SECONDS: &str = "HALFHOUR_INSTANCE_WARMUP_SECONDS";
 pub const BAKE_TIMEOUT_SECONDS: &str = "HALFHOUR_BAKE_TIMEOUT_SECONDS";
 pub const REFRESH_HOLD_SECONDS: &str = "HALFHOUR_REFRESH_HOLD_SECONDS";
-pub const NOTIFY_TOPIC_ARN: &str = "HALFHOUR_NOTIFY_TOPIC_ARN";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GoldImageConfig {
@@ -32,7 +31,6 @@ pub struct GoldImageConfig {
     pub bake_timeout: Duration,
     /// How long the `refreshing` flag holds unless the reconciler sees the refresh end first.
     pub refresh_hold: Duration,
-    pub notify_topic_arn: Option<String>,
 }
 
 impl GoldImageConfig {
@@ -77,7 +75,6 @@ impl GoldImageConfig {
             instance_warmup: vars.seconds_or(INSTANCE_WARMUP_SECONDS, 300, 0, 3600)?,
             bake_timeout: vars.seconds_or(BAKE_TIMEOUT_SECONDS, 7200, 600, 86_400)?,
             refresh_hold: vars.seconds_or(REFRESH_HOLD_SECONDS, 3600, 300, 86_400)?,
-            notify_topic_arn: vars.optional(NOTIFY_TOPIC_ARN),
         })
     }
 

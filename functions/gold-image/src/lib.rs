@@ -70,7 +70,7 @@ impl Deps {
             statuses: ec2.clone(),
             templates: ec2,
             db: Arc::new(Rds::new(sdk)),
-            notifier: notifier(sdk, config.notify_topic_arn.as_ref()),
+            notifier: notifier(sdk, config.common.notify_topic_arn.as_ref()),
             config,
         }
     }

@@ -12,7 +12,6 @@ pub const READINESS_BUDGET_SECONDS: &str = "HALFHOUR_READINESS_BUDGET_SECONDS";
 pub const DRAIN_MAX_SECONDS: &str = "HALFHOUR_DRAIN_MAX_SECONDS";
 pub const BREAKER_ABANDONS: &str = "HALFHOUR_BREAKER_ABANDONS";
 pub const BREAKER_WINDOW_SECONDS: &str = "HALFHOUR_BREAKER_WINDOW_SECONDS";
-pub const NOTIFY_TOPIC_ARN: &str = "HALFHOUR_NOTIFY_TOPIC_ARN";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LifecycleConfig {
@@ -29,7 +28,6 @@ pub struct LifecycleConfig {
     /// This many abandons within the window mean the image is broken, not the instances.
     pub breaker_abandons: usize,
     pub breaker_window: Duration,
-    pub notify_topic_arn: Option<String>,
 }
 
 impl LifecycleConfig {
@@ -74,7 +72,6 @@ impl LifecycleConfig {
             drain_max: vars.seconds_or(DRAIN_MAX_SECONDS, 300, 0, 3600)?,
             breaker_abandons,
             breaker_window: vars.seconds_or(BREAKER_WINDOW_SECONDS, 1800, 60, 86_400)?,
-            notify_topic_arn: vars.optional(NOTIFY_TOPIC_ARN),
         })
     }
 

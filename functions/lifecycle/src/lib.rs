@@ -73,7 +73,7 @@ impl Deps {
             probe: Arc::new(SsmProbe::new(sdk)),
             targets: Arc::new(ElbTargetGroups::new(sdk)),
             templates: ec2,
-            notifier: notifier(sdk, config.notify_topic_arn.as_ref()),
+            notifier: notifier(sdk, config.common.notify_topic_arn.as_ref()),
             config,
         }
     }

@@ -13,7 +13,6 @@ pub const MAX_SIZE: &str = "HALFHOUR_MAX_SIZE";
 pub const SCALING_ALARMS: &str = "HALFHOUR_SCALING_ALARMS";
 pub const SCALE_OUT_COOLDOWN: &str = "HALFHOUR_SCALE_OUT_COOLDOWN_SECONDS";
 pub const SCALE_IN_COOLDOWN: &str = "HALFHOUR_SCALE_IN_COOLDOWN_SECONDS";
-pub const NOTIFY_TOPIC_ARN: &str = "HALFHOUR_NOTIFY_TOPIC_ARN";
 
 /// The largest step one alarm may take, so a typo cannot double the fleet at once.
 const MAX_STEP: i32 = 5;
@@ -33,7 +32,6 @@ pub struct ScalerConfig {
     pub bounds: Bounds,
     pub steps: BTreeMap<String, i32>,
     pub cooldowns: Cooldowns,
-    pub notify_topic_arn: Option<String>,
 }
 
 impl ScalerConfig {
@@ -60,7 +58,6 @@ impl ScalerConfig {
                 scale_out: vars.seconds_or(SCALE_OUT_COOLDOWN, 120, 0, 3600)?,
                 scale_in: vars.seconds_or(SCALE_IN_COOLDOWN, 600, 0, 7200)?,
             },
-            notify_topic_arn: vars.optional(NOTIFY_TOPIC_ARN),
         })
     }
 

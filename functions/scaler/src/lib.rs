@@ -56,7 +56,7 @@ impl Deps {
             group: Arc::new(AsgScalingGroup::new(sdk)),
             alarms: Arc::new(CloudWatchAlarms::new(sdk)),
             monitoring: Arc::new(Ec2::new(sdk)),
-            notifier: notifier(sdk, config.notify_topic_arn.as_ref()),
+            notifier: notifier(sdk, config.common.notify_topic_arn.as_ref()),
             config,
         }
     }
