@@ -79,6 +79,12 @@ class Processes:
         self.started.append(process)
         return process
 
+    def stop_all_but(self, keep: int) -> None:
+        """Stop every process started after the first `keep`."""
+        kept, self.started = self.started[:keep], self.started[keep:]
+        self.stop_all()
+        self.started = kept
+
     def stop_all(self) -> None:
         for process in reversed(self.started):
             if process.poll() is None:
@@ -152,7 +158,7 @@ class World:
             "waiting": sum(s.endswith(":Wait") for s in states),
             "standby": states.count("Standby"),
             "entering_standby": states.count("EnteringStandby"),
-            "dns": "balancer" if answer["answer"] == "PRIMARY" else "static",
+            "dns": "balancer" if answer["answer"] in ("PRIMARY", "SIMPLE") else "static",
         }
 
     def elapsed(self) -> float:
@@ -237,6 +243,8 @@ class World:
     def cpu_alarm(self, at: float, source: str) -> dict[str, Any]:
         event = fixture("scaler/alarm-action.json")
         event["time"] = event["alarmData"]["state"]["timestamp"] = iso(at, millis=True)
+        event["alarmData"]["alarmName"] = f"{self.env['HALFHOUR_CLUSTER']}-cpu-high"
+        event["alarmArn"] = event["alarmArn"].replace("prod-cpu-high", event["alarmData"]["alarmName"])
         return self.invoke("scaler", event, source)
 
     def rds_event(self, name: str, label: str) -> dict[str, Any]:
@@ -294,6 +302,47 @@ def wait_until(world: World, done: Callable[[], bool], seconds: float, every: fl
 
 
 # ------------------------------------------------------------------------------ the story
+
+
+def trial(world: World) -> None:
+    """A second, live cluster (two instances serving, the site's own DNS record) with halfhour
+    deployed in observe mode: everything the cluster does is what it would do without halfhour."""
+    asg = world.client("autoscaling")
+    group = world.env["HALFHOUR_ASG_NAME"]
+    world.begin(0, "A trial in observe mode (DryRun=true) on a live cluster: halfhour records, the cluster behaves as without it")
+    cursor = len(world.control("GET", "requests"))
+    before = world.observe()
+    world.expect(before["in_service"] == 2 and before["dns"] == "balancer",
+                 "the live site: 2 instances InService, its own record answers the load balancer")
+    asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=3)
+    world.record("operator: desired 3", "-", "one instance launches into Pending:Wait")
+    started = time.monotonic()
+    world.deliver_lifecycle_actions()
+    state = world.observe()
+    world.expect(state["in_service"] == 3 and state["waiting"] == 0,
+                 f"the launch is InService {time.monotonic() - started:.1f} s later, not after the 300 s heartbeat")
+    scaled = world.cpu_alarm(time.time(), "alarm action: cpu-high ALARM")
+    world.expect(world.observe()["desired"] == 3 and "Set" in json.dumps(scaled["body"]),
+                 "capacity untouched: the scaler recorded desired 3 -> 5 and applied nothing")
+    world.site_healthy(False)
+    failed_over = world.site_alarm("ALARM")
+    world.expect(world.observe()["dns"] == "balancer", "the site check fails: DNS answers what it answered before")
+    world.expect((failed_over["body"] or {}).get("reason") == "FailedOver",
+                 "the failover loop recorded that it would fail over")
+    world.site_healthy(True)
+    bake = fixture("gold-image/bake.json")
+    bake["cluster"] = world.env["HALFHOUR_CLUSTER"]
+    previewed = world.invoke("gold-image", bake, "operator: bake")
+    world.expect(previewed["ok"] and (previewed["body"] or {}).get("dry_run") is True,
+                 "a bake is previewed: which instance it would image, with reboot")
+    asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=2)
+    world.record("operator: desired 2", "-", "one instance terminates through the hook")
+    world.deliver_lifecycle_actions()
+    state = world.observe()
+    world.expect(state["in_service"] == 2 and state["waiting"] == 0, "the scale-in is not held either")
+    mutations = [r["action"] for r in world.control("GET", f"requests?since={cursor}") if r["mutating"]]
+    world.expect(sorted(mutations) == ["CompleteLifecycleAction"] * 2 + ["SetDesiredCapacity"] * 2,
+                 f"the only changes: the operator's two capacity changes and CONTINUE for each hook: {sorted(mutations)}")
 
 
 def story(world: World) -> None:
@@ -423,17 +472,19 @@ def main() -> int:
             urllib.request.urlopen(urllib.request.Request(
                 f"{endpoint}/_halfhour/functions", data=json.dumps({"name": function}).encode(), method="POST"))
         invoke_port = free_port()
-        function_env = {**os.environ, **env, "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1",
-                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
-                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_LAMBDA_LOG_FORMAT": "JSON",
-                        "AWS_LAMBDA_LOG_LEVEL": "INFO", "RUST_LOG": "info"}
         watch_log = open(args.out / "cargo-lambda-watch.log", "w")
         processes.start(["cargo", "lambda", "watch", "--invoke-port", str(invoke_port), "--ignore-changes"],
-                        cwd=ROOT, env=function_env, stdout=watch_log, stderr=subprocess.STDOUT)
+                        cwd=ROOT, env=function_env(env, endpoint), stdout=watch_log, stderr=subprocess.STDOUT)
         world = World(emulator=endpoint, invoke_url=f"http://127.0.0.1:{invoke_port}", env=env)
         wait_for_port(invoke_port)
         print(f"Lambda runtime emulator: cargo lambda watch on :{invoke_port} (log: {args.out / 'cargo-lambda-watch.log'})")
         warm_up(world)
+        world.started = time.monotonic()
+        trial_world = start_trial(endpoint, processes, args.out)
+        trial(trial_world)
+        world.rows, world.checks, world.steps = trial_world.rows, trial_world.checks, trial_world.steps
+        processes.stop_all_but(2)  # the trial's functions; the emulator and the main watch stay
+        world.log_cursor = len(world.control("GET", "requests"))
         world.started = time.monotonic()
         story(world)
     finally:
@@ -444,6 +495,30 @@ def main() -> int:
     print(f"\n{len(world.checks) - len(failed)}/{len(world.checks)} checks passed; report: {args.out / 'report.md'}, "
           f"{args.out / 'report.svg'}")
     return 1 if failed else 0
+
+
+def function_env(env: dict[str, str], endpoint: str) -> dict[str, str]:
+    return {**os.environ, **env, "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_LAMBDA_LOG_FORMAT": "JSON",
+            "AWS_LAMBDA_LOG_LEVEL": "INFO", "RUST_LOG": "info"}
+
+
+def start_trial(endpoint: str, processes: "Processes", out: Path) -> World:
+    """The trial cluster, and the same binaries served a second time with DRY_RUN=true."""
+    env = seed.seed(endpoint, "trial", capacity=2, observe=True)
+    env.update(DEMO_TIMERS)
+    env["DRY_RUN"] = "true"
+    env["HALFHOUR_RECONCILE_FUNCTIONS"] = ",".join(LOOPS)
+    port = free_port()
+    processes.start(["cargo", "lambda", "watch", "--invoke-port", str(port), "--ignore-changes"],
+                    cwd=ROOT, env=function_env(env, endpoint),
+                    stdout=open(out / "cargo-lambda-watch-trial.log", "w"), stderr=subprocess.STDOUT)
+    world = World(emulator=endpoint, invoke_url=f"http://127.0.0.1:{port}", env=env)
+    wait_for_port(port)
+    warm_up(world)
+    world.started = time.monotonic()
+    return world
 
 
 def wait_for_port(port: int, seconds: float = 120) -> None:

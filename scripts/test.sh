@@ -27,6 +27,9 @@ sam validate --lint --region us-east-1
 step "checkov (every skip carries its reason in the resource's Metadata)"
 checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
+step "every loop switch, observe mode and both cluster modes: cfn-lint, checkov, sam validate"
+"$tools/python" scripts/template_variants.py template.yaml
+
 step "sam build (every function through cargo-lambda; x86_64, debug profile: CI proves the build, make bench measures release)"
 sam_build="$CARGO_TARGET_DIR/sam-build"
 SAM_BUILD_MODE=debug sam build --parameter-overrides Architecture=x86_64 \

@@ -7,6 +7,27 @@ use crate::domain::ClusterName;
 use crate::error::{Error, Result};
 use crate::ports::StateStore;
 
+/// The name of each loop's document in the state table (`doc#<name>`), and which loop keeps it:
+/// the cluster-wide `status` reports them all.
+pub mod doc {
+    pub const LIFECYCLE: &str = "lifecycle";
+    pub const FAILOVER: &str = "failover";
+    pub const DATABASE: &str = "db";
+    pub const SCALER: &str = "scaler";
+    pub const SCALER_MONITORING: &str = "scaler-monitoring";
+    pub const BAKE: &str = crate::domain::image::BAKE_DOC;
+
+    /// (loop, document) for every document a loop keeps.
+    pub const ALL: [(&str, &str); 6] = [
+        ("lifecycle", LIFECYCLE),
+        ("failover", FAILOVER),
+        ("database", DATABASE),
+        ("scaling", SCALER),
+        ("scaling", SCALER_MONITORING),
+        ("gold-image", BAKE),
+    ];
+}
+
 /// A loop's document and the version to name when writing it back, or None if never written.
 pub async fn read_json<T: DeserializeOwned>(
     store: &dyn StateStore,

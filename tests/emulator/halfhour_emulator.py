@@ -1070,7 +1070,8 @@ def update_health_check(self: Route53) -> ActionResult:
 
 def _resolve(zone_id: str, name: str) -> dict[str, Any]:
     """Answer a DNS query for `name` with Route53's failover routing: the PRIMARY record while
-    its health check is healthy (or it has none), else the SECONDARY."""
+    its health check is healthy (or it has none), else the SECONDARY; a simple record (the site's
+    own, before halfhour adopts it) answers `SIMPLE`."""
     from moto.route53.models import route53_backends
 
     wanted = name.rstrip(".") + "."
@@ -1079,10 +1080,17 @@ def _resolve(zone_id: str, name: str) -> dict[str, Any]:
             zone = backend.zones.get(zone_id)
             if zone is None:
                 continue
-            records = {r.failover: r for r in zone.rrsets if r.name.rstrip(".") + "." == wanted and r.failover}
+            named = [r for r in zone.rrsets if r.name.rstrip(".") + "." == wanted]
+            records = {r.failover: r for r in named if r.failover}
             primary, secondary = records.get("PRIMARY"), records.get("SECONDARY")
             if primary is None and secondary is None:
-                raise KeyError(f"no failover records for {name}")
+                # Simple routing answers with the record itself, health or not:
+                # https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/routing-policy-simple.html
+                simple = next((r for r in named if not r.set_identifier), None)
+                if simple is None:
+                    raise KeyError(f"no records for {name}")
+                target = (simple.alias_target or {}).get("DNSName") or list(simple.records)
+                return {"answer": "SIMPLE", "set_identifier": None, "target": target}
             primary_healthy = primary is not None and (
                 not primary.health_check_id or _evaluate_health_check(backend, primary.health_check_id)
             )

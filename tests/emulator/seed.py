@@ -13,9 +13,11 @@ import sys
 import boto3
 
 
-def seed(endpoint: str, cluster: str, capacity: int = 2) -> dict[str, str]:
+def seed(endpoint: str, cluster: str, capacity: int = 2, observe: bool = False) -> dict[str, str]:
     """`capacity` 0 seeds the group empty (the demo then launches its first instances, which meet
-    the launch hook); otherwise it starts with that many instances, InService."""
+    the launch hook); otherwise it starts with that many instances, InService. `observe` seeds it
+    as a `DryRun=true` stack leaves a live site: the launch hook defaults to CONTINUE, and the
+    site's own record (a plain alias to the load balancer) stays; no failover pair is made."""
     kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
     ec2, asg, elb = boto3.client("ec2", **kw), boto3.client("autoscaling", **kw), boto3.client("elbv2", **kw)
     r53, s3, ddb = boto3.client("route53", **kw), boto3.client("s3", **kw), boto3.client("dynamodb", **kw)
@@ -52,7 +54,7 @@ def seed(endpoint: str, cluster: str, capacity: int = 2) -> dict[str, str]:
         Tags=[{"Key": "halfhour:cluster", "Value": cluster, "PropagateAtLaunch": True}],
     )
     for name, transition, default in (
-        ("halfhour-launch", "autoscaling:EC2_INSTANCE_LAUNCHING", "ABANDON"),
+        ("halfhour-launch", "autoscaling:EC2_INSTANCE_LAUNCHING", "CONTINUE" if observe else "ABANDON"),
         ("halfhour-terminate", "autoscaling:EC2_INSTANCE_TERMINATING", "CONTINUE"),
     ):
         asg.put_lifecycle_hook(
@@ -81,7 +83,9 @@ def seed(endpoint: str, cluster: str, capacity: int = 2) -> dict[str, str]:
             record_set["HealthCheckId"] = check
         return {"Action": "UPSERT", "ResourceRecordSet": record_set}
 
-    r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [
+    site_record = {"Action": "CREATE", "ResourceRecordSet": {"Name": record, "Type": "A", "AliasTarget": {
+        "HostedZoneId": "Z35SXDOTRQ7X7K", "DNSName": lb["DNSName"], "EvaluateTargetHealth": False}}}
+    r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [site_record] if observe else [
         failover("PRIMARY", lb["DNSName"], "Z35SXDOTRQ7X7K", gate),
         failover("SECONDARY", "s3-website-us-east-1.amazonaws.com", "Z3AQBSTGFYJSTF", None),
     ]})

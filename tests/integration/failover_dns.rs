@@ -509,7 +509,7 @@ async fn bad_input_is_refused_and_dry_run_writes_nothing() {
     let s = setup("fo-bad", &[]).await;
     let cases = [
         json!({"action": "pin-static", "cluster": "someone-else"}),
-        json!({"action": "pin-primary"}),
+        json!({"action": "pin-sideways"}),
         json!({"action": "unpin", "force": true}),
         json!({"detail-type": "CloudWatch Alarm State Change", "detail": {"alarmName": "x"}}),
         json!("garbage"),

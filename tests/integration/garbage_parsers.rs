@@ -99,10 +99,13 @@ fn parse_everywhere(payload: &Value) {
         )
         .map(|_| ()),
     );
-    typed(reconciler::parse(
-        payload,
-        &reconciler::ReconcilerConfig::from_lookup(vars).expect("valid config"),
-    ));
+    typed(
+        reconciler::parse(
+            payload,
+            &reconciler::ReconcilerConfig::from_lookup(vars).expect("valid config"),
+        )
+        .map(|_| ()),
+    );
 }
 
 /// Every JSON value inside `value`, replaced in turn by `with` (one mangled copy per place).

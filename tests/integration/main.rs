@@ -9,6 +9,7 @@ mod fixture_cluster;
 mod garbage_parsers;
 mod gold_image_bake;
 mod lifecycle_hooks;
+mod operator_switches;
 mod reconciler_tick;
 mod reliability_adversarial_hour;
 mod reliability_crashes;

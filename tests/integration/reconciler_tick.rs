@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use halfhour::{ErrorKind, clock};
 use halfhour_tests::Emulator;
-use reconciler::{Deps, Invocation, ReconcilerConfig, handle};
+use reconciler::{Deps, Invocation, ReconcilerConfig, TickReport, handle};
 use serde_json::{Value, json};
 
 const LOOPS: [&str; 5] = ["gold-image", "scaler", "lifecycle", "failover", "db-events"];
@@ -55,7 +55,8 @@ fn declared(prefix: &str) -> Vec<String> {
 async fn every_minute_each_loop_is_asked_to_reconcile() {
     let functions = declared("rc-main");
     let deps = deps("rc-main", &functions, false).await;
-    let report = handle(&tick(), &invocation(), &deps).await.unwrap();
+    let report: TickReport =
+        serde_json::from_value(handle(&tick(), &invocation(), &deps).await.unwrap()).unwrap();
     assert_eq!(report.invoked, functions);
     let invokes: Vec<_> = Emulator::shared()
         .requests("reconciler.rc-main")
@@ -104,7 +105,10 @@ async fn bad_input_and_dry_run_invoke_nothing() {
         );
     }
     let dry = deps("rc-bad", &functions, true).await;
-    assert!(handle(&tick(), &invocation(), &dry).await.unwrap().dry_run);
+    assert_eq!(
+        handle(&tick(), &invocation(), &dry).await.unwrap()["dry_run"],
+        json!(true)
+    );
     assert!(
         Emulator::shared()
             .mutating_requests("reconciler.rc-bad")

@@ -23,12 +23,12 @@ const STEP: u64 = 10;
 const HOUR: u64 = 3600;
 const FLIP_BUDGET: usize = 4;
 
-struct Loops {
-    scaler: scaler::Deps,
-    lifecycle: lifecycle::Deps,
-    failover: failover::Deps,
-    db: db_events::Deps,
-    gold: gold_image::Deps,
+pub(crate) struct Loops {
+    pub(crate) scaler: scaler::Deps,
+    pub(crate) lifecycle: lifecycle::Deps,
+    pub(crate) failover: failover::Deps,
+    pub(crate) db: db_events::Deps,
+    pub(crate) gold: gold_image::Deps,
 }
 
 /// xorshift64*: a seeded, dependency-free source of the hour's randomness.
@@ -43,7 +43,8 @@ impl Rng {
     }
 }
 
-async fn loops(app: &str) -> (Cluster, aws_config::SdkConfig, Loops) {
+/// Every loop's function on one seeded cluster, each with its own app name (`<function>.<app>`).
+pub(crate) async fn loops(app: &str) -> (Cluster, aws_config::SdkConfig, Loops) {
     let emulator = Emulator::shared();
     let (seed, cluster, topic) = crate::seeded_with_topic(app).await;
     let vars: HashMap<&str, String> = HashMap::from([

@@ -27,7 +27,7 @@ pub const WINDOW_MAX_SECONDS: &str = "HALFHOUR_DB_WINDOW_MAX_SECONDS";
 pub const CLOSE_GRACE_SECONDS: &str = "HALFHOUR_DB_CLOSE_GRACE_SECONDS";
 /// Drift is reported at most once a day per kind.
 const DRIFT_RENOTIFY: Duration = Duration::from_secs(86_400);
-const STATE_DOC: &str = "db";
+const STATE_DOC: &str = halfhour::state::doc::DATABASE;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DbEventsConfig {

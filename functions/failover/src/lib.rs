@@ -34,7 +34,7 @@ pub use config::FailoverConfig;
 use plan::{FailoverState, Gate, Operator, Reason};
 
 pub const FUNCTION: &str = "failover";
-const STATE_DOC: &str = "failover";
+const STATE_DOC: &str = halfhour::state::doc::FAILOVER;
 const PAGES: [&str; 2] = ["index.html", "error.html"];
 
 pub struct Deps {
@@ -66,6 +66,8 @@ pub enum Input {
     /// A health alarm changed state, or the reconciler's tick: look and decide.
     Evaluate,
     PinStatic,
+    /// Hold DNS on the load balancer whatever the health check says.
+    PinPrimary,
     Unpin,
     /// Report, change nothing.
     Status,
@@ -88,11 +90,12 @@ impl Input {
             return match command.action.as_str() {
                 "reconcile" => Ok(Input::Evaluate),
                 "pin-static" => Ok(Input::PinStatic),
+                "pin-primary" => Ok(Input::PinPrimary),
                 "unpin" => Ok(Input::Unpin),
                 "status" => Ok(Input::Status),
                 "publish" => Ok(Input::Publish),
                 other => Err(Error::bad_event(format!(
-                    "failover knows no action `{other}` (pin-static, unpin, status, publish, reconcile)"
+                    "failover knows no action `{other}` (pin-static, pin-primary, unpin, status, publish, reconcile)"
                 ))),
             };
         }
@@ -193,11 +196,9 @@ async fn decide(
     let now = invocation.now;
     let (state, version) = load_state(deps).await?;
     let site_healthy = deps.dns.site_healthy(&config.site_health_check_id).await?;
-    let db_window = deps
-        .store
-        .read_flags(cluster)
-        .await?
-        .is_raised(Flag::DbFailover, now);
+    let flags = deps.store.read_flags(cluster).await?;
+    let db_window = flags.is_raised(Flag::DbFailover, now);
+    let paused = flags.is_raised(Flag::Paused, now);
     let report = |state: &FailoverState, reason: Option<Reason>| FailoverReport {
         site_healthy,
         db_window,
@@ -224,6 +225,7 @@ async fn decide(
     }
     let operator = match input {
         Input::PinStatic => Some(Operator::PinStatic),
+        Input::PinPrimary => Some(Operator::PinPrimary),
         Input::Unpin => Some(Operator::Unpin),
         _ => None,
     };
@@ -231,6 +233,7 @@ async fn decide(
         &state,
         site_healthy,
         db_window,
+        paused,
         operator,
         &config.policy,
         now,
@@ -241,7 +244,7 @@ async fn decide(
             json!({"site_healthy": site_healthy, "db_window": db_window, "operator": operator,
                        "mode": state.mode, "flips_in_window": decision.next.flips.len()}),
         )
-        .guards(db_window.then_some("db_failover"))
+        .guards(flags.raised(now).iter().map(|f| f.as_str()))
         .reason(format!("{:?}", decision.reason))
         .dry_run(!act)
         .emit();
@@ -250,7 +253,7 @@ async fn decide(
     }
     if decision.needs_static_page {
         publish_static_page(&static_reason(decision.reason), now, deps).await?;
-    } else if input == Input::Evaluate {
+    } else if input == Input::Evaluate && !paused {
         ensure_static_page(now, deps).await?;
     }
     if deps
@@ -371,6 +374,9 @@ fn action_name(reason: Reason) -> &'static str {
         Reason::GraceOver => "follow_site",
         Reason::FlipBudgetSpent => "flip_budget_spent",
         Reason::Pinned => "pinned",
+        Reason::PinnedPrimary => "pinned_primary",
+        Reason::Unpinned => "unpinned",
+        Reason::Paused => "paused",
     }
 }
 
@@ -398,6 +404,7 @@ mod tests {
             ("site-health-alarm.json", Input::Evaluate),
             ("reconcile.json", Input::Evaluate),
             ("pin-static.json", Input::PinStatic),
+            ("pin-primary.json", Input::PinPrimary),
             ("unpin.json", Input::Unpin),
             ("status.json", Input::Status),
             ("publish.json", Input::Publish),

@@ -65,6 +65,8 @@ pub enum Mode {
     DbGrace { until: Millis },
     /// An operator pinned the static site.
     Pinned { since: Millis },
+    /// An operator pinned the load balancer (the health check itself is wrong).
+    PinnedPrimary { since: Millis },
 }
 
 impl Mode {
@@ -72,7 +74,7 @@ impl Mode {
         match self {
             Mode::Following => Gate::Follow,
             Mode::HoldingStatic { .. } | Mode::Pinned { .. } => Gate::HoldStatic,
-            Mode::DbGrace { .. } => Gate::HoldPrimary,
+            Mode::DbGrace { .. } | Mode::PinnedPrimary { .. } => Gate::HoldPrimary,
         }
     }
 }
@@ -120,17 +122,25 @@ pub enum Reason {
     DbWindowGrace,
     DbGraceHolding,
     GraceOver,
-    HoldDown { remaining_s: u64 },
+    HoldDown {
+        remaining_s: u64,
+    },
     SiteStillDown,
     FailedBack,
     FlipBudgetSpent,
     Pinned,
+    PinnedPrimary,
+    /// Unpinned from the load balancer: DNS follows the site again.
+    Unpinned,
+    /// halfhour is paused: the gate follows the site (Route53's own fail-over), pins stay.
+    Paused,
 }
 
 /// What the operator asked for, if anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Operator {
     PinStatic,
+    PinPrimary,
     Unpin,
 }
 
@@ -171,6 +181,7 @@ pub fn plan_failover(
     state: &FailoverState,
     site_healthy: bool,
     db_window: bool,
+    paused: bool,
     operator: Option<Operator>,
     policy: &Policy,
     now: Millis,
@@ -204,6 +215,16 @@ pub fn plan_failover(
             let pinned = moved(next, Mode::Pinned { since: now });
             return decide(pinned, Reason::Pinned, true, true);
         }
+        Some(Operator::PinPrimary) => {
+            let pinned = moved(next, Mode::PinnedPrimary { since: now });
+            return decide(pinned, Reason::PinnedPrimary, false, true);
+        }
+        Some(Operator::Unpin) if paused || matches!(state.mode, Mode::PinnedPrimary { .. }) => {
+            // Off the load balancer pin the site check decides again (Route53 fails over if
+            // it is down); paused, halfhour holds nothing.
+            let following = moved(next, Mode::Following);
+            return decide(following, Reason::Unpinned, false, true);
+        }
         Some(Operator::Unpin) => {
             // Back to the machine, but through a hold-down: never straight to an unverified primary.
             let holding = moved(
@@ -236,6 +257,13 @@ pub fn plan_failover(
     };
     match state.mode {
         Mode::Pinned { .. } => decide(next, Reason::Pinned, false, false),
+        Mode::PinnedPrimary { .. } => decide(next, Reason::PinnedPrimary, false, false),
+        // The kill switch: hand DNS back to Route53's own fail-over, once.
+        Mode::Following if paused => decide(next, Reason::Paused, false, false),
+        _ if paused => {
+            let following = moved(next, Mode::Following);
+            decide(following, Reason::Paused, false, true)
+        }
         // A DB failover is a known, short outage: hold primary through it, for the grace at most.
         Mode::Following if db_window => {
             let grace = moved(
@@ -321,18 +349,18 @@ mod tests {
     #[test]
     fn fail_over_then_hold_down_then_fail_back() {
         let start = FailoverState::default();
-        let down = plan_failover(&start, false, false, None, &POLICY, s(0));
+        let down = plan_failover(&start, false, false, false, None, &POLICY, s(0));
         assert_eq!(down.reason, Reason::FailedOver);
         assert!(down.needs_static_page && down.notify);
         assert_eq!(down.next.mode.gate(), Gate::HoldStatic);
-        let back_up = plan_failover(&down.next, true, false, None, &POLICY, s(60));
+        let back_up = plan_failover(&down.next, true, false, false, None, &POLICY, s(60));
         assert_eq!(back_up.reason, Reason::HoldDown { remaining_s: 300 });
         // A relapse restarts the continuity clock.
-        let relapse = plan_failover(&back_up.next, false, false, None, &POLICY, s(200));
-        let up_again = plan_failover(&relapse.next, true, false, None, &POLICY, s(260));
-        let still = plan_failover(&up_again.next, true, false, None, &POLICY, s(500));
+        let relapse = plan_failover(&back_up.next, false, false, false, None, &POLICY, s(200));
+        let up_again = plan_failover(&relapse.next, true, false, false, None, &POLICY, s(260));
+        let still = plan_failover(&up_again.next, true, false, false, None, &POLICY, s(500));
         assert_eq!(still.reason, Reason::HoldDown { remaining_s: 60 });
-        let back = plan_failover(&still.next, true, false, None, &POLICY, s(560));
+        let back = plan_failover(&still.next, true, false, false, None, &POLICY, s(560));
         assert_eq!(back.reason, Reason::FailedBack);
         assert_eq!(back.next.mode, Mode::Following);
         assert_eq!(back.next.flips.len(), 2);
@@ -349,24 +377,24 @@ mod tests {
     fn db_window_holds_primary_for_the_grace_only() {
         let start = FailoverState::default();
         // The window opens (db-events) while the site is still up: the gate holds primary.
-        let grace = plan_failover(&start, true, true, None, &POLICY, s(0));
+        let grace = plan_failover(&start, true, true, false, None, &POLICY, s(0));
         assert_eq!(
             (grace.reason, grace.next.mode.gate()),
             (Reason::DbWindowGrace, Gate::HoldPrimary)
         );
-        let holding = plan_failover(&grace.next, false, true, None, &POLICY, s(120));
+        let holding = plan_failover(&grace.next, false, true, false, None, &POLICY, s(120));
         assert_eq!(holding.reason, Reason::DbGraceHolding);
         assert!(
             holding.next.mode.gate().serves_primary(false),
             "the outage does not move DNS"
         );
-        let closed = plan_failover(&holding.next, true, false, None, &POLICY, s(150));
+        let closed = plan_failover(&holding.next, true, false, false, None, &POLICY, s(150));
         assert_eq!(
             (closed.reason, closed.next.mode),
             (Reason::GraceOver, Mode::Following)
         );
         assert!(closed.next.flips.is_empty(), "DNS never moved");
-        let over = plan_failover(&holding.next, false, true, None, &POLICY, s(181));
+        let over = plan_failover(&holding.next, false, true, false, None, &POLICY, s(181));
         assert_eq!(over.reason, Reason::FailedOver);
     }
 
@@ -376,23 +404,102 @@ mod tests {
             &FailoverState::default(),
             true,
             false,
+            false,
             Some(Operator::PinStatic),
             &POLICY,
             s(0),
         );
         assert_eq!(pinned.next.mode.gate(), Gate::HoldStatic);
         assert!(pinned.needs_static_page);
-        let stays = plan_failover(&pinned.next, true, false, None, &POLICY, s(10_000));
+        let stays = plan_failover(&pinned.next, true, false, false, None, &POLICY, s(10_000));
         assert_eq!(stays.reason, Reason::Pinned);
         let unpinned = plan_failover(
             &stays.next,
             true,
+            false,
             false,
             Some(Operator::Unpin),
             &POLICY,
             s(10_001),
         );
         assert!(matches!(unpinned.next.mode, Mode::HoldingStatic { .. }));
+    }
+
+    #[test]
+    fn pin_primary_holds_the_load_balancer_through_an_outage_and_unpin_follows_the_site() {
+        let at = |state: &FailoverState, site, operator, secs| {
+            plan_failover(state, site, false, false, operator, &POLICY, s(secs))
+        };
+        let pinned = at(
+            &FailoverState::default(),
+            true,
+            Some(Operator::PinPrimary),
+            0,
+        );
+        assert_eq!(pinned.next.mode.gate(), Gate::HoldPrimary);
+        assert!(pinned.notify && !pinned.needs_static_page);
+        let outage = at(&pinned.next, false, None, 60);
+        assert_eq!(outage.reason, Reason::PinnedPrimary);
+        assert!(outage.next.mode.gate().serves_primary(false));
+        let unpinned = at(&outage.next, false, Some(Operator::Unpin), 120);
+        assert_eq!(
+            (unpinned.next.mode, unpinned.reason),
+            (Mode::Following, Reason::Unpinned)
+        );
+        assert!(!unpinned.next.mode.gate().serves_primary(false));
+    }
+
+    #[test]
+    fn a_pause_hands_dns_back_to_route53_and_keeps_an_operator_pin() {
+        let paused = |state: &FailoverState, site, secs| {
+            plan_failover(state, site, false, true, None, &POLICY, s(secs))
+        };
+        let down = plan_failover(
+            &FailoverState::default(),
+            false,
+            false,
+            false,
+            None,
+            &POLICY,
+            s(0),
+        );
+        assert_eq!(down.next.mode.gate(), Gate::HoldStatic);
+        let released = paused(&down.next, true, 60);
+        assert_eq!(
+            (released.next.mode, released.reason),
+            (Mode::Following, Reason::Paused)
+        );
+        assert!(released.notify);
+        let again = paused(&released.next, false, 120);
+        assert_eq!((again.reason, again.notify), (Reason::Paused, false));
+        assert_eq!(again.next.mode, Mode::Following);
+        let db = plan_failover(
+            &FailoverState::default(),
+            false,
+            true,
+            true,
+            None,
+            &POLICY,
+            s(0),
+        );
+        assert_eq!(
+            db.next.mode,
+            Mode::Following,
+            "no DB grace hold while paused"
+        );
+        for pin in [Operator::PinStatic, Operator::PinPrimary] {
+            let pinned = plan_failover(
+                &FailoverState::default(),
+                true,
+                false,
+                true,
+                Some(pin),
+                &POLICY,
+                s(0),
+            );
+            let kept = paused(&pinned.next, true, 60);
+            assert_eq!(kept.next.mode, pinned.next.mode, "{pin:?} survives a pause");
+        }
     }
 
     /// xorshift64*: a seeded generator, so the adversarial hour is the same on every run.
@@ -443,7 +550,7 @@ mod tests {
                 }
                 if invoke {
                     let decision =
-                        plan_failover(&state, site, false, None, &POLICY, s(second as i64));
+                        plan_failover(&state, site, false, false, None, &POLICY, s(second as i64));
                     if decision.reason == Reason::FailedBack && second > t {
                         fail_backs_after_storm += 1;
                     }

@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub use config::GoldImageConfig;
-use plan::{Bake, Observed, Policy, Refusal, Step};
+use plan::{Bake, FailReason, Observed, Policy, Refusal, Step};
 
 pub const FUNCTION: &str = "gold-image";
 /// Steps one invocation may take before it yields to the next trigger.
@@ -89,6 +89,8 @@ pub enum Input {
     ImageStateChange { image_id: String, state: String },
     /// The reconciler's tick.
     Reconcile,
+    /// Stop the running bake before its roll-out: reference back in service, flag lowered.
+    Cancel,
 }
 
 impl Input {
@@ -119,8 +121,13 @@ impl Input {
                     })
                 }
                 "reconcile" => Ok(Input::Reconcile),
+                "cancel" if command.args.is_empty() => Ok(Input::Cancel),
+                "cancel" => Err(Error::bad_event(format!(
+                    "unknown fields for `cancel`: {:?}",
+                    command.args.keys().collect::<Vec<_>>()
+                ))),
                 other => Err(Error::bad_event(format!(
-                    "gold-image knows no action `{other}` (bake, reconcile)"
+                    "gold-image knows no action `{other}` (bake, cancel, reconcile)"
                 ))),
             };
         }
@@ -140,7 +147,7 @@ impl Input {
             });
         }
         Err(Error::bad_event(
-            "not a gold-image request: expected {\"action\": \"bake\"|\"reconcile\"} or an EC2 AMI State Change event",
+            "not a gold-image request: expected {\"action\": \"bake\"|\"cancel\"|\"reconcile\"} or an EC2 AMI State Change event",
         ))
     }
 }
@@ -210,7 +217,31 @@ pub async fn handle(
             with_lease(invocation, deps, || advance(invocation, deps)).await
         }
         Input::Reconcile => reconcile(invocation, deps).await,
+        Input::Cancel => with_lease(invocation, deps, || cancel(invocation, deps)).await,
     }
+}
+
+/// Mark the running bake cancelled, then take the steps that put its reference back.
+async fn cancel(invocation: &Invocation, deps: &Deps) -> Result<BakeReport, Error> {
+    let cluster = &deps.config.common.cluster;
+    let loaded = load_bake(deps).await?;
+    let refused = plan::may_cancel(loaded.as_ref().map(|(b, _)| b));
+    DecisionRecord::new("gold-image", cluster, "cancel")
+        .inputs(json!({"release": loaded.as_ref().map(|(b, _)| &b.release)}))
+        .reason(match &refused {
+            Ok(()) => {
+                "cancelled by an operator: reference back in service, nothing rolled out".to_owned()
+            }
+            Err(refusal) => format!("refused: {refusal:?}"),
+        })
+        .dry_run(deps.config.common.dry_run)
+        .emit();
+    refused.map_err(refusal_error)?;
+    if let Some((mut bake, version)) = loaded {
+        bake.failure = Some(FailReason::Cancelled);
+        save_bake(deps, &bake, Some(version)).await?;
+    }
+    advance(invocation, deps).await
 }
 
 fn ignore(image_id: &str, state: &str, why: &str, deps: &Deps) -> BakeReport {
@@ -280,6 +311,13 @@ fn refusal_error(refusal: Refusal) -> Error {
         Refusal::NoHealthyInstance => {
             Error::Conflict("no InService healthy instance to image".into())
         }
+        Refusal::Paused => Error::Conflict(
+            "halfhour is paused for this cluster: invoke the reconciler with {\"action\": \"resume\"} first".into(),
+        ),
+        Refusal::NothingToCancel => Error::bad_event("no bake is running: nothing to cancel"),
+        Refusal::RolloutBegun { version } => Error::Conflict(format!(
+            "the roll-out has begun (launch-template version {version} is the default and the refresh is AWS's): too late to cancel; the refresh rolls back on failure, and the lifecycle breaker reverts a broken image"
+        )),
     }
 }
 
@@ -440,6 +478,11 @@ pub async fn advance(invocation: &Invocation, deps: &Deps) -> Result<BakeReport,
             dry_run,
         });
     };
+    let paused = deps
+        .store
+        .read_flags(cluster)
+        .await?
+        .is_raised(Flag::Paused, invocation.now);
     let mut steps = Vec::new();
     for _ in 0..MAX_STEPS {
         let group = observe_group(deps).await?;
@@ -451,6 +494,7 @@ pub async fn advance(invocation: &Invocation, deps: &Deps) -> Result<BakeReport,
             group: &group,
             image_state,
             reference_status_ok: None,
+            paused,
         };
         let mut step = plan::next_step(&bake, &observed, &policy, invocation.now);
         if step == Step::WaitForReference {
@@ -613,6 +657,7 @@ async fn apply(
             return Ok(());
         }
         Step::WaitForCapacity
+        | Step::Paused
         | Step::WaitForStandby
         | Step::WaitForImage
         | Step::WaitForReference => return Ok(()),
@@ -745,6 +790,7 @@ fn step_name(step: &Step) -> &'static str {
     match step {
         Step::ScaleUp { .. } => "scale_up_first",
         Step::WaitForCapacity => "wait_for_capacity",
+        Step::Paused => "paused",
         Step::Protect => "protect_reference",
         Step::EnterStandby => "enter_standby",
         Step::WaitForStandby => "wait_for_standby",
@@ -993,6 +1039,10 @@ mod tests {
         assert_eq!(
             Input::parse(&fixture("reconcile.json"), &config).unwrap(),
             Input::Reconcile
+        );
+        assert_eq!(
+            Input::parse(&fixture("cancel.json"), &config).unwrap(),
+            Input::Cancel
         );
     }
 

@@ -82,6 +82,8 @@ pub enum FailReason {
     ReferenceLost,
     /// The group is at MaxSize and has no spare serving instance to keep the site up.
     NoRoomToScaleUp,
+    /// An operator cancelled it before anything was rolled out.
+    Cancelled,
 }
 
 /// What the plan needs to see before choosing the next step.
@@ -92,6 +94,9 @@ pub struct Observed<'a> {
     pub image_state: Option<ImageState>,
     /// Both EC2 status checks of the reference pass (None: not looked at yet).
     pub reference_status_ok: Option<bool>,
+    /// An operator paused halfhour: the bake waits where it is (a failed or cancelled one still
+    /// puts its reference back, which only gives the cluster back).
+    pub paused: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +112,8 @@ pub enum Step {
         to: u32,
     },
     WaitForCapacity,
+    /// halfhour is paused: no step until `resume`.
+    Paused,
     /// Protect the reference from scale-in, so nothing terminates it mid-bake.
     Protect,
     /// Take the reference out of service (the load balancer stops sending it traffic).
@@ -139,6 +146,7 @@ impl Step {
         matches!(
             self,
             Step::WaitForCapacity
+                | Step::Paused
                 | Step::WaitForStandby
                 | Step::WaitForImage
                 | Step::WaitForReference
@@ -149,11 +157,26 @@ impl Step {
 /// Why a bake may not start, or may not start from the requested instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Refusal {
-    AlreadyBaking { by: String },
+    AlreadyBaking {
+        by: String,
+    },
     Refreshing,
-    NotInGroup { instance: String },
-    NotServing { instance: String, state: String },
+    NotInGroup {
+        instance: String,
+    },
+    NotServing {
+        instance: String,
+        state: String,
+    },
     NoHealthyInstance,
+    Paused,
+    /// `cancel` with no bake running.
+    NothingToCancel,
+    /// `cancel` after the new launch-template version exists: the roll-out is the refresh's
+    /// (and its rollback's) to finish.
+    RolloutBegun {
+        version: i64,
+    },
 }
 
 /// After a roll-out whose refresh succeeded, the group launches the new version (or the previous
@@ -176,7 +199,22 @@ pub fn may_start(flags: &ModeFlags, now: Millis) -> Result<(), Refusal> {
     if flags.is_raised(Flag::Refreshing, now) {
         return Err(Refusal::Refreshing);
     }
+    if flags.is_raised(Flag::Paused, now) {
+        return Err(Refusal::Paused);
+    }
     Ok(())
+}
+
+/// A bake may be cancelled while nothing of it is rolled out: its reference goes back into
+/// service, its flag is lowered, and the image it made (if any) is left to retention.
+pub fn may_cancel(bake: Option<&Bake>) -> Result<(), Refusal> {
+    let bake = bake
+        .filter(|b| b.is_active() && b.failure.is_none())
+        .ok_or(Refusal::NothingToCancel)?;
+    match bake.new_version {
+        Some(version) => Err(Refusal::RolloutBegun { version }),
+        None => Ok(()),
+    }
 }
 
 /// The reference: the requested instance, if it is InService and healthy in this group, else
@@ -241,6 +279,9 @@ pub fn next_step(bake: &Bake, observed: &Observed<'_>, policy: &Policy, now: Mil
             Some(r) if r.protected_from_scale_in => Step::Unprotect,
             _ => Step::Finish,
         };
+    }
+    if observed.paused {
+        return Step::Paused;
     }
     let Some(reference) = reference else {
         return Step::Fail {
@@ -371,6 +412,7 @@ mod tests {
             group,
             image_state: image,
             reference_status_ok: ok,
+            paused: false,
         };
         next_step(bake, &observed, &POLICY, Millis(10))
     }
@@ -637,6 +679,57 @@ mod tests {
             holds: vec![(Flag::Refreshing, hold("gold-image:r1"))],
         };
         assert_eq!(may_start(&refreshing, Millis(50)), Err(Refusal::Refreshing));
+        let paused = ModeFlags {
+            holds: vec![(Flag::Paused, hold("operator"))],
+        };
+        assert_eq!(may_start(&paused, Millis(50)), Err(Refusal::Paused));
+    }
+
+    #[test]
+    fn a_paused_bake_waits_but_a_cancelled_one_puts_its_reference_back() {
+        let g = group(
+            vec![
+                instance("i-a", Standby, true),
+                instance("i-b", InService, false),
+                instance("i-c", InService, false),
+            ],
+            2,
+        );
+        let paused = |bake: &Bake| {
+            let observed = Observed {
+                group: &g,
+                image_state: None,
+                reference_status_ok: None,
+                paused: true,
+            };
+            next_step(bake, &observed, &POLICY, Millis(10))
+        };
+        assert_eq!(paused(&bake()), Step::Paused);
+        assert!(Step::Paused.is_wait());
+        let cancelled = Bake {
+            failure: Some(FailReason::Cancelled),
+            ..bake()
+        };
+        assert_eq!(paused(&cancelled), Step::ExitStandby);
+    }
+
+    #[test]
+    fn only_a_bake_with_nothing_rolled_out_can_be_cancelled() {
+        assert_eq!(may_cancel(None), Err(Refusal::NothingToCancel));
+        assert_eq!(may_cancel(Some(&bake())), Ok(()));
+        let finished = Bake {
+            finished: true,
+            ..bake()
+        };
+        assert_eq!(may_cancel(Some(&finished)), Err(Refusal::NothingToCancel));
+        let rolled = Bake {
+            new_version: Some(7),
+            ..bake()
+        };
+        assert_eq!(
+            may_cancel(Some(&rolled)),
+            Err(Refusal::RolloutBegun { version: 7 })
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ use halfhour::aws::sns::notifier;
 use halfhour::aws::ssm::SsmProbe;
 use halfhour::domain::image::{BAKE_DOC, Rollout};
 use halfhour::domain::{
-    Command, Flag, GroupSnapshot, LifecycleAction, LifecycleResult, LifecycleState,
+    Command, Flag, GroupSnapshot, HandsOff, LifecycleAction, LifecycleResult, LifecycleState,
     LifecycleTransition, Millis, ProbeOutcome, StatusChecks, WarmPoolMove, parse_timestamp,
 };
 use halfhour::idempotency::{Attempt, run_once};
@@ -44,7 +44,7 @@ use plan::{LaunchDecision, LaunchObserved, TerminateDecision};
 
 pub const FUNCTION: &str = "lifecycle";
 /// The state-table document: when each waiting instance was first seen, and recent abandons.
-const STATE_DOC: &str = "lifecycle";
+const STATE_DOC: &str = halfhour::state::doc::LIFECYCLE;
 
 pub struct Deps {
     pub config: LifecycleConfig,
@@ -411,7 +411,7 @@ async fn drive(
             json!(decide_launch(action, waiting, waited, &state, invocation, deps).await?)
         }
         LifecycleTransition::Terminating => {
-            json!(decide_terminate(action, waiting, waited, &group, deps).await?)
+            json!(decide_terminate(action, waiting, waited, &group, now, deps).await?)
         }
     };
     Ok(ActionOutcome {
@@ -434,14 +434,19 @@ async fn decide_launch(
     let cluster = &config.common.cluster;
     let now = invocation.now;
     let into_warm_pool = action.warm_pool == WarmPoolMove::IntoPool;
+    let flags = deps.store.read_flags(cluster).await?;
+    let hands_off = HandsOff::of(config.common.dry_run, &flags, now);
     let status = deps.statuses.instance_status(&action.instance_id).await?;
-    let probe = if waiting && !into_warm_pool && status.running && status.checks == StatusChecks::Ok
+    let probe = if waiting
+        && hands_off.is_none()
+        && !into_warm_pool
+        && status.running
+        && status.checks == StatusChecks::Ok
     {
         Some(probe(action, state, now, deps).await?)
     } else {
         None
     };
-    let flags = deps.store.read_flags(cluster).await?;
     let observed = LaunchObserved {
         waiting,
         status,
@@ -455,6 +460,7 @@ async fn decide_launch(
             config.breaker_window,
             config.breaker_abandons,
         ),
+        hands_off,
     };
     let decision = plan::plan_launch(&observed, config.readiness_budget);
     DecisionRecord::new("lifecycle", cluster, launch_action_name(&decision))
@@ -465,10 +471,9 @@ async fn decide_launch(
         .reason(format!("{decision:?}"))
         .dry_run(config.common.dry_run)
         .emit();
-    if config.common.dry_run {
-        return Ok(decision);
-    }
     match decision {
+        LaunchDecision::FailOpen { .. } => fail_open(action, deps).await?,
+        _ if config.common.dry_run => {}
         LaunchDecision::Continue | LaunchDecision::IntoWarmPool => {
             finish(action, LifecycleResult::Continue, deps).await?
         }
@@ -548,19 +553,21 @@ async fn decide_terminate(
     waiting: bool,
     waited: std::time::Duration,
     group: &GroupSnapshot,
+    now: Millis,
     deps: &Deps,
 ) -> Result<TerminateDecision, Error> {
     let config = &deps.config;
     let dry_run = config.common.dry_run;
+    let flags = deps.store.read_flags(&config.common.cluster).await?;
+    let hands_off = HandsOff::of(dry_run, &flags, now);
     let mut draining = false;
     let mut deregistered = Vec::new();
-    if waiting {
+    if waiting && hands_off.is_none() {
         for target_group in &group.target_group_arns {
-            if !dry_run
-                && deps
-                    .targets
-                    .deregister(target_group, &action.instance_id)
-                    .await?
+            if deps
+                .targets
+                .deregister(target_group, &action.instance_id)
+                .await?
             {
                 deregistered.push(target_group.clone());
             }
@@ -570,7 +577,7 @@ async fn decide_terminate(
                 .await?;
         }
     }
-    let decision = plan::plan_terminate(waiting, draining, waited, config.drain_max);
+    let decision = plan::plan_terminate(waiting, draining, waited, config.drain_max, hands_off);
     DecisionRecord::new(
         "lifecycle",
         &config.common.cluster,
@@ -580,13 +587,13 @@ async fn decide_terminate(
         json!({"instance": action.instance_id, "token": action.token, "deregistered": deregistered,
                        "draining": draining, "waited_s": waited.as_secs()}),
     )
+    .guards(flags.raised(now).iter().map(|f| f.as_str()))
     .reason(format!("{decision:?}"))
     .dry_run(dry_run)
     .emit();
-    if dry_run {
-        return Ok(decision);
-    }
     match decision {
+        TerminateDecision::FailOpen { .. } => fail_open(action, deps).await?,
+        _ if dry_run => {}
         TerminateDecision::Continue => finish(action, LifecycleResult::Continue, deps).await?,
         TerminateDecision::WaitForDrain => {
             if !deps.actions.heartbeat(action).await? {
@@ -596,6 +603,18 @@ async fn decide_terminate(
         TerminateDecision::NotWaiting => forget(action, deps).await?,
     }
     Ok(decision)
+}
+
+/// Hand the instance to AWS's default path: CONTINUE now. In observe mode this is the one call
+/// halfhour makes, and it writes nothing (an action already completed is no concern of ours).
+async fn fail_open(action: &LifecycleAction, deps: &Deps) -> Result<(), Error> {
+    if deps.config.common.dry_run {
+        deps.actions
+            .complete(action, LifecycleResult::Continue)
+            .await?;
+        return Ok(());
+    }
+    finish(action, LifecycleResult::Continue, deps).await
 }
 
 /// Complete the action; "no active action" is fine once the instance has left its wait state.
@@ -721,6 +740,7 @@ fn launch_action_name(decision: &LaunchDecision) -> &'static str {
         LaunchDecision::Wait { .. } => "heartbeat",
         LaunchDecision::Abandon { .. } => "abandon",
         LaunchDecision::NotWaiting => "already_done",
+        LaunchDecision::FailOpen { .. } => "continue_hands_off",
     }
 }
 
@@ -729,6 +749,7 @@ fn terminate_action_name(decision: &TerminateDecision) -> &'static str {
         TerminateDecision::Continue => "continue",
         TerminateDecision::WaitForDrain => "heartbeat",
         TerminateDecision::NotWaiting => "already_done",
+        TerminateDecision::FailOpen { .. } => "continue_hands_off",
     }
 }
 

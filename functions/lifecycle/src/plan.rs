@@ -6,7 +6,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use halfhour::domain::image::Rollout;
-use halfhour::domain::{InstanceStatus, Millis, ProbeOutcome, StatusChecks, TemplateVersion};
+use halfhour::domain::{
+    HandsOff, InstanceStatus, Millis, ProbeOutcome, StatusChecks, TemplateVersion,
+};
 
 /// What was seen of a launching instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -22,6 +24,8 @@ pub struct LaunchObserved {
     pub breaker_open: bool,
     /// Launching into the warm pool: it is not meant to serve there, so nothing is probed.
     pub into_warm_pool: bool,
+    /// Observe mode or paused: nothing is probed and halfhour holds no launch.
+    pub hands_off: Option<HandsOff>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -59,11 +63,19 @@ pub enum LaunchDecision {
     NotWaiting,
     /// CONTINUE into the warm pool; it is probed on its way into the group.
     IntoWarmPool,
+    /// CONTINUE at once, unprobed: in observe mode or paused, halfhour never holds capacity
+    /// (the group behaves as if it had no hook).
+    FailOpen {
+        why: HandsOff,
+    },
 }
 
 pub fn plan_launch(observed: &LaunchObserved, budget: Duration) -> LaunchDecision {
     if !observed.waiting {
         return LaunchDecision::NotWaiting;
+    }
+    if let Some(why) = observed.hands_off {
+        return LaunchDecision::FailOpen { why };
     }
     if observed.into_warm_pool {
         return LaunchDecision::IntoWarmPool;
@@ -104,19 +116,25 @@ pub enum TerminateDecision {
     WaitForDrain,
     Continue,
     NotWaiting,
+    /// CONTINUE at once, undrained by halfhour: observe mode or paused.
+    FailOpen {
+        why: HandsOff,
+    },
 }
 
 /// A terminating instance goes once it has drained, or once draining took `drain_max` (never
-/// block scale-in beyond a bound).
+/// block scale-in beyond a bound); with hands off it goes at once.
 pub fn plan_terminate(
     waiting: bool,
     draining: bool,
     waited: Duration,
     drain_max: Duration,
+    hands_off: Option<HandsOff>,
 ) -> TerminateDecision {
-    match (waiting, draining) {
-        (false, _) => TerminateDecision::NotWaiting,
-        (true, true) if waited < drain_max => TerminateDecision::WaitForDrain,
+    match (waiting, draining, hands_off) {
+        (false, _, _) => TerminateDecision::NotWaiting,
+        (true, _, Some(why)) => TerminateDecision::FailOpen { why },
+        (true, true, None) if waited < drain_max => TerminateDecision::WaitForDrain,
         _ => TerminateDecision::Continue,
     }
 }
@@ -234,6 +252,7 @@ mod tests {
             db_failover: false,
             breaker_open: false,
             into_warm_pool: false,
+            hands_off: None,
         }
     }
 
@@ -259,6 +278,7 @@ mod tests {
                 "an instance going into the warm pool is not probed",
                 LaunchObserved {
                     into_warm_pool: true,
+                    hands_off: None,
                     ..observed(None, 10)
                 },
                 IntoWarmPool,
@@ -364,21 +384,51 @@ mod tests {
     fn terminate_waits_for_draining_but_not_forever() {
         let max = Duration::from_secs(300);
         assert_eq!(
-            plan_terminate(true, true, Duration::from_secs(10), max),
+            plan_terminate(true, true, Duration::from_secs(10), max, None),
             TerminateDecision::WaitForDrain
         );
         assert_eq!(
-            plan_terminate(true, true, Duration::from_secs(300), max),
+            plan_terminate(true, true, Duration::from_secs(300), max, None),
             TerminateDecision::Continue
         );
         assert_eq!(
-            plan_terminate(true, false, Duration::ZERO, max),
+            plan_terminate(true, false, Duration::ZERO, max, None),
             TerminateDecision::Continue
         );
         assert_eq!(
-            plan_terminate(false, true, Duration::ZERO, max),
+            plan_terminate(false, true, Duration::ZERO, max, None),
             TerminateDecision::NotWaiting
         );
+        let paused = Some(HandsOff::Paused);
+        assert_eq!(
+            plan_terminate(true, true, Duration::from_secs(10), max, paused),
+            TerminateDecision::FailOpen {
+                why: HandsOff::Paused
+            }
+        );
+    }
+
+    #[test]
+    fn hands_off_continues_every_waiting_launch_at_once() {
+        for why in [HandsOff::ObserveMode, HandsOff::Paused] {
+            let broken = LaunchObserved {
+                status: InstanceStatus {
+                    running: true,
+                    checks: StatusChecks::Impaired,
+                },
+                hands_off: Some(why),
+                ..observed(None, 10_000)
+            };
+            assert_eq!(
+                plan_launch(&broken, BUDGET),
+                LaunchDecision::FailOpen { why }
+            );
+            let gone = LaunchObserved {
+                waiting: false,
+                ..broken
+            };
+            assert_eq!(plan_launch(&gone, BUDGET), LaunchDecision::NotWaiting);
+        }
     }
 
     #[test]
@@ -401,7 +451,7 @@ mod tests {
             db_failover in any::<bool>(),
             breaker in any::<bool>(),
         ) {
-            let o = LaunchObserved { waiting: true, status: InstanceStatus { running, checks }, probe: probe.clone(), waited: Duration::from_secs(waited), db_failover, breaker_open: breaker, into_warm_pool: false };
+            let o = LaunchObserved { waiting: true, status: InstanceStatus { running, checks }, probe: probe.clone(), waited: Duration::from_secs(waited), db_failover, breaker_open: breaker, into_warm_pool: false, hands_off: None };
             let decision = plan_launch(&o, BUDGET);
             if decision == LaunchDecision::Continue {
                 prop_assert!(running && checks == StatusChecks::Ok && probe == Some(ProbeOutcome::Healthy));

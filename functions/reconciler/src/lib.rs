@@ -8,16 +8,22 @@
 //!
 //! The repairs run inside each loop's function, with that loop's own least-privilege policy:
 //! the reconciler may only invoke them. One loop's failure never holds up another's repair.
+//!
+//! It also holds the cluster-wide switches: `pause` (the kill switch: a flag every loop honours,
+//! each handing the cluster back to AWS's own behaviour), `resume`, and `status` (the lease, the
+//! flags and every loop's document, read from the state table).
 
 use std::sync::Arc;
 
 use halfhour::Error;
 use halfhour::aws::SdkConfig;
+use halfhour::aws::dynamodb::DynamoStateStore;
 use halfhour::aws::lambda::LambdaInvoker;
+use halfhour::aws::sns::notifier;
 use halfhour::config::{CommonConfig, ConfigError, Vars};
-use halfhour::domain::Command;
+use halfhour::domain::{Command, Flag, FlagHold, Millis, PAUSE_OWNER, format_utc};
 pub use halfhour::invocation::Invocation;
-use halfhour::ports::Invoker;
+use halfhour::ports::{Invoker, Notifier, StateStore};
 use halfhour::telemetry::DecisionRecord;
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
@@ -65,15 +71,34 @@ impl ReconcilerConfig {
 pub struct Deps {
     pub config: ReconcilerConfig,
     pub invoker: Arc<dyn Invoker>,
+    /// The shared brain: the pause flag and what `status` reports.
+    pub store: Arc<dyn StateStore>,
+    pub notifier: Option<Arc<dyn Notifier>>,
 }
 
 impl Deps {
     pub fn from_sdk(config: ReconcilerConfig, sdk: &SdkConfig) -> Self {
         Deps {
             invoker: Arc::new(LambdaInvoker::new(sdk)),
+            store: Arc::new(DynamoStateStore::new(sdk, config.common.table.clone())),
+            notifier: notifier(sdk, config.common.notify_topic_arn.as_ref()),
             config,
         }
     }
+}
+
+/// What the reconciler was asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// The schedule's tick, or a manual `reconcile`.
+    Tick,
+    /// The kill switch, with the operator's reason (kept in the flag and the notification).
+    Pause {
+        reason: String,
+    },
+    Resume,
+    /// Report the cluster's switches and every loop's state; change nothing.
+    Status,
 }
 
 /// What one tick asked of each loop.
@@ -84,23 +109,51 @@ pub struct TickReport {
     pub dry_run: bool,
 }
 
-/// The EventBridge schedule's event, or a manual `{"action": "reconcile"}`.
-pub fn parse(payload: &Value, config: &ReconcilerConfig) -> Result<(), Error> {
+/// The EventBridge schedule's event, or a manual `{"action": "reconcile"|"pause"|"resume"|"status"}`.
+pub fn parse(payload: &Value, config: &ReconcilerConfig) -> Result<Request, Error> {
     let cluster = &config.common.cluster;
     match Command::from_event(payload, cluster) {
-        Some(Ok(command)) if command.action == "reconcile" => Ok(()),
-        Some(Ok(command)) => Err(Error::bad_event(format!(
-            "the reconciler knows no action `{}` (reconcile)",
-            command.action
-        ))),
+        Some(Ok(command)) => {
+            let reason = command.args.get("reason").cloned();
+            let unknown: Vec<&String> = command
+                .args
+                .keys()
+                .filter(|k| !(command.action == "pause" && k.as_str() == "reason"))
+                .collect();
+            if !unknown.is_empty() {
+                return Err(Error::bad_event(format!(
+                    "unknown fields for `{}`: {unknown:?}",
+                    command.action
+                )));
+            }
+            match command.action.as_str() {
+                "reconcile" => Ok(Request::Tick),
+                "pause" => match reason {
+                    None => Ok(Request::Pause {
+                        reason: "paused by an operator".into(),
+                    }),
+                    Some(Value::String(reason)) if !reason.trim().is_empty() => {
+                        Ok(Request::Pause { reason })
+                    }
+                    Some(other) => Err(Error::bad_event(format!(
+                        "`reason` must be a non-empty string, not {other}"
+                    ))),
+                },
+                "resume" => Ok(Request::Resume),
+                "status" => Ok(Request::Status),
+                other => Err(Error::bad_event(format!(
+                    "the reconciler knows no action `{other}` (reconcile, pause, resume, status)"
+                ))),
+            }
+        }
         Some(Err(err)) => Err(Error::from_command(err, cluster)),
         None if payload.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
             && payload.get("source").and_then(Value::as_str) == Some("aws.events") =>
         {
-            Ok(())
+            Ok(Request::Tick)
         }
         None => Err(Error::bad_event(
-            "not a reconcile tick: expected an EventBridge Scheduled Event or {\"action\": \"reconcile\"}",
+            "not a reconciler request: expected an EventBridge Scheduled Event or {\"action\": \"reconcile\"|\"pause\"|\"resume\"|\"status\"}",
         )),
     }
 }
@@ -110,12 +163,17 @@ pub async fn function_handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<
     Ok(json!(handle(&event.payload, &invocation, deps).await?))
 }
 
-pub async fn handle(
-    payload: &Value,
-    invocation: &Invocation,
-    deps: &Deps,
-) -> Result<TickReport, Error> {
-    parse(payload, &deps.config)?;
+pub async fn handle(payload: &Value, invocation: &Invocation, deps: &Deps) -> Result<Value, Error> {
+    Ok(match parse(payload, &deps.config)? {
+        Request::Tick => json!(tick(invocation, deps).await?),
+        Request::Pause { reason } => json!(pause(&reason, invocation, deps).await?),
+        Request::Resume => json!(resume(invocation, deps).await?),
+        Request::Status => json!(status(invocation, deps).await?),
+    })
+}
+
+/// Ask every loop to reconcile (asynchronously); one loop's failure does not stop the others.
+pub async fn tick(invocation: &Invocation, deps: &Deps) -> Result<TickReport, Error> {
     let config = &deps.config;
     let dry_run = config.common.dry_run;
     let request = json!({"action": "reconcile", "cluster": config.common.cluster.as_str()});
@@ -154,6 +212,167 @@ pub async fn handle(
     })
 }
 
+/// What `pause` or `resume` did.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SwitchReport {
+    pub paused: bool,
+    /// The flag already said so: nothing changed.
+    pub unchanged: bool,
+    /// The loops asked to reconcile at once, so each hands the cluster back (or takes it up
+    /// again) now rather than at the next tick.
+    pub tick: Option<TickReport>,
+    pub dry_run: bool,
+}
+
+/// The kill switch: raise the pause flag (no expiry: it holds until `resume`), then tick.
+async fn pause(reason: &str, invocation: &Invocation, deps: &Deps) -> Result<SwitchReport, Error> {
+    let cluster = &deps.config.common.cluster;
+    let now = invocation.now;
+    let already = deps
+        .store
+        .read_flags(cluster)
+        .await?
+        .is_raised(Flag::Paused, now);
+    switch_record("pause", reason, already, deps);
+    if deps.config.common.dry_run || already {
+        return Ok(switch_report(true, already, None, deps));
+    }
+    let hold = FlagHold {
+        by: format!("{PAUSE_OWNER}: {reason}"),
+        since: now,
+        until: Millis(i64::MAX),
+    };
+    deps.store
+        .raise_flag(cluster, Flag::Paused, &hold, false, now)
+        .await?;
+    notify(
+        &format!("halfhour: {cluster} paused"),
+        &format!(
+            "Every loop of {cluster} stopped changing the cluster at {} ({reason}). Launches and terminations go on without waiting on halfhour, DNS follows Route53's own health check, capacity is left alone, a running bake waits. Resume with {{\"action\": \"resume\"}} on the reconciler.",
+            format_utc(now)
+        ),
+        deps,
+    )
+    .await;
+    let ticked = tick(invocation, deps).await?;
+    Ok(switch_report(true, false, Some(ticked), deps))
+}
+
+async fn resume(invocation: &Invocation, deps: &Deps) -> Result<SwitchReport, Error> {
+    let cluster = &deps.config.common.cluster;
+    let paused = deps
+        .store
+        .read_flags(cluster)
+        .await?
+        .is_raised(Flag::Paused, invocation.now);
+    switch_record("resume", "resumed by an operator", !paused, deps);
+    if deps.config.common.dry_run || !paused {
+        return Ok(switch_report(false, !paused, None, deps));
+    }
+    deps.store.lower_flag(cluster, Flag::Paused, None).await?;
+    notify(
+        &format!("halfhour: {cluster} resumed"),
+        &format!(
+            "Every loop of {cluster} acts again from {}.",
+            format_utc(invocation.now)
+        ),
+        deps,
+    )
+    .await;
+    let ticked = tick(invocation, deps).await?;
+    Ok(switch_report(false, false, Some(ticked), deps))
+}
+
+fn switch_record(action: &str, reason: &str, unchanged: bool, deps: &Deps) {
+    DecisionRecord::new("reconciler", &deps.config.common.cluster, action)
+        .inputs(json!({"unchanged": unchanged}))
+        .reason(reason)
+        .dry_run(deps.config.common.dry_run)
+        .emit();
+}
+
+fn switch_report(
+    paused: bool,
+    unchanged: bool,
+    tick: Option<TickReport>,
+    deps: &Deps,
+) -> SwitchReport {
+    SwitchReport {
+        paused,
+        unchanged,
+        tick,
+        dry_run: deps.config.common.dry_run,
+    }
+}
+
+async fn notify(subject: &str, message: &str, deps: &Deps) {
+    if let Some(notifier) = &deps.notifier
+        && let Err(err) = notifier.notify(subject, message).await
+    {
+        tracing::warn!(error = %err, "notification not sent");
+    }
+}
+
+/// The cluster as the shared brain holds it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClusterStatus {
+    pub cluster: String,
+    /// Who paused it and why, or None when every loop acts.
+    pub paused: Option<Value>,
+    pub lease: Option<Value>,
+    /// Every flag raised now: who raised it, since and until when (UTC).
+    pub flags: Vec<Value>,
+    /// Each loop's documents as last written (a bake, the DNS hold, the waiting instances...).
+    pub loops: Value,
+    pub dry_run: bool,
+}
+
+async fn status(invocation: &Invocation, deps: &Deps) -> Result<ClusterStatus, Error> {
+    let cluster = &deps.config.common.cluster;
+    let now = invocation.now;
+    let flags = deps.store.read_flags(cluster).await?;
+    let hold_json = |flag: Flag, hold: &FlagHold| {
+        json!({"flag": flag.as_str(), "by": hold.by, "since": format_utc(hold.since),
+               "until": (hold.until.0 != i64::MAX).then(|| format_utc(hold.until))})
+    };
+    let raised: Vec<Value> = flags
+        .raised(now)
+        .into_iter()
+        .filter_map(|flag| flags.hold(flag).map(|hold| hold_json(flag, hold)))
+        .collect();
+    let lease = deps
+        .store
+        .read_lease(cluster)
+        .await?
+        .filter(|lease| !lease.is_expired(now))
+        .map(|lease| json!({"owner": lease.owner, "until": format_utc(lease.until)}));
+    let mut loops = serde_json::Map::new();
+    for (owner, name) in halfhour::state::doc::ALL {
+        if let Some(doc) = deps.store.read_doc(cluster, name).await? {
+            let body = serde_json::from_str(&doc.body).unwrap_or(Value::String(doc.body));
+            let entry = loops.entry(owner).or_insert_with(|| json!({}));
+            entry[name] = body;
+        }
+    }
+    let paused = flags
+        .hold(Flag::Paused)
+        .filter(|_| flags.is_raised(Flag::Paused, now))
+        .map(|hold| hold_json(Flag::Paused, hold));
+    DecisionRecord::new("reconciler", cluster, "status")
+        .inputs(json!({"paused": paused.is_some(), "flags": flags.raised(now)}))
+        .reason("reported")
+        .dry_run(deps.config.common.dry_run)
+        .emit();
+    Ok(ClusterStatus {
+        cluster: cluster.to_string(),
+        paused,
+        lease,
+        flags: raised,
+        loops: Value::Object(loops),
+        dry_run: deps.config.common.dry_run,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,8 +398,26 @@ mod tests {
             env!("CARGO_MANIFEST_DIR"),
             "reconciler/scheduled.json",
         );
-        assert!(parse(&scheduled, &config).is_ok());
-        assert!(parse(&json!({"action": "reconcile"}), &config).is_ok());
+        assert_eq!(parse(&scheduled, &config).unwrap(), Request::Tick);
+        assert_eq!(
+            parse(&json!({"action": "reconcile"}), &config).unwrap(),
+            Request::Tick
+        );
+        for (file, expected) in [
+            (
+                "reconciler/pause.json",
+                Request::Pause {
+                    reason: "the health check is wrong".into(),
+                },
+            ),
+            ("reconciler/resume.json", Request::Resume),
+            ("reconciler/status.json", Request::Status),
+        ] {
+            let payload = halfhour::testing::event_fixture(env!("CARGO_MANIFEST_DIR"), file);
+            assert_eq!(parse(&payload, &config).unwrap(), expected, "{file}");
+        }
+        assert!(parse(&json!({"action": "pause", "reason": 3}), &config).is_err());
+        assert!(parse(&json!({"action": "resume", "reason": "x"}), &config).is_err());
         assert!(matches!(
             parse(&json!({"action": "reconcile", "cluster": "x"}), &config),
             Err(Error::WrongCluster { .. })

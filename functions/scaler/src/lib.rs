@@ -31,9 +31,9 @@ use plan::{HoldReason, Observed, ScaleDecision, plan_scale};
 
 pub const FUNCTION: &str = "scaler";
 /// The state-table document holding the cooldown clock and the last applied change.
-const STATE_DOC: &str = "scaler";
+const STATE_DOC: &str = halfhour::state::doc::SCALER;
 /// Whether basic monitoring on the group's instances has been reported (and not cleared since).
-const MONITORING_DOC: &str = "scaler-monitoring";
+const MONITORING_DOC: &str = halfhour::state::doc::SCALER_MONITORING;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 struct MonitoringReport {

@@ -37,6 +37,8 @@ pub enum HoldReason {
     Refreshing,
     DbFailover,
     InstancesPending,
+    /// An operator paused halfhour: no change either way.
+    Paused,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -70,6 +72,9 @@ pub fn plan_scale(
     let hold = |reason| ScaleDecision::Hold { reason };
     if alarm != AlarmState::Alarm {
         return hold(HoldReason::NotInAlarm);
+    }
+    if observed.raised_flags.contains(&Flag::Paused) {
+        return hold(HoldReason::Paused);
     }
     let bounds = bounds.within(observed.group_bounds);
     let from = observed.desired;
@@ -188,6 +193,24 @@ mod tests {
                 set(5, 6, Direction::Out),
             ),
             (
+                "a pause holds scale-out",
+                Observed {
+                    raised_flags: vec![Flag::Paused],
+                    ..observed(5)
+                },
+                2,
+                hold(Paused),
+            ),
+            (
+                "a pause holds scale-in",
+                Observed {
+                    raised_flags: vec![Flag::Paused],
+                    ..observed(5)
+                },
+                -1,
+                hold(Paused),
+            ),
+            (
                 "refresh forbids scale-in",
                 Observed {
                     raised_flags: vec![Flag::Refreshing],
@@ -281,7 +304,7 @@ mod tests {
     }
 
     fn any_flags() -> impl Strategy<Value = Vec<Flag>> {
-        proptest::sample::subsequence(Flag::ALL.to_vec(), 0..=3)
+        proptest::sample::subsequence(Flag::ALL.to_vec(), 0..=Flag::ALL.len())
     }
 
     proptest! {
@@ -304,6 +327,7 @@ mod tests {
                 o.pending_wait = pending;
                 let decision = plan_scale(&o, step, alarm, BOUNDS, &COOLDOWNS, Millis(now));
                 if let ScaleDecision::Set { from, to, direction } = decision {
+                    prop_assert!(!flags.contains(&Flag::Paused), "a change while paused");
                     prop_assert_eq!(from, o.desired);
                     prop_assert!(BOUNDS.contains(to), "{} outside bounds", to);
                     prop_assert_eq!(alarm, AlarmState::Alarm);

@@ -12,10 +12,18 @@ pub enum Flag {
     Refreshing,
     /// The database is failing over: no DNS flip, no ABANDON, no scale-in.
     DbFailover,
+    /// An operator paused halfhour (the kill switch): no loop changes the cluster; each hands
+    /// it back to AWS's own behaviour (see [`HandsOff`]).
+    Paused,
 }
 
 impl Flag {
-    pub const ALL: [Flag; 3] = [Flag::Baking, Flag::Refreshing, Flag::DbFailover];
+    pub const ALL: [Flag; 4] = [
+        Flag::Baking,
+        Flag::Refreshing,
+        Flag::DbFailover,
+        Flag::Paused,
+    ];
 
     /// The name in the state table (`flag_<name>` attribute).
     pub fn as_str(self) -> &'static str {
@@ -23,6 +31,7 @@ impl Flag {
             Flag::Baking => "baking",
             Flag::Refreshing => "refreshing",
             Flag::DbFailover => "db_failover",
+            Flag::Paused => "paused",
         }
     }
 }
@@ -59,6 +68,32 @@ impl ModeFlags {
     }
 }
 
+/// Who raises and lowers the pause: an operator, through the reconciler's `pause`/`resume`.
+pub const PAUSE_OWNER: &str = "operator";
+
+/// Why a loop keeps its hands off the cluster: it still observes and records each decision it
+/// would take, and makes only the calls that hand the cluster back to AWS's own behaviour
+/// (CONTINUE for a waiting lifecycle action, the DNS gate back to following the site).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum HandsOff {
+    /// `DryRun=true`: a trial; the cluster behaves as if halfhour were not deployed.
+    ObserveMode,
+    /// The kill switch: an operator paused every loop of the cluster.
+    Paused,
+}
+
+impl HandsOff {
+    pub fn of(dry_run: bool, flags: &ModeFlags, now: Millis) -> Option<HandsOff> {
+        if dry_run {
+            Some(HandsOff::ObserveMode)
+        } else if flags.is_raised(Flag::Paused, now) {
+            Some(HandsOff::Paused)
+        } else {
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +114,29 @@ mod tests {
         assert!(!flags.is_raised(Flag::Baking, Millis(100)));
         assert_eq!(flags.raised(Millis(50)), vec![Flag::Baking]);
         assert!(!flags.is_raised(Flag::DbFailover, Millis(50)));
+    }
+
+    #[test]
+    fn observe_mode_wins_over_a_pause_and_a_pause_needs_its_flag() {
+        let paused = ModeFlags {
+            holds: vec![(
+                Flag::Paused,
+                FlagHold {
+                    by: PAUSE_OWNER.into(),
+                    since: Millis(0),
+                    until: Millis(i64::MAX),
+                },
+            )],
+        };
+        let none = ModeFlags::default();
+        assert_eq!(
+            HandsOff::of(true, &paused, Millis(5)),
+            Some(HandsOff::ObserveMode)
+        );
+        assert_eq!(
+            HandsOff::of(false, &paused, Millis(5)),
+            Some(HandsOff::Paused)
+        );
+        assert_eq!(HandsOff::of(false, &none, Millis(5)), None);
     }
 }

@@ -14,7 +14,7 @@ mod time;
 pub use alarm::{AlarmState, AlarmStatus, AlarmTransition};
 pub use capacity::{Bounds, GroupInstance, GroupSnapshot, LifecycleState};
 pub use command::{Command, CommandError};
-pub use flags::{Flag, FlagHold, ModeFlags};
+pub use flags::{Flag, FlagHold, HandsOff, ModeFlags, PAUSE_OWNER};
 pub use idempotency::{IdempotencyRecord, IdempotencyStatus, PriorAttempt};
 pub use image::{
     GroupTemplate, ImageInfo, ImageRequest, ImageState, LaunchTemplateVersion, RefreshRequest,

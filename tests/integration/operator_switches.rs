@@ -1,0 +1,499 @@
+//! First contact: the kill switch (`pause`/`resume`), the overrides (`pin-primary`, `cancel`),
+//! the cluster-wide `status`, and observe mode, each shown by what the cluster does.
+
+// Suite helpers too: an unwrap that fails is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use halfhour::ErrorKind;
+use halfhour::domain::Millis;
+use halfhour_tests::{Cluster, Emulator};
+use serde_json::{Value, json};
+
+use crate::reliability_adversarial_hour::loops;
+use crate::{failover_dns, gold_image_bake, lifecycle_hooks, scaling_alarms};
+
+fn at(id: &str, now: Millis) -> halfhour::invocation::Invocation {
+    halfhour::invocation::Invocation {
+        request_id: id.into(),
+        now,
+        remaining: Duration::from_secs(60),
+    }
+}
+
+/// The reconciler of `cluster`, fanning out to five declared (emulated) loop functions.
+async fn reconciler_for(cluster: &Cluster, app: &str) -> reconciler::Deps {
+    let functions: Vec<String> = ["gold-image", "scaler", "lifecycle", "failover"]
+        .iter()
+        .map(|name| {
+            let function = format!("{app}-{name}");
+            Emulator::shared().declare_function(&function);
+            function
+        })
+        .collect();
+    let topic = halfhour_tests::fixture::create_topic(
+        &Emulator::shared().sdk_config(&format!("{app}-seed")).await,
+        &format!("{}-switches", cluster.name),
+    )
+    .await
+    .unwrap();
+    let vars = [
+        ("HALFHOUR_TABLE", cluster.table.clone()),
+        ("HALFHOUR_CLUSTER", cluster.name.clone()),
+        ("HALFHOUR_RECONCILE_FUNCTIONS", functions.join(",")),
+        ("HALFHOUR_NOTIFY_TOPIC_ARN", topic),
+    ];
+    let config = reconciler::ReconcilerConfig::from_lookup(|name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    })
+    .unwrap();
+    let (sdk, _) = Emulator::shared()
+        .function_sdk_config("reconciler", app)
+        .await;
+    reconciler::Deps::from_sdk(config, &sdk)
+}
+
+async fn desired(config: &aws_config::SdkConfig, cluster: &Cluster) -> i32 {
+    aws_sdk_autoscaling::Client::new(config)
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(&cluster.asg_name)
+        .send()
+        .await
+        .unwrap()
+        .auto_scaling_groups()[0]
+        .desired_capacity()
+        .unwrap()
+}
+
+async fn gate_threshold(config: &aws_config::SdkConfig, gate: &str) -> i32 {
+    aws_sdk_route53::Client::new(config)
+        .get_health_check()
+        .health_check_id(gate)
+        .send()
+        .await
+        .unwrap()
+        .health_check()
+        .unwrap()
+        .health_check_config()
+        .unwrap()
+        .health_threshold()
+        .unwrap()
+}
+
+/// The cluster-changing calls `app` made after its first `skip` requests: everything but the
+/// state table (the shared brain) and notifications.
+fn cluster_calls(app: &str, skip: usize) -> Vec<String> {
+    Emulator::shared()
+        .requests(app)
+        .into_iter()
+        .skip(skip)
+        .filter(|r| {
+            r.mutating && r.took_effect() && !matches!(r.service.as_str(), "dynamodb" | "sns")
+        })
+        .map(|r| r.action)
+        .collect()
+}
+
+#[tokio::test]
+async fn pause_stops_every_loop_keeps_launches_flowing_and_resume_restores() {
+    let emulator = Emulator::shared();
+    let app = "switch-pause";
+    let (cluster, seed, loops) = loops(app).await;
+    let reconciler = reconciler_for(&cluster, app).await;
+    let t0 = failover_dns::t0();
+    let later = |secs: u64| t0.plus(Duration::from_secs(secs));
+    let resolve = || emulator.resolve(&cluster.hosted_zone_id, &cluster.record_name);
+
+    // Before the pause the site went down and halfhour holds DNS on the static page.
+    emulator.set_health_check_status(&cluster.site_health_check_id, false);
+    failover::handle(
+        &json!({"action": "reconcile"}),
+        &at("fo-0", t0),
+        &loops.failover,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        gate_threshold(&seed, &cluster.gate_health_check_id).await,
+        2
+    );
+
+    let paused = reconciler::handle(
+        &json!({"action": "pause", "reason": "the health check is wrong"}),
+        &at("pause", later(1)),
+        &reconciler,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (&paused["paused"], &paused["unchanged"]),
+        (&json!(true), &json!(false))
+    );
+    assert_eq!(
+        paused["tick"]["invoked"].as_array().unwrap().len(),
+        4,
+        "every loop is asked to hand the cluster back at once"
+    );
+    let apps = ["scaler", "lifecycle", "failover", "gold-image", "db-events"]
+        .map(|f| format!("{f}.{app}"));
+    let before: Vec<usize> = apps.iter().map(|a| emulator.requests(a).len()).collect();
+    let desired_before = desired(&seed, &cluster).await;
+
+    // Scaling: a CPU storm changes nothing.
+    for n in 0..3 {
+        let event = scaling_alarms::alarm_event("cpu-high", "ALARM", later(10 + n));
+        let outcome = scaler::handle(
+            &event,
+            &at(&format!("cpu-{n}"), later(10 + n)),
+            &loops.scaler,
+        )
+        .await
+        .unwrap();
+        assert_eq!(outcome.decision, json!({"Hold": {"reason": "Paused"}}));
+    }
+    assert_eq!(desired(&seed, &cluster).await, desired_before);
+
+    // Lifecycle: someone else scales out; the launch goes InService at once, unprobed, even
+    // though its probe would fail, and a termination goes undrained.
+    emulator.set_group_probe(&cluster.asg_name, false);
+    aws_sdk_autoscaling::Client::new(&seed)
+        .set_desired_capacity()
+        .auto_scaling_group_name(&cluster.asg_name)
+        .desired_capacity(desired_before + 1)
+        .send()
+        .await
+        .unwrap();
+    let launched = cluster.instances_in(&seed, "Pending:Wait").await.unwrap();
+    assert_eq!(launched.len(), 1);
+    for event in lifecycle_hooks::waiting_actions_of(&cluster.asg_name) {
+        let outcomes = lifecycle::handle(&event, &at("launch", later(20)), &loops.lifecycle)
+            .await
+            .unwrap();
+        assert_eq!(outcomes[0].decision, json!({"FailOpen": {"why": "Paused"}}));
+    }
+    assert!(
+        cluster
+            .instances_in(&seed, "InService")
+            .await
+            .unwrap()
+            .contains(&launched[0]),
+        "the launch flows while paused"
+    );
+
+    // Failover: DNS is handed back to Route53's own health check (the gate follows the site).
+    let report = failover::handle(
+        &failover_dns::health_alarm("ALARM"),
+        &at("fo-1", later(30)),
+        &loops.failover,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.reason, Some(json!("Paused")));
+    assert_eq!(
+        gate_threshold(&seed, &cluster.gate_health_check_id).await,
+        1
+    );
+    emulator.set_health_check_status(&cluster.site_health_check_id, true);
+    assert_eq!(resolve(), "PRIMARY", "Route53 follows the site by itself");
+
+    // Gold image: no bake starts.
+    let refused = gold_image::handle(
+        &gold_image_bake::bake_request(&cluster),
+        &at("bake", later(40)),
+        &loops.gold,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Conflict);
+    assert!(refused.to_string().contains("resume"), "{refused}");
+
+    // The reconciler's tick while paused: every loop observes, none mutates.
+    let tick = json!({"action": "reconcile"});
+    scaler::reconcile(&at("tick-s", later(50)), &loops.scaler)
+        .await
+        .unwrap();
+    lifecycle::handle(&tick, &at("tick-l", later(50)), &loops.lifecycle)
+        .await
+        .unwrap();
+    gold_image::handle(&tick, &at("tick-g", later(50)), &loops.gold)
+        .await
+        .unwrap();
+    failover::handle(&tick, &at("tick-f", later(50)), &loops.failover)
+        .await
+        .unwrap();
+
+    let made: BTreeSet<String> = apps
+        .iter()
+        .zip(&before)
+        .flat_map(|(a, skip)| cluster_calls(a, *skip))
+        .collect();
+    let handing_back: BTreeSet<String> = ["CompleteLifecycleAction", "UpdateHealthCheck"]
+        .map(str::to_owned)
+        .into();
+    assert!(
+        made.is_subset(&handing_back),
+        "while paused halfhour only hands the cluster back: {made:?}"
+    );
+    assert!(
+        cluster_calls(&format!("lifecycle.{app}"), before[1])
+            .iter()
+            .all(|a| a == "CompleteLifecycleAction")
+    );
+    assert!(
+        emulator
+            .requests(&format!("lifecycle.{app}"))
+            .iter()
+            .skip(before[1])
+            .all(|r| r.action != "SendCommand"),
+        "nothing is probed while paused"
+    );
+
+    // Status names the pause and who asked.
+    let status = reconciler::handle(
+        &json!({"action": "status"}),
+        &at("st", later(60)),
+        &reconciler,
+    )
+    .await
+    .unwrap();
+    assert!(
+        status["paused"]["by"]
+            .as_str()
+            .unwrap()
+            .contains("the health check is wrong"),
+        "{status}"
+    );
+    assert_eq!(
+        status["loops"]["failover"]["failover"]["mode"],
+        json!("Following"),
+        "{status}"
+    );
+
+    // Resume: the loops act again (a new storm scales out, a failing site fails over).
+    let resumed = reconciler::handle(
+        &json!({"action": "resume"}),
+        &at("resume", later(70)),
+        &reconciler,
+    )
+    .await
+    .unwrap();
+    assert_eq!(resumed["paused"], json!(false));
+    let event = scaling_alarms::alarm_event("cpu-high", "ALARM", later(80));
+    let outcome = scaler::handle(&event, &at("cpu-after", later(80)), &loops.scaler)
+        .await
+        .unwrap();
+    assert_eq!(outcome.desired, Some((desired_before + 1 + 2) as u32));
+    emulator.set_health_check_status(&cluster.site_health_check_id, false);
+    let failed_over = failover::handle(
+        &failover_dns::health_alarm("ALARM"),
+        &at("fo-2", later(90)),
+        &loops.failover,
+    )
+    .await
+    .unwrap();
+    assert_eq!(failed_over.reason, Some(json!("FailedOver")));
+    assert_eq!(
+        gate_threshold(&seed, &cluster.gate_health_check_id).await,
+        2
+    );
+    let status = reconciler::handle(
+        &json!({"action": "status"}),
+        &at("st2", later(95)),
+        &reconciler,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status["paused"], Value::Null);
+}
+
+#[tokio::test]
+async fn pin_primary_holds_the_load_balancer_through_an_outage() {
+    let s = failover_dns::setup("switch-pin-primary", &[]).await;
+    let emulator = Emulator::shared();
+    let pinned = failover::handle(
+        &json!({"action": "pin-primary", "cluster": s.cluster.name}),
+        &at("pin", failover_dns::t0()),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(pinned.reason, Some(json!("PinnedPrimary")));
+    emulator.set_health_check_status(&s.cluster.site_health_check_id, false);
+    for (n, secs) in [10u64, 600, 3600].into_iter().enumerate() {
+        let report = failover::handle(
+            &failover_dns::health_alarm("ALARM"),
+            &at(&format!("alarm-{n}"), failover_dns::after(secs)),
+            &s.deps,
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.reason, Some(json!("PinnedPrimary")));
+        assert_eq!(
+            s.answer(),
+            "PRIMARY",
+            "held on the load balancer at +{secs}s"
+        );
+    }
+    let unpinned = failover::handle(
+        &json!({"action": "unpin"}),
+        &at("unpin", failover_dns::after(3700)),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(unpinned.reason, Some(json!("Unpinned")));
+    assert_eq!(
+        s.answer(),
+        "SECONDARY",
+        "unpinned, DNS follows the failing site again"
+    );
+}
+
+#[tokio::test]
+async fn cancel_puts_the_reference_back_and_rolls_out_nothing() {
+    let s = gold_image_bake::setup("switch-cancel", false, &[]).await;
+    gold_image_bake::three_in_service(&s).await;
+    let version_before = gold_image_bake::group_version(&s).await;
+    let image_before = gold_image_bake::default_image(&s).await;
+    let started = gold_image::handle(
+        &gold_image_bake::bake_request(&s.cluster),
+        &gold_image_bake::invocation("bake"),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    let reference = started.bake.as_ref().unwrap()["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        started.steps.contains(&json!("CreateImage")),
+        "{:?}",
+        started.steps
+    );
+    assert_eq!(
+        gold_image_bake::in_standby(&s).await,
+        vec![reference.clone()]
+    );
+
+    let cancelled = gold_image::handle(
+        &json!({"action": "cancel", "cluster": s.cluster.name}),
+        &gold_image_bake::invocation("cancel"),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        cancelled.bake.as_ref().unwrap()["failure"],
+        json!("Cancelled")
+    );
+    assert_eq!(cancelled.bake.as_ref().unwrap()["finished"], json!(true));
+    let group = aws_sdk_autoscaling::Client::new(&s.config)
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(&s.cluster.asg_name)
+        .send()
+        .await
+        .unwrap();
+    let back = group.auto_scaling_groups()[0]
+        .instances()
+        .iter()
+        .find(|i| i.instance_id() == Some(reference.as_str()))
+        .unwrap()
+        .clone();
+    assert_eq!(
+        back.lifecycle_state().map(|s| s.as_str()),
+        Some("InService")
+    );
+    assert_eq!(back.protected_from_scale_in(), Some(false));
+    assert_eq!(gold_image_bake::group_version(&s).await, version_before);
+    assert_eq!(gold_image_bake::default_image(&s).await, image_before);
+    assert!(gold_image_bake::actions(&s.app, "StartInstanceRefresh").is_empty());
+    assert!(gold_image_bake::actions(&s.app, "CreateLaunchTemplateVersion").is_empty());
+    let flags = s
+        .deps
+        .store
+        .read_flags(&s.deps.config.common.cluster)
+        .await
+        .unwrap();
+    assert!(flags.raised(halfhour::clock::now()).is_empty(), "{flags:?}");
+
+    // Nothing left to cancel: a typed refusal, and a new bake may start.
+    let again = gold_image::handle(
+        &json!({"action": "cancel"}),
+        &gold_image_bake::invocation("cancel-2"),
+        &s.deps,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::BadEvent);
+    gold_image::handle(
+        &gold_image_bake::bake_request(&s.cluster),
+        &gold_image_bake::invocation("bake-2"),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+}
+
+/// Deliver `instance`'s lifecycle event: observe mode answers it CONTINUE, unheld.
+async fn answered_at_once(s: &lifecycle_hooks::Setup, instance: &str) {
+    let event = lifecycle_hooks::lifecycle_event(s, instance);
+    let outcomes = lifecycle::handle(
+        &event,
+        &lifecycle_hooks::at(instance, lifecycle_hooks::event_time()),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        outcomes[0].decision,
+        json!({"FailOpen": {"why": "ObserveMode"}})
+    );
+}
+
+#[tokio::test]
+async fn observe_mode_lets_launches_and_terminations_go_at_once_and_writes_nothing() {
+    let emulator = Emulator::shared();
+    let s = lifecycle_hooks::setup("switch-observe", &[("DRY_RUN", "true")]).await;
+    emulator.set_group_probe(&s.cluster.asg_name, false);
+    let launched = lifecycle_hooks::launch_one(&s).await;
+    answered_at_once(&s, &launched).await;
+    assert!(
+        s.cluster
+            .instances_in(&s.config, "InService")
+            .await
+            .unwrap()
+            .contains(&launched),
+        "in service at once, not after the heartbeat"
+    );
+    lifecycle_hooks::set_desired(&s, 2).await;
+    let leaving = s
+        .cluster
+        .instances_in(&s.config, "Terminating:Wait")
+        .await
+        .unwrap();
+    assert_eq!(leaving.len(), 1);
+    answered_at_once(&s, &leaving[0]).await;
+    assert!(
+        !s.cluster
+            .instances_in(&s.config, "Terminating:Wait")
+            .await
+            .unwrap()
+            .contains(&leaving[0]),
+        "the termination is not held"
+    );
+    let mutating: Vec<String> = emulator
+        .mutating_requests(&s.app)
+        .into_iter()
+        .map(|r| r.action)
+        .collect();
+    assert_eq!(
+        mutating,
+        vec!["CompleteLifecycleAction", "CompleteLifecycleAction"],
+        "observe mode answers CONTINUE and writes nothing else"
+    );
+}
