@@ -112,6 +112,13 @@ pub trait ScalingGroup: Send + Sync {
     async fn set_desired_capacity(&self, name: &str, desired: u32) -> Result<()>;
 }
 
+/// Who else writes a group's desired capacity.
+#[async_trait]
+pub trait CapacityWriters: Send + Sync {
+    /// The group's scaling policies and scheduled actions (none of them halfhour's: it makes none).
+    async fn capacity_writers(&self, group: &str) -> Result<Vec<crate::domain::CapacityWriter>>;
+}
+
 /// CloudWatch alarms, read by the reconciler side of a loop.
 #[async_trait]
 pub trait Alarms: Send + Sync {

@@ -15,15 +15,17 @@ pub mod doc {
     pub const DATABASE: &str = "db";
     pub const SCALER: &str = "scaler";
     pub const SCALER_MONITORING: &str = "scaler-monitoring";
+    pub const SCALER_COEXISTENCE: &str = "scaler-coexistence";
     pub const BAKE: &str = crate::domain::image::BAKE_DOC;
 
     /// (loop, document) for every document a loop keeps.
-    pub const ALL: [(&str, &str); 6] = [
+    pub const ALL: [(&str, &str); 7] = [
         ("lifecycle", LIFECYCLE),
         ("failover", FAILOVER),
         ("database", DATABASE),
         ("scaling", SCALER),
         ("scaling", SCALER_MONITORING),
+        ("scaling", SCALER_COEXISTENCE),
         ("gold-image", BAKE),
     ];
 }

@@ -394,3 +394,153 @@ async fn instances_on_basic_monitoring_are_reported_once() {
         }
     }
 }
+
+#[tokio::test]
+async fn other_capacity_writers_are_reported_once_while_they_are_there() {
+    let (seed, cluster, deps, app) = notifying("scale-coexist").await;
+    let asg = aws_sdk_autoscaling::Client::new(&seed);
+    let policy = format!("{}-cpu-target", cluster.name);
+    asg.put_scaling_policy()
+        .auto_scaling_group_name(&cluster.asg_name)
+        .policy_name(&policy)
+        .policy_type("TargetTrackingScaling")
+        .target_tracking_configuration(
+            aws_sdk_autoscaling::types::TargetTrackingConfiguration::builder()
+                .predefined_metric_specification(
+                    aws_sdk_autoscaling::types::PredefinedMetricSpecification::builder()
+                        .predefined_metric_type(
+                            aws_sdk_autoscaling::types::MetricType::AsgAverageCpuUtilization,
+                        )
+                        .build(),
+                )
+                .target_value(50.0)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let nightly = format!("{}-nightly", cluster.name);
+    asg.put_scheduled_update_group_action()
+        .auto_scaling_group_name(&cluster.asg_name)
+        .scheduled_action_name(&nightly)
+        .recurrence("0 22 * * *")
+        .desired_capacity(2)
+        .send()
+        .await
+        .unwrap();
+    let publishes = || published(&app, "other capacity writers");
+    for tick in 0..3 {
+        scaler::reconcile(
+            &invocation(&format!("tick-{tick}"), halfhour::clock::now()),
+            &deps,
+        )
+        .await
+        .unwrap();
+    }
+    let published = publishes();
+    assert_eq!(published.len(), 1, "reported once while they are there");
+    let message = published[0].params.to_string();
+    assert!(
+        message.contains(&policy) && message.contains(&nightly),
+        "{message}"
+    );
+    assert!(message.contains("EnableScaling=false"), "{message}");
+
+    // Gone, then back: reported again.
+    asg.delete_policy()
+        .auto_scaling_group_name(&cluster.asg_name)
+        .policy_name(&policy)
+        .send()
+        .await
+        .unwrap();
+    asg.delete_scheduled_action()
+        .auto_scaling_group_name(&cluster.asg_name)
+        .scheduled_action_name(&nightly)
+        .send()
+        .await
+        .unwrap();
+    scaler::reconcile(&invocation("tick-clear", halfhour::clock::now()), &deps)
+        .await
+        .unwrap();
+    assert_eq!(publishes().len(), 1, "nothing to say once they are gone");
+    asg.put_scheduled_update_group_action()
+        .auto_scaling_group_name(&cluster.asg_name)
+        .scheduled_action_name(&nightly)
+        .recurrence("0 23 * * *")
+        .desired_capacity(3)
+        .send()
+        .await
+        .unwrap();
+    scaler::reconcile(&invocation("tick-back", halfhour::clock::now()), &deps)
+        .await
+        .unwrap();
+    assert_eq!(publishes().len(), 2, "back again: reported again");
+}
+
+#[tokio::test]
+async fn a_capacity_change_halfhour_did_not_make_is_named_when_the_scaler_acts() {
+    let (seed, cluster, deps, app) = notifying("scale-elsewhere").await;
+    let first = Millis(1_000_000);
+    handle_at(
+        &alarm_event("cpu-high", "ALARM", first),
+        "e1".into(),
+        first,
+        &deps,
+    )
+    .await
+    .unwrap();
+    assert!(published(&app, "changed elsewhere").is_empty());
+    // Someone else sets 6; the next alarm steps from there, and says so.
+    aws_sdk_autoscaling::Client::new(&seed)
+        .set_desired_capacity()
+        .auto_scaling_group_name(&cluster.asg_name)
+        .desired_capacity(6)
+        .send()
+        .await
+        .unwrap();
+    let later = Millis(1_000_000 + 3_600_000);
+    let outcome = handle_at(
+        &alarm_event("cpu-high", "ALARM", later),
+        "e2".into(),
+        later,
+        &deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.desired, Some(8));
+    let told = published(&app, "changed elsewhere");
+    assert_eq!(told.len(), 1);
+    let message = told[0].params.to_string();
+    assert!(
+        message.contains("desired capacity 6, not the 4"),
+        "{message}"
+    );
+}
+
+/// A scaler with a notification topic on a fresh cluster: (seed config, cluster, deps, its app).
+async fn notifying(app: &str) -> (aws_config::SdkConfig, Cluster, Deps, String) {
+    let (seed, cluster, topic) = crate::seeded_with_topic(app).await;
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("HALFHOUR_TABLE", cluster.table.clone()),
+        ("HALFHOUR_CLUSTER", cluster.name.clone()),
+        ("HALFHOUR_ASG_NAME", cluster.asg_name.clone()),
+        (
+            "HALFHOUR_SCALING_ALARMS",
+            "cpu-high=+2,cpu-low=-1".to_owned(),
+        ),
+        ("HALFHOUR_NOTIFY_TOPIC_ARN", topic),
+        ("HALFHOUR_SCALE_OUT_COOLDOWN_SECONDS", "0".to_owned()),
+    ]);
+    let config = ScalerConfig::from_lookup(|name| vars.get(name).cloned()).expect("config");
+    let (function_config, app) = Emulator::shared().function_sdk_config("scaler", app).await;
+    (seed, cluster, Deps::from_sdk(config, &function_config), app)
+}
+
+/// The notifications `app` published whose text contains `about`.
+fn published(app: &str, about: &str) -> Vec<halfhour_tests::LoggedRequest> {
+    Emulator::shared()
+        .requests(app)
+        .into_iter()
+        .filter(|r| r.action == "Publish" && r.params.to_string().contains(about))
+        .collect()
+}

@@ -15,11 +15,15 @@ use halfhour::aws::cloudwatch::CloudWatchAlarms;
 use halfhour::aws::dynamodb::DynamoStateStore;
 use halfhour::aws::ec2::Ec2;
 use halfhour::aws::sns::notifier;
-use halfhour::domain::{AlarmState, AlarmTransition, Command, LifecycleState, Millis};
+use halfhour::domain::{
+    AlarmState, AlarmTransition, CapacityWriter, Command, LifecycleState, Millis,
+};
 use halfhour::idempotency::{Attempt, run_once};
 pub use halfhour::invocation::Invocation;
 use halfhour::invocation::with_lease;
-use halfhour::ports::{Alarms, InstanceMonitoring, Notifier, ScalingGroup, StateStore};
+use halfhour::ports::{
+    Alarms, CapacityWriters, InstanceMonitoring, Notifier, ScalingGroup, StateStore,
+};
 use halfhour::state::{read_json_or_default, write_json};
 use halfhour::telemetry::DecisionRecord;
 use lambda_runtime::LambdaEvent;
@@ -34,10 +38,18 @@ pub const FUNCTION: &str = "scaler";
 const STATE_DOC: &str = halfhour::state::doc::SCALER;
 /// Whether basic monitoring on the group's instances has been reported (and not cleared since).
 const MONITORING_DOC: &str = halfhour::state::doc::SCALER_MONITORING;
+/// Which scaling policies and scheduled actions on the group have been reported.
+const COEXISTENCE_DOC: &str = halfhour::state::doc::SCALER_COEXISTENCE;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 struct MonitoringReport {
     reported: bool,
+}
+
+/// The other writers of the group's desired capacity last reported (none: never, or gone).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+struct CoexistenceReport {
+    writers: Vec<CapacityWriter>,
 }
 
 pub struct Deps {
@@ -46,6 +58,8 @@ pub struct Deps {
     pub group: Arc<dyn ScalingGroup>,
     pub alarms: Arc<dyn Alarms>,
     pub monitoring: Arc<dyn InstanceMonitoring>,
+    /// The group's own scaling policies and scheduled actions, which would fight the scaler.
+    pub writers: Arc<dyn CapacityWriters>,
     pub notifier: Option<Arc<dyn Notifier>>,
 }
 
@@ -54,6 +68,7 @@ impl Deps {
         Deps {
             store: Arc::new(DynamoStateStore::new(sdk, config.common.table.clone())),
             group: Arc::new(AsgScalingGroup::new(sdk)),
+            writers: Arc::new(AsgScalingGroup::new(sdk)),
             alarms: Arc::new(CloudWatchAlarms::new(sdk)),
             monitoring: Arc::new(Ec2::new(sdk)),
             notifier: notifier(sdk, config.common.notify_topic_arn.as_ref()),
@@ -111,6 +126,9 @@ pub async fn reconcile(invocation: &Invocation, deps: &Deps) -> Result<Vec<Scale
     if let Err(err) = check_monitoring(deps).await {
         tracing::warn!(error = %err, "detailed-monitoring check failed; scaling goes on");
     }
+    if let Err(err) = check_coexistence(deps).await {
+        tracing::warn!(error = %err, "capacity-writer check failed; scaling goes on");
+    }
     let names: Vec<String> = deps.config.steps.keys().cloned().collect();
     let mut outcomes = Vec::new();
     for status in deps.alarms.alarm_states(&names).await? {
@@ -152,13 +170,10 @@ async fn check_monitoring(deps: &Deps) -> Result<(), Error> {
         .map(|i| i.id.clone())
         .collect();
     let basic = deps.monitoring.basic_monitoring(&serving).await?;
-    let (report, version) =
-        read_json_or_default::<MonitoringReport>(deps.store.as_ref(), cluster, MONITORING_DOC)
-            .await?;
-    if basic.is_empty() != report.reported {
-        return Ok(()); // nothing new: reported while it lasts, or fine and never reported
-    }
-    DecisionRecord::new(
+    let seen = MonitoringReport {
+        reported: !basic.is_empty(),
+    };
+    let record = DecisionRecord::new(
         "scaling",
         cluster,
         if basic.is_empty() {
@@ -168,35 +183,86 @@ async fn check_monitoring(deps: &Deps) -> Result<(), Error> {
         },
     )
     .inputs(json!({"in_service": serving, "basic_monitoring": basic}))
-    .reason("one-minute CPU alarms need detailed monitoring on every instance")
-    .dry_run(config.common.dry_run)
-    .emit();
-    if config.common.dry_run {
-        return Ok(());
-    }
-    let next = MonitoringReport {
-        reported: !basic.is_empty(),
-    };
-    if !write_json(deps.store.as_ref(), cluster, MONITORING_DOC, &next, version).await? {
-        return Ok(()); // another tick is reporting it
-    }
-    if let (Some(notifier), false) = (&deps.notifier, basic.is_empty()) {
-        let message = format!(
+    .reason("one-minute CPU alarms need detailed monitoring on every instance");
+    let notice = (!basic.is_empty()).then(|| Notice {
+        subject: format!("halfhour: {cluster} instances on basic monitoring"),
+        message: format!(
             "{} of {} InService instances of {cluster}'s group {} send CPU metrics every five minutes (basic monitoring): the one-minute scaling alarms see too few datapoints, so scale-in never fires and scale-out is late. Enable detailed monitoring in the launch template (Monitoring: Enabled: true) and refresh the instances: {}.",
             basic.len(),
             serving.len(),
             config.asg_name,
             basic.join(", ")
-        );
-        if let Err(err) = notifier
-            .notify(
-                &format!("halfhour: {cluster} instances on basic monitoring"),
-                &message,
-            )
-            .await
-        {
-            tracing::warn!(error = %err, "monitoring notification not sent");
-        }
+        ),
+    });
+    report_change(deps, MONITORING_DOC, &seen, record, notice).await
+}
+
+/// Scaling policies and scheduled actions on the group write desired capacity too, and would
+/// fight the scaler's SetDesiredCapacity: reported once while they are there (which ones).
+async fn check_coexistence(deps: &Deps) -> Result<(), Error> {
+    let config = &deps.config;
+    let cluster = &config.common.cluster;
+    let seen = CoexistenceReport {
+        writers: deps.writers.capacity_writers(&config.asg_name).await?,
+    };
+    let named: Vec<String> = seen.writers.iter().map(ToString::to_string).collect();
+    let record = DecisionRecord::new(
+        "scaling",
+        cluster,
+        if named.is_empty() {
+            "sole_capacity_writer"
+        } else {
+            "report_other_capacity_writers"
+        },
+    )
+    .inputs(json!({"group": config.asg_name, "writers": seen.writers}))
+    .reason("one writer of desired capacity: halfhour's scaler, or the group's own policies");
+    let notice = (!named.is_empty()).then(|| Notice {
+        subject: format!("halfhour: {cluster} has other capacity writers"),
+        message: format!(
+            "{cluster}'s group {} changes its desired capacity by itself too: {}. They and halfhour's scaler would fight over it (each undoing the other's change). Keep one: delete them (aws autoscaling delete-policy / delete-scheduled-action --auto-scaling-group-name {}), or turn halfhour's scaling loop off (EnableScaling=false).",
+            config.asg_name,
+            named.join(", "),
+            config.asg_name
+        ),
+    });
+    report_change(deps, COEXISTENCE_DOC, &seen, record, notice).await
+}
+
+/// What an operator is told about a condition.
+struct Notice {
+    subject: String,
+    message: String,
+}
+
+/// Report a condition once while it lasts: the document keeps what was last reported; only a
+/// change is recorded, and notified when there is something to say.
+async fn report_change<T>(
+    deps: &Deps,
+    doc: &str,
+    seen: &T,
+    record: DecisionRecord,
+    notice: Option<Notice>,
+) -> Result<(), Error>
+where
+    T: Serialize + serde::de::DeserializeOwned + Default + PartialEq,
+{
+    let config = &deps.config;
+    let cluster = &config.common.cluster;
+    let (reported, version) = read_json_or_default::<T>(deps.store.as_ref(), cluster, doc).await?;
+    if &reported == seen {
+        return Ok(()); // nothing new: reported while it lasts, or fine and never reported
+    }
+    record.dry_run(config.common.dry_run).emit();
+    if config.common.dry_run
+        || !write_json(deps.store.as_ref(), cluster, doc, seen, version).await?
+    {
+        return Ok(()); // observe mode, or another tick is reporting it
+    }
+    if let (Some(notifier), Some(notice)) = (&deps.notifier, notice)
+        && let Err(err) = notifier.notify(&notice.subject, &notice.message).await
+    {
+        tracing::warn!(error = %err, "notification not sent");
     }
     Ok(())
 }
@@ -322,8 +388,13 @@ async fn decide_and_apply(
         ),
     };
     let dry_run = config.common.dry_run;
+    // Desired capacity moved since the scaler's own last change: someone else writes it too.
+    let changed_elsewhere = state
+        .last_target
+        .filter(|target| *target != group.desired && !reapply);
     let record = DecisionRecord::new("scaling", cluster, action_name(&decision))
-        .inputs(json!({"origin": origin, "alarm": alarm, "step": step, "observed": observed, "reapply": reapply}))
+        .inputs(json!({"origin": origin, "alarm": alarm, "step": step, "observed": observed, "reapply": reapply,
+                       "last_set_by_scaler": state.last_target, "changed_elsewhere": changed_elsewhere.is_some()}))
         .guards(observed.raised_flags.iter().map(|f| f.as_str()))
         .reason(match decision {
             ScaleDecision::Hold { reason } => format!("{reason:?}"),
@@ -352,6 +423,21 @@ async fn decide_and_apply(
             deps.group
                 .set_desired_capacity(&config.asg_name, to)
                 .await?;
+        }
+        if let (Some(last), Some(notifier)) = (changed_elsewhere, &deps.notifier) {
+            let message = format!(
+                "{cluster}'s group {} had desired capacity {}, not the {last} halfhour's scaler last set: something else changed it (a scaling policy, a scheduled action, an IaC tool, a person, or a gold-image bake adding an instance). The scaler set {to} on alarm {}. If another tool owns capacity, keep one of them (EnableScaling=false turns halfhour's off).",
+                config.asg_name, group.desired, alarm.alarm_name
+            );
+            if let Err(err) = notifier
+                .notify(
+                    &format!("halfhour: {cluster} capacity changed elsewhere"),
+                    &message,
+                )
+                .await
+            {
+                tracing::warn!(error = %err, "notification not sent");
+            }
         }
         desired = Some(to);
     }

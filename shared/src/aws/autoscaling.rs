@@ -9,11 +9,11 @@ use aws_sdk_autoscaling::types::{
 
 use super::classify;
 use crate::domain::{
-    Bounds, GroupInstance, GroupSnapshot, GroupTemplate, LifecycleAction, LifecycleResult,
-    LifecycleState, LifecycleTransition, RefreshRequest, TemplateVersion,
+    Bounds, CapacityWriter, GroupInstance, GroupSnapshot, GroupTemplate, LifecycleAction,
+    LifecycleResult, LifecycleState, LifecycleTransition, RefreshRequest, TemplateVersion,
 };
 use crate::error::{Error, Result};
-use crate::ports::{GroupInstances, LifecycleActions, ScalingGroup};
+use crate::ports::{CapacityWriters, GroupInstances, LifecycleActions, ScalingGroup};
 
 #[derive(Clone, Debug)]
 pub struct AsgScalingGroup {
@@ -41,6 +41,46 @@ fn group_template(group: &str, spec: LaunchTemplateSpecification) -> Result<Grou
             message: format!("group {group} names launch-template version `{version}`"),
         })?,
     })
+}
+
+#[async_trait]
+impl CapacityWriters for AsgScalingGroup {
+    async fn capacity_writers(&self, group: &str) -> Result<Vec<CapacityWriter>> {
+        let mut writers = Vec::new();
+        let mut policies = self
+            .client
+            .describe_policies()
+            .auto_scaling_group_name(group)
+            .into_paginator()
+            .send();
+        while let Some(page) = policies.next().await {
+            let page = page.map_err(|e| classify("DescribePolicies", e))?;
+            writers.extend(page.scaling_policies().iter().map(|p| CapacityWriter {
+                // AWS's default policy type when none was given.
+                kind: p.policy_type().unwrap_or("SimpleScaling").to_owned(),
+                name: p.policy_name().unwrap_or_default().to_owned(),
+            }));
+        }
+        let mut scheduled = self
+            .client
+            .describe_scheduled_actions()
+            .auto_scaling_group_name(group)
+            .into_paginator()
+            .send();
+        while let Some(page) = scheduled.next().await {
+            let page = page.map_err(|e| classify("DescribeScheduledActions", e))?;
+            writers.extend(
+                page.scheduled_update_group_actions()
+                    .iter()
+                    .map(|a| CapacityWriter {
+                        kind: "ScheduledAction".to_owned(),
+                        name: a.scheduled_action_name().unwrap_or_default().to_owned(),
+                    }),
+            );
+        }
+        writers.sort();
+        Ok(writers)
+    }
 }
 
 #[async_trait]

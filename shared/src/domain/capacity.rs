@@ -35,6 +35,22 @@ impl Bounds {
     }
 }
 
+/// Something other than halfhour that writes a group's desired capacity: a scaling policy
+/// (target tracking, step, simple, predictive) or a scheduled action.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct CapacityWriter {
+    /// `TargetTrackingScaling`, `StepScaling`, `SimpleScaling`, `PredictiveScaling`, or
+    /// `ScheduledAction`.
+    pub kind: String,
+    pub name: String,
+}
+
+impl fmt::Display for CapacityWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} `{}`", self.kind, self.name)
+    }
+}
+
 impl fmt::Display for Bounds {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}..{}", self.min, self.max)

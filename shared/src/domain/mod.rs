@@ -12,7 +12,7 @@ pub mod lease;
 mod time;
 
 pub use alarm::{AlarmState, AlarmStatus, AlarmTransition};
-pub use capacity::{Bounds, GroupInstance, GroupSnapshot, LifecycleState};
+pub use capacity::{Bounds, CapacityWriter, GroupInstance, GroupSnapshot, LifecycleState};
 pub use command::{Command, CommandError};
 pub use flags::{Flag, FlagHold, HandsOff, ModeFlags, PAUSE_OWNER};
 pub use idempotency::{IdempotencyRecord, IdempotencyStatus, PriorAttempt};
