@@ -41,6 +41,10 @@ IMPLIED_BY = {
     # GetObject of a missing key answers 404 only with s3:ListBucket on the bucket, else 403
     # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html).
     "s3:ListBucket": {"s3:GetObject"},
+    # Publishing to a topic encrypted with a customer-managed key uses the key under the
+    # publisher's own permissions (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html).
+    "kms:GenerateDataKey": {"sns:Publish"},
+    "kms:Decrypt": {"sns:Publish"},
     "ec2:RunInstances": ONTO_A_TEMPLATE,
     "iam:PassRole": ONTO_A_TEMPLATE,
 }

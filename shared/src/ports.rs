@@ -305,6 +305,21 @@ pub trait Dns: Send + Sync {
     async fn gate_threshold(&self, gate_id: &str) -> Result<i32>;
 
     async fn set_gate_threshold(&self, gate_id: &str, threshold: i32) -> Result<()>;
+
+    /// Every record set of `name` in the zone (all types), as Route53 lists them.
+    async fn record_sets(
+        &self,
+        zone_id: &str,
+        name: &str,
+    ) -> Result<Vec<crate::domain::dns::RecordSet>>;
+
+    /// One ChangeResourceRecordSets batch: Route53 applies all of it or none.
+    async fn change_record_sets(
+        &self,
+        zone_id: &str,
+        changes: &[crate::domain::dns::RecordChange],
+        comment: &str,
+    ) -> Result<()>;
 }
 
 /// The static S3 website the record fails over to.

@@ -9,11 +9,14 @@ use crate::domain::ClusterName;
 pub const METRICS_NAMESPACE: &str = "halfhour";
 
 /// Set up JSON logs (honours `AWS_LAMBDA_LOG_FORMAT`/`AWS_LAMBDA_LOG_LEVEL`) and the EMF
-/// metrics collector. Call once, at init.
+/// metrics collector. Call once, at init. Every metric carries the `function` and the `cluster`
+/// (`HALFHOUR_CLUSTER`), so two stacks in one account never mix their numbers.
 pub fn init(function: &'static str) -> Option<&'static metrics_cloudwatch_embedded::Collector> {
     lambda_runtime::tracing::init_default_subscriber();
+    let cluster = std::env::var(crate::config::CLUSTER_NAME).unwrap_or_default();
     match metrics_cloudwatch_embedded::Builder::new()
         .cloudwatch_namespace(METRICS_NAMESPACE)
+        .with_dimension("cluster", cluster)
         .with_dimension("function", function)
         .init()
     {

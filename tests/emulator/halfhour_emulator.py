@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import copy
 import json
 import math
 import os
@@ -57,6 +58,7 @@ from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.instances import InstanceResponse
 from moto.ec2.responses.launch_templates import LaunchTemplates
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.route53 import exceptions as r53_exceptions
 from moto.route53 import models as r53_models
 from moto.s3.exceptions import MissingKey, S3AccessDeniedError
 from moto.s3.responses import S3Response
@@ -1068,8 +1070,79 @@ def update_health_check(self: Route53) -> ActionResult:
     return result
 
 
+class _BatchRefused(r53_exceptions.Route53ClientError):
+    def __init__(self, message: str) -> None:
+        super().__init__("InvalidChangeBatch", message)
+
+
+def _record_key(record: dict[str, Any]) -> tuple[str, str, str | None]:
+    return (record["Name"].rstrip(".").lower() + ".", record["Type"], record.get("SetIdentifier"))
+
+
+def _record_values(record: dict[str, Any]) -> dict[str, Any]:
+    """What a DELETE must repeat: every value the record was created with."""
+    alias = record.get("AliasTarget")
+    return {
+        "failover": record.get("Failover"),
+        "health_check": record.get("HealthCheckId"),
+        "alias": alias and (alias.get("DNSName", "").rstrip(".").lower(), alias.get("HostedZoneId"),
+                            str(alias.get("EvaluateTargetHealth", False)).lower()),
+        "ttl": None if alias else str(record.get("TTL")),
+        "records": None if alias else sorted(
+            r["Value"] if isinstance(r, dict) else r for r in record.get("ResourceRecords", [])),
+    }
+
+
+def _as_record(rrset: Any) -> dict[str, Any]:
+    return {"Name": rrset.name, "Type": rrset.type, "SetIdentifier": rrset.set_identifier,
+            "Failover": rrset.failover, "HealthCheckId": rrset.health_check_id,
+            "AliasTarget": rrset.alias_target, "TTL": rrset.ttl, "ResourceRecords": rrset.records}
+
+
+_original_change_record_sets = r53_models.Route53Backend.change_resource_record_sets
+
+
+def _change_record_sets(self: Any, zoneid: str, change_list: list[dict[str, Any]]) -> None:
+    """Route53 validates a change batch as a whole against the zone as the changes before each one
+    leave it, then "either makes all or none of the changes"
+    (https://docs.aws.amazon.com/Route53/latest/APIReference/API_ChangeResourceRecordSets.html).
+    moto applies change by change, accepts a CREATE of a record that exists with other values or a
+    failover record beside a simple one of the same name and type, and deletes every record
+    sharing a SetIdentifier: here each is refused with Route53's InvalidChangeBatch, and a DELETE
+    must repeat the record's values ("you must specify all the same values that you specified when
+    you created it", same page)."""
+    zone = self.get_hosted_zone(zoneid)
+    after = {_record_key(_as_record(r)): _as_record(r) for r in zone.rrsets}
+    for change in change_list:
+        record, action = change["ResourceRecordSet"], change["Action"]
+        key = _record_key(record)
+        shown = f"[name='{key[0]}', type='{key[1]}'" + (f", set-identifier='{key[2]}'" if key[2] else "") + "]"
+        existing = after.get(key)
+        if action == "DELETE":
+            if existing is None:
+                raise _BatchRefused(f"Tried to delete resource record set {shown} but it was not found")
+            if _record_values(existing) != _record_values(record):
+                raise _BatchRefused(f"Tried to delete resource record set {shown} but the values provided do not match the current values")
+            del after[key]
+            continue
+        if action == "CREATE" and existing is not None:
+            raise _BatchRefused(f"Tried to create resource record set {shown} but it already exists")
+        mixed = [k for k in after if k[:2] == key[:2] and (k[2] is None) != (key[2] is None)]
+        if mixed:
+            raise _BatchRefused(f"RRSet with DNS name {key[0]}, type {key[1]} cannot be created as other RRSets exist with the same name and type.")
+        after[key] = record
+    # Valid as a whole: apply each change; a DELETE removes exactly the record it names.
+    for change in change_list:
+        if change["Action"] == "DELETE":
+            key = _record_key(change["ResourceRecordSet"])
+            zone.rrsets = [r for r in zone.rrsets if _record_key(_as_record(r)) != key]
+            zone.rr_changes.append(copy.deepcopy(change))
+        else:
+            _original_change_record_sets(self, zoneid, [change])
+
+
 def _resolve(zone_id: str, name: str) -> dict[str, Any]:
-    """Answer a DNS query for `name` with Route53's failover routing: the PRIMARY record while
+    """Answer an A query for `name` with Route53's failover routing: the PRIMARY record while
     its health check is healthy (or it has none), else the SECONDARY; a simple record (the site's
     own, before halfhour adopts it) answers `SIMPLE`."""
     from moto.route53.models import route53_backends
@@ -1080,7 +1153,7 @@ def _resolve(zone_id: str, name: str) -> dict[str, Any]:
             zone = backend.zones.get(zone_id)
             if zone is None:
                 continue
-            named = [r for r in zone.rrsets if r.name.rstrip(".") + "." == wanted]
+            named = [r for r in zone.rrsets if r.name.rstrip(".") + "." == wanted and r.type == "A"]
             records = {r.failover: r for r in named if r.failover}
             primary, secondary = records.get("PRIMARY"), records.get("SECONDARY")
             if primary is None and secondary is None:
@@ -1193,6 +1266,7 @@ def install() -> None:
     Route53.get_health_check_status = get_health_check_status
     S3Response.get_object = get_object
     Route53.update_health_check = update_health_check
+    r53_models.Route53Backend.change_resource_record_sets = _change_record_sets
     LambdaResponse.invoke = lambda_invoke
     install.done = True  # type: ignore[attr-defined]
 

@@ -4,7 +4,9 @@
 mod emulator_images;
 mod emulator_lifecycle;
 mod emulator_refresh;
+mod emulator_route53;
 mod failover_dns;
+mod failover_records;
 mod fixture_cluster;
 mod garbage_parsers;
 mod gold_image_bake;

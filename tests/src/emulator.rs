@@ -278,8 +278,13 @@ impl Emulator {
 
     /// Which failover record a DNS query for `name` would get now: `PRIMARY` or `SECONDARY`.
     pub fn resolve(&self, zone_id: &str, name: &str) -> String {
-        let answer = self.control("GET", &format!("resolve?zone={zone_id}&name={name}"), None);
+        let answer = self.resolve_full(zone_id, name);
         answer["answer"].as_str().expect("an answer").to_owned()
+    }
+
+    /// What a query for `name` answers: `answer` (PRIMARY, SECONDARY or SIMPLE), `target`.
+    pub fn resolve_full(&self, zone_id: &str, name: &str) -> Value {
+        self.control("GET", &format!("resolve?zone={zone_id}&name={name}"), None)
     }
 
     /// The lifecycle actions waiting now, as EventBridge would deliver them (with their tokens).

@@ -20,6 +20,7 @@ use halfhour::aws::route53::Route53Dns;
 use halfhour::aws::s3::S3StaticSite;
 use halfhour::aws::sns::notifier;
 use halfhour::domain::custom_resource::{CustomResourceRequest, RequestType};
+use halfhour::domain::dns;
 use halfhour::domain::{AlarmTransition, Command, Flag};
 pub use halfhour::invocation::Invocation;
 use halfhour::invocation::with_lease;
@@ -146,10 +147,176 @@ pub async fn handle(
     .await
 }
 
-/// The stack's `Custom::StaticPage`: publish the page at deploy time, so it is in the bucket
-/// before the failover records exist (they depend on it) and before Route53 can ever fail
-/// over to it. CloudFormation always gets an answer, or the stack would wait an hour.
+/// The stack's custom resources: the static page (`Custom::StaticPage`) and the site's records
+/// (`Custom::FailoverRecords`). CloudFormation always gets an answer, or the stack would wait an
+/// hour.
 async fn on_deploy(
+    request: CustomResourceRequest,
+    invocation: &Invocation,
+    deps: &Deps,
+) -> Result<FailoverReport, Error> {
+    if request.resource_type.as_deref() == Some(RECORDS_RESOURCE) {
+        return on_records(request, invocation, deps).await;
+    }
+    on_static_page(request, invocation, deps).await
+}
+
+const RECORDS_RESOURCE: &str = "Custom::FailoverRecords";
+
+/// Tell CloudFormation how the request went (it waits for the answer), then report.
+async fn answer_cloudformation(
+    request: &CustomResourceRequest,
+    outcome: Result<(), Error>,
+    physical_id: &str,
+    invocation: &Invocation,
+    deps: &Deps,
+) -> Result<FailoverReport, Error> {
+    let answer = request.response(
+        outcome.as_ref().map(|_| ()).map_err(ToString::to_string),
+        physical_id,
+    );
+    deps.replies.reply(&request.response_url, &answer).await?;
+    outcome?;
+    decide(Input::Status, invocation, deps, false).await
+}
+
+/// The site's own DNS record becomes the failover pair at deploy (one atomic batch, so the
+/// name resolves at every moment), and the pair becomes a plain alias to the load balancer again
+/// when the stack is deleted or turned to observe mode.
+async fn on_records(
+    request: CustomResourceRequest,
+    invocation: &Invocation,
+    deps: &Deps,
+) -> Result<FailoverReport, Error> {
+    let config = &deps.config;
+    let dry_run = config.common.dry_run;
+    let adopt = matches!(
+        request.request_type,
+        RequestType::Create | RequestType::Update
+    ) && !dry_run;
+    let outcome = async {
+        let pair = failover_pair(&request.resource_properties, config)?;
+        keep_records(adopt, &pair, &request, deps).await
+    }
+    .await;
+    answer_cloudformation(&request, outcome, &config.record_name, invocation, deps).await
+}
+
+/// Adopt the name (the site's own A record becomes the pair, its AAAA is kept by the loop from
+/// now on) or give it back (a plain alias to the load balancer, the AAAA put back if withdrawn).
+async fn keep_records(
+    adopt: bool,
+    pair: &dns::FailoverPair,
+    request: &CustomResourceRequest,
+    deps: &Deps,
+) -> Result<(), Error> {
+    let config = &deps.config;
+    let cluster = &config.common.cluster;
+    let existing = deps
+        .dns
+        .record_sets(&config.hosted_zone_id, &config.record_name)
+        .await?;
+    let (mut state, version) = load_state(deps).await?;
+    let changes = if adopt {
+        dns::plan_adopt(&existing, pair).map_err(|refusal| {
+            Error::bad_event(format!(
+                "{} cannot become halfhour's failover pair: {}",
+                config.record_name,
+                adopt_refusal(&refusal)
+            ))
+        })?
+    } else {
+        let withdrawn = state.ipv6.as_ref().filter(|_| state.ipv6_withdrawn);
+        dns::plan_release(&existing, pair, withdrawn)
+    };
+    let verb = if adopt { "adopt" } else { "release" };
+    DecisionRecord::new("failover", cluster, verb)
+        .inputs(
+            json!({"request": request.request_type, "record": config.record_name,
+                       "existing": existing, "changes": changes}),
+        )
+        .reason(format!("{} change(s) in one batch", changes.len()))
+        .dry_run(config.common.dry_run)
+        .emit();
+    if !changes.is_empty() {
+        let comment = format!("halfhour {verb}s {} ({cluster})", config.record_name);
+        deps.dns
+            .change_record_sets(&config.hosted_zone_id, &changes, &comment)
+            .await?;
+    }
+    let ipv6 = if adopt {
+        state
+            .ipv6
+            .clone()
+            .or_else(|| dns::own_ipv6(&existing, &config.record_name))
+    } else {
+        None
+    };
+    if ipv6 == state.ipv6 && (adopt || !state.ipv6_withdrawn) {
+        return Ok(());
+    }
+    state.ipv6 = ipv6;
+    state.ipv6_withdrawn &= adopt;
+    if !write_json(deps.store.as_ref(), cluster, STATE_DOC, &state, version).await? {
+        return Err(Error::Conflict(format!(
+            "failover state of {cluster} changed underneath"
+        )));
+    }
+    Ok(())
+}
+
+/// The pair the stack asks for: its targets from the resource's properties, the name and the
+/// gate from this function's own configuration.
+fn failover_pair(properties: &Value, config: &FailoverConfig) -> Result<dns::FailoverPair, Error> {
+    let text = |key: &str| {
+        properties
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| Error::bad_event(format!("{RECORDS_RESOURCE} needs the property {key}")))
+    };
+    let alias = |dns_name, hosted_zone_id| dns::AliasTarget {
+        dns_name,
+        hosted_zone_id,
+        evaluate_target_health: false,
+    };
+    if let Some(named) = properties.get("RecordName").and_then(Value::as_str)
+        && !named
+            .trim_end_matches('.')
+            .eq_ignore_ascii_case(&config.record_name)
+    {
+        return Err(Error::bad_event(format!(
+            "{RECORDS_RESOURCE} names {named}, not this cluster's record {}",
+            config.record_name
+        )));
+    }
+    Ok(dns::FailoverPair {
+        name: config.record_name.clone(),
+        gate_health_check_id: config.gate_health_check_id.clone(),
+        load_balancer: alias(
+            text("LoadBalancerDnsName")?,
+            text("LoadBalancerHostedZoneId")?,
+        ),
+        static_site: alias(text("StaticSiteDomain")?, text("StaticSiteHostedZoneId")?),
+    })
+}
+
+fn adopt_refusal(refusal: &dns::AdoptRefusal) -> String {
+    match refusal {
+        dns::AdoptRefusal::Cname => {
+            "it is a CNAME; make it an A (alias) record to the load balancer first".into()
+        }
+        dns::AdoptRefusal::ForeignRouting { set_identifiers } => format!(
+            "it has records with another routing policy ({}); leave it one plain A record to adopt",
+            set_identifiers.join(", ")
+        ),
+    }
+}
+
+/// `Custom::StaticPage`: publish the page at deploy time, so it is in the bucket before the
+/// failover records exist (they depend on it) and before Route53 can ever fail over to it.
+async fn on_static_page(
     request: CustomResourceRequest,
     invocation: &Invocation,
     deps: &Deps,
@@ -172,13 +339,7 @@ async fn on_deploy(
         })
         .dry_run(dry_run)
         .emit();
-    let answer = request.response(
-        outcome.as_ref().map(|_| ()).map_err(ToString::to_string),
-        &config.static_bucket,
-    );
-    deps.replies.reply(&request.response_url, &answer).await?;
-    outcome?;
-    decide(Input::Status, invocation, deps, false).await
+    answer_cloudformation(&request, outcome, &config.static_bucket, invocation, deps).await
 }
 
 async fn load_state(deps: &Deps) -> Result<(FailoverState, Option<u64>), Error> {
@@ -266,6 +427,11 @@ async fn decide(
             .set_gate_threshold(&config.gate_health_check_id, gate.threshold())
             .await?;
     }
+    if decision.next.ipv6_withdrawn != state.ipv6_withdrawn
+        && let Some(aaaa) = &decision.next.ipv6
+    {
+        sync_ipv6(aaaa, decision.next.ipv6_withdrawn, deps).await?;
+    }
     if decision.next != state
         && !write_json(
             deps.store.as_ref(),
@@ -282,10 +448,36 @@ async fn decide(
     }
     metrics::counter!("DnsFlips")
         .increment((decision.next.flips.len().saturating_sub(state.flips.len())) as u64);
+    // 1 while DNS serves the static page: the stack's alarm fires when it lasts too long.
+    let on_static = !gate.serves_primary(site_healthy);
+    metrics::gauge!("ServingStatic").set(if on_static { 1.0 } else { 0.0 });
     if decision.notify {
         notify(decision.reason, gate, deps).await;
     }
     Ok(report(&decision.next, Some(decision.reason)))
+}
+
+/// Withdraw the site's AAAA (DNS serves the static page, which has no IPv6 address) or put it
+/// back; looked up first, so a retry after a lost answer changes nothing twice.
+async fn sync_ipv6(aaaa: &dns::RecordSet, withdrawn: bool, deps: &Deps) -> Result<(), Error> {
+    let config = &deps.config;
+    let existing = deps
+        .dns
+        .record_sets(&config.hosted_zone_id, &config.record_name)
+        .await?;
+    let change = match (dns::own_ipv6(&existing, &config.record_name), withdrawn) {
+        (Some(present), true) => dns::RecordChange::Delete(present),
+        (None, false) => dns::RecordChange::Create(aaaa.clone()),
+        _ => return Ok(()),
+    };
+    let comment = format!(
+        "halfhour {} the IPv6 record of {}",
+        if withdrawn { "withdraws" } else { "restores" },
+        config.record_name
+    );
+    deps.dns
+        .change_record_sets(&config.hosted_zone_id, &[change], &comment)
+        .await
 }
 
 fn static_reason(reason: Reason) -> String {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use halfhour::domain::Millis;
+use halfhour::domain::dns::RecordSet;
 
 /// The gate's HealthThreshold (a CALCULATED check whose only child is the site check):
 /// Route53 documents 0 as always healthy and a threshold above the children as always unhealthy.
@@ -91,6 +92,12 @@ pub struct FailoverState {
     pub budget_notified_at: Option<Millis>,
     /// The side DNS served at the last decision, to count the flips Route53 made by itself.
     pub last_serving_primary: bool,
+    /// The site's own AAAA record, as adopted: kept while DNS serves the load balancer, withdrawn
+    /// while it serves the static page (which has no IPv6 address).
+    #[serde(default)]
+    pub ipv6: Option<RecordSet>,
+    #[serde(default)]
+    pub ipv6_withdrawn: bool,
 }
 
 impl Default for FailoverState {
@@ -101,6 +108,8 @@ impl Default for FailoverState {
             failovers: Vec::new(),
             budget_notified_at: None,
             last_serving_primary: true,
+            ipv6: None,
+            ipv6_withdrawn: false,
         }
     }
 }
@@ -178,6 +187,34 @@ fn record_side(next: &mut FailoverState, was_primary: bool, is_primary: bool, no
 }
 
 pub fn plan_failover(
+    state: &FailoverState,
+    site_healthy: bool,
+    db_window: bool,
+    paused: bool,
+    operator: Option<Operator>,
+    policy: &Policy,
+    now: Millis,
+) -> FailoverDecision {
+    let mut decision = plan_side(
+        state,
+        site_healthy,
+        db_window,
+        paused,
+        operator,
+        policy,
+        now,
+    );
+    // IPv6 has no static side (S3 website endpoints are IPv4 only, and Route53 aliases to them
+    // only as A): the site's AAAA is withdrawn while DNS serves the static page, so dual-stack
+    // clients follow the A record there; paused, halfhour withdraws nothing.
+    let next = &mut decision.next;
+    next.ipv6_withdrawn =
+        next.ipv6.is_some() && !paused && !next.mode.gate().serves_primary(site_healthy);
+    decision
+}
+
+/// Which side DNS serves, and how the gate holds it there.
+fn plan_side(
     state: &FailoverState,
     site_healthy: bool,
     db_window: bool,
@@ -423,6 +460,49 @@ mod tests {
             s(10_001),
         );
         assert!(matches!(unpinned.next.mode, Mode::HoldingStatic { .. }));
+    }
+
+    #[test]
+    fn an_adopted_aaaa_is_withdrawn_while_dns_serves_the_static_page() {
+        let aaaa = RecordSet {
+            name: "www.example.com.".into(),
+            kind: "AAAA".into(),
+            set_identifier: None,
+            failover: None,
+            health_check_id: None,
+            alias: None,
+            ttl: Some(300),
+            values: vec!["2001:db8::1".into()],
+        };
+        let dual = FailoverState {
+            ipv6: Some(aaaa),
+            ..FailoverState::default()
+        };
+        let down = plan_failover(&dual, false, false, false, None, &POLICY, s(0));
+        assert!(down.next.ipv6_withdrawn);
+        let held = plan_failover(&down.next, true, false, false, None, &POLICY, s(60));
+        assert!(
+            held.next.ipv6_withdrawn,
+            "still on static through the hold-down"
+        );
+        let back = plan_failover(&held.next, true, false, false, None, &POLICY, s(400));
+        assert_eq!(back.reason, Reason::FailedBack);
+        assert!(!back.next.ipv6_withdrawn);
+        let paused = plan_failover(&down.next, false, false, true, None, &POLICY, s(60));
+        assert!(!paused.next.ipv6_withdrawn, "paused: given back");
+        let v4 = plan_failover(
+            &FailoverState::default(),
+            false,
+            false,
+            false,
+            None,
+            &POLICY,
+            s(0),
+        );
+        assert!(
+            !v4.next.ipv6_withdrawn,
+            "nothing adopted, nothing withdrawn"
+        );
     }
 
     #[test]

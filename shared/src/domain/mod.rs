@@ -4,6 +4,7 @@ pub mod alarm;
 pub mod capacity;
 pub mod command;
 pub mod custom_resource;
+pub mod dns;
 pub mod flags;
 pub mod idempotency;
 pub mod image;

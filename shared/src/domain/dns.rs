@@ -1,0 +1,352 @@
+//! The site's DNS records and how halfhour takes them over and gives them back: a plain record
+//! becomes the failover pair, and the pair becomes a plain alias to the load balancer again, each
+//! in one Route53 change batch (Route53 applies a batch all or nothing, so the name resolves at
+//! every moment). Pure: the adapter reads and writes the records, this decides the changes.
+
+use serde::{Deserialize, Serialize};
+
+/// PRIMARY (the load balancer, behind the gate) or SECONDARY (the static site).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FailoverRole {
+    Primary,
+    Secondary,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AliasTarget {
+    pub dns_name: String,
+    pub hosted_zone_id: String,
+    pub evaluate_target_health: bool,
+}
+
+/// One record set of the site's name, with every value a DELETE must repeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordSet {
+    pub name: String,
+    /// `A`, `AAAA`, `CNAME`, ...
+    pub kind: String,
+    pub set_identifier: Option<String>,
+    pub failover: Option<FailoverRole>,
+    pub health_check_id: Option<String>,
+    pub alias: Option<AliasTarget>,
+    /// Plain (non-alias) records: their TTL and values.
+    pub ttl: Option<i64>,
+    pub values: Vec<String>,
+}
+
+impl RecordSet {
+    /// A plain alias record (simple routing) to `target`.
+    pub fn simple_alias(name: &str, kind: &str, target: AliasTarget) -> Self {
+        RecordSet {
+            name: name.to_owned(),
+            kind: kind.to_owned(),
+            set_identifier: None,
+            failover: None,
+            health_check_id: None,
+            alias: Some(target),
+            ttl: None,
+            values: Vec::new(),
+        }
+    }
+
+    fn same_name(&self, other: &str) -> bool {
+        self.name
+            .trim_end_matches('.')
+            .eq_ignore_ascii_case(other.trim_end_matches('.'))
+    }
+
+    /// Route53 answers names lower-cased with a trailing dot; compare without either.
+    fn same_as(&self, other: &RecordSet) -> bool {
+        let plain = |r: &RecordSet| RecordSet {
+            name: r.name.trim_end_matches('.').to_ascii_lowercase(),
+            alias: r.alias.as_ref().map(|a| AliasTarget {
+                dns_name: a.dns_name.trim_end_matches('.').to_ascii_lowercase(),
+                ..a.clone()
+            }),
+            ..r.clone()
+        };
+        plain(self) == plain(other)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum RecordChange {
+    Create(RecordSet),
+    Delete(RecordSet),
+}
+
+/// The records halfhour keeps for the site's name: PRIMARY → the load balancer behind the gate,
+/// SECONDARY → the S3 website endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailoverPair {
+    pub name: String,
+    pub gate_health_check_id: String,
+    pub load_balancer: AliasTarget,
+    pub static_site: AliasTarget,
+}
+
+/// halfhour's set identifiers: a failover record named otherwise is someone else's.
+pub const PRIMARY_ID: &str = "primary";
+pub const SECONDARY_ID: &str = "secondary";
+
+impl FailoverPair {
+    pub fn records(&self) -> [RecordSet; 2] {
+        let record = |role, id: &str, target: &AliasTarget, check: Option<&String>| RecordSet {
+            name: self.name.clone(),
+            kind: "A".into(),
+            set_identifier: Some(id.to_owned()),
+            failover: Some(role),
+            health_check_id: check.cloned(),
+            alias: Some(target.clone()),
+            ttl: None,
+            values: Vec::new(),
+        };
+        [
+            record(
+                FailoverRole::Primary,
+                PRIMARY_ID,
+                &self.load_balancer,
+                Some(&self.gate_health_check_id),
+            ),
+            record(
+                FailoverRole::Secondary,
+                SECONDARY_ID,
+                &self.static_site,
+                None,
+            ),
+        ]
+    }
+
+    /// What the name answers once halfhour is gone: the load balancer, plainly.
+    pub fn released(&self) -> RecordSet {
+        RecordSet::simple_alias(&self.name, "A", self.load_balancer.clone())
+    }
+}
+
+/// Why halfhour will not take the name over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum AdoptRefusal {
+    /// A CNAME owns the name: no other record may exist beside it.
+    Cname,
+    /// Records of the name use a routing policy halfhour did not make (weighted, latency, or
+    /// failover records with other identifiers): it does not guess which one is the site.
+    ForeignRouting { set_identifiers: Vec<String> },
+}
+
+/// The A records of `name` among `existing`.
+fn a_records<'a>(existing: &'a [RecordSet], name: &'a str) -> impl Iterator<Item = &'a RecordSet> {
+    existing
+        .iter()
+        .filter(move |r| r.same_name(name) && r.kind == "A")
+}
+
+/// The batch that turns what the name has now into the failover pair: nothing when the pair is
+/// there; the pair itself when the name has no A record; the plain record deleted and the pair
+/// created, in one batch, when the site has its own record.
+pub fn plan_adopt(
+    existing: &[RecordSet],
+    wanted: &FailoverPair,
+) -> Result<Vec<RecordChange>, AdoptRefusal> {
+    if existing
+        .iter()
+        .any(|r| r.same_name(&wanted.name) && r.kind == "CNAME")
+    {
+        return Err(AdoptRefusal::Cname);
+    }
+    let pair = wanted.records();
+    let ours = |r: &RecordSet| {
+        matches!(r.set_identifier.as_deref(), Some(PRIMARY_ID | SECONDARY_ID))
+            && r.failover.is_some()
+    };
+    let current: Vec<&RecordSet> = a_records(existing, &wanted.name).collect();
+    let foreign: Vec<String> = current
+        .iter()
+        .filter(|r| r.set_identifier.is_some() && !ours(r))
+        .filter_map(|r| r.set_identifier.clone())
+        .collect();
+    if !foreign.is_empty() {
+        return Err(AdoptRefusal::ForeignRouting {
+            set_identifiers: foreign,
+        });
+    }
+    let mut changes = Vec::new();
+    for record in &current {
+        if !pair.iter().any(|p| p.same_as(record)) {
+            changes.push(RecordChange::Delete((*record).clone()));
+        }
+    }
+    for record in pair {
+        if !current.iter().any(|c| c.same_as(&record)) {
+            changes.push(RecordChange::Create(record));
+        }
+    }
+    Ok(changes)
+}
+
+/// The site's own AAAA record (plain routing), if it has one: halfhour withdraws it while DNS
+/// serves the static page, which has no IPv6 address.
+pub fn own_ipv6(existing: &[RecordSet], name: &str) -> Option<RecordSet> {
+    existing
+        .iter()
+        .find(|r| r.same_name(name) && r.kind == "AAAA" && r.set_identifier.is_none())
+        .cloned()
+}
+
+/// The batch that gives the name back: halfhour's failover records deleted and a plain alias to
+/// the load balancer created in their place, and the site's AAAA put back if halfhour withdrew
+/// it; nothing when there is nothing of halfhour's left.
+pub fn plan_release(
+    existing: &[RecordSet],
+    wanted: &FailoverPair,
+    withdrawn_ipv6: Option<&RecordSet>,
+) -> Vec<RecordChange> {
+    let mut changes = release_a(existing, wanted);
+    if let Some(aaaa) = withdrawn_ipv6
+        && own_ipv6(existing, &wanted.name).is_none()
+    {
+        changes.push(RecordChange::Create(aaaa.clone()));
+    }
+    changes
+}
+
+fn release_a(existing: &[RecordSet], wanted: &FailoverPair) -> Vec<RecordChange> {
+    let ours: Vec<RecordChange> = a_records(existing, &wanted.name)
+        .filter(|r| {
+            r.failover.is_some()
+                && matches!(r.set_identifier.as_deref(), Some(PRIMARY_ID | SECONDARY_ID))
+        })
+        .cloned()
+        .map(RecordChange::Delete)
+        .collect();
+    let plain_exists = a_records(existing, &wanted.name).any(|r| r.set_identifier.is_none());
+    if ours.is_empty() || plain_exists {
+        return ours;
+    }
+    let mut changes = ours;
+    changes.push(RecordChange::Create(wanted.released()));
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair() -> FailoverPair {
+        FailoverPair {
+            name: "www.example.com".into(),
+            gate_health_check_id: "gate".into(),
+            load_balancer: AliasTarget {
+                dns_name: "web-123.us-east-1.elb.amazonaws.com".into(),
+                hosted_zone_id: "Z35SXDOTRQ7X7K".into(),
+                evaluate_target_health: false,
+            },
+            static_site: AliasTarget {
+                dns_name: "s3-website-us-east-1.amazonaws.com".into(),
+                hosted_zone_id: "Z3AQBSTGFYJSTF".into(),
+                evaluate_target_health: false,
+            },
+        }
+    }
+
+    fn plain(values: &[&str]) -> RecordSet {
+        RecordSet {
+            name: "www.example.com.".into(),
+            kind: "A".into(),
+            set_identifier: None,
+            failover: None,
+            health_check_id: None,
+            alias: None,
+            ttl: Some(300),
+            values: values.iter().map(|v| v.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_sites_own_record_is_replaced_by_the_pair_in_one_batch() {
+        let own = plain(&["203.0.113.10"]);
+        let changes = plan_adopt(std::slice::from_ref(&own), &pair()).unwrap();
+        let [primary, secondary] = pair().records();
+        assert_eq!(
+            changes,
+            vec![
+                RecordChange::Delete(own),
+                RecordChange::Create(primary),
+                RecordChange::Create(secondary)
+            ],
+            "the DELETE first, in the same batch"
+        );
+    }
+
+    #[test]
+    fn adoption_is_idempotent_and_leaves_other_types_alone() {
+        // As Route53 lists them: lower case, a trailing dot.
+        let mut existing: Vec<RecordSet> = pair()
+            .records()
+            .into_iter()
+            .map(|mut r| {
+                r.name.push('.');
+                if let Some(alias) = r.alias.as_mut() {
+                    alias.dns_name = format!("{}.", alias.dns_name.to_ascii_lowercase());
+                }
+                r
+            })
+            .collect();
+        let aaaa = RecordSet {
+            kind: "AAAA".into(),
+            ..RecordSet::simple_alias("www.example.com", "AAAA", pair().load_balancer)
+        };
+        existing.push(aaaa);
+        assert_eq!(plan_adopt(&existing, &pair()), Ok(vec![]));
+        assert_eq!(plan_adopt(&[], &pair()).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn foreign_routing_and_a_cname_are_refused() {
+        let weighted = RecordSet {
+            set_identifier: Some("blue".into()),
+            ..plain(&["203.0.113.10"])
+        };
+        assert_eq!(
+            plan_adopt(&[weighted], &pair()),
+            Err(AdoptRefusal::ForeignRouting {
+                set_identifiers: vec!["blue".into()]
+            })
+        );
+        let cname = RecordSet {
+            kind: "CNAME".into(),
+            ..plain(&["site.example.net"])
+        };
+        assert_eq!(plan_adopt(&[cname], &pair()), Err(AdoptRefusal::Cname));
+    }
+
+    #[test]
+    fn release_puts_a_plain_alias_to_the_load_balancer_in_the_pairs_place() {
+        let existing = pair().records().to_vec();
+        let changes = plan_release(&existing, &pair(), None);
+        assert_eq!(changes.len(), 3);
+        assert_eq!(
+            changes[2],
+            RecordChange::Create(RecordSet::simple_alias(
+                "www.example.com",
+                "A",
+                pair().load_balancer
+            ))
+        );
+        assert!(
+            plan_release(&[], &pair(), None).is_empty(),
+            "nothing to give back"
+        );
+        let released = [pair().released()];
+        assert!(
+            plan_release(&released, &pair(), None).is_empty(),
+            "already given back"
+        );
+        let aaaa = RecordSet::simple_alias("www.example.com", "AAAA", pair().load_balancer);
+        let with_ipv6 = plan_release(&existing, &pair(), Some(&aaaa));
+        assert_eq!(with_ipv6.last(), Some(&RecordChange::Create(aaaa.clone())));
+        let mut present = existing.clone();
+        present.push(aaaa.clone());
+        assert_eq!(plan_release(&present, &pair(), Some(&aaaa)).len(), 3);
+        assert_eq!(own_ipv6(&present, "www.example.com"), Some(aaaa));
+    }
+}

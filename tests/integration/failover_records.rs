@@ -1,0 +1,356 @@
+//! DNS adopted, not taken over: the site's own record becomes the failover pair in one atomic
+//! batch at deploy, and a plain alias to the load balancer again at uninstall; what the name
+//! answers is checked at every step.
+
+// Suite helpers too: an unwrap that fails is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use aws_sdk_route53::types::{
+    AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecordSet, RrType,
+};
+use halfhour_tests::Emulator;
+use serde_json::{Value, json};
+
+use crate::failover_dns::{Setup, at, setup, t0};
+
+/// The CloudFormation request for the stack's `Custom::FailoverRecords`, answered at `key`.
+fn records_request(s: &Setup, request_type: &str, key: &str) -> Value {
+    let mut request = halfhour_tests::emulator::event("failover/deploy-records.json");
+    request["RequestType"] = json!(request_type);
+    request["ResponseURL"] = json!(format!(
+        "{}/_halfhour/cfn-response/{key}",
+        Emulator::shared().endpoint
+    ));
+    if request_type != "Create" {
+        request["PhysicalResourceId"] = json!(s.cluster.record_name);
+    }
+    let properties = &mut request["ResourceProperties"];
+    properties["RecordName"] = json!(s.cluster.record_name);
+    properties["LoadBalancerDnsName"] = json!(s.cluster.load_balancer_dns);
+    request
+}
+
+async fn deliver(s: &Setup, request_type: &str, key: &str) -> Value {
+    let request = records_request(s, request_type, key);
+    let _ = failover::handle(&request, &at(key, t0()), &s.deps).await;
+    Emulator::shared().cfn_responses(key).pop().unwrap()
+}
+
+fn route53(s: &Setup) -> aws_sdk_route53::Client {
+    aws_sdk_route53::Client::new(&s.config)
+}
+
+async fn a_records(s: &Setup) -> Vec<ResourceRecordSet> {
+    route53(s)
+        .list_resource_record_sets()
+        .hosted_zone_id(&s.cluster.hosted_zone_id)
+        .send()
+        .await
+        .unwrap()
+        .resource_record_sets()
+        .iter()
+        .filter(|r| {
+            r.name().trim_end_matches('.') == s.cluster.record_name && *r.r#type() == RrType::A
+        })
+        .cloned()
+        .collect()
+}
+
+/// The site before halfhour: its own plain alias to the load balancer (the seeded pair, deleted
+/// exactly as listed, in the same batch).
+async fn the_sites_own_record(s: &Setup) {
+    let mut changes: Vec<Change> = a_records(s)
+        .await
+        .into_iter()
+        .map(|r| {
+            Change::builder()
+                .action(ChangeAction::Delete)
+                .resource_record_set(r)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    changes.push(
+        Change::builder()
+            .action(ChangeAction::Create)
+            .resource_record_set(plain_alias(s))
+            .build()
+            .unwrap(),
+    );
+    change_batch(s, changes).await;
+}
+
+/// One change batch the test itself sends (someone else's change to the zone).
+async fn change_batch(s: &Setup, changes: Vec<Change>) {
+    route53(s)
+        .change_resource_record_sets()
+        .hosted_zone_id(&s.cluster.hosted_zone_id)
+        .change_batch(
+            ChangeBatch::builder()
+                .set_changes(Some(changes))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+fn plain_alias(s: &Setup) -> ResourceRecordSet {
+    ResourceRecordSet::builder()
+        .name(&s.cluster.record_name)
+        .r#type(RrType::A)
+        .alias_target(
+            AliasTarget::builder()
+                .dns_name(&s.cluster.load_balancer_dns)
+                .hosted_zone_id("Z35SXDOTRQ7X7K")
+                .evaluate_target_health(false)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap()
+}
+
+fn answer(s: &Setup) -> (String, Value) {
+    let emulator = Emulator::shared();
+    let answer = emulator.resolve_full(&s.cluster.hosted_zone_id, &s.cluster.record_name);
+    (
+        answer["answer"].as_str().unwrap().to_owned(),
+        answer["target"].clone(),
+    )
+}
+
+#[tokio::test]
+async fn a_live_record_is_adopted_and_given_back_with_the_name_resolving_throughout() {
+    let emulator = Emulator::shared();
+    let s = setup("records-adopt", &[]).await;
+    the_sites_own_record(&s).await;
+    let balancer = json!(s.cluster.load_balancer_dns);
+    assert_eq!(
+        answer(&s),
+        ("SIMPLE".into(), balancer.clone()),
+        "the live site"
+    );
+
+    let created = deliver(&s, "Create", "records-adopt-1").await;
+    assert_eq!(created["Status"], "SUCCESS", "{created}");
+    assert_eq!(
+        answer(&s),
+        ("PRIMARY".into(), balancer.clone()),
+        "adopted, still the load balancer"
+    );
+    let kinds: Vec<_> = a_records(&s)
+        .await
+        .iter()
+        .map(|r| r.failover().map(|f| f.as_str().to_owned()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![Some("PRIMARY".into()), Some("SECONDARY".into())]
+    );
+
+    // The pair works: the site fails, Route53 answers the static site by itself.
+    emulator.set_health_check_status(&s.cluster.site_health_check_id, false);
+    assert_eq!(answer(&s).0, "SECONDARY");
+    emulator.set_health_check_status(&s.cluster.site_health_check_id, true);
+
+    // A redeploy changes nothing.
+    let updated = deliver(&s, "Update", "records-adopt-2").await;
+    assert_eq!(updated["Status"], "SUCCESS", "{updated}");
+    assert_eq!(answer(&s).0, "PRIMARY");
+
+    // sam delete: the name answers the load balancer, plainly.
+    let deleted = deliver(&s, "Delete", "records-adopt-3").await;
+    assert_eq!(deleted["Status"], "SUCCESS", "{deleted}");
+    assert_eq!(answer(&s), ("SIMPLE".into(), balancer));
+    let left = a_records(&s).await;
+    assert_eq!(left.len(), 1);
+    assert!(left[0].set_identifier().is_none());
+    // A second delete (CloudFormation retries) has nothing to give back.
+    assert_eq!(
+        deliver(&s, "Delete", "records-adopt-4").await["Status"],
+        "SUCCESS"
+    );
+}
+
+#[tokio::test]
+async fn observe_mode_leaves_the_record_alone_and_turning_it_off_adopts_it() {
+    let dry = setup("records-observe", &[("DRY_RUN", "true")]).await;
+    the_sites_own_record(&dry).await;
+    assert_eq!(
+        deliver(&dry, "Create", "records-observe-1").await["Status"],
+        "SUCCESS"
+    );
+    assert_eq!(
+        answer(&dry).0,
+        "SIMPLE",
+        "observe mode: DNS answers what it answered"
+    );
+    assert!(
+        Emulator::shared()
+            .requests(&dry.app)
+            .iter()
+            .all(|r| r.action != "ChangeResourceRecordSets"),
+        "not one record change"
+    );
+    // The same cluster, now acting (DryRun=false reaches the function as an Update).
+    let mut acting = dry.vars.clone();
+    acting.insert("DRY_RUN".into(), "false".into());
+    let deps = failover::Deps::from_sdk(
+        failover::FailoverConfig::from_lookup(|name| acting.get(name).cloned()).unwrap(),
+        &dry.function_config,
+    );
+    let request = records_request(&dry, "Update", "records-observe-2");
+    failover::handle(&request, &at("update", t0()), &deps)
+        .await
+        .unwrap();
+    assert_eq!(answer(&dry).0, "PRIMARY");
+    // And back to observe mode: given back.
+    let request = records_request(&dry, "Update", "records-observe-3");
+    failover::handle(&request, &at("back", t0()), &dry.deps)
+        .await
+        .unwrap();
+    assert_eq!(answer(&dry).0, "SIMPLE");
+}
+
+#[tokio::test]
+async fn a_name_with_another_routing_policy_is_refused_and_left_as_it_was() {
+    let s = setup("records-foreign", &[]).await;
+    // Someone else's failover records (other identifiers) own the name.
+    let mut changes = Vec::new();
+    for r in a_records(&s).await {
+        changes.push(
+            Change::builder()
+                .action(ChangeAction::Delete)
+                .resource_record_set(r.clone())
+                .build()
+                .unwrap(),
+        );
+        let theirs = ResourceRecordSet::builder()
+            .name(r.name())
+            .r#type(RrType::A)
+            .set_identifier(format!("theirs-{}", r.set_identifier().unwrap()))
+            .set_failover(r.failover().cloned())
+            .set_alias_target(r.alias_target().cloned())
+            .set_health_check_id(r.health_check_id().map(str::to_owned))
+            .build()
+            .unwrap();
+        changes.push(
+            Change::builder()
+                .action(ChangeAction::Create)
+                .resource_record_set(theirs)
+                .build()
+                .unwrap(),
+        );
+    }
+    change_batch(&s, changes).await;
+    let before = a_records(&s).await;
+    let refused = deliver(&s, "Create", "records-foreign-1").await;
+    assert_eq!(refused["Status"], "FAILED");
+    assert!(
+        refused["Reason"]
+            .as_str()
+            .unwrap()
+            .contains("theirs-primary"),
+        "{refused}"
+    );
+    assert_eq!(a_records(&s).await, before, "nothing changed");
+}
+
+#[tokio::test]
+async fn a_dual_stack_sites_aaaa_is_withdrawn_while_static_and_put_back_after() {
+    let emulator = Emulator::shared();
+    let s = setup("records-ipv6", &[]).await;
+    the_sites_own_record(&s).await;
+    let aaaa = ResourceRecordSet::builder()
+        .name(&s.cluster.record_name)
+        .r#type(RrType::Aaaa)
+        .alias_target(plain_alias(&s).alias_target().unwrap().clone())
+        .build()
+        .unwrap();
+    let create = Change::builder()
+        .action(ChangeAction::Create)
+        .resource_record_set(aaaa)
+        .build()
+        .unwrap();
+    change_batch(&s, vec![create]).await;
+    let ipv6 = || async {
+        route53(&s)
+            .list_resource_record_sets()
+            .hosted_zone_id(&s.cluster.hosted_zone_id)
+            .send()
+            .await
+            .unwrap()
+            .resource_record_sets()
+            .iter()
+            .filter(|r| {
+                r.name().trim_end_matches('.') == s.cluster.record_name
+                    && *r.r#type() == RrType::Aaaa
+            })
+            .count()
+    };
+    assert_eq!(
+        deliver(&s, "Create", "records-ipv6-1").await["Status"],
+        "SUCCESS"
+    );
+    assert_eq!(ipv6().await, 1, "adoption keeps the AAAA");
+
+    // The site fails: DNS serves the static page, and the AAAA is withdrawn with it.
+    emulator.set_health_check_status(&s.cluster.site_health_check_id, false);
+    let down = failover::handle(
+        &crate::failover_dns::health_alarm("ALARM"),
+        &at("down", t0()),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(down.reason, Some(json!("FailedOver")));
+    assert_eq!(answer(&s).0, "SECONDARY");
+    assert_eq!(ipv6().await, 0, "no IPv6 answer while the site is static");
+    // A duplicate delivery changes nothing twice.
+    failover::handle(
+        &crate::failover_dns::health_alarm("ALARM"),
+        &at("down-again", t0()),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(ipv6().await, 0);
+
+    // Healthy for the hold-down: back to the load balancer, AAAA and all.
+    emulator.set_health_check_status(&s.cluster.site_health_check_id, true);
+    let tick = json!({"action": "reconcile"});
+    failover::handle(&tick, &at("up", crate::failover_dns::after(10)), &s.deps)
+        .await
+        .unwrap();
+    let back = failover::handle(
+        &tick,
+        &at(
+            "back",
+            crate::failover_dns::after(10 + crate::failover_dns::HOLD_DOWN),
+        ),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(back.reason, Some(json!("FailedBack")));
+    assert_eq!(ipv6().await, 1, "put back with the load balancer");
+
+    // Static again, then uninstalled: the plain A record and the AAAA are both back.
+    emulator.set_health_check_status(&s.cluster.site_health_check_id, false);
+    failover::handle(
+        &tick,
+        &at("down-2", crate::failover_dns::after(4000)),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(ipv6().await, 0);
+    assert_eq!(
+        deliver(&s, "Delete", "records-ipv6-2").await["Status"],
+        "SUCCESS"
+    );
+    assert_eq!(answer(&s).0, "SIMPLE");
+    assert_eq!(ipv6().await, 1, "uninstall gives the AAAA back too");
+}
