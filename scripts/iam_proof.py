@@ -21,7 +21,10 @@ from cfnlint.decode import decode
 # SigV4 signing name → IAM service prefix, where they differ.
 IAM_PREFIX = {"monitoring": "cloudwatch"}
 # Wire operation → IAM action, where they differ.
-IAM_ACTION = {"s3:HeadObject": "s3:GetObject", "lambda:Invoke": "lambda:InvokeFunction"}
+IAM_ACTION = {"s3:HeadObject": "s3:GetObject", "lambda:Invoke": "lambda:InvokeFunction",
+              "s3:HeadBucket": "s3:ListBucket", "s3:ListObjects": "s3:ListBucket",
+              "s3:PutBucketEncryption": "s3:PutEncryptionConfiguration",
+              "s3:PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock"}
 # Actions AWS authorizes on the caller as part of another call (its documentation says so).
 # A call that puts a group on a launch template version (a refresh, its rollback, an update)
 # authorizes the caller's use of that template: ec2:RunInstances, iam:PassRole for its instance

@@ -335,6 +335,17 @@ pub trait StaticSite: Send + Sync {
 
     /// The page's body, None when it does not exist.
     async fn get_page(&self, bucket: &str, key: &str) -> Result<Option<String>>;
+
+    /// Whether the bucket exists, and whose it says it is (its `halfhour:cluster` tag).
+    async fn find_bucket(&self, bucket: &str) -> Result<crate::domain::BucketFound>;
+
+    /// CreateBucket in the caller's region.
+    async fn create_bucket(&self, bucket: &str) -> Result<()>;
+
+    /// Make the bucket the static website: index/error documents, public read of its objects
+    /// only, encryption, versioning, and the `halfhour:cluster` tag. Every call is a PUT of the
+    /// whole setting, so configuring twice is harmless.
+    async fn configure_website(&self, bucket: &str, cluster: &ClusterName) -> Result<()>;
 }
 
 /// RDS instances: what the database loop checks for drift.

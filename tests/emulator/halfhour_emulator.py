@@ -1286,6 +1286,23 @@ ROUTE53_ACTIONS = [
     ("GET", "/hostedzone", "GetHostedZone"),
 ]
 S3_ACTIONS = {"PUT": "PutObject", "GET": "GetObject", "HEAD": "HeadObject", "DELETE": "DeleteObject", "POST": "PostObject"}
+# Bucket operations by their subresource (path-style: /<bucket>?<subresource>), as the S3 REST
+# API names them (https://docs.aws.amazon.com/AmazonS3/latest/API/API_Operations_Amazon_Simple_Storage_Service.html).
+S3_BUCKET_ACTIONS = {
+    ("PUT", ""): "CreateBucket", ("HEAD", ""): "HeadBucket", ("GET", ""): "ListObjects",
+    ("PUT", "tagging"): "PutBucketTagging", ("GET", "tagging"): "GetBucketTagging",
+    ("PUT", "website"): "PutBucketWebsite", ("PUT", "encryption"): "PutBucketEncryption",
+    ("PUT", "versioning"): "PutBucketVersioning", ("PUT", "publicAccessBlock"): "PutPublicAccessBlock",
+    ("PUT", "policy"): "PutBucketPolicy",
+}
+
+
+def _s3_action(method: str, path: str, query: str) -> str:
+    if path.strip("/").count("/") >= 1:
+        return S3_ACTIONS.get(method, f"{method} {path}")
+    subresource = next((k for k in urllib.parse.parse_qs(query, keep_blank_values=True)
+                        if k in {"tagging", "website", "encryption", "versioning", "publicAccessBlock", "policy"}), "")
+    return S3_BUCKET_ACTIONS.get((method, subresource), f"{method} {path}")
 
 
 def _service_of(environ: dict[str, Any]) -> str:
@@ -1335,7 +1352,7 @@ def _describe_request(environ: dict[str, Any], body: bytes) -> dict[str, Any]:
                     action = name
                     break
         elif service == "s3":
-            action = S3_ACTIONS.get(method, action)
+            action = _s3_action(method, path, environ.get("QUERY_STRING", ""))
         elif service == "lambda" and path.endswith("/invocations"):
             action = "Invoke"
         params = {"path": path, "body": body[:2048].decode("utf-8", "replace")}

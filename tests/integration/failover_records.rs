@@ -354,3 +354,98 @@ async fn a_dual_stack_sites_aaaa_is_withdrawn_while_static_and_put_back_after() 
     assert_eq!(answer(&s).0, "SIMPLE");
     assert_eq!(ipv6().await, 1, "uninstall gives the AAAA back too");
 }
+
+#[tokio::test]
+async fn the_static_site_bucket_is_created_used_again_by_its_cluster_and_refused_to_others() {
+    let s = setup("records-bucket", &[]).await;
+    let s3 = halfhour_tests::fixture::s3_client(&s.config);
+    let bucket = &s.cluster.bucket;
+    let request = |request_type: &str, key: &str| {
+        let mut request = records_request(&s, request_type, key);
+        request["LogicalResourceId"] = json!("StaticSiteBucket");
+        request["ResourceType"] = json!("Custom::StaticSiteBucket");
+        request["ResourceProperties"] = json!({"ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:f", "BucketName": bucket});
+        request
+    };
+    let send = |request: Value, key: &'static str| {
+        let deps = &s.deps;
+        async move {
+            let _ = failover::handle(&request, &at(key, t0()), deps).await;
+            Emulator::shared().cfn_responses(key).pop().unwrap()
+        }
+    };
+    let mutations = || {
+        Emulator::shared()
+            .mutating_requests(&s.app)
+            .into_iter()
+            .map(|r| r.action)
+            .collect::<Vec<_>>()
+    };
+
+    // A bucket of that name that is not this cluster's (the seeded one is untagged): refused.
+    let refused = send(request("Create", "bucket-1"), "bucket-1").await;
+    assert_eq!(refused["Status"], "FAILED");
+    assert!(
+        refused["Reason"]
+            .as_str()
+            .unwrap()
+            .contains("halfhour:cluster"),
+        "{refused}"
+    );
+    assert!(mutations().is_empty(), "untouched: {:?}", mutations());
+
+    // This cluster's retained bucket: used again.
+    let tag = aws_sdk_s3::types::Tag::builder()
+        .key("halfhour:cluster")
+        .value(&s.cluster.name)
+        .build()
+        .unwrap();
+    s3.put_bucket_tagging()
+        .bucket(bucket)
+        .tagging(
+            aws_sdk_s3::types::Tagging::builder()
+                .tag_set(tag)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let adopted = send(request("Create", "bucket-2"), "bucket-2").await;
+    assert_eq!(adopted["Status"], "SUCCESS", "{adopted}");
+    assert!(!mutations().contains(&"CreateBucket".to_owned()));
+
+    // No bucket at all: created, a website, tagged as this cluster's.
+    s3.delete_bucket().bucket(bucket).send().await.unwrap();
+    let created = send(request("Create", "bucket-3"), "bucket-3").await;
+    assert_eq!(created["Status"], "SUCCESS", "{created}");
+    assert!(mutations().contains(&"CreateBucket".to_owned()));
+    let website = s3.get_bucket_website().bucket(bucket).send().await.unwrap();
+    assert_eq!(website.index_document().unwrap().suffix(), "index.html");
+    let tags = s3.get_bucket_tagging().bucket(bucket).send().await.unwrap();
+    assert!(
+        tags.tag_set()
+            .iter()
+            .any(|t| t.key() == "halfhour:cluster" && t.value() == s.cluster.name)
+    );
+    assert!(
+        s3.get_bucket_policy()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap()
+            .policy()
+            .unwrap()
+            .contains("s3:GetObject")
+    );
+    // sam delete keeps it.
+    assert_eq!(
+        send(request("Delete", "bucket-4"), "bucket-4").await["Status"],
+        "SUCCESS"
+    );
+    s3.head_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("retained");
+}

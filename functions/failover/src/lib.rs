@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub use config::FailoverConfig;
-use plan::{FailoverState, Gate, Operator, Reason};
+use plan::{BucketRefusal, BucketStep, FailoverState, Gate, Operator, Reason};
 
 pub const FUNCTION: &str = "failover";
 const STATE_DOC: &str = halfhour::state::doc::FAILOVER;
@@ -155,10 +155,59 @@ async fn on_deploy(
     invocation: &Invocation,
     deps: &Deps,
 ) -> Result<FailoverReport, Error> {
-    if request.resource_type.as_deref() == Some(RECORDS_RESOURCE) {
-        return on_records(request, invocation, deps).await;
+    match request.resource_type.as_deref() {
+        Some(RECORDS_RESOURCE) => on_records(request, invocation, deps).await,
+        Some(BUCKET_RESOURCE) => on_bucket(request, invocation, deps).await,
+        _ => on_static_page(request, invocation, deps).await,
     }
-    on_static_page(request, invocation, deps).await
+}
+
+const BUCKET_RESOURCE: &str = "Custom::StaticSiteBucket";
+
+/// The static site's bucket: created at the first deploy, used again by a redeploy after
+/// `sam delete` (the bucket is retained, with its page) when its `halfhour:cluster` tag says it
+/// is this cluster's; anyone else's bucket of that name is refused, untouched. A delete keeps it.
+async fn on_bucket(
+    request: CustomResourceRequest,
+    invocation: &Invocation,
+    deps: &Deps,
+) -> Result<FailoverReport, Error> {
+    let config = &deps.config;
+    let bucket = &config.static_bucket;
+    let outcome = async {
+        if request.request_type == RequestType::Delete {
+            return Ok(());
+        }
+        let found = deps.site.find_bucket(bucket).await?;
+        let step = plan::plan_bucket(&found, &config.common.cluster);
+        DecisionRecord::new("failover", &config.common.cluster, "static_site_bucket")
+            .inputs(json!({"bucket": bucket, "found": found, "request": request.request_type}))
+            .reason(format!("{step:?}"))
+            .dry_run(config.common.dry_run)
+            .emit();
+        match step {
+            Ok(BucketStep::Create) => deps.site.create_bucket(bucket).await?,
+            Ok(BucketStep::Adopt) => {}
+            Err(BucketRefusal::OwnedElsewhere) => {
+                return Err(Error::bad_event(format!(
+                    "the bucket {bucket} (the static site must be named like the record) belongs to another AWS account"
+                )));
+            }
+            Err(BucketRefusal::NotOurs { cluster_tag }) => {
+                return Err(Error::bad_event(format!(
+                    "the bucket {bucket} exists but is not halfhour's for cluster {} (its halfhour:cluster tag is {}); halfhour uses a retained bucket only when it is this cluster's",
+                    config.common.cluster,
+                    cluster_tag.as_deref().unwrap_or("absent")
+                )));
+            }
+        }
+        // Even in observe mode: the bucket is halfhour's own, not the cluster's.
+        deps.site
+            .configure_website(bucket, &config.common.cluster)
+            .await
+    }
+    .await;
+    answer_cloudformation(&request, outcome, bucket, invocation, deps).await
 }
 
 const RECORDS_RESOURCE: &str = "Custom::FailoverRecords";

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use halfhour::domain::Millis;
 use halfhour::domain::dns::RecordSet;
+use halfhour::domain::{BucketFound, ClusterName, Millis};
 
 /// The gate's HealthThreshold (a CALCULATED check whose only child is the site check):
 /// Route53 documents 0 as always healthy and a threshold above the children as always unhealthy.
@@ -367,6 +367,40 @@ fn plan_side(
     }
 }
 
+/// How the deploy gets the static site's bucket (named like the record, as S3 website hosting
+/// requires, and retained when the stack is deleted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum BucketStep {
+    Create,
+    /// This cluster's bucket, retained by an earlier stack: use it again.
+    Adopt,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum BucketRefusal {
+    OwnedElsewhere,
+    /// It exists but is not tagged as this cluster's (untagged, or another cluster's).
+    NotOurs {
+        cluster_tag: Option<String>,
+    },
+}
+
+pub fn plan_bucket(
+    found: &BucketFound,
+    cluster: &ClusterName,
+) -> Result<BucketStep, BucketRefusal> {
+    match found {
+        BucketFound::Missing => Ok(BucketStep::Create),
+        BucketFound::Exists { cluster_tag } if cluster_tag.as_deref() == Some(cluster.as_str()) => {
+            Ok(BucketStep::Adopt)
+        }
+        BucketFound::Exists { cluster_tag } => Err(BucketRefusal::NotOurs {
+            cluster_tag: cluster_tag.clone(),
+        }),
+        BucketFound::OwnedElsewhere => Err(BucketRefusal::OwnedElsewhere),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -460,6 +494,33 @@ mod tests {
             s(10_001),
         );
         assert!(matches!(unpinned.next.mode, Mode::HoldingStatic { .. }));
+    }
+
+    #[test]
+    fn only_this_clusters_retained_bucket_is_used_again() {
+        let prod = ClusterName::new("prod").unwrap();
+        let tagged = |tag: Option<&str>| BucketFound::Exists {
+            cluster_tag: tag.map(str::to_owned),
+        };
+        assert_eq!(
+            plan_bucket(&BucketFound::Missing, &prod),
+            Ok(BucketStep::Create)
+        );
+        assert_eq!(
+            plan_bucket(&tagged(Some("prod")), &prod),
+            Ok(BucketStep::Adopt)
+        );
+        assert_eq!(
+            plan_bucket(&tagged(Some("staging")), &prod),
+            Err(BucketRefusal::NotOurs {
+                cluster_tag: Some("staging".into())
+            })
+        );
+        assert!(plan_bucket(&tagged(None), &prod).is_err());
+        assert_eq!(
+            plan_bucket(&BucketFound::OwnedElsewhere, &prod),
+            Err(BucketRefusal::OwnedElsewhere)
+        );
     }
 
     #[test]

@@ -5,9 +5,27 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, ErrorDocument,
+    IndexDocument, PublicAccessBlockConfiguration, ServerSideEncryption,
+    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    Tag, Tagging, VersioningConfiguration, WebsiteConfiguration,
+};
+
 use super::classify;
+use crate::domain::{BucketFound, CLUSTER_TAG, ClusterName};
 use crate::error::{Error, Result};
 use crate::ports::StaticSite;
+
+fn built<T>(
+    what: &'static str,
+    built: std::result::Result<T, aws_sdk_s3::error::BuildError>,
+) -> Result<T> {
+    built.map_err(|e| Error::Aws {
+        operation: what,
+        message: format!("request not expressible: {e}"),
+    })
+}
 
 #[derive(Clone, Debug)]
 pub struct S3StaticSite {
@@ -23,6 +41,16 @@ impl S3StaticSite {
             .build();
         S3StaticSite {
             client: Client::from_conf(config),
+        }
+    }
+}
+
+impl S3StaticSite {
+    fn partition(&self) -> &'static str {
+        match self.client.config().region().map(|r| r.as_ref()) {
+            Some(r) if r.starts_with("cn-") => "aws-cn",
+            Some(r) if r.starts_with("us-gov-") => "aws-us-gov",
+            _ => "aws",
         }
     }
 }
@@ -46,6 +74,141 @@ impl StaticSite for S3StaticSite {
             .send()
             .await
             .map_err(|e| classify("PutObject", e))?;
+        Ok(())
+    }
+
+    async fn find_bucket(&self, bucket: &str) -> Result<BucketFound> {
+        match self.client.head_bucket().bucket(bucket).send().await {
+            Ok(_) => {}
+            Err(err) => {
+                return match err.raw_response().map(|r| r.status().as_u16()) {
+                    Some(404) => Ok(BucketFound::Missing),
+                    Some(403) => Ok(BucketFound::OwnedElsewhere),
+                    _ => Err(classify("HeadBucket", err)),
+                };
+            }
+        }
+        let tags = match self.client.get_bucket_tagging().bucket(bucket).send().await {
+            Ok(out) => out.tag_set,
+            // A bucket without tags answers NoSuchTagSet.
+            Err(err)
+                if err.as_service_error().and_then(|e| e.meta().code()) == Some("NoSuchTagSet") =>
+            {
+                Vec::new()
+            }
+            Err(err) => return Err(classify("GetBucketTagging", err)),
+        };
+        Ok(BucketFound::Exists {
+            cluster_tag: tags
+                .into_iter()
+                .find(|t| t.key == CLUSTER_TAG)
+                .map(|t| t.value),
+        })
+    }
+
+    async fn create_bucket(&self, bucket: &str) -> Result<()> {
+        let region = self.client.config().region().map(|r| r.as_ref().to_owned());
+        // us-east-1 takes no location constraint; every other region needs its own.
+        let placement = region.filter(|r| r != "us-east-1").map(|r| {
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(r.as_str()))
+                .build()
+        });
+        self.client
+            .create_bucket()
+            .bucket(bucket)
+            .set_create_bucket_configuration(placement)
+            .send()
+            .await
+            .map_err(|e| classify("CreateBucket", e))?;
+        Ok(())
+    }
+
+    async fn configure_website(&self, bucket: &str, cluster: &ClusterName) -> Result<()> {
+        let c = &self.client;
+        let tag = built(
+            "PutBucketTagging",
+            Tag::builder()
+                .key(CLUSTER_TAG)
+                .value(cluster.as_str())
+                .build(),
+        )?;
+        let tagging = built("PutBucketTagging", Tagging::builder().tag_set(tag).build())?;
+        c.put_bucket_tagging()
+            .bucket(bucket)
+            .tagging(tagging)
+            .send()
+            .await
+            .map_err(|e| classify("PutBucketTagging", e))?;
+        let website = WebsiteConfiguration::builder()
+            .index_document(built(
+                "PutBucketWebsite",
+                IndexDocument::builder().suffix("index.html").build(),
+            )?)
+            .error_document(built(
+                "PutBucketWebsite",
+                ErrorDocument::builder().key("error.html").build(),
+            )?)
+            .build();
+        c.put_bucket_website()
+            .bucket(bucket)
+            .website_configuration(website)
+            .send()
+            .await
+            .map_err(|e| classify("PutBucketWebsite", e))?;
+        let encryption = ServerSideEncryptionConfiguration::builder()
+            .rules(
+                ServerSideEncryptionRule::builder()
+                    .apply_server_side_encryption_by_default(built(
+                        "PutBucketEncryption",
+                        ServerSideEncryptionByDefault::builder()
+                            .sse_algorithm(ServerSideEncryption::Aes256)
+                            .build(),
+                    )?)
+                    .build(),
+            )
+            .build();
+        c.put_bucket_encryption()
+            .bucket(bucket)
+            .server_side_encryption_configuration(built("PutBucketEncryption", encryption)?)
+            .send()
+            .await
+            .map_err(|e| classify("PutBucketEncryption", e))?;
+        c.put_bucket_versioning()
+            .bucket(bucket)
+            .versioning_configuration(
+                VersioningConfiguration::builder()
+                    .status(BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| classify("PutBucketVersioning", e))?;
+        // ACLs stay blocked; a bucket policy may make the objects public (the website needs it).
+        c.put_public_access_block()
+            .bucket(bucket)
+            .public_access_block_configuration(
+                PublicAccessBlockConfiguration::builder()
+                    .block_public_acls(true)
+                    .ignore_public_acls(true)
+                    .block_public_policy(false)
+                    .restrict_public_buckets(false)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| classify("PutPublicAccessBlock", e))?;
+        let policy = serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{"Sid": "PublicReadOfTheStaticPageOnly", "Effect": "Allow", "Principal": "*",
+                           "Action": "s3:GetObject", "Resource": format!("arn:{}:s3:::{bucket}/*", self.partition())}]
+        });
+        c.put_bucket_policy()
+            .bucket(bucket)
+            .policy(policy.to_string())
+            .send()
+            .await
+            .map_err(|e| classify("PutBucketPolicy", e))?;
         Ok(())
     }
 

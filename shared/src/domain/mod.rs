@@ -30,6 +30,21 @@ pub use time::{Millis, format_utc, parse_timestamp};
 
 use std::fmt;
 
+/// What S3 says of a bucket halfhour wants to serve the static page from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub enum BucketFound {
+    Missing,
+    /// Ours to see, with its `halfhour:cluster` tag if it has one.
+    Exists {
+        cluster_tag: Option<String>,
+    },
+    /// S3 refused to say (403): another account owns the name.
+    OwnedElsewhere,
+}
+
+/// The tag that marks a resource as halfhour's for one cluster.
+pub const CLUSTER_TAG: &str = "halfhour:cluster";
+
 /// The name of a cluster halfhour keeps; the partition of everything in the state table.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ClusterName(String);
