@@ -17,9 +17,11 @@ pub mod doc {
     pub const SCALER_MONITORING: &str = "scaler-monitoring";
     pub const SCALER_COEXISTENCE: &str = "scaler-coexistence";
     pub const BAKE: &str = crate::domain::image::BAKE_DOC;
+    /// The last decisions each loop acted on (see [`super::remember_decision`]).
+    pub const DECISIONS: &str = "decisions";
 
     /// (loop, document) for every document a loop keeps.
-    pub const ALL: [(&str, &str); 7] = [
+    pub const ALL: [(&str, &str); 8] = [
         ("lifecycle", LIFECYCLE),
         ("failover", FAILOVER),
         ("database", DATABASE),
@@ -27,6 +29,7 @@ pub mod doc {
         ("scaling", SCALER_MONITORING),
         ("scaling", SCALER_COEXISTENCE),
         ("gold-image", BAKE),
+        ("every loop", DECISIONS),
     ];
 }
 
@@ -72,4 +75,51 @@ pub async fn write_json<T: Serialize>(
         message: format!("{name} state of {cluster} cannot be written: {e}"),
     })?;
     store.write_doc(cluster, name, &body, expected).await
+}
+
+/// How many acted-on decisions `status` shows per loop.
+const DECISIONS_KEPT: usize = 5;
+
+/// One acted-on decision, as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct RememberedDecision {
+    pub at: String,
+    pub action: String,
+    pub reason: Option<String>,
+}
+
+/// Keep `record` among its loop's last acted-on decisions for the cluster-wide `status`. Best
+/// effort: the decision is already taken and logged, so a lost race or a failed write is logged
+/// and never fails it.
+pub async fn remember_decision(
+    store: &dyn StateStore,
+    record: &crate::telemetry::DecisionRecord,
+    now: crate::domain::Millis,
+) {
+    let Ok(cluster) = ClusterName::new(&record.cluster) else {
+        return;
+    };
+    let entry = RememberedDecision {
+        at: crate::domain::format_utc(now),
+        action: record.action.clone(),
+        reason: record.reason.clone(),
+    };
+    for _ in 0..3 {
+        let read = read_json_or_default::<
+            std::collections::BTreeMap<String, Vec<RememberedDecision>>,
+        >(store, &cluster, doc::DECISIONS)
+        .await;
+        let Ok((mut kept, version)) = read else {
+            break;
+        };
+        let list = kept.entry(record.loop_name.to_owned()).or_default();
+        list.insert(0, entry.clone());
+        list.truncate(DECISIONS_KEPT);
+        match write_json(store, &cluster, doc::DECISIONS, &kept, version).await {
+            Ok(true) => return,
+            Ok(false) => continue,
+            Err(_) => break,
+        }
+    }
+    tracing::warn!(loop_name = record.loop_name, action = %record.action, "decision not kept for status");
 }

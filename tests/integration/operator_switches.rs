@@ -272,6 +272,28 @@ async fn pause_stops_every_loop_keeps_launches_flowing_and_resume_restores() {
         json!("Following"),
         "{status}"
     );
+    // The last decisions each loop acted on: the fail-over before the pause, and the pause.
+    let decisions = &status["loops"]["every loop"]["decisions"];
+    assert_eq!(
+        decisions["failover"][0]["action"],
+        json!("paused"),
+        "{status}"
+    );
+    assert_eq!(
+        decisions["failover"][1]["action"],
+        json!("fail_over"),
+        "{status}"
+    );
+    assert_eq!(
+        decisions["reconciler"][0]["action"],
+        json!("pause"),
+        "{status}"
+    );
+    assert_eq!(
+        decisions["lifecycle"][0]["action"],
+        json!("continue_hands_off"),
+        "{status}"
+    );
 
     // Resume: the loops act again (a new storm scales out, a failing site fails over).
     let resumed = reconciler::handle(

@@ -15,6 +15,7 @@ use halfhour::domain::{Command, Flag, FlagHold, Millis};
 use halfhour::idempotency::{Attempt, run_once};
 pub use halfhour::invocation::Invocation;
 use halfhour::ports::{Databases, Notifier, StateStore};
+use halfhour::state::remember_decision;
 use halfhour::state::{read_json_or_default, write_json};
 use halfhour::telemetry::DecisionRecord;
 use lambda_runtime::LambdaEvent;
@@ -294,12 +295,15 @@ async fn on_event(
         DbEvent::Outage => ("report_outage", None),
         DbEvent::Other => ("ignore", None),
     };
-    DecisionRecord::new("database", cluster, action)
+    let record = DecisionRecord::new("database", cluster, action)
         .inputs(json!({"event": event, "message": message, "db": config.db_instance}))
         .reason(format!("{event:?}"))
-        .dry_run(dry_run)
-        .emit();
+        .dry_run(dry_run);
+    record.emit();
     if !dry_run {
+        if event != DbEvent::Other {
+            remember_decision(deps.store.as_ref(), &record, now).await;
+        }
         if let Some(until) = window_until {
             let hold = FlagHold {
                 by: FUNCTION.into(),

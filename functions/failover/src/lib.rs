@@ -25,7 +25,7 @@ use halfhour::domain::{AlarmTransition, Command, Flag};
 pub use halfhour::invocation::Invocation;
 use halfhour::invocation::with_lease;
 use halfhour::ports::{CustomResourceReplies, Dns, Notifier, StateStore, StaticSite};
-use halfhour::state::{read_json_or_default, write_json};
+use halfhour::state::{read_json_or_default, remember_decision, write_json};
 use halfhour::telemetry::DecisionRecord;
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
@@ -449,15 +449,15 @@ async fn decide(
         now,
     );
     let gate = decision.next.mode.gate();
-    DecisionRecord::new("failover", cluster, action_name(decision.reason))
+    let record = DecisionRecord::new("failover", cluster, action_name(decision.reason))
         .inputs(
             json!({"site_healthy": site_healthy, "db_window": db_window, "operator": operator,
                        "mode": state.mode, "flips_in_window": decision.next.flips.len()}),
         )
         .guards(flags.raised(now).iter().map(|f| f.as_str()))
         .reason(format!("{:?}", decision.reason))
-        .dry_run(!act)
-        .emit();
+        .dry_run(!act);
+    record.emit();
     if !act {
         return Ok(report(&decision.next, Some(decision.reason)));
     }
@@ -501,6 +501,7 @@ async fn decide(
     let on_static = !gate.serves_primary(site_healthy);
     metrics::gauge!("ServingStatic").set(if on_static { 1.0 } else { 0.0 });
     if decision.notify {
+        remember_decision(deps.store.as_ref(), &record, now).await;
         notify(decision.reason, gate, deps).await;
     }
     Ok(report(&decision.next, Some(decision.reason)))

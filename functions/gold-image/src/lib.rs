@@ -33,7 +33,7 @@ use halfhour::ports::{
     DbSnapshots, GroupInstances, Images, InstanceStatuses, LaunchTemplates, Notifier, ScalingGroup,
     StateStore,
 };
-use halfhour::state::{read_json, write_json};
+use halfhour::state::{read_json, remember_decision, write_json};
 use halfhour::telemetry::DecisionRecord;
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
@@ -504,18 +504,19 @@ pub async fn advance(invocation: &Invocation, deps: &Deps) -> Result<BakeReport,
                 Some(status.running && status.checks == StatusChecks::Ok);
             step = plan::next_step(&bake, &observed, &policy, invocation.now);
         }
-        DecisionRecord::new("gold-image", cluster, step_name(&step))
+        let record = DecisionRecord::new("gold-image", cluster, step_name(&step))
             .inputs(json!({"release": bake.release, "reference": bake.reference, "desired": group.desired,
                            "serving": group.serving(), "image": bake.image_id, "image_state": observed.image_state}))
             .reason(format!("{step:?}"))
-            .dry_run(dry_run)
-            .emit();
+            .dry_run(dry_run);
+        record.emit();
         steps.push(json!(step));
         if step.is_wait() || dry_run {
             break;
         }
         let finished = step == Step::Finish;
         apply(&step, &mut bake, &mut version, &group, invocation, deps).await?;
+        remember_decision(deps.store.as_ref(), &record, invocation.now).await;
         if finished {
             break;
         }

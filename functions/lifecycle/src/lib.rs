@@ -33,7 +33,7 @@ use halfhour::ports::{
     GroupInstances, HealthProbe, InstanceStatuses, LaunchTemplates, LifecycleActions, Notifier,
     ScalingGroup, StateStore, TargetGroups,
 };
-use halfhour::state::{read_json, read_json_or_default, write_json};
+use halfhour::state::{read_json, read_json_or_default, remember_decision, write_json};
 use halfhour::telemetry::DecisionRecord;
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
@@ -463,14 +463,14 @@ async fn decide_launch(
         hands_off,
     };
     let decision = plan::plan_launch(&observed, config.readiness_budget);
-    DecisionRecord::new("lifecycle", cluster, launch_action_name(&decision))
+    let record = DecisionRecord::new("lifecycle", cluster, launch_action_name(&decision))
         .inputs(
             json!({"instance": action.instance_id, "token": action.token, "observed": observed}),
         )
         .guards(flags.raised(now).iter().map(|f| f.as_str()))
         .reason(format!("{decision:?}"))
-        .dry_run(config.common.dry_run)
-        .emit();
+        .dry_run(config.common.dry_run);
+    record.emit();
     match decision {
         LaunchDecision::FailOpen { .. } => fail_open(action, deps).await?,
         _ if config.common.dry_run => {}
@@ -500,6 +500,13 @@ async fn decide_launch(
             }
         }
         LaunchDecision::NotWaiting => forget(action, deps).await?,
+    }
+    if !matches!(
+        decision,
+        LaunchDecision::Wait { .. } | LaunchDecision::NotWaiting
+    ) && !config.common.dry_run
+    {
+        remember_decision(deps.store.as_ref(), &record, now).await;
     }
     Ok(decision)
 }
@@ -578,7 +585,7 @@ async fn decide_terminate(
         }
     }
     let decision = plan::plan_terminate(waiting, draining, waited, config.drain_max, hands_off);
-    DecisionRecord::new(
+    let record = DecisionRecord::new(
         "lifecycle",
         &config.common.cluster,
         terminate_action_name(&decision),
@@ -589,8 +596,8 @@ async fn decide_terminate(
     )
     .guards(flags.raised(now).iter().map(|f| f.as_str()))
     .reason(format!("{decision:?}"))
-    .dry_run(dry_run)
-    .emit();
+    .dry_run(dry_run);
+    record.emit();
     match decision {
         TerminateDecision::FailOpen { .. } => fail_open(action, deps).await?,
         _ if dry_run => {}
@@ -601,6 +608,13 @@ async fn decide_terminate(
             }
         }
         TerminateDecision::NotWaiting => forget(action, deps).await?,
+    }
+    if matches!(
+        decision,
+        TerminateDecision::Continue | TerminateDecision::FailOpen { .. }
+    ) && !dry_run
+    {
+        remember_decision(deps.store.as_ref(), &record, now).await;
     }
     Ok(decision)
 }

@@ -24,6 +24,7 @@ use halfhour::config::{CommonConfig, ConfigError, Vars};
 use halfhour::domain::{Command, Flag, FlagHold, Millis, PAUSE_OWNER, format_utc};
 pub use halfhour::invocation::Invocation;
 use halfhour::ports::{Invoker, Notifier, StateStore};
+use halfhour::state::remember_decision;
 use halfhour::telemetry::DecisionRecord;
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
@@ -233,7 +234,7 @@ async fn pause(reason: &str, invocation: &Invocation, deps: &Deps) -> Result<Swi
         .read_flags(cluster)
         .await?
         .is_raised(Flag::Paused, now);
-    switch_record("pause", reason, already, deps);
+    let record = switch_record("pause", reason, already, deps);
     if deps.config.common.dry_run || already {
         return Ok(switch_report(true, already, None, deps));
     }
@@ -245,6 +246,7 @@ async fn pause(reason: &str, invocation: &Invocation, deps: &Deps) -> Result<Swi
     deps.store
         .raise_flag(cluster, Flag::Paused, &hold, false, now)
         .await?;
+    remember_decision(deps.store.as_ref(), &record, now).await;
     notify(
         &format!("halfhour: {cluster} paused"),
         &format!(
@@ -265,11 +267,12 @@ async fn resume(invocation: &Invocation, deps: &Deps) -> Result<SwitchReport, Er
         .read_flags(cluster)
         .await?
         .is_raised(Flag::Paused, invocation.now);
-    switch_record("resume", "resumed by an operator", !paused, deps);
+    let record = switch_record("resume", "resumed by an operator", !paused, deps);
     if deps.config.common.dry_run || !paused {
         return Ok(switch_report(false, !paused, None, deps));
     }
     deps.store.lower_flag(cluster, Flag::Paused, None).await?;
+    remember_decision(deps.store.as_ref(), &record, invocation.now).await;
     notify(
         &format!("halfhour: {cluster} resumed"),
         &format!(
@@ -283,12 +286,13 @@ async fn resume(invocation: &Invocation, deps: &Deps) -> Result<SwitchReport, Er
     Ok(switch_report(false, false, Some(ticked), deps))
 }
 
-fn switch_record(action: &str, reason: &str, unchanged: bool, deps: &Deps) {
-    DecisionRecord::new("reconciler", &deps.config.common.cluster, action)
+fn switch_record(action: &str, reason: &str, unchanged: bool, deps: &Deps) -> DecisionRecord {
+    let record = DecisionRecord::new("reconciler", &deps.config.common.cluster, action)
         .inputs(json!({"unchanged": unchanged}))
         .reason(reason)
-        .dry_run(deps.config.common.dry_run)
-        .emit();
+        .dry_run(deps.config.common.dry_run);
+    record.emit();
+    record
 }
 
 fn switch_report(

@@ -24,7 +24,7 @@ use halfhour::invocation::with_lease;
 use halfhour::ports::{
     Alarms, CapacityWriters, InstanceMonitoring, Notifier, ScalingGroup, StateStore,
 };
-use halfhour::state::{read_json_or_default, write_json};
+use halfhour::state::{read_json_or_default, remember_decision, write_json};
 use halfhour::telemetry::DecisionRecord;
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
@@ -424,6 +424,7 @@ async fn decide_and_apply(
                 .set_desired_capacity(&config.asg_name, to)
                 .await?;
         }
+        remember_decision(deps.store.as_ref(), &record, invocation.now).await;
         if let (Some(last), Some(notifier)) = (changed_elsewhere, &deps.notifier) {
             let message = format!(
                 "{cluster}'s group {} had desired capacity {}, not the {last} halfhour's scaler last set: something else changed it (a scaling policy, a scheduled action, an IaC tool, a person, or a gold-image bake adding an instance). The scaler set {to} on alarm {}. If another tool owns capacity, keep one of them (EnableScaling=false turns halfhour's off).",
