@@ -245,6 +245,20 @@ pub trait Notifier: Send + Sync {
     async fn notify(&self, subject: &str, message: &str) -> Result<()>;
 }
 
+/// Notify through `notifier` when the deployment has a topic. The decision is already taken and
+/// recorded, so a failed notification is logged, never returned.
+pub async fn notify_best_effort(
+    notifier: Option<&std::sync::Arc<dyn Notifier>>,
+    subject: &str,
+    message: &str,
+) {
+    if let Some(notifier) = notifier
+        && let Err(err) = notifier.notify(subject, message).await
+    {
+        tracing::warn!(error = %err, %subject, "notification not sent");
+    }
+}
+
 /// Completing and extending lifecycle actions of an Auto Scaling group.
 #[async_trait]
 pub trait LifecycleActions: Send + Sync {

@@ -58,15 +58,7 @@ async fn reconciler_for(cluster: &Cluster, app: &str) -> reconciler::Deps {
 }
 
 async fn desired(config: &aws_config::SdkConfig, cluster: &Cluster) -> i32 {
-    aws_sdk_autoscaling::Client::new(config)
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(&cluster.asg_name)
-        .send()
-        .await
-        .unwrap()
-        .auto_scaling_groups()[0]
-        .desired_capacity()
-        .unwrap()
+    cluster.desired_capacity(config).await.unwrap()
 }
 
 async fn gate_threshold(config: &aws_config::SdkConfig, gate: &str) -> i32 {

@@ -79,15 +79,11 @@ pub(crate) async fn handle_at(
 }
 
 pub(crate) async fn desired(setup: &Setup) -> i32 {
-    aws_sdk_autoscaling::Client::new(&setup.config)
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(&setup.cluster.asg_name)
-        .send()
+    setup
+        .cluster
+        .desired_capacity(&setup.config)
         .await
         .expect("group described")
-        .auto_scaling_groups()[0]
-        .desired_capacity()
-        .expect("group has a desired capacity")
 }
 
 pub(crate) fn set_desired_calls(app: &str) -> usize {

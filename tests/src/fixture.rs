@@ -378,6 +378,19 @@ impl Cluster {
         Ok(())
     }
 
+    /// The group's desired capacity now.
+    pub async fn desired_capacity(&self, config: &SdkConfig) -> Result<i32, BoxError> {
+        aws_sdk_autoscaling::Client::new(config)
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(&self.asg_name)
+            .send()
+            .await?
+            .auto_scaling_groups()
+            .first()
+            .and_then(|g| g.desired_capacity())
+            .ok_or_else(|| "the group has no desired capacity".into())
+    }
+
     pub async fn instances_in(
         &self,
         config: &SdkConfig,

@@ -265,7 +265,7 @@ async fn keep_records(
         .dns
         .record_sets(&config.hosted_zone_id, &config.record_name)
         .await?;
-    let (mut state, version) = load_state(deps).await?;
+    let (state, version) = load_state(deps).await?;
     let changes = if adopt {
         dns::plan_adopt(&existing, pair).map_err(|refusal| {
             Error::bad_event(format!(
@@ -293,19 +293,21 @@ async fn keep_records(
             .change_record_sets(&config.hosted_zone_id, &changes, &comment)
             .await?;
     }
-    let ipv6 = if adopt {
-        state
-            .ipv6
-            .clone()
-            .or_else(|| dns::own_ipv6(&existing, &config.record_name))
-    } else {
-        None
-    };
-    if ipv6 == state.ipv6 && (adopt || !state.ipv6_withdrawn) {
+    // Adopted, the loop keeps the site's AAAA from now on; given back, it keeps nothing.
+    let mut next = state.clone();
+    next.ipv6 = adopt
+        .then(|| {
+            state
+                .ipv6
+                .clone()
+                .or_else(|| dns::own_ipv6(&existing, &config.record_name))
+        })
+        .flatten();
+    next.ipv6_withdrawn = adopt && state.ipv6_withdrawn;
+    if next == state {
         return Ok(());
     }
-    state.ipv6 = ipv6;
-    state.ipv6_withdrawn &= adopt;
+    let state = next;
     if !write_json(deps.store.as_ref(), cluster, STATE_DOC, &state, version).await? {
         return Err(Error::Conflict(format!(
             "failover state of {cluster} changed underneath"

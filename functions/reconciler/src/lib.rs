@@ -23,7 +23,7 @@ use halfhour::aws::sns::notifier;
 use halfhour::config::{CommonConfig, ConfigError, Vars};
 use halfhour::domain::{Command, Flag, FlagHold, Millis, PAUSE_OWNER, format_utc};
 pub use halfhour::invocation::Invocation;
-use halfhour::ports::{Invoker, Notifier, StateStore};
+use halfhour::ports::{Invoker, Notifier, StateStore, notify_best_effort};
 use halfhour::state::remember_decision;
 use halfhour::telemetry::DecisionRecord;
 use lambda_runtime::LambdaEvent;
@@ -310,11 +310,7 @@ fn switch_report(
 }
 
 async fn notify(subject: &str, message: &str, deps: &Deps) {
-    if let Some(notifier) = &deps.notifier
-        && let Err(err) = notifier.notify(subject, message).await
-    {
-        tracing::warn!(error = %err, "notification not sent");
-    }
+    notify_best_effort(deps.notifier.as_ref(), subject, message).await;
 }
 
 /// The cluster as the shared brain holds it.

@@ -23,6 +23,7 @@ pub use halfhour::invocation::Invocation;
 use halfhour::invocation::with_lease;
 use halfhour::ports::{
     Alarms, CapacityWriters, InstanceMonitoring, Notifier, ScalingGroup, StateStore,
+    notify_best_effort,
 };
 use halfhour::state::{read_json_or_default, remember_decision, write_json};
 use halfhour::telemetry::DecisionRecord;
@@ -259,10 +260,8 @@ where
     {
         return Ok(()); // observe mode, or another tick is reporting it
     }
-    if let (Some(notifier), Some(notice)) = (&deps.notifier, notice)
-        && let Err(err) = notifier.notify(&notice.subject, &notice.message).await
-    {
-        tracing::warn!(error = %err, "notification not sent");
+    if let Some(notice) = notice {
+        notify_best_effort(deps.notifier.as_ref(), &notice.subject, &notice.message).await;
     }
     Ok(())
 }
@@ -425,20 +424,13 @@ async fn decide_and_apply(
                 .await?;
         }
         remember_decision(deps.store.as_ref(), &record, invocation.now).await;
-        if let (Some(last), Some(notifier)) = (changed_elsewhere, &deps.notifier) {
+        if let Some(last) = changed_elsewhere {
             let message = format!(
                 "{cluster}'s group {} had desired capacity {}, not the {last} halfhour's scaler last set: something else changed it (a scaling policy, a scheduled action, an IaC tool, a person, or a gold-image bake adding an instance). The scaler set {to} on alarm {}. If another tool owns capacity, keep one of them (EnableScaling=false turns halfhour's off).",
                 config.asg_name, group.desired, alarm.alarm_name
             );
-            if let Err(err) = notifier
-                .notify(
-                    &format!("halfhour: {cluster} capacity changed elsewhere"),
-                    &message,
-                )
-                .await
-            {
-                tracing::warn!(error = %err, "notification not sent");
-            }
+            let subject = format!("halfhour: {cluster} capacity changed elsewhere");
+            notify_best_effort(deps.notifier.as_ref(), &subject, &message).await;
         }
         desired = Some(to);
     }
