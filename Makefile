@@ -4,7 +4,7 @@ SHELL := /bin/bash
 # Build outputs live outside the clone so CI can keep them between runs.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/halfhour/target
 
-.PHONY: test demo emulator lint bench
+.PHONY: test demo emulator lint bench build
 
 ## Build everything, lint it, and run every test against the embedded AWS emulator.
 test:
@@ -22,6 +22,10 @@ emulator:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+## sam build for the functions' architecture (ARCH=arm64, the template's default, or x86_64); checks this machine can.
+build:
+	scripts/build.sh
 
 ## Release-build every function and measure it against a hello-world floor; writes BENCHMARKS.md.
 bench:

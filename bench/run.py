@@ -19,6 +19,7 @@ import time
 import urllib.request
 import uuid
 import zipfile
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BytesIO
@@ -31,6 +32,7 @@ import seed  # noqa: E402
 FUNCTIONS = ["scaler", "gold-image", "lifecycle", "failover", "db-events", "reconciler"]
 COLD_STARTS = int(os.environ.get("BENCH_COLD_STARTS", "20"))
 EVENTS = int(os.environ.get("BENCH_EVENTS", "200"))
+ACTING = int(os.environ.get("BENCH_ACTING", "5"))
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", str(Path.home() / ".cache/halfhour/target"))) / "release"
 
 
@@ -120,13 +122,22 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def build() -> dict[str, float]:
-    times = {}
+def build() -> dict[str, tuple[float, int]]:
+    """Each package on its own (so each compiles only its own features): seconds, and how many
+    crates cargo compiled for it (0: it was up to date)."""
+    built = {}
     for package in ["hello", *FUNCTIONS]:
         start = time.perf_counter()
-        subprocess.run(["cargo", "build", "--release", "--quiet", "-p", package], cwd=ROOT, check=True)
-        times[package] = time.perf_counter() - start
-    return times
+        out = subprocess.run(
+            ["cargo", "build", "--release", "--quiet", "-p", package, "--message-format=json"],
+            cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True,
+        ).stdout
+        compiled = sum(
+            1 for line in out.splitlines()
+            if line.startswith("{") and (m := json.loads(line)).get("reason") == "compiler-artifact" and not m.get("fresh")
+        )
+        built[package] = (time.perf_counter() - start, compiled)
+    return built
 
 
 def zip_size(binary: Path) -> int:
@@ -157,34 +168,140 @@ def emulator_requests(endpoint: str) -> int:
         return len(json.load(response))
 
 
-def typical_event(name: str, i: int, cluster: str) -> dict:
-    if name == "hello":
-        return {"n": i}
-    if name == "scaler":
-        stamp = datetime.fromtimestamp(1_795_000_000 + i * 30, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
-        return {"detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch", "detail": {
-            "alarmName": f"{cluster}-cpu-high", "state": {"value": "ALARM", "timestamp": stamp},
-            "previousState": {"value": "OK", "timestamp": stamp}}}
-    if name == "reconciler":
-        return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
-                "account": "123456789012", "time": "2026-11-27T15:01:00Z", "region": "us-east-1",
-                "resources": ["arn:aws:events:us-east-1:123456789012:rule/bench"], "detail": {}}
+def alarm(cluster: str, i: int) -> dict:
+    stamp = datetime.fromtimestamp(1_795_000_000 + i * 30, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    return {"detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch", "detail": {
+        "alarmName": f"{cluster}-cpu-high", "state": {"value": "ALARM", "timestamp": stamp},
+        "previousState": {"value": "OK", "timestamp": stamp}}}
+
+
+def tick(cluster: str, i: int) -> dict:
     return {"action": "reconcile", "cluster": cluster}
 
 
+def schedule(cluster: str, i: int) -> dict:
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "123456789012", "time": "2026-11-27T15:01:00Z", "region": "us-east-1",
+            "resources": ["arn:aws:events:us-east-1:123456789012:rule/bench"], "detail": {}}
+
+
+def rds_failover(cluster: str, i: int) -> dict:
+    db = f"{cluster}-db"
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "RDS DB Instance Event", "source": "aws.rds",
+            "account": "123456789012", "time": "2026-11-27T15:00:00Z", "region": "us-east-1",
+            "resources": [f"arn:aws:rds:us-east-1:123456789012:db:{db}"],
+            "detail": {"EventCategories": ["failover"], "SourceType": "DB_INSTANCE", "SourceIdentifier": db,
+                       "SourceArn": f"arn:aws:rds:us-east-1:123456789012:db:{db}", "Date": "2026-11-27T15:00:00.000Z",
+                       "Message": "Multi-AZ instance failover started.", "EventID": f"RDS-EVENT-0013#{i}"}}
+
+
+class Cluster:
+    """One function's own seeded cluster, and the resets that make each acting sample act."""
+
+    def __init__(self, endpoint: str, name: str) -> None:
+        import boto3
+
+        self.endpoint, self.name = endpoint, name
+        self.env = seed.seed(endpoint, name)
+        kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                  aws_secret_access_key="testing")
+        self.ddb, self.asg, self.r53 = (boto3.client(s, **kw) for s in ("dynamodb", "autoscaling", "route53"))
+        gate = self.env["HALFHOUR_GATE_HEALTH_CHECK_ID"]
+        self.gate_threshold = self.r53.get_health_check(HealthCheckId=gate)["HealthCheck"]["HealthCheckConfig"]["HealthThreshold"]
+
+    def forget(self, doc: str) -> None:
+        self.ddb.delete_item(TableName=self.env["HALFHOUR_TABLE"],
+                             Key={"pk": {"S": f"cluster#{self.name}"}, "sk": {"S": doc}})
+
+    def desired(self, change: int = 0, to: int | None = None) -> None:
+        group = self.env["HALFHOUR_ASG_NAME"]
+        now = self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]["DesiredCapacity"]
+        self.asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=now + change if to is None else to)
+
+    def site_healthy(self, healthy: bool) -> None:
+        control(self.endpoint, "health-check-status",
+                {"health_check_id": self.env["HALFHOUR_SITE_HEALTH_CHECK_ID"], "healthy": healthy})
+
+    def restore_gate(self) -> None:
+        self.r53.update_health_check(HealthCheckId=self.env["HALFHOUR_GATE_HEALTH_CHECK_ID"],
+                                     HealthThreshold=self.gate_threshold)
+
+
+def control(endpoint: str, route: str, body: dict) -> None:
+    request = urllib.request.Request(f"{endpoint}/_halfhour/{route}", data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request).read()
+
+
+@dataclass
+class Scenario:
+    """How one loop is measured: the event it gets most (held), the event that makes it act,
+    and what comes before each (not counted)."""
+
+    held: object
+    acting: object
+    warm_up: object = None  # once, before the held events
+    before_acting: object = None  # before each acting event
+    after_acting: object = None  # after each acting event
+    # The fewest calls a held event needs (bench/analysis.md says why).
+    minimum_held: int = 0
+
+
+def scenarios() -> dict[str, Scenario]:
+    def fail_over(c: Cluster) -> None:
+        c.site_healthy(False)
+
+    def fail_back(c: Cluster) -> None:
+        c.site_healthy(True)
+        c.forget("failover")
+        c.restore_gate()
+
+    return {
+        "hello": Scenario(held=lambda c, i: {"n": i}, acting=lambda c, i: {"n": i}),
+        # Held: a CPU-high alarm inside the scale-out cooldown. Acting: the cooldown forgotten.
+        "scaler": Scenario(
+            held=lambda c, i: alarm(c.name, i), acting=lambda c, i: alarm(c.name, 10_000 + i),
+            warm_up=lambda c: c.invoke(alarm(c.name, -3)),
+            before_acting=lambda c: (c.forget("scaler"), c.desired(to=2)), minimum_held=5,
+        ),
+        # Held: reconcile, no bake. Acting: an operator's bake (cancelled after, not counted).
+        "gold-image": Scenario(
+            held=lambda c, i: tick(c.name, i), acting=lambda c, i: {"action": "bake", "cluster": c.name},
+            after_acting=lambda c: c.invoke({"action": "cancel", "cluster": c.name}),
+            minimum_held=3,
+        ),
+        # Held: reconcile, nothing waiting. Acting: reconcile with one launch waiting on its hook.
+        "lifecycle": Scenario(
+            held=lambda c, i: tick(c.name, i), acting=lambda c, i: tick(c.name, i),
+            before_acting=lambda c: c.desired(change=1), minimum_held=1,
+        ),
+        # Held: reconcile, site healthy, page in place. Acting: the site's check failing.
+        "failover": Scenario(
+            held=lambda c, i: tick(c.name, i), acting=lambda c, i: tick(c.name, i),
+            warm_up=lambda c: c.invoke(tick(c.name, -3)),
+            before_acting=fail_over, after_acting=fail_back, minimum_held=5,
+        ),
+        # Held: reconcile. Acting: an RDS failover starting (opens the DB window).
+        "db-events": Scenario(
+            held=lambda c, i: tick(c.name, i), acting=lambda c, i: rds_failover(c.name, i),
+            minimum_held=3,
+        ),
+        # Every tick fans out: one asynchronous invoke per loop.
+        "reconciler": Scenario(
+            held=lambda c, i: schedule(c.name, i), acting=lambda c, i: schedule(c.name, i),
+            minimum_held=5,
+        ),
+    }
+
+
 def main() -> None:
-    build_times = build()
+    built = build()
     python = sys.executable
     emulator = subprocess.Popen(
         [python, str(ROOT / "tests/emulator/halfhour_emulator.py"), "--port", "0", "--exit-with-parent"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     endpoint = emulator.stdout.readline().split()[-1]
-    cluster = "bench"
-    ids = seed.seed(endpoint, cluster)
-    for function in FUNCTIONS:
-        body = json.dumps({"name": f"{cluster}-{function}"}).encode()
-        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/_halfhour/functions", data=body, method="POST"))
     api = RuntimeApi()
     base_env = {
         "PATH": os.environ.get("PATH", ""),
@@ -199,60 +316,97 @@ def main() -> None:
         "AWS_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
-        "HALFHOUR_RECONCILE_FUNCTIONS": ",".join(f"{cluster}-{f}" for f in FUNCTIONS[:-1]),
-        **ids,
     }
     rows = []
-    for name in ["hello", *FUNCTIONS]:
+    for name, scenario in scenarios().items():
         binary = TARGET / name
-        inits = []
+        # Each function gets its own cluster, so one's aftermath is not the next one's input.
+        cluster = Cluster(endpoint, f"bench-{name}")
+        for function in FUNCTIONS:
+            control(endpoint, "functions", {"name": f"{cluster.name}-{function}"})
+        env = {**base_env, **cluster.env,
+               "HALFHOUR_RECONCILE_FUNCTIONS": ",".join(f"{cluster.name}-{f}" for f in FUNCTIONS[:-1])}
+        inits, firsts = [], []
         for _ in range(COLD_STARTS):
             api.reset()
-            process, start = spawn(binary, base_env)
+            process, start = spawn(binary, env)
             if not api.wait(lambda: api.first_next is not None, timeout=30):
                 raise SystemExit(f"{name} never asked for an event")
             inits.append(api.first_next - start)
+            # The cold start's first event, what a user waits for: init and first use (TLS, clients).
+            api.push(json.dumps(scenario.held(cluster, -1)).encode())
+            if not api.wait(lambda: api.answers > 0, timeout=60):
+                raise SystemExit(f"{name} did not answer its first event")
+            firsts.append(api.latencies[0])
             stop(process)
         api.reset()
-        process, _ = spawn(binary, base_env)
-        calls = []
-        for i in range(EVENTS):
+        process, _ = spawn(binary, env)
+        answered = 0
+
+        def invoke(event: dict) -> int:
+            """Deliver one event; the AWS calls it made."""
+            nonlocal answered
             before = emulator_requests(endpoint)
-            api.push(json.dumps(typical_event(name, i, cluster)).encode())
-            if not api.wait(lambda: api.answers > i, timeout=60):
-                raise SystemExit(f"{name} did not answer event {i}")
-            calls.append(emulator_requests(endpoint) - before)
+            api.push(json.dumps(event).encode())
+            answered += 1
+            if not api.wait(lambda: api.answers >= answered, timeout=60):
+                raise SystemExit(f"{name} did not answer event {answered}")
+            return emulator_requests(endpoint) - before
+
+        cluster.invoke = invoke
+        if scenario.warm_up:
+            scenario.warm_up(cluster)
+        api.latencies.clear()
+        held = [invoke(scenario.held(cluster, i)) for i in range(EVENTS)]
         latencies = list(api.latencies)
+        acting = []
+        for i in range(ACTING):
+            if scenario.before_acting:
+                scenario.before_acting(cluster)
+            acting.append(invoke(scenario.acting(cluster, i)))
+            if scenario.after_acting:
+                scenario.after_acting(cluster)
         peak_kib = stop(process)
         size = binary.stat().st_size
         rows.append({
-            "name": name, "size": size, "zip": zip_size(binary), "build_s": build_times[name],
+            "name": name, "size": size, "zip": zip_size(binary), "built": built[name],
             "init_p50": statistics.median(inits) * 1000, "init_p95": percentile(inits, 95) * 1000,
+            "first_p50": statistics.median(firsts) * 1000,
             "rss_mib": peak_kib / 1024, "lat_p50": statistics.median(latencies) * 1000,
-            "lat_p99": percentile(latencies, 99) * 1000, "calls": (min(calls), statistics.median(calls), max(calls)),
+            "lat_p99": percentile(latencies, 99) * 1000,
+            "held": statistics.median(held), "held_max": max(held), "acting": statistics.median(acting),
+            "minimum_held": scenario.minimum_held,
         })
     emulator.terminate()
-    floor = rows[0]["init_p50"]
-    header = "| binary | stripped | zip | init p50 | init p95 | ×floor | peak RSS | handler p50 | handler p99 | AWS calls/event (min/med/max) |"
-    lines = [header, "|---|---|---|---|---|---|---|---|---|---|"]
+    floor = rows[0]
+    header = ("| binary | zip | stripped | init p50 | init p95 | ×floor p50 | ×floor p95 | first event p50 | peak RSS "
+              "| handler p50 | handler p99 | calls held (max) | calls acting | minimum held |")
+    lines = [header, "|" + "---|" * 14]
     for r in rows:
         lines.append(
-            f"| {r['name']} | {r['size'] / 1e6:.2f} MB | {r['zip'] / 1e6:.2f} MB | {r['init_p50']:.1f} ms | "
-            f"{r['init_p95']:.1f} ms | {r['init_p50'] / floor:.2f} | {r['rss_mib']:.1f} MiB | {r['lat_p50']:.2f} ms | "
-            f"{r['lat_p99']:.2f} ms | {r['calls'][0]}/{r['calls'][1]:g}/{r['calls'][2]} |"
+            f"| {r['name']} | {r['zip'] / 1e6:.2f} MB | {r['size'] / 1e6:.2f} MB | {r['init_p50']:.2f} ms | "
+            f"{r['init_p95']:.2f} ms | {r['init_p50'] / floor['init_p50']:.2f} | {r['init_p95'] / floor['init_p95']:.2f} | "
+            f"{r['first_p50']:.2f} ms | {r['rss_mib']:.1f} MiB | {r['lat_p50']:.2f} ms | {r['lat_p99']:.2f} ms | "
+            f"{r['held']:g} ({r['held_max']}) | {r['acting']:g} | {r['minimum_held']} |"
         )
     table = "\n".join(lines)
     print(table)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
-    builds = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in build_times.items())
+    builds = ", ".join(
+        f"{name} {seconds:.0f} s" + (f" ({compiled} crates compiled)" if compiled else " (up to date)")
+        for name, (seconds, compiled) in built.items()
+    )
     analysis = (ROOT / "bench" / "analysis.md").read_text()
     (ROOT / "BENCHMARKS.md").write_text(
         "# Benchmarks\n\n"
-        f"Measured {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} on {machine} with `make bench` "
-        f"({COLD_STARTS} cold starts and {EVENTS} events per binary, the AWS emulator on loopback, a Lambda "
-        "Runtime API stand-in; init = process exec to the first `/next` request).\n\n"
-        f"{table}\n\nRelease builds in this run: {builds} (each a separate `cargo build --release -p`; the "
-        "first one builds the shared dependencies).\n\n"
+        f"Measured {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} on {machine} with `make bench`: "
+        f"{COLD_STARTS} cold starts per binary (init = process exec to its first `/next` request to the Lambda "
+        "Runtime API stand-in; first event = the cold process's first answer), then on one warm process "
+        f"{EVENTS} held events and {ACTING} acting events against the AWS emulator on loopback, each function on "
+        "its own seeded cluster. Calls are counted in the emulator's request log; handler latency is over the "
+        "held events.\n\n"
+        f"{table}\n\nRelease builds in this run (each `cargo build --release -p <package>` on its own, so each "
+        f"compiles only its own features): {builds}.\n\n"
         f"{analysis}"
     )
     print(f"\nwritten to {ROOT / 'BENCHMARKS.md'}")

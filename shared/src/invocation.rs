@@ -60,6 +60,42 @@ where
     Ok(outcome)
 }
 
+/// What a loop decided from what it observed: whether applying it would change anything.
+pub trait Decided {
+    /// False for a decision that holds, finds nothing waiting, finds everything in place.
+    fn changes_something(&self) -> bool;
+}
+
+/// Decide without the lease and take it only to act. `decide` observes and plans; a decision
+/// that changes nothing is applied as it is (its record, its gauges: no writes). One that acts
+/// is decided again under the lease, since what was observed may have moved before the lease
+/// was taken, and that decision is the one applied.
+pub async fn lease_to_act<D, T, F, Fut, A, AFut>(
+    store: &dyn StateStore,
+    cluster: &ClusterName,
+    owner: &str,
+    now: Millis,
+    ttl: Duration,
+    decide: F,
+    apply: A,
+) -> Result<T>
+where
+    D: Decided,
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<D>>,
+    A: Fn(D) -> AFut,
+    AFut: Future<Output = Result<T>>,
+{
+    let first = decide().await?;
+    if !first.changes_something() {
+        return apply(first).await;
+    }
+    with_lease(store, cluster, owner, now, ttl, || async {
+        apply(decide().await?).await
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +115,80 @@ mod tests {
         )
         .await;
         assert!(failed.is_err());
+        assert_eq!(store.read_lease(&cluster).await.unwrap(), None);
+    }
+
+    struct Step(bool);
+
+    impl Decided for Step {
+        fn changes_something(&self) -> bool {
+            self.0
+        }
+    }
+
+    /// A hold never touches the lease; an act decides again under it and applies that.
+    #[tokio::test]
+    async fn the_lease_is_taken_only_to_act() {
+        let store = MemoryStateStore::default();
+        let cluster = ClusterName::new("prod").unwrap();
+        store
+            .acquire_lease(&cluster, "other", Millis(0), Duration::from_secs(60))
+            .await
+            .unwrap();
+        let ttl = Duration::from_secs(60);
+        let held = lease_to_act(
+            &store,
+            &cluster,
+            "a",
+            Millis(1),
+            ttl,
+            || async { Ok(Step(false)) },
+            |step| async move { Ok(step.0) },
+        )
+        .await;
+        assert!(
+            !held.unwrap(),
+            "a hold is applied while another holds the lease"
+        );
+        let acting = lease_to_act(
+            &store,
+            &cluster,
+            "a",
+            Millis(1),
+            ttl,
+            || async { Ok(Step(true)) },
+            |step| async move { Ok(step.0) },
+        )
+        .await;
+        assert_eq!(acting.unwrap_err().kind(), crate::ErrorKind::Conflict);
+        store.release_lease(&cluster, "other").await.unwrap();
+        let decisions = std::sync::atomic::AtomicU32::new(0);
+        let acted = lease_to_act(
+            &store,
+            &cluster,
+            "a",
+            Millis(2),
+            ttl,
+            || async {
+                // The world moved between the first look and the lease: the second look holds.
+                let n = decisions.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(Step(n == 0))
+            },
+            |step| {
+                let (store, cluster) = (&store, &cluster);
+                async move {
+                    let holder = store.read_lease(cluster).await.unwrap().map(|l| l.owner);
+                    assert_eq!(holder.as_deref(), Some("a"), "applied under the lease");
+                    Ok(step.0)
+                }
+            },
+        )
+        .await;
+        assert!(
+            !acted.unwrap(),
+            "what is applied is the decision taken under the lease"
+        );
+        assert_eq!(decisions.into_inner(), 2);
         assert_eq!(store.read_lease(&cluster).await.unwrap(), None);
     }
 

@@ -620,3 +620,73 @@ async fn the_static_page_is_there_before_route53_ever_fails_over() {
         "a page that is there is not published again"
     );
 }
+
+/// The requests `app` made after `seq`, by action.
+fn actions_since(app: &str, seq: u64) -> (Vec<String>, Vec<String>) {
+    let requests: Vec<_> = Emulator::shared()
+        .requests(app)
+        .into_iter()
+        .filter(|r| r.seq > seq)
+        .collect();
+    let all = requests.iter().map(|r| r.action.clone()).collect();
+    let mutating = requests
+        .iter()
+        .filter(|r| r.mutating)
+        .map(|r| r.action.clone())
+        .collect();
+    (all, mutating)
+}
+
+fn last_seq(app: &str) -> u64 {
+    Emulator::shared().requests(app).last().map_or(0, |r| r.seq)
+}
+
+/// A tick that changes nothing reads what it decides from and writes nothing, so it needs no
+/// lease: it is answered while another loop holds one. A tick that must act still waits for it.
+#[tokio::test]
+async fn a_tick_that_changes_nothing_takes_no_lease_and_writes_nothing() {
+    let s = setup("fo-held", &[]).await;
+    let tick = json!({"action": "reconcile"});
+    handle(&tick, &at("t1", t0()), &s.deps).await.unwrap();
+    let cluster = halfhour::domain::ClusterName::new(&s.cluster.name).unwrap();
+    s.deps
+        .store
+        .acquire_lease(
+            &cluster,
+            "gold-image:bake",
+            after(30),
+            Duration::from_secs(600),
+        )
+        .await
+        .unwrap();
+
+    let before = last_seq(&s.app);
+    let held = handle(&tick, &at("t2", after(60)), &s.deps).await.unwrap();
+    assert_eq!(held.reason, Some(json!("Healthy")));
+    let (all, mutating) = actions_since(&s.app, before);
+    assert_eq!(
+        all,
+        [
+            "GetItem",
+            "GetHealthCheckStatus",
+            "GetItem",
+            "GetHealthCheck",
+            "GetObject"
+        ],
+        "state, site health, flags, the gate and the page: what the decision needs, nothing more"
+    );
+    assert!(mutating.is_empty(), "{mutating:?}");
+
+    Emulator::shared().set_health_check_status(&s.cluster.site_health_check_id, false);
+    let before = last_seq(&s.app);
+    let refused = handle(&tick, &at("t3", after(90)), &s.deps)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.kind(),
+        ErrorKind::Conflict,
+        "a fail-over waits for the lease"
+    );
+    let (_, mutating) = actions_since(&s.app, before);
+    assert_eq!(mutating, ["PutItem"], "only the refused lease claim");
+}

@@ -540,3 +540,77 @@ fn published(app: &str, about: &str) -> Vec<halfhour_tests::LoggedRequest> {
         .filter(|r| r.action == "Publish" && r.params.to_string().contains(about))
         .collect()
 }
+
+/// An alarm held by the cooldown reads what it decides from and writes only its idempotency
+/// record: no lease, so it is answered while another loop holds one. A step still waits for it.
+#[tokio::test]
+async fn a_held_alarm_takes_no_lease_and_writes_only_its_idempotency_record() {
+    let s = setup("scale-held", false).await;
+    let now = clock::now();
+    handle(
+        &alarm_event("cpu-high", "ALARM", now),
+        &invocation("r1", now),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    let cluster = ClusterName::new(&s.cluster.name).unwrap();
+    s.deps
+        .store
+        .acquire_lease(&cluster, "gold-image:bake", now, Duration::from_secs(600))
+        .await
+        .unwrap();
+    let since = |seq: u64| -> Vec<halfhour_tests::LoggedRequest> {
+        Emulator::shared()
+            .requests(&s.app)
+            .into_iter()
+            .filter(|r| r.seq > seq)
+            .collect()
+    };
+    let before = since(0).last().map_or(0, |r| r.seq);
+    let later = now.plus(Duration::from_secs(30));
+    let held = handle(
+        &alarm_event("cpu-high", "ALARM", later),
+        &invocation("r2", later),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        held.decision,
+        json!({"Hold": {"reason": "ScaleOutCooldown"}})
+    );
+    let requests = since(before);
+    let actions: Vec<&str> = requests.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "PutItem",
+            "DescribeAutoScalingGroups",
+            "GetItem",
+            "GetItem",
+            "PutItem"
+        ],
+        "claim, group, flags, state, completion"
+    );
+    assert_eq!(
+        requests.iter().filter(|r| r.mutating).count(),
+        2,
+        "the idempotency record only"
+    );
+
+    let out_of_cooldown = now.plus(Duration::from_secs(300));
+    let refused = handle(
+        &alarm_event("cpu-high", "ALARM", out_of_cooldown),
+        &invocation("r3", out_of_cooldown),
+        &s.deps,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        refused.kind(),
+        ErrorKind::Conflict,
+        "a step waits for the lease"
+    );
+    assert_eq!(desired(&s).await, 4, "and changes nothing without it");
+}

@@ -8,8 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use aws_config::{AppName, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
+use halfhour::aws::{AppName, AwsEnv, Region, SdkConfig, SharedCredentialsProvider};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -129,15 +129,14 @@ impl Emulator {
     /// An SDK configuration pointed at the emulator. `app` tags every request in the log, so a
     /// test counts only its own calls while other tests run beside it.
     pub async fn sdk_config(&self, app: &str) -> SdkConfig {
-        halfhour::aws::sdk_config_loader()
-            .endpoint_url(&self.endpoint)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(
+        halfhour::aws::sdk_config(AwsEnv {
+            region: Some(Region::new("us-east-1")),
+            endpoint_url: Some(self.endpoint.clone()),
+            credentials: SharedCredentialsProvider::new(Credentials::new(
                 "testing", "testing", None, None, "emulator",
-            ))
-            .app_name(AppName::new(app.to_owned()).expect("valid app name"))
-            .load()
-            .await
+            )),
+            app_name: Some(AppName::new(app.to_owned()).expect("valid app name")),
+        })
     }
 
     /// The SDK configuration of a function under test, and the app name its calls are logged

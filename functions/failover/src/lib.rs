@@ -23,7 +23,7 @@ use halfhour::domain::custom_resource::{CustomResourceRequest, RequestType};
 use halfhour::domain::dns;
 use halfhour::domain::{AlarmTransition, Command, Flag};
 pub use halfhour::invocation::Invocation;
-use halfhour::invocation::with_lease;
+use halfhour::invocation::{Decided, lease_to_act};
 use halfhour::ports::{CustomResourceReplies, Dns, Notifier, StateStore, StaticSite};
 use halfhour::state::{read_json_or_default, remember_decision, write_json};
 use halfhour::telemetry::DecisionRecord;
@@ -134,15 +134,16 @@ pub async fn handle(
     let input = Input::parse(payload, &deps.config)?;
     let common = &deps.config.common;
     if input == Input::Status || common.dry_run {
-        return decide(input, invocation, deps, false).await;
+        return apply(decide(input, invocation, deps, false).await?, deps).await;
     }
-    with_lease(
+    lease_to_act(
         deps.store.as_ref(),
         &common.cluster,
         &invocation.owner(FUNCTION),
         invocation.now,
         common.lease,
         || decide(input, invocation, deps, true),
+        |decided| apply(decided, deps),
     )
     .await
 }
@@ -226,7 +227,7 @@ async fn answer_cloudformation(
     );
     deps.replies.reply(&request.response_url, &answer).await?;
     outcome?;
-    decide(Input::Status, invocation, deps, false).await
+    apply(decide(Input::Status, invocation, deps, false).await?, deps).await
 }
 
 /// The site's own DNS record becomes the failover pair at deploy (one atomic batch, so the
@@ -397,12 +398,60 @@ async fn load_state(deps: &Deps) -> Result<(FailoverState, Option<u64>), Error> 
     read_json_or_default(deps.store.as_ref(), &deps.config.common.cluster, STATE_DOC).await
 }
 
+/// What the failover loop saw and chose, before it changes anything.
+struct FailoverDecided {
+    input: Input,
+    /// Whether changes are applied (not a status, not observe mode).
+    act: bool,
+    now: halfhour::domain::Millis,
+    state: FailoverState,
+    version: Option<u64>,
+    report: FailoverReport,
+    /// A look-and-decide input's plan; none for status and publish.
+    plan: Option<Planned>,
+}
+
+/// A plan and the drift it found: the gate's threshold and the static page as they are.
+struct Planned {
+    decision: plan::FailoverDecision,
+    record: DecisionRecord,
+    site_healthy: bool,
+    /// The gate check's threshold now (read only when acting).
+    threshold: Option<i32>,
+    /// The static page is missing or not this site's (read only when acting on a look).
+    page_missing: bool,
+}
+
+impl Planned {
+    fn threshold_drifted(&self) -> bool {
+        self.threshold
+            .is_some_and(|now| now != self.decision.next.mode.gate().threshold())
+    }
+}
+
+impl Decided for FailoverDecided {
+    fn changes_something(&self) -> bool {
+        if !self.act {
+            return false;
+        }
+        let Some(planned) = &self.plan else {
+            return self.input == Input::Publish;
+        };
+        let decision = &planned.decision;
+        decision.needs_static_page
+            || planned.page_missing
+            || planned.threshold_drifted()
+            || decision.next != self.state
+            || decision.notify
+    }
+}
+
 async fn decide(
     input: Input,
     invocation: &Invocation,
     deps: &Deps,
     act: bool,
-) -> Result<FailoverReport, Error> {
+) -> Result<FailoverDecided, Error> {
     let config = &deps.config;
     let cluster = &config.common.cluster;
     let now = invocation.now;
@@ -425,21 +474,22 @@ async fn decide(
         state: json!(state),
         dry_run: config.common.dry_run,
     };
-    match input {
-        Input::Status => return Ok(report(&state, None)),
-        Input::Publish => {
-            if act {
-                publish_static_page("published after deploy", now, deps).await?;
-            }
-            return Ok(report(&state, None));
-        }
-        _ => {}
-    }
     let operator = match input {
+        Input::Status | Input::Publish => {
+            return Ok(FailoverDecided {
+                input,
+                act,
+                now,
+                report: report(&state, None),
+                state,
+                version,
+                plan: None,
+            });
+        }
         Input::PinStatic => Some(Operator::PinStatic),
         Input::PinPrimary => Some(Operator::PinPrimary),
         Input::Unpin => Some(Operator::Unpin),
-        _ => None,
+        Input::Evaluate => None,
     };
     let decision = plan::plan_failover(
         &state,
@@ -450,7 +500,6 @@ async fn decide(
         &config.policy,
         now,
     );
-    let gate = decision.next.mode.gate();
     let record = DecisionRecord::new("failover", cluster, action_name(decision.reason))
         .inputs(
             json!({"site_healthy": site_healthy, "db_window": db_window, "operator": operator,
@@ -459,21 +508,69 @@ async fn decide(
         .guards(flags.raised(now).iter().map(|f| f.as_str()))
         .reason(format!("{:?}", decision.reason))
         .dry_run(!act);
-    record.emit();
+    // The drift a look repairs: only read when the look may act on it.
+    let threshold = if act {
+        Some(
+            deps.dns
+                .gate_threshold(&config.gate_health_check_id)
+                .await?,
+        )
+    } else {
+        None
+    };
+    // The page must exist before Route53's own first fail-over: put back if it is missing.
+    let page_missing = act
+        && input == Input::Evaluate
+        && !paused
+        && !decision.needs_static_page
+        && !static_page_present(deps).await?;
+    Ok(FailoverDecided {
+        input,
+        act,
+        now,
+        report: report(&decision.next, Some(decision.reason)),
+        state,
+        version,
+        plan: Some(Planned {
+            decision,
+            record,
+            site_healthy,
+            threshold,
+            page_missing,
+        }),
+    })
+}
+
+async fn apply(decided: FailoverDecided, deps: &Deps) -> Result<FailoverReport, Error> {
+    let config = &deps.config;
+    let cluster = &config.common.cluster;
+    let FailoverDecided {
+        input,
+        act,
+        now,
+        state,
+        version,
+        report,
+        plan,
+    } = decided;
+    let Some(planned) = plan else {
+        if act && input == Input::Publish {
+            publish_static_page("published after deploy", now, deps).await?;
+        }
+        return Ok(report);
+    };
+    planned.record.emit();
     if !act {
-        return Ok(report(&decision.next, Some(decision.reason)));
+        return Ok(report);
     }
+    let decision = &planned.decision;
+    let gate = decision.next.mode.gate();
     if decision.needs_static_page {
         publish_static_page(&static_reason(decision.reason), now, deps).await?;
-    } else if input == Input::Evaluate && !paused {
-        ensure_static_page(now, deps).await?;
+    } else if planned.page_missing {
+        publish_static_page("the site's health check is failing", now, deps).await?;
     }
-    if deps
-        .dns
-        .gate_threshold(&config.gate_health_check_id)
-        .await?
-        != gate.threshold()
-    {
+    if planned.threshold_drifted() {
         deps.dns
             .set_gate_threshold(&config.gate_health_check_id, gate.threshold())
             .await?;
@@ -500,13 +597,13 @@ async fn decide(
     metrics::counter!("DnsFlips")
         .increment((decision.next.flips.len().saturating_sub(state.flips.len())) as u64);
     // 1 while DNS serves the static page: the stack's alarm fires when it lasts too long.
-    let on_static = !gate.serves_primary(site_healthy);
+    let on_static = !gate.serves_primary(planned.site_healthy);
     metrics::gauge!("ServingStatic").set(if on_static { 1.0 } else { 0.0 });
     if decision.notify {
-        remember_decision(deps.store.as_ref(), &record, now).await;
+        remember_decision(deps.store.as_ref(), &planned.record, now).await;
         notify(decision.reason, gate, deps).await;
     }
-    Ok(report(&decision.next, Some(decision.reason)))
+    Ok(report)
 }
 
 /// Withdraw the site's AAAA (DNS serves the static page, which has no IPv6 address) or put it
@@ -557,34 +654,26 @@ async fn publish_static_page(
 }
 
 async fn verify_static_page(deps: &Deps) -> Result<(), Error> {
-    let config = &deps.config;
-    let answered = deps
-        .site
-        .get_page(&config.static_bucket, "index.html")
-        .await?;
-    if answered.is_some_and(|body| body.contains(&page::marker(&config.site_name))) {
+    if static_page_present(deps).await? {
         return Ok(());
     }
     Err(Error::Retryable {
         operation: "GetObject",
         message: format!(
             "the static site {} does not answer with its page",
-            config.static_bucket
+            deps.config.static_bucket
         ),
     })
 }
 
-/// The page must exist before Route53's own first fail-over: put it back if it is missing.
-async fn ensure_static_page(now: halfhour::domain::Millis, deps: &Deps) -> Result<(), Error> {
+/// Whether the static site answers with this site's page.
+async fn static_page_present(deps: &Deps) -> Result<bool, Error> {
     let config = &deps.config;
     let present = deps
         .site
         .get_page(&config.static_bucket, "index.html")
         .await?;
-    if present.is_some_and(|body| body.contains(&page::marker(&config.site_name))) {
-        return Ok(());
-    }
-    publish_static_page("the site's health check is failing", now, deps).await
+    Ok(present.is_some_and(|body| body.contains(&page::marker(&config.site_name))))
 }
 
 async fn notify(reason: Reason, gate: Gate, deps: &Deps) {

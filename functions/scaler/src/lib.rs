@@ -20,7 +20,7 @@ use halfhour::domain::{
 };
 use halfhour::idempotency::{Attempt, run_once};
 pub use halfhour::invocation::Invocation;
-use halfhour::invocation::with_lease;
+use halfhour::invocation::{Decided, lease_to_act};
 use halfhour::ports::{
     Alarms, CapacityWriters, InstanceMonitoring, Notifier, ScalingGroup, StateStore,
     notify_best_effort,
@@ -312,13 +312,14 @@ async fn under_lease(
     origin: Origin,
 ) -> Result<ScaleOutcome, Error> {
     let common = &deps.config.common;
-    with_lease(
+    lease_to_act(
         deps.store.as_ref(),
         &common.cluster,
         &invocation.owner(FUNCTION),
         invocation.now,
         common.lease,
-        || decide_and_apply(alarm, step, invocation, deps, true, origin),
+        || decide(alarm, step, invocation, deps, true, origin),
+        |decided| apply(decided, alarm, invocation, deps),
     )
     .await
 }
@@ -331,6 +332,43 @@ async fn decide_and_apply(
     act: bool,
     origin: Origin,
 ) -> Result<ScaleOutcome, Error> {
+    let decided = decide(alarm, step, invocation, deps, act, origin).await?;
+    apply(decided, alarm, invocation, deps).await
+}
+
+/// What the scaler saw and chose for one alarm, before it changes anything.
+struct ScaleDecided {
+    decision: ScaleDecision,
+    /// Whether the change is applied (an alarm in ALARM outside observe mode).
+    act: bool,
+    /// The decision re-applies a recorded change (a re-driven event) instead of stepping again.
+    reapply: bool,
+    desired: u32,
+    state: ScalerState,
+    version: Option<u64>,
+    event_key: String,
+    /// What the scaler last set, when the group's desired capacity is no longer that.
+    changed_elsewhere: Option<u32>,
+    record: DecisionRecord,
+}
+
+impl Decided for ScaleDecided {
+    fn changes_something(&self) -> bool {
+        match self.decision {
+            ScaleDecision::Set { to, .. } => self.act && (!self.reapply || to != self.desired),
+            ScaleDecision::Hold { .. } => false,
+        }
+    }
+}
+
+async fn decide(
+    alarm: &AlarmTransition,
+    step: i32,
+    invocation: &Invocation,
+    deps: &Deps,
+    act: bool,
+    origin: Origin,
+) -> Result<ScaleDecided, Error> {
     let config = &deps.config;
     let cluster = &config.common.cluster;
     let group = deps
@@ -386,7 +424,6 @@ async fn decide_and_apply(
             false,
         ),
     };
-    let dry_run = config.common.dry_run;
     // Desired capacity moved since the scaler's own last change: someone else writes it too.
     let changed_elsewhere = state
         .last_target
@@ -399,10 +436,42 @@ async fn decide_and_apply(
             ScaleDecision::Hold { reason } => format!("{reason:?}"),
             ScaleDecision::Set { from, to, .. } => format!("desired {from} -> {to}"),
         })
-        .dry_run(dry_run);
+        .dry_run(config.common.dry_run);
+    Ok(ScaleDecided {
+        decision,
+        act: act && !config.common.dry_run,
+        reapply,
+        desired: group.desired,
+        state,
+        version,
+        event_key,
+        changed_elsewhere,
+        record,
+    })
+}
+
+async fn apply(
+    decided: ScaleDecided,
+    alarm: &AlarmTransition,
+    invocation: &Invocation,
+    deps: &Deps,
+) -> Result<ScaleOutcome, Error> {
+    let config = &deps.config;
+    let cluster = &config.common.cluster;
+    let ScaleDecided {
+        decision,
+        act,
+        reapply,
+        desired: observed_desired,
+        state,
+        version,
+        event_key,
+        changed_elsewhere,
+        record,
+    } = decided;
     record.emit();
-    let mut desired = Some(group.desired);
-    if let (ScaleDecision::Set { to, direction, .. }, true) = (decision, act && !dry_run) {
+    let mut desired = Some(observed_desired);
+    if let (ScaleDecision::Set { to, direction, .. }, true) = (decision, act) {
         if !reapply {
             let mut next = state.clone();
             match direction {
@@ -418,7 +487,7 @@ async fn decide_and_apply(
                 )));
             }
         }
-        if to != group.desired {
+        if to != observed_desired {
             deps.group
                 .set_desired_capacity(&config.asg_name, to)
                 .await?;
@@ -427,7 +496,7 @@ async fn decide_and_apply(
         if let Some(last) = changed_elsewhere {
             let message = format!(
                 "{cluster}'s group {} had desired capacity {}, not the {last} halfhour's scaler last set: something else changed it (a scaling policy, a scheduled action, an IaC tool, a person, or a gold-image bake adding an instance). The scaler set {to} on alarm {}. If another tool owns capacity, keep one of them (EnableScaling=false turns halfhour's off).",
-                config.asg_name, group.desired, alarm.alarm_name
+                config.asg_name, observed_desired, alarm.alarm_name
             );
             let subject = format!("halfhour: {cluster} capacity changed elsewhere");
             notify_best_effort(deps.notifier.as_ref(), &subject, &message).await;
@@ -438,7 +507,7 @@ async fn decide_and_apply(
         alarm: alarm.alarm_name.clone(),
         decision: json!(decision),
         desired,
-        dry_run,
+        dry_run: config.common.dry_run,
     })
 }
 

@@ -26,15 +26,31 @@ pub mod sns;
 #[cfg(feature = "ssm")]
 pub mod ssm;
 
-pub use aws_config::SdkConfig;
-use aws_config::{BehaviorVersion, ConfigLoader};
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
+pub use aws_config::{AppName, BehaviorVersion, Region, SdkConfig};
+pub use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_async::rt::sleep::default_async_sleep;
+use aws_smithy_async::time::SharedTimeSource;
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
 
 use crate::error::Error;
+
+/// The SDK's own default connect timeout (aws-config's `SDK_DEFAULT_CONNECT_TIMEOUT`).
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
 
 /// Error codes AWS uses for throttling; the SDK retries them, and so may Lambda after it.
 const THROTTLING_CODES: &[&str] = &[
@@ -54,14 +70,115 @@ const THROTTLING_CODES: &[&str] = &[
     "EC2ThrottledException",
 ];
 
-/// The SDK configuration loader every function and test starts from: standard retry,
-/// region and credentials from the environment, HTTPS through rustls with ring.
-/// `AWS_ENDPOINT_URL` (or `.endpoint_url(..)`) points it at the emulator.
-pub fn sdk_config_loader() -> ConfigLoader {
-    let http_client = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client)
+/// What a function's SDK configuration is made of. In Lambda all of it is in the environment
+/// (`AWS_REGION`, the execution role's keys, `AWS_ENDPOINT_URL` for the emulator); tests set it
+/// themselves.
+#[derive(Debug, Clone)]
+pub struct AwsEnv {
+    pub region: Option<Region>,
+    pub endpoint_url: Option<String>,
+    pub credentials: SharedCredentialsProvider,
+    /// Sent in every request's user agent (the emulator's request log tells tests apart by it).
+    pub app_name: Option<AppName>,
+}
+
+impl AwsEnv {
+    /// The Lambda environment: region, endpoint and the execution role's credentials, read
+    /// from environment variables only.
+    pub fn from_env() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        AwsEnv {
+            region: var("AWS_REGION")
+                .or_else(|| var("AWS_DEFAULT_REGION"))
+                .map(Region::new),
+            endpoint_url: var("AWS_ENDPOINT_URL"),
+            credentials: SharedCredentialsProvider::new(
+                EnvironmentVariableCredentialsProvider::new(),
+            ),
+            app_name: None,
+        }
+    }
+}
+
+/// The SDK configuration of every function and test: standard retry (3 attempts), the SDK's
+/// connect timeout, HTTPS through rustls with ring and Mozilla's root certificates compiled in.
+/// Built from explicit values, not `aws-config`'s default chain: a Lambda has no profile files,
+/// no SSO and no IMDS to look for, and looking costs each cold start.
+pub fn sdk_config(env: AwsEnv) -> SdkConfig {
+    let mut builder = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .credentials_provider(env.credentials)
+        .http_client(SharedHttpClient::new(LazyHttps::default()))
+        .retry_config(RetryConfig::standard())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .build(),
+        )
+        .time_source(SharedTimeSource::default())
+        .identity_cache(aws_config::identity::IdentityCache::lazy().build());
+    builder.set_sleep_impl(default_async_sleep());
+    builder.set_region(env.region);
+    builder.set_endpoint_url(env.endpoint_url);
+    builder.set_app_name(env.app_name);
+    builder.build()
+}
+
+/// [`sdk_config`] from the Lambda environment, what each function builds at init.
+pub fn sdk_config_from_env() -> SdkConfig {
+    sdk_config(AwsEnv::from_env())
+}
+
+/// One HTTPS client for every service client of a configuration, made on its first request.
+/// The SDK's own client builds a TLS connector (parsing every root certificate) once per
+/// service client at construction, to discard it; this one builds it once, when a request
+/// needs it, so a cold start pays for TLS only when it talks to AWS.
+#[derive(Debug, Default)]
+struct LazyHttps(OnceLock<SharedHttpClient>);
+
+impl LazyHttps {
+    fn client(&self) -> &SharedHttpClient {
+        self.0.get_or_init(|| {
+            let trust = TrustStore::empty().with_pem_certificate(roots_pem());
+            // A context of roots only cannot fail to build today; were it to, the system store serves.
+            let context = TlsContext::builder()
+                .with_trust_store(trust)
+                .build()
+                .unwrap_or_default();
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+                .tls_context(context)
+                .build_https()
+        })
+    }
+}
+
+impl HttpClient for LazyHttps {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.client().http_connector(settings, components)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.client().connector_metadata()
+    }
+}
+
+/// Mozilla's root certificates (the `webpki-root-certs` crate) as one PEM bundle. Compiled in
+/// rather than read from the system store: no certificate files scanned at each cold start,
+/// and the same roots wherever the function runs; every AWS endpoint chains to one of them
+/// (Amazon Root CA 1–4, Starfield Services Root CA G2).
+fn roots_pem() -> Vec<u8> {
+    let mut pem = String::new();
+    for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+        pem.push_str("-----BEGIN CERTIFICATE-----\n");
+        pem.push_str(&aws_smithy_types::base64::encode(cert.as_ref()));
+        pem.push_str("\n-----END CERTIFICATE-----\n");
+    }
+    pem.into_bytes()
 }
 
 /// Map an SDK failure to the error kind the caller acts on.
@@ -87,5 +204,44 @@ where
         Error::Retryable { operation, message }
     } else {
         Error::Aws { operation, message }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+
+    /// The bundle decodes, as the TLS connector will decode it, to exactly the compiled-in roots.
+    #[test]
+    fn the_compiled_in_roots_round_trip_through_pem() {
+        let pem = super::roots_pem();
+        let decoded = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .expect("valid PEM");
+        assert_eq!(decoded, webpki_root_certs::TLS_SERVER_ROOT_CERTS);
+        assert!(decoded.len() > 100, "Mozilla's set, not a handful");
+    }
+
+    /// The roots AWS endpoints chain to (amazontrust.com/repository) are among them.
+    #[test]
+    fn the_roots_aws_endpoints_chain_to_are_compiled_in() {
+        for subject in [
+            "Amazon Root CA 1",
+            "Amazon Root CA 2",
+            "Amazon Root CA 3",
+            "Amazon Root CA 4",
+            "Starfield Services Root Certificate Authority - G2",
+        ] {
+            assert!(
+                webpki_root_certs::TLS_SERVER_ROOT_CERTS
+                    .iter()
+                    .any(|cert| cert
+                        .as_ref()
+                        .windows(subject.len())
+                        .any(|w| w == subject.as_bytes())),
+                "{subject} is missing"
+            );
+        }
     }
 }
