@@ -326,6 +326,7 @@ def main() -> None:
             control(endpoint, "functions", {"name": f"{cluster.name}-{function}"})
         env = {**base_env, **cluster.env,
                "HALFHOUR_RECONCILE_FUNCTIONS": ",".join(f"{cluster.name}-{f}" for f in FUNCTIONS[:-1])}
+        print(f"{name}: {COLD_STARTS} cold starts, {EVENTS} held and {ACTING} acting events", file=sys.stderr, flush=True)
         inits, firsts = [], []
         for _ in range(COLD_STARTS):
             api.reset()

@@ -17,13 +17,13 @@ use crate::ports::{CapacityWriters, GroupInstances, LifecycleActions, ScalingGro
 
 #[derive(Clone, Debug)]
 pub struct AsgScalingGroup {
-    client: Client,
+    client: super::LazyClient<Client>,
 }
 
 impl AsgScalingGroup {
     pub fn new(sdk: &super::SdkConfig) -> Self {
         AsgScalingGroup {
-            client: Client::new(sdk),
+            client: super::LazyClient::new(sdk, Client::new),
         }
     }
 }

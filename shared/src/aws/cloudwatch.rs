@@ -14,13 +14,13 @@ const NAMES_PER_CALL: usize = 100;
 
 #[derive(Clone, Debug)]
 pub struct CloudWatchAlarms {
-    client: Client,
+    client: super::LazyClient<Client>,
 }
 
 impl CloudWatchAlarms {
     pub fn new(sdk: &super::SdkConfig) -> Self {
         CloudWatchAlarms {
-            client: Client::new(sdk),
+            client: super::LazyClient::new(sdk, Client::new),
         }
     }
 }

@@ -29,14 +29,14 @@ type Item = HashMap<String, AttributeValue>;
 
 #[derive(Clone, Debug)]
 pub struct DynamoStateStore {
-    client: Client,
+    client: super::LazyClient<Client>,
     table: String,
 }
 
 impl DynamoStateStore {
     pub fn new(sdk: &super::SdkConfig, table: impl Into<String>) -> Self {
         DynamoStateStore {
-            client: Client::new(sdk),
+            client: super::LazyClient::new(sdk, Client::new),
             table: table.into(),
         }
     }

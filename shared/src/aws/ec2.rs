@@ -21,13 +21,13 @@ use crate::ports::{Images, InstanceMonitoring, InstanceStatuses, LaunchTemplates
 
 #[derive(Clone, Debug)]
 pub struct Ec2 {
-    client: Client,
+    client: super::LazyClient<Client>,
 }
 
 impl Ec2 {
     pub fn new(sdk: &super::SdkConfig) -> Self {
         Ec2 {
-            client: Client::new(sdk),
+            client: super::LazyClient::new(sdk, Client::new),
         }
     }
 }

@@ -10,13 +10,13 @@ use crate::ports::TargetGroups;
 
 #[derive(Clone, Debug)]
 pub struct ElbTargetGroups {
-    client: Client,
+    client: super::LazyClient<Client>,
 }
 
 impl ElbTargetGroups {
     pub fn new(sdk: &super::SdkConfig) -> Self {
         ElbTargetGroups {
-            client: Client::new(sdk),
+            client: super::LazyClient::new(sdk, Client::new),
         }
     }
 

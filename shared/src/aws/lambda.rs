@@ -11,13 +11,13 @@ use crate::ports::Invoker;
 
 #[derive(Clone, Debug)]
 pub struct LambdaInvoker {
-    client: Client,
+    client: super::LazyClient<Client>,
 }
 
 impl LambdaInvoker {
     pub fn new(sdk: &super::SdkConfig) -> Self {
         LambdaInvoker {
-            client: Client::new(sdk),
+            client: super::LazyClient::new(sdk, Client::new),
         }
     }
 }

@@ -26,7 +26,7 @@ pub mod sns;
 #[cfg(feature = "ssm")]
 pub mod ssm;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
@@ -164,6 +164,47 @@ impl HttpClient for LazyHttps {
 
     fn connector_metadata(&self) -> Option<ConnectorMetadata> {
         self.client().connector_metadata()
+    }
+}
+
+/// A service client made on its first use. Making one resolves the SDK's endpoint partitions
+/// (a JSON document and its regular expressions, per service crate), so a client an invocation
+/// never uses costs the cold start nothing. Clones share the one client.
+#[derive(Clone)]
+pub(crate) struct LazyClient<C>(Arc<LazyClientCell<C>>);
+
+struct LazyClientCell<C> {
+    sdk: SdkConfig,
+    make: fn(&SdkConfig) -> C,
+    client: OnceLock<C>,
+}
+
+impl<C> LazyClient<C> {
+    pub(crate) fn new(sdk: &SdkConfig, make: fn(&SdkConfig) -> C) -> Self {
+        LazyClient(Arc::new(LazyClientCell {
+            sdk: sdk.clone(),
+            make,
+            client: OnceLock::new(),
+        }))
+    }
+}
+
+impl<C> std::ops::Deref for LazyClient<C> {
+    type Target = C;
+
+    fn deref(&self) -> &C {
+        let cell = &self.0;
+        cell.client.get_or_init(|| (cell.make)(&cell.sdk))
+    }
+}
+
+impl<C> std::fmt::Debug for LazyClient<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.client.get().is_some() {
+            "LazyClient(made)"
+        } else {
+            "LazyClient(not yet made)"
+        })
     }
 }
 

@@ -14,13 +14,13 @@ use crate::ports::{Databases, DbSnapshots};
 
 #[derive(Clone, Debug)]
 pub struct Rds {
-    client: Client,
+    client: super::LazyClient<Client>,
 }
 
 impl Rds {
     pub fn new(sdk: &super::SdkConfig) -> Self {
         Rds {
-            client: Client::new(sdk),
+            client: super::LazyClient::new(sdk, Client::new),
         }
     }
 }

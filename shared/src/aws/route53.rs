@@ -14,13 +14,13 @@ use crate::ports::Dns;
 
 #[derive(Clone, Debug)]
 pub struct Route53Dns {
-    client: Client,
+    client: super::LazyClient<Client>,
 }
 
 impl Route53Dns {
     pub fn new(sdk: &super::SdkConfig) -> Self {
         Route53Dns {
-            client: Client::new(sdk),
+            client: super::LazyClient::new(sdk, Client::new),
         }
     }
 }

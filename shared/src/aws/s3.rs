@@ -29,18 +29,21 @@ fn built<T>(
 
 #[derive(Clone, Debug)]
 pub struct S3StaticSite {
-    client: Client,
+    client: super::LazyClient<Client>,
 }
 
 impl S3StaticSite {
     pub fn new(sdk: &super::SdkConfig) -> Self {
         // Website buckets are named like the record (dots): path-style keeps TLS names valid,
         // and an endpoint override (the emulator) has no per-bucket host names either.
-        let config = aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(true)
-            .build();
         S3StaticSite {
-            client: Client::from_conf(config),
+            client: super::LazyClient::new(sdk, |sdk| {
+                Client::from_conf(
+                    aws_sdk_s3::config::Builder::from(sdk)
+                        .force_path_style(true)
+                        .build(),
+                )
+            }),
         }
     }
 }

@@ -9,14 +9,14 @@ use crate::ports::Notifier;
 
 #[derive(Clone, Debug)]
 pub struct SnsNotifier {
-    client: Client,
+    client: super::LazyClient<Client>,
     topic_arn: String,
 }
 
 impl SnsNotifier {
     pub fn new(sdk: &super::SdkConfig, topic_arn: impl Into<String>) -> Self {
         SnsNotifier {
-            client: Client::new(sdk),
+            client: super::LazyClient::new(sdk, Client::new),
             topic_arn: topic_arn.into(),
         }
     }

@@ -20,13 +20,13 @@ const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 #[derive(Clone, Debug)]
 pub struct SsmProbe {
-    client: Client,
+    client: super::LazyClient<Client>,
 }
 
 impl SsmProbe {
     pub fn new(sdk: &super::SdkConfig) -> Self {
         SsmProbe {
-            client: Client::new(sdk),
+            client: super::LazyClient::new(sdk, Client::new),
         }
     }
 }
