@@ -864,3 +864,24 @@ async fn bad_input_is_a_typed_error_with_zero_mutating_calls() {
             .contains(&new)
     );
 }
+
+/// A tick with nothing waiting on a hook is one look at the group: a group without a warm pool
+/// has no pooled instances to look up (the group names its `WarmPoolConfiguration` when it has one).
+#[tokio::test]
+async fn a_tick_with_nothing_waiting_is_one_look_at_the_group() {
+    let s = setup("lc-quiet", &[]).await;
+    let outcomes = handle(
+        &json!({"action": "reconcile"}),
+        &at("q", event_time()),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert!(outcomes.is_empty(), "{outcomes:?}");
+    let actions: Vec<String> = Emulator::shared()
+        .requests(&s.app)
+        .into_iter()
+        .map(|r| r.action)
+        .collect();
+    assert_eq!(actions, ["DescribeAutoScalingGroups"]);
+}

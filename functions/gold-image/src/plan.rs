@@ -390,6 +390,7 @@ mod tests {
                 version: TemplateVersion::Number(1),
             }),
             target_group_arns: vec![],
+            warm_pool: false,
         }
     }
 

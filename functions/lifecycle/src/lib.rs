@@ -296,18 +296,19 @@ pub async fn reconcile(invocation: &Invocation, deps: &Deps) -> Result<Vec<Actio
         )),
         _ => None,
     });
-    let pooled = deps
-        .actions
-        .warm_pool_waiting(&group.name)
-        .await?
-        .into_iter()
-        .map(|(id, transition)| {
-            let moving = match transition {
-                LifecycleTransition::Launching => WarmPoolMove::IntoPool,
-                LifecycleTransition::Terminating => WarmPoolMove::OutOfPool,
-            };
-            (id, transition, moving)
-        });
+    // Instances in a warm pool are not the group's: only a group with a pool has them to look up.
+    let pooled = if group.warm_pool {
+        deps.actions.warm_pool_waiting(&group.name).await?
+    } else {
+        Vec::new()
+    };
+    let pooled = pooled.into_iter().map(|(id, transition)| {
+        let moving = match transition {
+            LifecycleTransition::Launching => WarmPoolMove::IntoPool,
+            LifecycleTransition::Terminating => WarmPoolMove::OutOfPool,
+        };
+        (id, transition, moving)
+    });
     let waiting: Vec<_> = members.chain(pooled).collect();
     let mut outcomes = Vec::new();
     let mut first_failure = None;

@@ -139,6 +139,7 @@ impl ScalingGroup for AsgScalingGroup {
         };
         Ok(Some(GroupSnapshot {
             name: name.to_owned(),
+            warm_pool: group.warm_pool_configuration.is_some(),
             target_group_arns: group.target_group_arns.unwrap_or_default(),
             launch_template,
             bounds,

@@ -104,6 +104,8 @@ pub struct GroupSnapshot {
     /// What the group launches: its launch template (directly or in a mixed-instances policy).
     pub launch_template: Option<super::GroupTemplate>,
     pub target_group_arns: Vec<String>,
+    /// The group has a warm pool (AWS names its `WarmPoolConfiguration` in the group).
+    pub warm_pool: bool,
 }
 
 impl GroupSnapshot {
