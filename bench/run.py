@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +34,8 @@ FUNCTIONS = ["scaler", "gold-image", "lifecycle", "failover", "db-events", "reco
 COLD_STARTS = int(os.environ.get("BENCH_COLD_STARTS", "20"))
 EVENTS = int(os.environ.get("BENCH_EVENTS", "200"))
 ACTING = int(os.environ.get("BENCH_ACTING", "5"))
+# Each binary's stderr (its logs when it fails), kept for reading after a run.
+LOGS = ROOT / "out" / "bench"
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", str(Path.home() / ".cache/halfhour/target"))) / "release"
 
 
@@ -54,7 +57,20 @@ class RuntimeApi:
             def log_message(self, *args: object) -> None:
                 pass
 
+            def peer_gone(self) -> bool:
+                try:
+                    return self.connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+                except BlockingIOError:
+                    return False
+                except OSError:
+                    return True
+
             def do_GET(self) -> None:
+                # A killed process's last request can reach us after the kill: its peer is gone
+                # (end of stream) and it must count neither as the next process's start nor
+                # take its event.
+                if self.peer_gone():
+                    return
                 with api.lock:
                     generation = api.generation
                     if api.first_next is None:
@@ -63,6 +79,8 @@ class RuntimeApi:
                     while not api.queue or api.generation != generation:
                         if api.generation != generation or not api.lock.wait(timeout=30):
                             return
+                    if self.peer_gone():
+                        return
                     event = api.queue.pop(0)
                     request_id = str(uuid.uuid4())
                     api.sent_at[request_id] = time.perf_counter()
@@ -149,7 +167,7 @@ def zip_size(binary: Path) -> int:
 
 def spawn(binary: Path, env: dict[str, str]) -> tuple[subprocess.Popen, float]:
     start = time.perf_counter()
-    process = subprocess.Popen([str(binary)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen([str(binary)], env=env, stdout=subprocess.DEVNULL, stderr=open(LOGS / f"{binary.name}.log", "ab"))
     return process, start
 
 
@@ -207,16 +225,33 @@ class Cluster:
                   aws_secret_access_key="testing")
         self.ddb, self.asg, self.r53 = (boto3.client(s, **kw) for s in ("dynamodb", "autoscaling", "route53"))
         gate = self.env["HALFHOUR_GATE_HEALTH_CHECK_ID"]
+        self.launched: set[str] = set()
         self.gate_threshold = self.r53.get_health_check(HealthCheckId=gate)["HealthCheck"]["HealthCheckConfig"]["HealthThreshold"]
 
     def forget(self, doc: str) -> None:
         self.ddb.delete_item(TableName=self.env["HALFHOUR_TABLE"],
-                             Key={"pk": {"S": f"cluster#{self.name}"}, "sk": {"S": doc}})
+                             Key={"pk": {"S": f"cluster#{self.name}"}, "sk": {"S": f"doc#{doc}"}})
 
     def desired(self, change: int = 0, to: int | None = None) -> None:
         group = self.env["HALFHOUR_ASG_NAME"]
         now = self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]["DesiredCapacity"]
         self.asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=now + change if to is None else to)
+
+    def launch_event(self) -> dict:
+        """EventBridge's lifecycle event for the group's newest launch waiting on its hook."""
+        with urllib.request.urlopen(f"{self.endpoint}/_halfhour/lifecycle-actions") as response:
+            waiting = [a for a in json.load(response) if a["AutoScalingGroupName"] == self.env["HALFHOUR_ASG_NAME"]
+                       and a["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_LAUNCHING"]
+        action = next(a for a in waiting if a["EC2InstanceId"] not in self.launched)
+        self.launched.add(action["EC2InstanceId"])
+        return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "EC2 Instance-launch Lifecycle Action",
+                "source": "aws.autoscaling", "account": "123456789012", "time": "2026-11-27T14:00:00Z",
+                "region": "us-east-1", "resources": [], "detail": {
+                    "LifecycleActionToken": action["LifecycleActionToken"],
+                    "AutoScalingGroupName": action["AutoScalingGroupName"],
+                    "LifecycleHookName": action["LifecycleHookName"], "EC2InstanceId": action["EC2InstanceId"],
+                    "LifecycleTransition": action["LifecycleTransition"], "NotificationMetadata": "",
+                    "Origin": "EC2", "Destination": "AutoScalingGroup"}}
 
     def site_healthy(self, healthy: bool) -> None:
         control(self.endpoint, "health-check-status",
@@ -270,9 +305,9 @@ def scenarios() -> dict[str, Scenario]:
             after_acting=lambda c: c.invoke({"action": "cancel", "cluster": c.name}),
             minimum_held=3,
         ),
-        # Held: reconcile, nothing waiting. Acting: reconcile with one launch waiting on its hook.
+        # Held: reconcile, nothing waiting. Acting: the launch event of a new instance.
         "lifecycle": Scenario(
-            held=lambda c, i: tick(c.name, i), acting=lambda c, i: tick(c.name, i),
+            held=lambda c, i: tick(c.name, i), acting=lambda c, i: c.launch_event(),
             before_acting=lambda c: c.desired(change=1), minimum_held=1,
         ),
         # Held: reconcile, site healthy, page in place. Acting: the site's check failing.
@@ -296,6 +331,9 @@ def scenarios() -> dict[str, Scenario]:
 
 def main() -> None:
     built = build()
+    LOGS.mkdir(parents=True, exist_ok=True)
+    for old in LOGS.glob("*.log"):
+        old.unlink()
     python = sys.executable
     emulator = subprocess.Popen(
         [python, str(ROOT / "tests/emulator/halfhour_emulator.py"), "--port", "0", "--exit-with-parent"],
@@ -317,29 +355,40 @@ def main() -> None:
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
     }
-    rows = []
-    for name, scenario in scenarios().items():
-        binary = TARGET / name
-        # Each function gets its own cluster, so one's aftermath is not the next one's input.
-        cluster = Cluster(endpoint, f"bench-{name}")
+    # Every function's cluster first; then the cold starts, round-robin over the binaries so the
+    # floor and each function start under the same conditions (the emulator as busy for each).
+    clusters, envs = {}, {}
+    for name in scenarios():
+        cluster = clusters[name] = Cluster(endpoint, f"bench-{name}")
         for function in FUNCTIONS:
             control(endpoint, "functions", {"name": f"{cluster.name}-{function}"})
-        env = {**base_env, **cluster.env,
-               "HALFHOUR_RECONCILE_FUNCTIONS": ",".join(f"{cluster.name}-{f}" for f in FUNCTIONS[:-1])}
-        print(f"{name}: {COLD_STARTS} cold starts, {EVENTS} held and {ACTING} acting events", file=sys.stderr, flush=True)
-        inits, firsts = [], []
-        for _ in range(COLD_STARTS):
+        envs[name] = {**base_env, **cluster.env,
+                      "HALFHOUR_RECONCILE_FUNCTIONS": ",".join(f"{cluster.name}-{f}" for f in FUNCTIONS[:-1])}
+    print(f"1 + {COLD_STARTS} cold starts of each binary, round-robin", file=sys.stderr, flush=True)
+    inits = {name: [] for name in clusters}
+    firsts = {name: [] for name in clusters}
+    # Round 0 is not counted: it pages each binary in and does each cluster's first work (the
+    # scaler's first step, the static page's first publication), which the emulator is busy
+    # with for a while after.
+    for round in range(COLD_STARTS + 1):
+        for name, scenario in scenarios().items():
             api.reset()
-            process, start = spawn(binary, env)
+            process, start = spawn(TARGET / name, envs[name])
             if not api.wait(lambda: api.first_next is not None, timeout=30):
-                raise SystemExit(f"{name} never asked for an event")
-            inits.append(api.first_next - start)
-            # The cold start's first event, what a user waits for: init and first use (TLS, clients).
-            api.push(json.dumps(scenario.held(cluster, -1)).encode())
+                raise SystemExit(f"{name} never asked for an event (its log: {LOGS / name}.log)")
+            init = api.first_next - start
+            # The cold process's first event, what a caller waits for: init and first use (TLS, clients).
+            api.push(json.dumps(scenario.held(clusters[name], -1)).encode())
             if not api.wait(lambda: api.answers > 0, timeout=60):
-                raise SystemExit(f"{name} did not answer its first event")
-            firsts.append(api.latencies[0])
+                raise SystemExit(f"{name} did not answer its first event (its log: {LOGS / name}.log)")
+            if round:
+                inits[name].append(init)
+                firsts[name].append(api.latencies[0])
             stop(process)
+    rows = []
+    for name, scenario in scenarios().items():
+        binary, cluster, env = TARGET / name, clusters[name], envs[name]
+        print(f"{name}: {EVENTS} held and {ACTING} acting events", file=sys.stderr, flush=True)
         api.reset()
         process, _ = spawn(binary, env)
         answered = 0
@@ -351,7 +400,7 @@ def main() -> None:
             api.push(json.dumps(event).encode())
             answered += 1
             if not api.wait(lambda: api.answers >= answered, timeout=60):
-                raise SystemExit(f"{name} did not answer event {answered}")
+                raise SystemExit(f"{name} did not answer event {answered} (its log: {LOGS / name}.log)")
             return emulator_requests(endpoint) - before
 
         cluster.invoke = invoke
@@ -371,8 +420,8 @@ def main() -> None:
         size = binary.stat().st_size
         rows.append({
             "name": name, "size": size, "zip": zip_size(binary), "built": built[name],
-            "init_p50": statistics.median(inits) * 1000, "init_p95": percentile(inits, 95) * 1000,
-            "first_p50": statistics.median(firsts) * 1000,
+            "init_p50": statistics.median(inits[name]) * 1000, "init_p95": percentile(inits[name], 95) * 1000,
+            "first_p50": statistics.median(firsts[name]) * 1000,
             "rss_mib": peak_kib / 1024, "lat_p50": statistics.median(latencies) * 1000,
             "lat_p99": percentile(latencies, 99) * 1000,
             "held": statistics.median(held), "held_max": max(held), "acting": statistics.median(acting),
@@ -401,7 +450,7 @@ def main() -> None:
     (ROOT / "BENCHMARKS.md").write_text(
         "# Benchmarks\n\n"
         f"Measured {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} on {machine} with `make bench`: "
-        f"{COLD_STARTS} cold starts per binary (init = process exec to its first `/next` request to the Lambda "
+        f"{COLD_STARTS} cold starts per binary, round-robin over the binaries after one uncounted round (init = process exec to its first `/next` request to the Lambda "
         "Runtime API stand-in; first event = the cold process's first answer), then on one warm process "
         f"{EVENTS} held events and {ACTING} acting events against the AWS emulator on loopback, each function on "
         "its own seeded cluster. Calls are counted in the emulator's request log; handler latency is over the "
