@@ -8,11 +8,26 @@ use crate::domain::ClusterName;
 /// CloudWatch namespace of every halfhour metric.
 pub const METRICS_NAMESPACE: &str = "halfhour";
 
-/// Set up JSON logs (honours `AWS_LAMBDA_LOG_FORMAT`/`AWS_LAMBDA_LOG_LEVEL`) and the EMF
-/// metrics collector. Call once, at init. Every metric carries the `function` and the `cluster`
-/// (`HALFHOUR_CLUSTER`), so two stacks in one account never mix their numbers.
+/// Set up the logs (JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`, as the template sets it) and the
+/// EMF metrics collector. Call once, at init. Every metric carries the `function` and the
+/// `cluster` (`HALFHOUR_CLUSTER`), so two stacks in one account never mix their numbers.
 pub fn init(function: &'static str) -> Option<&'static metrics_cloudwatch_embedded::Collector> {
-    lambda_runtime::tracing::init_default_subscriber();
+    let level = log_level(
+        std::env::var("AWS_LAMBDA_LOG_LEVEL")
+            .or_else(|_| std::env::var("RUST_LOG"))
+            .ok()
+            .as_deref(),
+    );
+    let logs = tracing_subscriber::fmt()
+        .with_target(false)
+        .without_time()
+        .with_max_level(level);
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    if json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let cluster = std::env::var(crate::config::CLUSTER_NAME).unwrap_or_default();
     match metrics_cloudwatch_embedded::Builder::new()
         .cloudwatch_namespace(METRICS_NAMESPACE)
@@ -25,6 +40,18 @@ pub fn init(function: &'static str) -> Option<&'static metrics_cloudwatch_embedd
             tracing::warn!(error = %err, "EMF metrics disabled");
             None
         }
+    }
+}
+
+/// The level of Lambda's log-level control (`AWS_LAMBDA_LOG_LEVEL`: TRACE, DEBUG, INFO, WARN,
+/// ERROR, FATAL), or `RUST_LOG` read as one level; INFO when neither names one. FATAL, which
+/// `tracing` has not, is ERROR.
+fn log_level(setting: Option<&str>) -> tracing::level_filters::LevelFilter {
+    use tracing::level_filters::LevelFilter;
+    match setting.map(str::trim) {
+        Some(fatal) if fatal.eq_ignore_ascii_case("fatal") => LevelFilter::ERROR,
+        Some(level) => level.parse().unwrap_or(LevelFilter::INFO),
+        None => LevelFilter::INFO,
     }
 }
 
@@ -129,6 +156,24 @@ impl DecisionRecord {
 mod tests {
     use super::*;
     use serde_json::json;
+    use tracing::level_filters::LevelFilter;
+
+    /// Lambda's log levels, and RUST_LOG as a level; anything else is INFO.
+    #[test]
+    fn the_log_level_follows_lambdas_setting() {
+        for (setting, level) in [
+            (Some("TRACE"), LevelFilter::TRACE),
+            (Some("DEBUG"), LevelFilter::DEBUG),
+            (Some("info"), LevelFilter::INFO),
+            (Some("WARN"), LevelFilter::WARN),
+            (Some("ERROR"), LevelFilter::ERROR),
+            (Some("FATAL"), LevelFilter::ERROR),
+            (Some("halfhour=debug"), LevelFilter::INFO),
+            (None, LevelFilter::INFO),
+        ] {
+            assert_eq!(log_level(setting), level, "{setting:?}");
+        }
+    }
 
     #[test]
     fn decision_record_serialises_every_field() {
