@@ -14,12 +14,13 @@ case "$arch" in
   *) echo "ARCH=$arch: the template's Architecture is arm64 or x86_64" >&2; exit 2 ;;
 esac
 
+own=$(uname -m | sed 's/aarch64/arm64/')
 refuse() {
   cat >&2 <<EOF
 halfhour: cannot build for $arch ($target) on this machine: $1
   Either give it what it needs ($2),
-  or build for this machine's own architecture: ARCH=$(uname -m | sed 's/aarch64/arm64/') make build
-  (deploy with the same Architecture: sam deploy --parameter-overrides Architecture=...).
+  or build for this machine's own architecture: ARCH=$own make build
+  and deploy that: sam deploy --parameter-overrides Architecture=$own
 EOF
   exit 1
 }
