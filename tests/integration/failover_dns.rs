@@ -621,13 +621,9 @@ async fn the_static_page_is_there_before_route53_ever_fails_over() {
     );
 }
 
-/// The requests `app` made after `seq`, by action.
-fn actions_since(app: &str, seq: u64) -> (Vec<String>, Vec<String>) {
-    let requests: Vec<_> = Emulator::shared()
-        .requests(app)
-        .into_iter()
-        .filter(|r| r.seq > seq)
-        .collect();
+/// The requests `app` made after `mark`, by action: all of them, and the mutating ones.
+fn actions_after(app: &str, mark: u64) -> (Vec<String>, Vec<String>) {
+    let requests = Emulator::shared().requests_after(app, mark);
     let all = requests.iter().map(|r| r.action.clone()).collect();
     let mutating = requests
         .iter()
@@ -635,10 +631,6 @@ fn actions_since(app: &str, seq: u64) -> (Vec<String>, Vec<String>) {
         .map(|r| r.action.clone())
         .collect();
     (all, mutating)
-}
-
-fn last_seq(app: &str) -> u64 {
-    Emulator::shared().requests(app).last().map_or(0, |r| r.seq)
 }
 
 /// A tick that changes nothing reads what it decides from and writes nothing, so it needs no
@@ -660,10 +652,10 @@ async fn a_tick_that_changes_nothing_takes_no_lease_and_writes_nothing() {
         .await
         .unwrap();
 
-    let before = last_seq(&s.app);
+    let before = Emulator::shared().request_mark(&s.app);
     let held = handle(&tick, &at("t2", after(60)), &s.deps).await.unwrap();
     assert_eq!(held.reason, Some(json!("Healthy")));
-    let (all, mutating) = actions_since(&s.app, before);
+    let (all, mutating) = actions_after(&s.app, before);
     assert_eq!(
         all,
         [
@@ -678,7 +670,7 @@ async fn a_tick_that_changes_nothing_takes_no_lease_and_writes_nothing() {
     assert!(mutating.is_empty(), "{mutating:?}");
 
     Emulator::shared().set_health_check_status(&s.cluster.site_health_check_id, false);
-    let before = last_seq(&s.app);
+    let before = Emulator::shared().request_mark(&s.app);
     let refused = handle(&tick, &at("t3", after(90)), &s.deps)
         .await
         .unwrap_err();
@@ -687,6 +679,6 @@ async fn a_tick_that_changes_nothing_takes_no_lease_and_writes_nothing() {
         ErrorKind::Conflict,
         "a fail-over waits for the lease"
     );
-    let (_, mutating) = actions_since(&s.app, before);
+    let (_, mutating) = actions_after(&s.app, before);
     assert_eq!(mutating, ["PutItem"], "only the refused lease claim");
 }

@@ -560,14 +560,7 @@ async fn a_held_alarm_takes_no_lease_and_writes_only_its_idempotency_record() {
         .acquire_lease(&cluster, "gold-image:bake", now, Duration::from_secs(600))
         .await
         .unwrap();
-    let since = |seq: u64| -> Vec<halfhour_tests::LoggedRequest> {
-        Emulator::shared()
-            .requests(&s.app)
-            .into_iter()
-            .filter(|r| r.seq > seq)
-            .collect()
-    };
-    let before = since(0).last().map_or(0, |r| r.seq);
+    let before = Emulator::shared().request_mark(&s.app);
     let later = now.plus(Duration::from_secs(30));
     let held = handle(
         &alarm_event("cpu-high", "ALARM", later),
@@ -580,7 +573,7 @@ async fn a_held_alarm_takes_no_lease_and_writes_only_its_idempotency_record() {
         held.decision,
         json!({"Hold": {"reason": "ScaleOutCooldown"}})
     );
-    let requests = since(before);
+    let requests = Emulator::shared().requests_after(&s.app, before);
     let actions: Vec<&str> = requests.iter().map(|r| r.action.as_str()).collect();
     assert_eq!(
         actions,

@@ -175,6 +175,19 @@ impl Emulator {
         serde_json::from_value(value).expect("request log entries")
     }
 
+    /// A mark in `app`'s request log: what `requests_after` counts from.
+    pub fn request_mark(&self, app: &str) -> u64 {
+        self.requests(app).last().map_or(0, |r| r.seq)
+    }
+
+    /// The requests `app` made after `mark`, oldest first: one handler call's own.
+    pub fn requests_after(&self, app: &str, mark: u64) -> Vec<LoggedRequest> {
+        self.requests(app)
+            .into_iter()
+            .filter(|r| r.seq > mark)
+            .collect()
+    }
+
     /// The mutating requests `app` sent (anything but Describe/Get/List/...).
     pub fn mutating_requests(&self, app: &str) -> Vec<LoggedRequest> {
         self.requests(app)
