@@ -15,6 +15,7 @@ from pathlib import Path
 
 LOOPS = ["EnableScaling", "EnableLifecycle", "EnableFailover", "EnableGoldImage", "EnableDatabase"]
 CLUSTER_LOOPS = LOOPS[:4]  # the template's AtLeastOneLoop rule needs one of these
+CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/5f2b7c1e-0d3a-4e8f-9b6a-2c4d8e0f1a3b"
 
 
 def with_defaults(template: str, values: dict) -> str:
@@ -27,7 +28,8 @@ def with_defaults(template: str, values: dict) -> str:
 
 
 def combinations():
-    """Each loop alone, each loop off, all on; each in observe mode and with a created cluster."""
+    """Each loop alone, each loop off, all on; each in observe mode and with a created cluster;
+    an HTTP-only site."""
     on = {name: "true" for name in LOOPS}
     sets = [on]
     for loop in LOOPS:
@@ -35,7 +37,12 @@ def combinations():
         if loop in CLUSTER_LOOPS:
             sets.append({name: str(name == loop).lower() for name in LOOPS})
     for loops, dry_run, create in itertools.product(sets, ["false", "true"], ["false", "true"]):
-        yield {**loops, "DryRun": dry_run, "CreateCluster": create}
+        # A created cluster serves HTTPS with its certificate (the template's rule asks for one).
+        tls = {"LoadBalancerCertificateArn": CERTIFICATE} if create == "true" else {}
+        yield {**loops, "DryRun": dry_run, "CreateCluster": create, **tls}
+    # An HTTP-only site, created and existing.
+    for create in ["false", "true"]:
+        yield {**on, "DryRun": "false", "CreateCluster": create, "HealthCheckType": "HTTP_STR_MATCH"}
 
 
 def main(path: str) -> None:

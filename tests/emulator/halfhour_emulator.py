@@ -23,8 +23,10 @@ What this module adds, each faithful to AWS's documented behaviour:
 * Lambda: an asynchronous ``Invoke`` (``X-Amz-Invocation-Type: Event``) of a declared function
   answers 202 and is logged, as Lambda queues it (moto would run it in Docker); an unknown
   function answers ``ResourceNotFoundException``.
+* Route53 endpoint checks follow what the endpoint answers (``POST /_halfhour/endpoint``):
+  status 200..399, and SearchString in the first 5,120 bytes for the string-matching types.
 * Test endpoints under ``/_halfhour/``: the request log, reboot counts, Route53 health-check
-  status, per-instance health-probe outcomes (answered through SSM Run Command), and a clock
+  status (an override), per-instance health-probe outcomes (answered through SSM Run Command), and a clock
   that tests can advance so lifecycle timeouts happen without waiting.
 
 Run it standalone: ``python halfhour_emulator.py --port 5000`` (or ``make emulator``).
@@ -98,7 +100,10 @@ PROBES: dict[str, str] = {}
 # Agent registers with Systems Manager). AWS documents no figure; `--ssm-registration-seconds`.
 SSM_REGISTRATION_SECONDS = 10.0
 LAUNCHED_AT: dict[str, float] = {}  # instance id -> when its group launched it
-HEALTH_STATUS: dict[str, bool] = {}  # Route53 health check id -> healthy?
+HEALTH_STATUS: dict[str, bool] = {}  # Route53 health check id -> healthy? (a test's override)
+# What a web endpoint answers, as Route53's checkers and the site's visitors see it:
+# (host, port, path) -> {"status": int, "body": str, "headers": {...}}. Unmodelled: healthy.
+ENDPOINTS: dict[tuple[str, int, str], dict[str, Any]] = {}
 REFRESHES: dict[str, list[dict[str, Any]]] = {}  # group name -> refreshes, newest first
 PENDING_IMAGES: dict[str, float] = {}  # image id -> when it becomes available
 # How long a new image stays `pending` (AWS takes minutes); tests advance the clock or set it.
@@ -1034,9 +1039,29 @@ def _evaluate_health_check(backend: Any, health_check_id: str, depth: int = 0) -
         children = check.children or []
         healthy = sum(_evaluate_health_check(backend, child, depth + 1) for child in children)
         result = healthy >= int(check.health_threshold or 0)
+    elif health_check_id in HEALTH_STATUS:
+        result = HEALTH_STATUS[health_check_id]
     else:
-        result = HEALTH_STATUS.get(health_check_id, True)
+        result = _endpoint_healthy(check)
     return not result if check.inverted else result
+
+
+# Route53 counts a status of 200 or greater and less than 400 as healthy and, for the string
+# matching types, searches the first 5,120 bytes of the body for SearchString (case counts); it
+# follows no redirect. It sends FullyQualifiedDomainName as the Host header (and as SNI with
+# EnableSNI): https://docs.aws.amazon.com/Route53/latest/APIReference/API_HealthCheckConfig.html
+SEARCHED_BYTES = 5120
+
+
+def _endpoint_healthy(check: Any) -> bool:
+    answer = ENDPOINTS.get((check.fqdn or check.ip_address or "", int(check.port or 80), check.resource_path or "/"))
+    if answer is None:
+        return True  # a new health check starts healthy, and nothing says otherwise
+    if not 200 <= int(answer["status"]) < 400:
+        return False
+    if check.type_ in ("HTTP_STR_MATCH", "HTTPS_STR_MATCH"):
+        return (check.search_string or "").encode() in answer.get("body", "").encode()[:SEARCHED_BYTES]
+    return True
 
 
 def get_health_check_status(self: Route53) -> ActionResult:
@@ -1626,6 +1651,12 @@ class Emulator:
             return {"ok": True}
         if route == "cfn-responses" and method == "GET":
             return CFN_RESPONSES
+        if route == "endpoint" and method == "POST":
+            # {"host", "port", "path", "status", "body", "headers"}: what that endpoint answers now.
+            key = (str(payload["host"]), int(payload.get("port", 443)), str(payload.get("path", "/")))
+            ENDPOINTS[key] = {"status": int(payload["status"]), "body": str(payload.get("body", "")),
+                              "headers": dict(payload.get("headers", {}))}
+            return {"ok": True}
         if route == "health-check-status" and method == "POST":
             HEALTH_STATUS[str(payload["health_check_id"])] = bool(payload["healthy"])
             return {"ok": True}

@@ -69,8 +69,8 @@ def seed(endpoint: str, cluster: str, capacity: int = 2, observe: bool = False) 
     record = f"www.{cluster}.example.com"
     zone = r53.create_hosted_zone(Name=f"{cluster}.example.com", CallerReference=f"{cluster}-zone")["HostedZone"]["Id"].split("/")[-1]
     site = r53.create_health_check(CallerReference=f"{cluster}-site", HealthCheckConfig={
-        "Type": "HTTP", "FullyQualifiedDomainName": lb["DNSName"], "ResourcePath": "/health", "Port": 80,
-        "RequestInterval": 30, "FailureThreshold": 3,
+        "Type": "HTTPS_STR_MATCH", "FullyQualifiedDomainName": lb["DNSName"], "ResourcePath": "/health",
+        "SearchString": "halfhour-healthy", "Port": 443, "EnableSNI": True, "RequestInterval": 30, "FailureThreshold": 3,
     })["HealthCheck"]["Id"]
     gate = r53.create_health_check(CallerReference=f"{cluster}-gate", HealthCheckConfig={
         "Type": "CALCULATED", "ChildHealthChecks": [site], "HealthThreshold": 1,

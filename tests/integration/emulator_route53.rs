@@ -146,3 +146,96 @@ async fn change_batches_are_all_or_nothing_and_refuse_what_route53_refuses() {
     .unwrap_err();
     assert!(refused(&err).contains("already exists"), "{err:?}");
 }
+
+/// Create an endpoint check on `host:port/health` of `kind` (looking for `halfhour-healthy`
+/// when it matches strings) and return a reader of its status as GetHealthCheckStatus reports it.
+async fn endpoint_check(
+    r53: &aws_sdk_route53::Client,
+    reference: &str,
+    kind: aws_sdk_route53::types::HealthCheckType,
+    host: &str,
+    port: i32,
+) -> String {
+    use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckType};
+    let string_match = matches!(
+        kind,
+        HealthCheckType::HttpStrMatch | HealthCheckType::HttpsStrMatch
+    );
+    r53.create_health_check()
+        .caller_reference(reference)
+        .health_check_config(
+            HealthCheckConfig::builder()
+                .r#type(kind)
+                .fully_qualified_domain_name(host)
+                .resource_path("/health")
+                .port(port)
+                .set_search_string(string_match.then(|| "halfhour-healthy".to_owned()))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .health_check
+        .unwrap()
+        .id
+}
+
+async fn healthy(r53: &aws_sdk_route53::Client, id: &str) -> bool {
+    let status = r53
+        .get_health_check_status()
+        .health_check_id(id)
+        .send()
+        .await
+        .unwrap();
+    let report = status.health_check_observations()[0]
+        .status_report()
+        .and_then(|r| r.status())
+        .unwrap()
+        .to_owned();
+    report.starts_with("Success")
+}
+
+#[tokio::test]
+async fn endpoint_checks_follow_what_the_endpoint_answers_and_string_matching_reads_5120_bytes() {
+    use aws_sdk_route53::types::HealthCheckType;
+    let emulator = Emulator::shared();
+    let config = emulator.sdk_config("emulator-route53-match").await;
+    let r53 = aws_sdk_route53::Client::new(&config);
+    let host = "lb-match.elb.example";
+    let https = endpoint_check(&r53, "m-https", HealthCheckType::HttpsStrMatch, host, 443).await;
+    let http = endpoint_check(&r53, "m-http", HealthCheckType::Http, host, 80).await;
+    assert!(
+        healthy(&r53, &https).await,
+        "a new health check starts healthy"
+    );
+
+    emulator.set_endpoint(host, 443, "/health", 200, "ok: halfhour-healthy");
+    assert!(healthy(&r53, &https).await);
+    emulator.set_endpoint(
+        host,
+        443,
+        "/health",
+        200,
+        "<h1>Error establishing a database connection</h1>",
+    );
+    assert!(!healthy(&r53, &https).await, "2xx without the string");
+    emulator.set_endpoint(host, 443, "/health", 301, "halfhour-healthy");
+    assert!(
+        healthy(&r53, &https).await,
+        "3xx with the string counts (AWS: 200..399)"
+    );
+    emulator.set_endpoint(host, 443, "/health", 503, "halfhour-healthy");
+    assert!(!healthy(&r53, &https).await, "a 5xx never counts");
+    let late = format!("{}halfhour-healthy", " ".repeat(5120 - 10));
+    emulator.set_endpoint(host, 443, "/health", 200, &late);
+    assert!(!healthy(&r53, &https).await, "beyond the first 5,120 bytes");
+    emulator.set_endpoint(host, 443, "/health", 200, "HALFHOUR-HEALTHY");
+    assert!(!healthy(&r53, &https).await, "case counts");
+
+    // A plain HTTP check counts any 2xx/3xx: the redirect an HTTPS-only site answers on 80.
+    emulator.set_endpoint(host, 80, "/health", 301, "");
+    assert!(healthy(&r53, &http).await);
+    emulator.set_endpoint(host, 80, "/health", 502, "");
+    assert!(!healthy(&r53, &http).await);
+}

@@ -9,7 +9,7 @@ use db_events::{DbEventsConfig, handle as handle_db};
 use failover::{Deps, FailoverConfig, Invocation, handle};
 use halfhour::domain::{Millis, parse_timestamp};
 use halfhour::{Error, ErrorKind};
-use halfhour_tests::fixture::s3_client;
+use halfhour_tests::fixture::{HEALTH_PATH, SITE_HEALTHY, s3_client};
 use halfhour_tests::{Cluster, Emulator};
 use serde_json::{Value, json};
 
@@ -232,6 +232,100 @@ async fn fails_over_natively_holds_static_through_the_hold_down_then_fails_back(
         .filter(|r| r.action == "Publish")
         .count();
     assert_eq!(published, 2, "fail-over and fail-back are notified");
+}
+
+/// An HTTPS-only site: its load balancer redirects :80 to HTTPS whatever the application does,
+/// so only a check on :443 that looks for the healthy string sees the site die.
+#[tokio::test]
+async fn a_redirecting_load_balancer_makes_the_site_check_unhealthy_and_dns_fails_over() {
+    let emulator = Emulator::shared();
+    let s = setup("fo-redirect", &[]).await;
+    let lb = s.cluster.load_balancer_dns.clone();
+    emulator.set_endpoint(&lb, 80, HEALTH_PATH, 301, "");
+    emulator.set_endpoint(&lb, 443, HEALTH_PATH, 200, SITE_HEALTHY);
+    assert_eq!(s.answer(), "PRIMARY");
+
+    // The application redirects its health path to the canonical host: not the site being well.
+    emulator.set_endpoint(
+        &lb,
+        443,
+        HEALTH_PATH,
+        301,
+        "<a href=\"https://www.example.com/health\">Moved Permanently</a>",
+    );
+    assert_eq!(
+        s.answer(),
+        "SECONDARY",
+        "Route53 fails over on the redirect"
+    );
+    let down = handle(&health_alarm("ALARM"), &at("r1", t0()), &s.deps)
+        .await
+        .unwrap();
+    assert_eq!(down.reason, Some(json!("FailedOver")));
+    assert_eq!(down.gate, "HoldStatic");
+
+    // An ALB whose targets are all gone answers 503 with its own page; the site check the
+    // template created before (HTTP on :80, any 2xx/3xx) would have called that healthy.
+    emulator.set_endpoint(
+        &lb,
+        443,
+        HEALTH_PATH,
+        503,
+        "<html><body><center><h1>503 Service Temporarily Unavailable</h1></center></body></html>",
+    );
+    let r53 = aws_sdk_route53::Client::new(&s.config);
+    let check = |id: String| {
+        let r53 = r53.clone();
+        async move {
+            let status = r53
+                .get_health_check_status()
+                .health_check_id(id)
+                .send()
+                .await
+                .unwrap();
+            status.health_check_observations()[0]
+                .status_report()
+                .and_then(|r| r.status())
+                .unwrap()
+                .starts_with("Success")
+        }
+    };
+    assert!(!check(s.cluster.site_health_check_id.clone()).await);
+    let old_shape = r53
+        .create_health_check()
+        .caller_reference("fo-redirect-old-shape")
+        .health_check_config(
+            aws_sdk_route53::types::HealthCheckConfig::builder()
+                .r#type(aws_sdk_route53::types::HealthCheckType::Http)
+                .fully_qualified_domain_name(&lb)
+                .resource_path(HEALTH_PATH)
+                .port(80)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .health_check
+        .unwrap()
+        .id;
+    assert!(check(old_shape).await, "the redirect on :80 hid the outage");
+
+    // Well again: Route53's own check follows, the gate holds static through the hold-down.
+    emulator.set_endpoint(&lb, 443, HEALTH_PATH, 200, SITE_HEALTHY);
+    assert!(check(s.cluster.site_health_check_id.clone()).await);
+    assert_eq!(s.answer(), "SECONDARY");
+    let back = handle(
+        &json!({"action": "reconcile"}),
+        &at("r2", after(30 + HOLD_DOWN)),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        back.reason,
+        Some(json!({"HoldDown": {"remaining_s": HOLD_DOWN}}))
+    );
 }
 
 #[tokio::test]

@@ -274,6 +274,16 @@ impl Emulator {
         );
     }
 
+    /// What the endpoint `host:port` answers on `path` from now on: Route53's checks (and the
+    /// site's visitors) see this status and body.
+    pub fn set_endpoint(&self, host: &str, port: u16, path: &str, status: u16, body: &str) {
+        self.control(
+            "POST",
+            "endpoint",
+            Some(&serde_json::json!({"host": host, "port": port, "path": path, "status": status, "body": body})),
+        );
+    }
+
     pub fn set_instance_probe(&self, instance_id: &str, healthy: bool) {
         self.set_probe_outcome(instance_id, if healthy { "healthy" } else { "failing" });
     }

@@ -51,6 +51,10 @@ pub struct Cluster {
     pub bucket: String,
 }
 
+/// The template's default site check: HTTPS_STR_MATCH on this path, looking for this string.
+pub const HEALTH_PATH: &str = "/health";
+pub const SITE_HEALTHY: &str = "halfhour-healthy";
+
 /// S3 on a loopback endpoint needs path-style addressing (no per-bucket DNS names).
 pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(
@@ -440,10 +444,12 @@ async fn seed_dns(
         .caller_reference(format!("{name}-site"))
         .health_check_config(
             HealthCheckConfig::builder()
-                .r#type(HealthCheckType::Http)
+                .r#type(HealthCheckType::HttpsStrMatch)
                 .fully_qualified_domain_name(load_balancer_dns)
-                .resource_path("/health")
-                .port(80)
+                .resource_path(HEALTH_PATH)
+                .search_string(SITE_HEALTHY)
+                .port(443)
+                .enable_sni(true)
                 .request_interval(30)
                 .failure_threshold(3)
                 .build()?,
