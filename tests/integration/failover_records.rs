@@ -36,6 +36,20 @@ async fn deliver(s: &Setup, request_type: &str, key: &str) -> Value {
     Emulator::shared().cfn_responses(key).pop().unwrap()
 }
 
+/// Deliver a records request and return CloudFormation's answer and how many change batches the
+/// function sent for it: the name resolves throughout only if a change is one atomic batch.
+async fn deliver_counting(s: &Setup, request_type: &str, key: &str) -> (Value, usize) {
+    let emulator = Emulator::shared();
+    let mark = emulator.request_mark(&s.app);
+    let answer = deliver(s, request_type, key).await;
+    let batches = emulator
+        .requests_after(&s.app, mark)
+        .iter()
+        .filter(|r| r.action == "ChangeResourceRecordSets")
+        .count();
+    (answer, batches)
+}
+
 fn route53(s: &Setup) -> aws_sdk_route53::Client {
     aws_sdk_route53::Client::new(&s.config)
 }
@@ -133,8 +147,12 @@ async fn a_live_record_is_adopted_and_given_back_with_the_name_resolving_through
         "the live site"
     );
 
-    let created = deliver(&s, "Create", "records-adopt-1").await;
+    let (created, batches) = deliver_counting(&s, "Create", "records-adopt-1").await;
     assert_eq!(created["Status"], "SUCCESS", "{created}");
+    assert_eq!(
+        batches, 1,
+        "the plain record becomes the pair in one atomic batch"
+    );
     assert_eq!(
         answer(&s),
         ("PRIMARY".into(), balancer.clone()),
@@ -161,17 +179,27 @@ async fn a_live_record_is_adopted_and_given_back_with_the_name_resolving_through
     assert_eq!(answer(&s).0, "PRIMARY");
 
     // sam delete: the name answers the load balancer, plainly.
-    let deleted = deliver(&s, "Delete", "records-adopt-3").await;
+    let (deleted, batches) = deliver_counting(&s, "Delete", "records-adopt-3").await;
     assert_eq!(deleted["Status"], "SUCCESS", "{deleted}");
-    assert_eq!(answer(&s), ("SIMPLE".into(), balancer));
+    assert_eq!(
+        batches, 1,
+        "the pair becomes the plain record in one atomic batch"
+    );
+    assert_eq!(answer(&s), ("SIMPLE".into(), balancer.clone()));
     let left = a_records(&s).await;
     assert_eq!(left.len(), 1);
     assert!(left[0].set_identifier().is_none());
     // A second delete (CloudFormation retries) has nothing to give back.
-    assert_eq!(
-        deliver(&s, "Delete", "records-adopt-4").await["Status"],
-        "SUCCESS"
-    );
+    let (again, batches) = deliver_counting(&s, "Delete", "records-adopt-4").await;
+    assert_eq!(again["Status"], "SUCCESS");
+    assert_eq!(batches, 0);
+    assert_eq!(answer(&s), ("SIMPLE".into(), balancer.clone()));
+
+    // A redeploy after the uninstall adopts the record again, in one batch.
+    let (redeployed, batches) = deliver_counting(&s, "Create", "records-adopt-5").await;
+    assert_eq!(redeployed["Status"], "SUCCESS", "{redeployed}");
+    assert_eq!(batches, 1);
+    assert_eq!(answer(&s), ("PRIMARY".into(), balancer));
 }
 
 #[tokio::test]

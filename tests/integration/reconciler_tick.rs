@@ -88,7 +88,7 @@ async fn a_failed_delivery_is_retryable_and_the_other_loops_are_still_asked() {
 }
 
 #[tokio::test]
-async fn bad_input_and_dry_run_invoke_nothing() {
+async fn bad_input_invokes_nothing_and_observe_mode_still_asks_every_loop() {
     let functions = declared("rc-bad");
     let live = deps("rc-bad", &functions, false).await;
     for payload in [
@@ -104,14 +104,21 @@ async fn bad_input_and_dry_run_invoke_nothing() {
             ErrorKind::BadEvent
         );
     }
-    let dry = deps("rc-bad", &functions, true).await;
-    assert_eq!(
-        handle(&tick(), &invocation(), &dry).await.unwrap()["dry_run"],
-        json!(true)
-    );
     assert!(
         Emulator::shared()
             .mutating_requests("reconciler.rc-bad")
             .is_empty()
     );
+    // Observe mode: every loop (itself observing) is asked to reconcile, so a trial records the
+    // loops' periodic decisions too; asking is the only call.
+    let dry = deps("rc-bad", &functions, true).await;
+    let report = handle(&tick(), &invocation(), &dry).await.unwrap();
+    assert_eq!(report["dry_run"], json!(true));
+    assert_eq!(report["invoked"].as_array().unwrap().len(), functions.len());
+    let calls: Vec<String> = Emulator::shared()
+        .mutating_requests("reconciler.rc-bad")
+        .into_iter()
+        .map(|r| r.action)
+        .collect();
+    assert_eq!(calls, vec!["Invoke".to_owned(); functions.len()]);
 }

@@ -174,19 +174,19 @@ pub async fn handle(payload: &Value, invocation: &Invocation, deps: &Deps) -> Re
 }
 
 /// Ask every loop to reconcile (asynchronously); one loop's failure does not stop the others.
+/// In observe mode too: each loop observes as well, so a reconcile changes nothing in the
+/// cluster, and without it a trial would record none of the loops' periodic decisions.
 pub async fn tick(invocation: &Invocation, deps: &Deps) -> Result<TickReport, Error> {
     let config = &deps.config;
     let dry_run = config.common.dry_run;
     let request = json!({"action": "reconcile", "cluster": config.common.cluster.as_str()});
     let (mut invoked, mut failed) = (Vec::new(), Vec::new());
-    if !dry_run {
-        for function in &config.functions {
-            match deps.invoker.invoke_async(function, &request).await {
-                Ok(()) => invoked.push(function.clone()),
-                Err(err) => {
-                    tracing::warn!(%function, error = %err, "reconcile tick not delivered");
-                    failed.push(function.clone());
-                }
+    for function in &config.functions {
+        match deps.invoker.invoke_async(function, &request).await {
+            Ok(()) => invoked.push(function.clone()),
+            Err(err) => {
+                tracing::warn!(%function, error = %err, "reconcile tick not delivered");
+                failed.push(function.clone());
             }
         }
     }
@@ -225,7 +225,9 @@ pub struct SwitchReport {
     pub dry_run: bool,
 }
 
-/// The kill switch: raise the pause flag (no expiry: it holds until `resume`), then tick.
+/// The kill switch: raise the pause flag (no expiry: it holds until `resume`), then tick. In
+/// observe mode as well: the flag is halfhour's own state, and a cluster paused during a trial
+/// stays paused when the trial ends.
 async fn pause(reason: &str, invocation: &Invocation, deps: &Deps) -> Result<SwitchReport, Error> {
     let cluster = &deps.config.common.cluster;
     let now = invocation.now;
@@ -235,7 +237,7 @@ async fn pause(reason: &str, invocation: &Invocation, deps: &Deps) -> Result<Swi
         .await?
         .is_raised(Flag::Paused, now);
     let record = switch_record("pause", reason, already, deps);
-    if deps.config.common.dry_run || already {
+    if already {
         return Ok(switch_report(true, already, None, deps));
     }
     let hold = FlagHold {
@@ -268,7 +270,7 @@ async fn resume(invocation: &Invocation, deps: &Deps) -> Result<SwitchReport, Er
         .await?
         .is_raised(Flag::Paused, invocation.now);
     let record = switch_record("resume", "resumed by an operator", !paused, deps);
-    if deps.config.common.dry_run || !paused {
+    if !paused {
         return Ok(switch_report(false, !paused, None, deps));
     }
     deps.store.lower_flag(cluster, Flag::Paused, None).await?;
