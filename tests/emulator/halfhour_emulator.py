@@ -249,7 +249,10 @@ def _replace_instances(self: Any, count_needed: int, propagated_tags: dict[str, 
         state.launched_at = CLOCK.now()
         LAUNCHED_AT[state.instance.id] = state.launched_at
         if template is not None:
-            # A group launches exactly the version it names, `$Default`/`$Latest` resolved now.
+            # A group launches exactly the version it names, `$Default`/`$Latest` resolved at
+            # launch ("If the value is $Latest, Amazon EC2 Auto Scaling selects the latest version
+            # of the launch template when launching instances"; $Default likewise; a number as is):
+            # https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_LaunchTemplateSpecification.html
             launched = template.get_version(version)
             state.halfhour_launch = (template.id, template.name, launched.number)
             _apply_template_data(self, state, launched.data)
@@ -262,8 +265,9 @@ def _replace_instances(self: Any, count_needed: int, propagated_tags: dict[str, 
 
 
 def _instance_launch_template(self: Any) -> dict[str, Any] | None:
-    """DescribeAutoScalingInstances: the version the instance was launched from (moto reports
-    the template's default, whatever the instance runs)."""
+    """DescribeAutoScalingInstances: the version the instance was launched from ("The launch
+    template for the instance", https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_AutoScalingInstanceDetails.html;
+    moto reports the template's default, whatever the instance runs)."""
     launched = getattr(self, "halfhour_launch", None)
     if launched is None:
         return _original_instance_launch_template(self)
@@ -469,11 +473,14 @@ def _finish_refresh(group: Any, refresh: dict[str, Any]) -> None:
 
 def _advance_refresh(group: Any, refresh: dict[str, Any]) -> None:
     """One step of a refresh (or of its rollback): Pending -> InProgress, then one batch per call.
-    Launch before terminate when MinHealthyPercentage is 100 or MaxHealthyPercentage is above 100
-    ("Launch the new instances first before terminating the old ones if the minimum healthy
-    percentage is set to 100 percent"; the maximum "is the percentage of the desired capacity
-    that your Auto Scaling group can increase to when replacing instances"); otherwise terminate
-    (100 - MinHealthyPercentage)% of the desired capacity, then launch their replacements."""
+    Launch before terminate only when MaxHealthyPercentage is above 100: the maximum "is the
+    percentage of the desired capacity that your Auto Scaling group can increase to when replacing
+    instances", and without room above 100% there is none to launch into. Otherwise terminate
+    (100 - MinHealthyPercentage)% of the desired capacity, at least one, then launch their
+    replacements: "Setting the minimum healthy percentage to 100 percent limits the rate of
+    replacement to one instance at a time"
+    (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RefreshPreferences.html) — the
+    docs promise no launch first at 100/100, so the stricter reading is modelled."""
     if refresh["Status"] == "Pending":
         refresh["Status"] = "InProgress"
         refresh["StartTime"] = _iso(CLOCK.now())
@@ -499,7 +506,7 @@ def _advance_refresh(group: Any, refresh: dict[str, Any]) -> None:
         for state in stale[:retire]:
             _terminate_now(group, state)
         _settle(group)
-    elif high > 100 or low == 100:
+    elif high > 100:
         room = max(1, math.floor(desired * high / 100) - desired)
         refresh["_surge"] = min(room, len(stale))
         _settle(group)
@@ -847,7 +854,8 @@ def _lifecycle_actions() -> list[dict[str, Any]]:
                             "EC2InstanceId": state.instance.id,
                             "LifecycleTransition": LAUNCHING if launching else TERMINATING,
                         }
-                        # Only groups with a warm pool send Origin and Destination.
+                        # Only groups with a warm pool send Origin and Destination:
+                        # https://docs.aws.amazon.com/autoscaling/ec2/userguide/warm-pools-eventbridge-events.html
                         if group.warm_pool is not None:
                             into_pool = state.lifecycle_state == "Warmed:Pending:Wait"
                             entry.update(Origin="EC2", Destination="WarmPool" if into_pool else "AutoScalingGroup")

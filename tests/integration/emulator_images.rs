@@ -131,3 +131,132 @@ async fn health_check_status_and_probe_outcomes_are_settable() {
         .unwrap();
     assert_eq!(invocation.status().map(|s| s.as_str()), Some("Success"));
 }
+
+/// DeregisterImage as AWS documents it: with DeleteAssociatedSnapshots the image's snapshots go
+/// with it (one result each); without, a DeleteSnapshot right after finds the snapshot still in
+/// use by the image being deregistered.
+#[tokio::test]
+async fn deregistering_deletes_the_snapshots_only_when_asked_and_a_quick_delete_finds_them_in_use()
+{
+    use aws_sdk_ec2::error::ProvideErrorMetadata;
+    use aws_sdk_ec2::types::SnapshotReturnCodes;
+    let config = Emulator::shared().sdk_config("images-deregister").await;
+    let cluster = Cluster::seed(&config).await.expect("seeded");
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let instance = cluster
+        .instances_in(&config, "InService")
+        .await
+        .expect("instances")[0]
+        .clone();
+    let mut images = Vec::new();
+    for name in ["with-snapshots", "without-snapshots"] {
+        let id = ec2
+            .create_image()
+            .instance_id(&instance)
+            .name(name)
+            .no_reboot(false)
+            .send()
+            .await
+            .expect("image")
+            .image_id
+            .expect("image id");
+        let described = ec2
+            .describe_images()
+            .image_ids(&id)
+            .send()
+            .await
+            .expect("described");
+        let snapshot = described.images()[0]
+            .block_device_mappings()
+            .iter()
+            .find_map(|m| m.ebs().and_then(|e| e.snapshot_id()))
+            .expect("the image has a snapshot")
+            .to_owned();
+        images.push((id, snapshot));
+    }
+    let (with, with_snapshot) = &images[0];
+    let out = ec2
+        .deregister_image()
+        .image_id(with)
+        .delete_associated_snapshots(true)
+        .send()
+        .await
+        .expect("deregistered");
+    let results: Vec<_> = out
+        .delete_snapshot_results()
+        .iter()
+        .map(|r| (r.snapshot_id().map(str::to_owned), r.return_code().cloned()))
+        .collect();
+    assert_eq!(
+        results,
+        vec![(
+            Some(with_snapshot.clone()),
+            Some(SnapshotReturnCodes::Success)
+        )]
+    );
+    let gone = ec2
+        .describe_snapshots()
+        .snapshot_ids(with_snapshot)
+        .send()
+        .await;
+    assert!(
+        gone.map(|d| d.snapshots().is_empty())
+            .unwrap_or_else(|e| e.code() == Some("InvalidSnapshot.NotFound")),
+        "the snapshot went with its image"
+    );
+
+    let (without, without_snapshot) = &images[1];
+    ec2.deregister_image()
+        .image_id(without)
+        .send()
+        .await
+        .expect("deregistered");
+    let in_use = ec2
+        .delete_snapshot()
+        .snapshot_id(without_snapshot)
+        .send()
+        .await
+        .expect_err("still in use right after the deregistration");
+    assert_eq!(in_use.code(), Some("InvalidSnapshot.InUse"));
+}
+
+/// Run Command reaches managed nodes only: an instance without an instance profile is not one,
+/// and SendCommand answers InvalidInstanceId.
+#[tokio::test]
+async fn send_command_to_an_instance_without_a_profile_is_invalid_instance_id() {
+    use aws_sdk_ssm::error::ProvideErrorMetadata;
+    let config = Emulator::shared().sdk_config("ssm-managed").await;
+    let cluster = Cluster::seed(&config).await.expect("seeded");
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let bare = ec2
+        .run_instances()
+        .image_id(&cluster.image_id)
+        .min_count(1)
+        .max_count(1)
+        .send()
+        .await
+        .expect("launched")
+        .instances()[0]
+        .instance_id()
+        .expect("instance id")
+        .to_owned();
+    let ssm = aws_sdk_ssm::Client::new(&config);
+    let send = |instance: String| {
+        ssm.send_command()
+            .document_name("AWS-RunShellScript")
+            .instance_ids(instance)
+            .parameters("commands", vec!["true".to_owned()])
+            .send()
+    };
+    let refused = send(bare).await.expect_err("not a managed node");
+    assert_eq!(refused.code(), Some("InvalidInstanceId"));
+    let member = cluster
+        .instances_in(&config, "InService")
+        .await
+        .expect("instances")[0]
+        .clone();
+    assert!(
+        send(member).await.is_ok(),
+        "the group's instances have a profile"
+    );
+}

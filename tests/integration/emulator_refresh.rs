@@ -1,3 +1,6 @@
+// Suite helpers too: an unwrap that fails is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use aws_sdk_autoscaling::error::ProvideErrorMetadata;
 use aws_sdk_autoscaling::types::{InstanceRefreshStatus, RefreshPreferences};
 use aws_sdk_ec2::types::RequestLaunchTemplateData;
@@ -124,4 +127,242 @@ async fn instance_refresh_replaces_instances_with_the_default_versions_image() {
         .await
         .unwrap_err();
     assert_eq!(cancel.code(), Some("ActiveInstanceRefreshNotFound"));
+}
+
+/// A cluster of two serving instances on launch-template version `group_version` (its hooks
+/// kept, so a launch takes a step to serve), and a second version; returns (cluster, version).
+async fn two_serving_and_a_new_version(
+    config: &aws_config::SdkConfig,
+    group_version: &'static str,
+) -> (Cluster, i64) {
+    let shape = halfhour_tests::Shape {
+        group_version,
+        ..halfhour_tests::Shape::default()
+    };
+    let cluster = Cluster::seed_shaped(config, &shape).await.unwrap();
+    let version = cluster
+        .new_template_version(
+            config,
+            RequestLaunchTemplateData::builder()
+                .image_id(&cluster.image_id)
+                .instance_type(aws_sdk_ec2::types::InstanceType::T3Small)
+                .build(),
+        )
+        .await
+        .unwrap();
+    (cluster, version)
+}
+
+fn desired_configuration(
+    cluster: &Cluster,
+    version: &str,
+) -> aws_sdk_autoscaling::types::DesiredConfiguration {
+    aws_sdk_autoscaling::types::DesiredConfiguration::builder()
+        .launch_template(
+            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                .launch_template_id(&cluster.launch_template_id)
+                .version(version)
+                .build(),
+        )
+        .build()
+}
+
+/// Step the group's refresh (each DescribeInstanceRefreshes is one batch) until it ends, and
+/// return the fewest instances in service seen on the way and how it ended.
+async fn run_refresh(
+    config: &aws_config::SdkConfig,
+    cluster: &Cluster,
+) -> (usize, Option<InstanceRefreshStatus>) {
+    let asg = aws_sdk_autoscaling::Client::new(config);
+    let mut fewest = usize::MAX;
+    for _ in 0..20 {
+        fewest = fewest.min(
+            cluster
+                .instances_in(config, "InService")
+                .await
+                .unwrap()
+                .len(),
+        );
+        // Whatever waits on a hook (a replacement launching, an old instance leaving) goes on.
+        for (state, hook) in [
+            ("Pending:Wait", halfhour_tests::fixture::LAUNCH_HOOK),
+            ("Terminating:Wait", halfhour_tests::fixture::TERMINATE_HOOK),
+        ] {
+            for instance in cluster.instances_in(config, state).await.unwrap() {
+                asg.complete_lifecycle_action()
+                    .auto_scaling_group_name(&cluster.asg_name)
+                    .lifecycle_hook_name(hook)
+                    .instance_id(instance)
+                    .lifecycle_action_result("CONTINUE")
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        let refreshes = asg
+            .describe_instance_refreshes()
+            .auto_scaling_group_name(&cluster.asg_name)
+            .send()
+            .await
+            .unwrap();
+        let status = refreshes.instance_refreshes()[0].status().cloned();
+        if matches!(
+            status,
+            Some(
+                InstanceRefreshStatus::Successful
+                    | InstanceRefreshStatus::Failed
+                    | InstanceRefreshStatus::Cancelled
+                    | InstanceRefreshStatus::RollbackSuccessful
+            )
+        ) {
+            return (fewest, status);
+        }
+    }
+    (fewest, None)
+}
+
+async fn group_version(config: &aws_config::SdkConfig, cluster: &Cluster) -> String {
+    aws_sdk_autoscaling::Client::new(config)
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(&cluster.asg_name)
+        .send()
+        .await
+        .unwrap()
+        .auto_scaling_groups()[0]
+        .launch_template()
+        .and_then(|t| t.version())
+        .unwrap()
+        .to_owned()
+}
+
+/// What AWS documents for instance refresh, checked the way an outside script would: rollback
+/// only with a desired configuration and a numbered version (AutoRollback's ValidationError,
+/// RollbackInstanceRefresh's ActiveInstanceRefreshNotFound and IrreversibleInstanceRefresh), a successful refresh writes its
+/// version into the group, a pinned group ignores `$Default`, and MinHealthyPercentage 100
+/// launches before it terminates only with room above 100% (MaxHealthyPercentage).
+#[tokio::test]
+async fn refreshes_follow_awss_documented_rules() {
+    let config = Emulator::shared().sdk_config("refresh-documented").await;
+    let asg = aws_sdk_autoscaling::Client::new(&config);
+
+    // A group on $Default: AutoRollback is refused with and without a desired configuration.
+    let (floating, version) = two_serving_and_a_new_version(&config, "$Default").await;
+    let without_desired = asg
+        .start_instance_refresh()
+        .auto_scaling_group_name(&floating.asg_name)
+        .preferences(RefreshPreferences::builder().auto_rollback(true).build())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(without_desired.code(), Some("ValidationError"));
+    assert!(
+        without_desired
+            .message()
+            .unwrap()
+            .contains("DesiredConfiguration parameter is empty"),
+        "{without_desired:?}"
+    );
+    let from_default = asg
+        .start_instance_refresh()
+        .auto_scaling_group_name(&floating.asg_name)
+        .desired_configuration(desired_configuration(&floating, &version.to_string()))
+        .preferences(RefreshPreferences::builder().auto_rollback(true).build())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(from_default.code(), Some("ValidationError"));
+    let nothing_running = asg
+        .rollback_instance_refresh()
+        .auto_scaling_group_name(&floating.asg_name)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        nothing_running.code(),
+        Some("ActiveInstanceRefreshNotFound")
+    );
+    // A refresh without a desired configuration, on $Default, cannot be rolled back.
+    asg.start_instance_refresh()
+        .auto_scaling_group_name(&floating.asg_name)
+        .send()
+        .await
+        .unwrap();
+    let irreversible = asg
+        .rollback_instance_refresh()
+        .auto_scaling_group_name(&floating.asg_name)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(irreversible.code(), Some("IrreversibleInstanceRefresh"));
+
+    // A pinned group launches the version it names, whatever $Default says.
+    let (pinned, version) = two_serving_and_a_new_version(&config, "1").await;
+    pinned.set_default_version(&config, version).await.unwrap();
+    asg.set_desired_capacity()
+        .auto_scaling_group_name(&pinned.asg_name)
+        .desired_capacity(3)
+        .send()
+        .await
+        .unwrap();
+    let launched = pinned.instances_in(&config, "Pending:Wait").await.unwrap();
+    let types: Vec<String> = aws_sdk_ec2::Client::new(&config)
+        .describe_instances()
+        .set_instance_ids(Some(launched))
+        .send()
+        .await
+        .unwrap()
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter_map(|i| i.instance_type().map(|t| t.as_str().to_owned()))
+        .collect();
+    assert_eq!(types.len(), 1);
+    assert!(
+        types.iter().all(|t| t != "t3.small"),
+        "version 1 launched, not $Default: {types:?}"
+    );
+
+    let (pinned, version) = two_serving_and_a_new_version(&config, "1").await;
+    // MinHealthyPercentage 100 without room above: one at a time, terminate first.
+    asg.start_instance_refresh()
+        .auto_scaling_group_name(&pinned.asg_name)
+        .desired_configuration(desired_configuration(&pinned, &version.to_string()))
+        .preferences(
+            RefreshPreferences::builder()
+                .min_healthy_percentage(100)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (fewest, status) = run_refresh(&config, &pinned).await;
+    assert_eq!(status, Some(InstanceRefreshStatus::Successful));
+    assert_eq!(
+        fewest, 1,
+        "without MaxHealthyPercentage the group dips below its desired 2"
+    );
+    assert_eq!(
+        group_version(&config, &pinned).await,
+        version.to_string(),
+        "a successful refresh writes its desired configuration into the group"
+    );
+
+    // With MaxHealthyPercentage 200 it launches first and never serves fewer than 2.
+    let (roomy, version) = two_serving_and_a_new_version(&config, "1").await;
+    asg.start_instance_refresh()
+        .auto_scaling_group_name(&roomy.asg_name)
+        .desired_configuration(desired_configuration(&roomy, &version.to_string()))
+        .preferences(
+            RefreshPreferences::builder()
+                .min_healthy_percentage(100)
+                .max_healthy_percentage(200)
+                .auto_rollback(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (fewest, status) = run_refresh(&config, &roomy).await;
+    assert_eq!(status, Some(InstanceRefreshStatus::Successful));
+    assert_eq!(fewest, 2);
 }

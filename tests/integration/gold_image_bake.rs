@@ -958,6 +958,35 @@ async fn the_refreshing_flag_stays_up_until_the_refresh_is_over() {
             .to_string()
             .contains(&format!("GoldImageId={image}"))
     );
+
+    // The operator follows the advice: a redeploy with GoldImageId makes another version of the
+    // gold image and writes it into the group. That is no drift.
+    let gold_again = aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+        .image_id(&image)
+        .build();
+    let redeployed = s
+        .cluster
+        .new_template_version(&s.config, gold_again)
+        .await
+        .unwrap();
+    s.cluster
+        .set_group_version(&s.config, &redeployed.to_string())
+        .await
+        .unwrap();
+    for tick in 0..3 {
+        handle(
+            &json!({"action": "reconcile"}),
+            &invocation(&format!("redeployed-{tick}")),
+            &s.deps,
+        )
+        .await
+        .unwrap();
+    }
+    let reports = actions(&s.app, "Publish")
+        .into_iter()
+        .filter(|p| p.params.to_string().contains("drifted off its gold image"))
+        .count();
+    assert_eq!(reports, 1, "the cure is not reported as drift");
 }
 
 /// EnterStandby first drains the reference from the load balancer (EnteringStandby, as long as
@@ -1033,6 +1062,57 @@ async fn a_group_on_a_numbered_version_is_refreshed_onto_the_new_one() {
     );
     assert_eq!(refresh.params["Preferences.AutoRollback"], json!("true"));
     assert_eq!(group_version(&s).await, "1", "until the refresh succeeds");
+}
+
+/// A group pinned to a version that is not the template's default: the gold version is made
+/// from the one the group launches (its instance type, user data, profile), never `$Default`.
+#[tokio::test]
+async fn the_gold_version_copies_what_the_group_launches_not_the_default() {
+    let emulator = Emulator::shared();
+    let shape = Shape {
+        group_version: "1",
+        ..Shape::default()
+    };
+    let s = setup_shaped("bake-copies", false, &[], &shape).await;
+    let bigger = s
+        .cluster
+        .new_template_version(
+            &s.config,
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .instance_type(aws_sdk_ec2::types::InstanceType::M5Large)
+                .build(),
+        )
+        .await
+        .unwrap();
+    s.cluster
+        .set_group_version(&s.config, &bigger.to_string())
+        .await
+        .unwrap();
+    three_in_service(&s).await;
+    let started = handle(&bake_request(&s.cluster), &invocation("bake"), &s.deps)
+        .await
+        .unwrap();
+    let image = image_of(&started);
+    emulator.set_image_state(&image, "available");
+    handle(&ami_event(&image, "available"), &invocation("ami"), &s.deps)
+        .await
+        .unwrap();
+    let versions = aws_sdk_ec2::Client::new(&s.config)
+        .describe_launch_template_versions()
+        .launch_template_id(&s.cluster.launch_template_id)
+        .versions("$Latest")
+        .send()
+        .await
+        .unwrap();
+    let gold = versions.launch_template_versions()[0]
+        .launch_template_data()
+        .unwrap();
+    assert_eq!(gold.image_id(), Some(image.as_str()));
+    assert_eq!(
+        gold.instance_type(),
+        Some(&aws_sdk_ec2::types::InstanceType::M5Large),
+        "the settings of version {bigger}, which the group launched, not of $Default (1)"
+    );
 }
 
 #[tokio::test]

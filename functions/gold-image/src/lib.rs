@@ -598,17 +598,20 @@ async fn apply(
             let latest = deps.templates.version(template, "$Latest").await?;
             let image = bake.image_id.clone().unwrap_or_default();
             // A resumed bake finds the version its first attempt made by its description.
+            // What the group launched until now: the new version copies its settings (not
+            // $Default's, which a pinned group does not launch), and the breaker reverts to it.
+            let launched = group_template(group, deps)?
+                .version
+                .number()
+                .unwrap_or(default.number);
             let number = if latest.description.as_deref() == Some(bake.release.as_str()) {
                 latest.number
             } else {
                 deps.templates
-                    .create_version(template, default.number, &image, &bake.release)
+                    .create_version(template, launched, &image, &bake.release)
                     .await?
             };
-            // What the group launched until now is what the breaker reverts to.
-            let launched = group_template(group, deps)?.version.number();
-            bake.previous_version
-                .get_or_insert(launched.unwrap_or(default.number));
+            bake.previous_version.get_or_insert(launched);
             deps.templates.set_default_version(template, number).await?;
             bake.new_version = Some(number);
         }
@@ -826,16 +829,32 @@ async fn report_drift(
         None => None,
     };
     // Until the refresh succeeded, the group names its previous version (or rolled back to it).
-    if refresh.as_deref() != Some("Successful") || bake.drift_reported == Some(launched) {
+    // AWS keeps six weeks of refreshes: a finished bake's refresh that is gone had succeeded.
+    let succeeded = match refresh.as_deref() {
+        Some(status) => status == "Successful",
+        None => bake.finished && bake.refresh_id.is_some(),
+    };
+    if !succeeded || bake.drift_reported == Some(launched) {
         return Ok(());
     }
+    // Another version of the gold image (a redeploy with GoldImageId) is no drift.
+    let runs = deps
+        .templates
+        .version(launch_template(group, deps)?, &launched.as_request())
+        .await?
+        .image_id;
+    let drifted = runs.is_none() || runs != bake.image_id;
     let cluster = &deps.config.common.cluster;
     let image = bake.image_id.as_deref().unwrap_or("?");
     DecisionRecord::new("gold-image", cluster, "report_drift")
         .inputs(
-            json!({"release": bake.release, "rolled_out": bake.new_version, "launched": launched}),
+            json!({"release": bake.release, "rolled_out": bake.new_version, "launched": launched, "runs": runs}),
         )
-        .reason("the group launches a version halfhour did not roll out")
+        .reason(if drifted {
+            "the group launches a version halfhour did not roll out"
+        } else {
+            "the group launches another version of the gold image"
+        })
         .dry_run(deps.config.common.dry_run)
         .emit();
     if deps.config.common.dry_run {
@@ -855,6 +874,9 @@ async fn report_drift(
     .await?
     {
         return Ok(()); // another tick is reporting it
+    }
+    if !drifted {
+        return Ok(());
     }
     if let Some(notifier) = &deps.notifier {
         let message = format!(

@@ -30,7 +30,8 @@ pub struct Bake {
     pub refresh_started: bool,
     pub refresh_id: Option<String>,
     pub retained: bool,
-    /// The version the group was found on instead of the rolled-out one (reported once).
+    /// The version the group was found on instead of the rolled-out one, examined once: reported
+    /// unless it runs the gold image too.
     #[serde(default)]
     pub drift_reported: Option<TemplateVersion>,
     pub failure: Option<FailReason>,
