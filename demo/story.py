@@ -126,6 +126,7 @@ class World:
     checks: list[tuple[int, str, bool]] = field(default_factory=list)
     steps: dict[int, str] = field(default_factory=dict)
     log_cursor: int = 0
+    log_path: Path | None = None  # the watch log of this world's functions
 
     def client(self, service: str) -> Any:
         return boto3.client(service, endpoint_url=self.emulator, region_name="us-east-1",
@@ -311,9 +312,21 @@ def trial(world: World) -> None:
     group = world.env["HALFHOUR_ASG_NAME"]
     world.begin(0, "A trial in observe mode (DryRun=true) on a live cluster: halfhour records, the cluster behaves as without it")
     cursor = len(world.control("GET", "requests"))
+    world.log_cursor = cursor
     before = world.observe()
     world.expect(before["in_service"] == 2 and before["dns"] == "balancer",
                  "the live site: 2 instances InService, its own record answers the load balancer")
+    # The deploy: CloudFormation asks the failover function for the site's records.
+    resolve = f"resolve?zone={world.env['HALFHOUR_HOSTED_ZONE_ID']}&name={world.env['HALFHOUR_RECORD_NAME']}"
+    answer = world.control("GET", resolve)
+    records = fixture("failover/deploy-records.json")
+    records["ResponseURL"] = f"{world.emulator}/_halfhour/cfn-response/trial-records"
+    records["ResourceProperties"].update(RecordName=world.env["HALFHOUR_RECORD_NAME"],
+                                         LoadBalancerDnsName=answer["target"], ObserveMode="true")
+    world.invoke("failover", records, "cloudformation: Custom::FailoverRecords Create")
+    replies = [r["body"] for r in world.control("GET", "cfn-responses") if r["key"] == "trial-records"]
+    world.expect(bool(replies) and replies[-1].get("Status") == "SUCCESS" and world.control("GET", resolve) == answer,
+                 "the deploy is answered SUCCESS and the site's own record stays exactly as it was")
     asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=3)
     world.record("operator: desired 3", "-", "one instance launches into Pending:Wait")
     started = time.monotonic()
@@ -340,9 +353,41 @@ def trial(world: World) -> None:
     world.deliver_lifecycle_actions()
     state = world.observe()
     world.expect(state["in_service"] == 2 and state["waiting"] == 0, "the scale-in is not held either")
+    world.tick()
     mutations = [r["action"] for r in world.control("GET", f"requests?since={cursor}") if r["mutating"]]
-    world.expect(sorted(mutations) == ["CompleteLifecycleAction"] * 2 + ["SetDesiredCapacity"] * 2,
-                 f"the only changes: the operator's two capacity changes and CONTINUE for each hook: {sorted(mutations)}")
+    expected = ["CompleteLifecycleAction"] * 2 + ["Invoke"] * len(LOOPS) + ["SetDesiredCapacity"] * 2
+    world.expect(sorted(mutations) == expected,
+                 "the only changes: the operator's two capacity changes, CONTINUE for each hook and the "
+                 f"reconciler asking each loop to reconcile: {sorted(mutations)}")
+    time.sleep(1)  # the watch writes each function's log as it runs
+    recorded = decisions(world.log_path)
+    loops = {"scaling", "lifecycle", "failover", "gold-image", "database", "reconciler"}
+    world.expect(loops <= {d["loop_name"] for d in recorded if d.get("dry_run") is True},
+                 f"every loop recorded what it would have done (dry_run: true): {sorted(loops)}")
+
+
+def decisions(log: Path) -> list[dict[str, Any]]:
+    """The decision records (one JSON log line each) in a watch log."""
+    found = []
+    for line in log.read_text(errors="replace").splitlines():
+        if '"message":"decision"' in line:
+            try:
+                found.append(json.loads(line[line.index("{"):])["fields"])
+            except (ValueError, KeyError):
+                continue
+    return found
+
+
+def metric_documents(log: Path) -> list[dict[str, Any]]:
+    """The EMF documents (CloudWatch embedded metrics) in a watch log."""
+    found = []
+    for line in log.read_text(errors="replace").splitlines():
+        if '"_aws"' in line:
+            try:
+                found.append(json.loads(line[line.index("{"):]))
+            except ValueError:
+                continue
+    return found
 
 
 def story(world: World) -> None:
@@ -449,6 +494,11 @@ def story(world: World) -> None:
                  "stable again: DNS returns to the load balancer")
     flips = world.flips(before)
     world.expect(flips == 2, f"{toggles} health changes, {flips} DNS flips (one fail-over, one fail-back)")
+    documents = metric_documents(world.log_path)
+    unlabelled = [d for d in documents if d.get("cluster") != world.env["HALFHOUR_CLUSTER"] or not all(
+        "cluster" in dims for m in d["_aws"]["CloudWatchMetrics"] for dims in m["Dimensions"])]
+    world.expect(len(documents) > 10 and not unlabelled,
+                 f"every one of the {len(documents)} metric documents the functions wrote carries the cluster dimension")
 
 
 def main() -> int:
@@ -475,7 +525,8 @@ def main() -> int:
         watch_log = open(args.out / "cargo-lambda-watch.log", "w")
         processes.start(["cargo", "lambda", "watch", "--invoke-port", str(invoke_port), "--ignore-changes"],
                         cwd=ROOT, env=function_env(env, endpoint), stdout=watch_log, stderr=subprocess.STDOUT)
-        world = World(emulator=endpoint, invoke_url=f"http://127.0.0.1:{invoke_port}", env=env)
+        world = World(emulator=endpoint, invoke_url=f"http://127.0.0.1:{invoke_port}", env=env,
+                      log_path=args.out / "cargo-lambda-watch.log")
         wait_for_port(invoke_port)
         print(f"Lambda runtime emulator: cargo lambda watch on :{invoke_port} (log: {args.out / 'cargo-lambda-watch.log'})")
         warm_up(world)
@@ -514,7 +565,8 @@ def start_trial(endpoint: str, processes: "Processes", out: Path) -> World:
     processes.start(["cargo", "lambda", "watch", "--invoke-port", str(port), "--ignore-changes"],
                     cwd=ROOT, env=function_env(env, endpoint),
                     stdout=open(out / "cargo-lambda-watch-trial.log", "w"), stderr=subprocess.STDOUT)
-    world = World(emulator=endpoint, invoke_url=f"http://127.0.0.1:{port}", env=env)
+    world = World(emulator=endpoint, invoke_url=f"http://127.0.0.1:{port}", env=env,
+                  log_path=out / "cargo-lambda-watch-trial.log")
     wait_for_port(port)
     warm_up(world)
     world.started = time.monotonic()

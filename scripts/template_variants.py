@@ -15,15 +15,22 @@ from pathlib import Path
 
 LOOPS = ["EnableScaling", "EnableLifecycle", "EnableFailover", "EnableGoldImage", "EnableDatabase"]
 CLUSTER_LOOPS = LOOPS[:4]  # the template's AtLeastOneLoop rule needs one of these
+# Each InstanceNetwork with the parameters the template's rules ask of it.
+NETWORKS = {
+    "PublicIp": {"InstanceNetwork": "PublicIp"},
+    "PrivateWithNat": {"InstanceNetwork": "PrivateWithNat", "LoadBalancerSubnetIds": "subnet-0a1b2c3d4e5f60718,subnet-0b1c2d3e4f5061728"},
+    "PrivateWithEndpoints": {"InstanceNetwork": "PrivateWithEndpoints", "LoadBalancerSubnetIds": "subnet-0a1b2c3d4e5f60718,subnet-0b1c2d3e4f5061728",
+                             "PrivateRouteTableIds": "rtb-0c1d2e3f405162738,rtb-0d1e2f3041526374a"},
+}
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/5f2b7c1e-0d3a-4e8f-9b6a-2c4d8e0f1a3b"
 
 
 def with_defaults(template: str, values: dict) -> str:
     for name, value in values.items():
-        pattern = rf'(\n  {name}:\n    Type: String\n    Default: )"?[^"\n]*"?'
+        pattern = rf'(\n  {name}:\n    Type: (?:String|CommaDelimitedList)\n    Default: )"?[^"\n]*"?'
         template, n = re.subn(pattern, rf'\g<1>"{value}"', template)
         if n != 1:
-            sys.exit(f"parameter {name} with a String default not found")
+            sys.exit(f"parameter {name} with a String or list default not found")
     return template
 
 
@@ -41,15 +48,137 @@ def combinations():
     for n, loops in enumerate(allowed):
         dry_run, create = modes[n % len(modes)]
         # A created cluster serves HTTPS with its certificate (the template's rule asks for one).
-        created = {"LoadBalancerCertificateArn": CERTIFICATE, "InstanceNetwork": next(networks)} if create == "true" else {}
+        created = {"LoadBalancerCertificateArn": CERTIFICATE, **NETWORKS[next(networks)]} if create == "true" else {}
         yield {**loops, "DryRun": dry_run, "CreateCluster": create, **created}
     on = {name: "true" for name in LOOPS}
     for create in ["false", "true"]:
         yield {**on, "DryRun": "false", "CreateCluster": create, "HealthCheckType": "HTTP_STR_MATCH"}
 
 
+def check_website_regions(template: str) -> None:
+    """The S3WebsiteEndpointExists rule refuses exactly the regions the endpoint map lacks."""
+    block = template.split("  S3WebsiteEndpoints:\n", 1)[1].split("\nRules:", 1)[0]
+    mapped = re.findall(r"^    ([a-z0-9-]+): \{ Domain: ", block, re.M)
+    rule = template.split("  S3WebsiteEndpointExists:\n", 1)[1].split("AssertDescription", 1)[0]
+    listed = re.search(r"- \[([^\]]+)\]", rule).group(1).replace(" ", "").split(",")
+    if sorted(mapped) != sorted(listed) or len(mapped) < 30:
+        sys.exit(f"S3WebsiteEndpoints ({len(mapped)}) and the S3WebsiteEndpointExists rule ({len(listed)}) differ: "
+                 f"{sorted(set(mapped) ^ set(listed))}")
+
+
+def check_watchers(path: str) -> None:
+    """halfhour watches itself: each function has an errors and a dead-letter alarm, the
+    reconciler a stalled alarm, the site a too-long-on-static alarm, every one of them sending to
+    the topic; the dashboard shows every dead-letter queue."""
+    from cfnlint.decode import decode
+
+    resources = decode(path)[0]["Resources"]
+    functions = [n for n, r in resources.items() if r["Type"] == "AWS::Serverless::Function"]
+    queues = [n for n, r in resources.items() if r["Type"] == "AWS::SQS::Queue"]
+    alarms = {n: r for n, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    wanted = [f.replace("Function", "ErrorsAlarm") for f in functions]
+    wanted += [f.replace("Function", "DeadLettersAlarm") for f in functions]
+    wanted += ["ReconcilerStalledAlarm", "StaticTooLongAlarm"]
+    problems = [f"{name}: missing" for name in wanted if name not in alarms]
+    for name in wanted:
+        actions = alarms.get(name, {}).get("Properties", {}).get("AlarmActions", [])
+        if name in alarms and {"Ref": "NotificationTopic"} not in actions:
+            problems.append(f"{name}: does not notify the topic")
+    dashboard = str(resources["Dashboard"]["Properties"]["DashboardBody"])
+    problems += [f"Dashboard: no {q}" for q in queues if q not in dashboard]
+    if len(functions) != 6 or len(queues) != 6 or problems:
+        sys.exit(f"watching the watcher ({len(functions)} functions, {len(queues)} queues): {problems}")
+    print(f"{len(wanted)} alarms notify the topic; the dashboard shows {len(queues)} dead-letter queues")
+
+
+# What each switch turns off: every resource whose logical id starts with one of these.
+LOOP_RESOURCES = {
+    "EnableScaling": ("Scaler", "Cpu"),
+    "EnableLifecycle": ("LifecycleFunction", "LifecycleDeadLetters", "LifecycleLogGroup", "LifecycleErrors",
+                        "LaunchHook", "TerminateHook"),
+    "EnableFailover": ("Failover", "SiteHealth", "Gate", "StaticSite", "StaticPage", "StaticTooLong"),
+    "EnableGoldImage": ("GoldImage",),
+    "EnableDatabase": ("DbEvents",),
+}
+LOOP_FUNCTIONS = {"EnableScaling": "ScalerFunction", "EnableLifecycle": "LifecycleFunction",
+                  "EnableFailover": "FailoverFunction", "EnableGoldImage": "GoldImageFunction",
+                  "EnableDatabase": "DbEventsFunction"}
+
+
+def condition_values(template: dict, values: dict) -> dict:
+    """Every Condition of the template, evaluated for these parameter values (the rest default)."""
+    params = {name: str(p.get("Default", "")) for name, p in template["Parameters"].items()}
+    params.update(values)
+    params["AWS::Region"] = "us-east-1"
+    conditions = template["Conditions"]
+    done: dict = {}
+
+    def value(node):
+        if isinstance(node, dict) and "Ref" in node:
+            return params[node["Ref"]]
+        return str(node)
+
+    def truth(node):
+        (fn, args), = node.items()
+        if fn == "Fn::Equals":
+            return value(args[0]) == value(args[1])
+        if fn == "Fn::Not":
+            return not truth(args[0])
+        if fn == "Fn::And":
+            return all(truth(a) for a in args)
+        if fn == "Fn::Or":
+            return any(truth(a) for a in args)
+        if fn == "Condition":
+            return named(args)
+        raise ValueError(f"condition function {fn}")
+
+    def named(name):
+        if name not in done:
+            done[name] = truth(conditions[name])
+        return done[name]
+
+    return {name: named(name) for name in conditions}
+
+
+def check_switches(path: str) -> None:
+    """A loop switched off leaves none of its resources (function, queue, log group, alarms,
+    hooks, checks, bucket, records), no hooks on a created group and no place in the
+    reconciler's list; a loop switched on has its function."""
+    from cfnlint.decode import decode
+
+    template = decode(path)[0]
+    resources = template["Resources"]
+    problems = []
+    for values in combinations():
+        conditions = condition_values(template, values)
+        present = {n for n, r in resources.items() if conditions.get(r.get("Condition"), True)}
+        database_possible = conditions["HasDatabase"]
+        for switch, prefixes in LOOP_RESOURCES.items():
+            on = values[switch] == "true" and (switch != "EnableDatabase" or database_possible)
+            mine = {n for n in resources if n.startswith(prefixes)}
+            if not on and mine & present:
+                problems.append(f"{switch}=false keeps {sorted(mine & present)}")
+            if on and LOOP_FUNCTIONS[switch] not in present:
+                problems.append(f"{switch}=true has no {LOOP_FUNCTIONS[switch]}")
+            reconciled = resources["ReconcilerFunction"]["Properties"]["Environment"]["Variables"][
+                "HALFHOUR_RECONCILE_FUNCTIONS"]["Fn::Join"][1]
+            for branch in reconciled:
+                condition, (then, _) = branch["Fn::If"][0], branch["Fn::If"][1:]
+                if then == {"Ref": LOOP_FUNCTIONS[switch]} and conditions[condition] != on:
+                    problems.append(f"{switch}={values[switch]}: the reconciler's list disagrees")
+        hooks = resources["WebGroup"]["Properties"]["LifecycleHookSpecificationList"]["Fn::If"]
+        if "WebGroup" in present and conditions[hooks[0]] != (values["EnableLifecycle"] == "true"):
+            problems.append(f"EnableLifecycle={values['EnableLifecycle']}: the created group's hooks disagree")
+    if problems:
+        sys.exit("loop switches: " + "; ".join(sorted(set(problems))))
+    print("every switch combination leaves exactly its loops' resources")
+
+
 def main(path: str) -> None:
     template = Path(path).read_text()
+    check_website_regions(template)
+    check_watchers(path)
+    check_switches(path)
     tools = Path(sys.executable).parent
     with tempfile.TemporaryDirectory() as out:
         files = []

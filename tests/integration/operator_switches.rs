@@ -24,7 +24,7 @@ fn at(id: &str, now: Millis) -> halfhour::invocation::Invocation {
 }
 
 /// The reconciler of `cluster`, fanning out to five declared (emulated) loop functions.
-async fn reconciler_for(cluster: &Cluster, app: &str) -> reconciler::Deps {
+async fn reconciler_for(cluster: &Cluster, app: &str, dry_run: bool) -> reconciler::Deps {
     let functions: Vec<String> = ["gold-image", "scaler", "lifecycle", "failover"]
         .iter()
         .map(|name| {
@@ -44,6 +44,7 @@ async fn reconciler_for(cluster: &Cluster, app: &str) -> reconciler::Deps {
         ("HALFHOUR_CLUSTER", cluster.name.clone()),
         ("HALFHOUR_RECONCILE_FUNCTIONS", functions.join(",")),
         ("HALFHOUR_NOTIFY_TOPIC_ARN", topic),
+        ("DRY_RUN", dry_run.to_string()),
     ];
     let config = reconciler::ReconcilerConfig::from_lookup(|name| {
         vars.iter()
@@ -95,7 +96,7 @@ async fn pause_stops_every_loop_keeps_launches_flowing_and_resume_restores() {
     let emulator = Emulator::shared();
     let app = "switch-pause";
     let (cluster, seed, loops) = loops(app).await;
-    let reconciler = reconciler_for(&cluster, app).await;
+    let reconciler = reconciler_for(&cluster, app, false).await;
     let t0 = failover_dns::t0();
     let later = |secs: u64| t0.plus(Duration::from_secs(secs));
     let resolve = || emulator.resolve(&cluster.hosted_zone_id, &cluster.record_name);
@@ -150,7 +151,7 @@ async fn pause_stops_every_loop_keeps_launches_flowing_and_resume_restores() {
     assert_eq!(desired(&seed, &cluster).await, desired_before);
 
     // Lifecycle: someone else scales out; the launch goes InService at once, unprobed, even
-    // though its probe would fail, and a termination goes undrained.
+    // though its probe would fail.
     emulator.set_group_probe(&cluster.asg_name, false);
     aws_sdk_autoscaling::Client::new(&seed)
         .set_desired_capacity()
@@ -174,6 +175,34 @@ async fn pause_stops_every_loop_keeps_launches_flowing_and_resume_restores() {
             .unwrap()
             .contains(&launched[0]),
         "the launch flows while paused"
+    );
+
+    // ...and someone else scales back in: the termination is not held for a drain either.
+    aws_sdk_autoscaling::Client::new(&seed)
+        .set_desired_capacity()
+        .auto_scaling_group_name(&cluster.asg_name)
+        .desired_capacity(desired_before)
+        .send()
+        .await
+        .unwrap();
+    let leaving = cluster
+        .instances_in(&seed, "Terminating:Wait")
+        .await
+        .unwrap();
+    assert_eq!(leaving.len(), 1);
+    for event in lifecycle_hooks::waiting_actions_of(&cluster.asg_name) {
+        let outcomes = lifecycle::handle(&event, &at("leave", later(25)), &loops.lifecycle)
+            .await
+            .unwrap();
+        assert_eq!(outcomes[0].decision, json!({"FailOpen": {"why": "Paused"}}));
+    }
+    assert!(
+        cluster
+            .instances_in(&seed, "Terminating:Wait")
+            .await
+            .unwrap()
+            .is_empty(),
+        "the termination goes on at once while paused"
     );
 
     // Failover: DNS is handed back to Route53's own health check (the gate follows the site).
@@ -300,7 +329,7 @@ async fn pause_stops_every_loop_keeps_launches_flowing_and_resume_restores() {
     let outcome = scaler::handle(&event, &at("cpu-after", later(80)), &loops.scaler)
         .await
         .unwrap();
-    assert_eq!(outcome.desired, Some((desired_before + 1 + 2) as u32));
+    assert_eq!(outcome.desired, Some((desired_before + 2) as u32));
     emulator.set_health_check_status(&cluster.site_health_check_id, false);
     let failed_over = failover::handle(
         &failover_dns::health_alarm("ALARM"),
@@ -509,5 +538,39 @@ async fn observe_mode_lets_launches_and_terminations_go_at_once_and_writes_nothi
         mutating,
         vec!["CompleteLifecycleAction", "CompleteLifecycleAction"],
         "observe mode answers CONTINUE and writes nothing else"
+    );
+}
+
+/// A pause during a trial is halfhour's own flag: it holds when the trial ends, until `resume`.
+#[tokio::test]
+async fn a_pause_during_a_trial_holds_after_the_trial() {
+    let seed = Emulator::shared()
+        .sdk_config("switch-trial-pause-seed")
+        .await;
+    let cluster = Cluster::seed(&seed).await.unwrap();
+    let trial = reconciler_for(&cluster, "switch-trial-pause", true).await;
+    let t0 = failover_dns::t0();
+    let paused = reconciler::handle(
+        &json!({"action": "pause", "reason": "trial"}),
+        &at("pause", t0),
+        &trial,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (&paused["paused"], &paused["unchanged"], &paused["dry_run"]),
+        (&json!(true), &json!(false), &json!(true))
+    );
+    let live = reconciler_for(&cluster, "switch-trial-pause", false).await;
+    let status = reconciler::handle(&json!({"action": "status"}), &at("status", t0), &live)
+        .await
+        .unwrap();
+    assert!(status["paused"].is_object(), "{status}");
+    let resumed = reconciler::handle(&json!({"action": "resume"}), &at("resume", t0), &live)
+        .await
+        .unwrap();
+    assert_eq!(
+        (&resumed["paused"], &resumed["unchanged"]),
+        (&json!(false), &json!(false))
     );
 }
