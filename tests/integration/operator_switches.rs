@@ -232,6 +232,32 @@ async fn pause_stops_every_loop_keeps_launches_flowing_and_resume_restores() {
     assert_eq!(refused.kind(), ErrorKind::Conflict);
     assert!(refused.to_string().contains("resume"), "{refused}");
 
+    // Database: it only records windows the others respect, so it runs on while paused.
+    let window = db_events::handle(
+        &failover_dns::rds_event(
+            &cluster.db_instance_id,
+            "RDS-EVENT-0013",
+            "Multi-AZ instance failover started.",
+        ),
+        &at("db", later(45)),
+        &loops.db,
+    )
+    .await
+    .unwrap();
+    assert_eq!(window.action, "open_window");
+    let closing = db_events::handle(
+        &failover_dns::rds_event(
+            &cluster.db_instance_id,
+            "RDS-EVENT-0015",
+            "Multi-AZ instance failover completed.",
+        ),
+        &at("db-done", later(46)),
+        &loops.db,
+    )
+    .await
+    .unwrap();
+    assert_eq!(closing.action, "close_window_after_grace");
+
     // The reconciler's tick while paused: every loop observes, none mutates.
     let tick = json!({"action": "reconcile"});
     scaler::reconcile(&at("tick-s", later(50)), &loops.scaler)
@@ -333,7 +359,7 @@ async fn pause_stops_every_loop_keeps_launches_flowing_and_resume_restores() {
     emulator.set_health_check_status(&cluster.site_health_check_id, false);
     let failed_over = failover::handle(
         &failover_dns::health_alarm("ALARM"),
-        &at("fo-2", later(90)),
+        &at("fo-2", later(190)),
         &loops.failover,
     )
     .await
@@ -345,7 +371,7 @@ async fn pause_stops_every_loop_keeps_launches_flowing_and_resume_restores() {
     );
     let status = reconciler::handle(
         &json!({"action": "status"}),
-        &at("st2", later(95)),
+        &at("st2", later(195)),
         &reconciler,
     )
     .await
