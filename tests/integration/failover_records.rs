@@ -477,3 +477,34 @@ async fn the_static_site_bucket_is_created_used_again_by_its_cluster_and_refused
         .await
         .expect("retained");
 }
+
+/// RecordName changed on a redeploy: CloudFormation then deletes the old resource. The Delete
+/// names the old record, which this function may no longer change: it answers and touches
+/// nothing, and the name it keeps now stays adopted.
+#[tokio::test]
+async fn a_delete_for_a_record_the_stack_moved_away_from_leaves_the_kept_one_adopted() {
+    let s = setup("records-moved", &[]).await;
+    the_sites_own_record(&s).await;
+    let (created, _) = deliver_counting(&s, "Create", "records-moved-1").await;
+    assert_eq!(created["Status"], "SUCCESS", "{created}");
+    assert_eq!(answer(&s).0, "PRIMARY");
+
+    let key = "records-moved-2";
+    let mut old = records_request(&s, "Delete", key);
+    old["PhysicalResourceId"] = json!("old-www.example.com");
+    old["ResourceProperties"]["RecordName"] = json!("old-www.example.com");
+    let emulator = Emulator::shared();
+    let mark = emulator.request_mark(&s.app);
+    let _ = failover::handle(&old, &at(key, t0()), &s.deps).await;
+    let reply = emulator.cfn_responses(key).pop().unwrap();
+    assert_eq!(reply["Status"], "SUCCESS", "{reply}");
+    assert_eq!(reply["PhysicalResourceId"], "old-www.example.com");
+    assert!(
+        emulator
+            .requests_after(&s.app, mark)
+            .iter()
+            .all(|r| r.action != "ChangeResourceRecordSets"),
+        "nothing of the kept name is given back"
+    );
+    assert_eq!(answer(&s).0, "PRIMARY");
+}

@@ -244,12 +244,37 @@ async fn on_records(
         request.request_type,
         RequestType::Create | RequestType::Update
     ) && !dry_run;
+    // A changed RecordName: CloudFormation deletes the old resource after the new one exists.
+    // This function may change only the new name, which the Delete must not give back.
+    if let Some(old) = moved_from(&request, config) {
+        DecisionRecord::new("failover", &config.common.cluster, "release_elsewhere")
+            .inputs(json!({"request": request.request_type, "record": old, "now_keeping": config.record_name}))
+            .reason(format!(
+                "{old} keeps its failover pair: give it back by hand; halfhour keeps {} now",
+                config.record_name
+            ))
+            .dry_run(dry_run)
+            .emit();
+        return answer_cloudformation(&request, Ok(()), &old, invocation, deps).await;
+    }
     let outcome = async {
         let pair = failover_pair(&request.resource_properties, config)?;
         keep_records(adopt, &pair, &request, deps).await
     }
     .await;
     answer_cloudformation(&request, outcome, &config.record_name, invocation, deps).await
+}
+
+/// The record a Delete names when it is not the one this function keeps (the stack moved to
+/// another RecordName), else None.
+fn moved_from(request: &CustomResourceRequest, config: &FailoverConfig) -> Option<String> {
+    let named = request
+        .physical_resource_id
+        .as_deref()?
+        .trim_end_matches('.');
+    (request.request_type == RequestType::Delete
+        && !named.eq_ignore_ascii_case(&config.record_name))
+    .then(|| named.to_owned())
 }
 
 /// Adopt the name (the site's own A record becomes the pair, its AAAA is kept by the loop from
