@@ -314,7 +314,7 @@ def scenarios() -> dict[str, Scenario]:
         "failover": Scenario(
             held=lambda c, i: tick(c.name, i), acting=lambda c, i: tick(c.name, i),
             warm_up=lambda c: c.invoke(tick(c.name, -3)),
-            before_acting=fail_over, after_acting=fail_back, minimum_held=5,
+            before_acting=fail_over, after_acting=fail_back, minimum_held=4,
         ),
         # Held: reconcile. Acting: an RDS failover starting (opens the DB window).
         "db-events": Scenario(

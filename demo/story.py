@@ -141,6 +141,14 @@ class World:
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read() or b"null")
 
+    def visit(self, host: str, path: str = "/") -> tuple[int, str]:
+        """What a visitor's browser gets from host + path (DNS followed as Route53 answers)."""
+        try:
+            with urllib.request.urlopen(f"{self.emulator}/_halfhour/site/{host}{path}", timeout=30) as response:
+                return response.status, response.read().decode(errors="replace")
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode(errors="replace")
+
     def site_healthy(self, healthy: bool) -> None:
         self.control("POST", "health-check-status",
                      {"health_check_id": self.env["HALFHOUR_SITE_HEALTH_CHECK_ID"], "healthy": healthy})
@@ -391,16 +399,16 @@ def metric_documents(log: Path) -> list[dict[str, Any]]:
 
 
 def story(world: World) -> None:
-    asg, s3 = world.client("autoscaling"), world.client("s3")
+    asg = world.client("autoscaling")
     group = world.env["HALFHOUR_ASG_NAME"]
 
     world.begin(1, "The site's health check runs before any web server exists: DNS answers the static page")
     world.site_healthy(False)
     world.record("route53: site check unhealthy", "-", "Route53's own fail-over (no Lambda needed)")
     world.site_alarm("ALARM")
-    page = s3.get_object(Bucket=world.env["HALFHOUR_RECORD_NAME"], Key="index.html")["Body"].read().decode()
+    status, page = world.visit(world.env["HALFHOUR_RECORD_NAME"])
     world.expect(world.observe()["dns"] == "static", "DNS answers the static S3 site")
-    world.expect("right back" in page, "the static page is published in the bucket")
+    world.expect(status == 200 and "right back" in page, "visitors of the site's name get the maintenance page")
 
     world.begin(2, "The first instances launch, pass the launch hook, serve; DNS returns after the hold-down")
     asg.update_auto_scaling_group(AutoScalingGroupName=group, MinSize=2, DesiredCapacity=2)

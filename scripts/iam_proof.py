@@ -41,9 +41,6 @@ IMPLIED_BY = {
     # ("missing-permissions - The snapshot was not deleted because the role lacks DeleteSnapshot
     # permissions", API_DeleteSnapshotReturnCode.html).
     "ec2:DeleteSnapshot": {"ec2:DeregisterImage"},
-    # GetObject of a missing key answers 404 only with s3:ListBucket on the bucket, else 403
-    # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html).
-    "s3:ListBucket": {"s3:GetObject"},
     # Publishing to a topic encrypted with a customer-managed key uses the key under the
     # publisher's own permissions (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html).
     "kms:GenerateDataKey": {"sns:Publish"},

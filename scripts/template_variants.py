@@ -37,7 +37,7 @@ def with_defaults(template: str, values: dict) -> str:
 def combinations():
     """Every combination of the loop switches the AtLeastOneLoop rule allows (30), each with one of
     the four observe-mode x cluster-mode pairs in turn and, for a created cluster, each way of
-    reaching Systems Manager in turn; then an HTTP-only site, created and existing."""
+    reaching Systems Manager in turn; then an HTTP-only site, created and existing; the static page behind CloudFront."""
     modes = list(itertools.product(["false", "true"], ["false", "true"]))
     networks = itertools.cycle(["PublicIp", "PrivateWithNat", "PrivateWithEndpoints"])
     allowed = [
@@ -53,6 +53,10 @@ def combinations():
     on = {name: "true" for name in LOOPS}
     for create in ["false", "true"]:
         yield {**on, "DryRun": "false", "CreateCluster": create, "HealthCheckType": "HTTP_STR_MATCH"}
+    # The static page behind CloudFront (a private bucket), created and existing, live and observing.
+    for create, dry_run in [("false", "false"), ("true", "true")]:
+        created = {"LoadBalancerCertificateArn": CERTIFICATE} if create == "true" else {}
+        yield {**on, "DryRun": dry_run, "CreateCluster": create, "StaticSiteCertificateArn": CERTIFICATE, **created}
 
 
 def check_website_regions(template: str) -> None:

@@ -339,16 +339,15 @@ pub trait Dns: Send + Sync {
 /// The static S3 website the record fails over to.
 #[async_trait]
 pub trait StaticSite: Send + Sync {
-    async fn put_page(
+    /// Put the page at `key` unless an object is there already (the operator's page, or one
+    /// published before): never overwrites. Whether it was written.
+    async fn put_page_if_absent(
         &self,
         bucket: &str,
         key: &str,
         html: &str,
         cache_control: &str,
-    ) -> Result<()>;
-
-    /// The page's body, None when it does not exist.
-    async fn get_page(&self, bucket: &str, key: &str) -> Result<Option<String>>;
+    ) -> Result<bool>;
 
     /// Whether the bucket exists, and whose it says it is (its `halfhour:cluster` tag).
     async fn find_bucket(&self, bucket: &str) -> Result<crate::domain::BucketFound>;
@@ -356,16 +355,39 @@ pub trait StaticSite: Send + Sync {
     /// CreateBucket in the caller's region.
     async fn create_bucket(&self, bucket: &str) -> Result<()>;
 
-    /// Make the bucket the static website: index/error documents, public read of its objects
-    /// only, encryption, versioning, and the `halfhour:cluster` tag. Every call is a PUT of the
-    /// whole setting, so configuring twice is harmless.
-    async fn configure_website(&self, bucket: &str, cluster: &ClusterName) -> Result<()>;
+    /// Set the bucket up for how visitors reach it: encryption, versioning and the
+    /// `halfhour:cluster` tag always; as an S3 website (`page_key` its index and error
+    /// document, public read of its objects only) when `website`, else private behind
+    /// CloudFront (every public access blocked; the stack's bucket policy lets the distribution
+    /// read). Every call is a PUT of the whole setting, so configuring twice is harmless.
+    async fn configure_bucket(
+        &self,
+        bucket: &str,
+        cluster: &ClusterName,
+        website: bool,
+        page_key: &str,
+    ) -> Result<()>;
 }
 
 /// RDS instances: what the database loop checks for drift.
 #[async_trait]
 pub trait Databases: Send + Sync {
     async fn describe_db(&self, db_instance: &str) -> Result<Option<crate::domain::DbInfo>>;
+}
+
+/// What a visitor's browser got: the status, the body, the `Retry-After` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebAnswer {
+    pub status: u16,
+    pub body: String,
+    pub retry_after: Option<String>,
+}
+
+/// The web as visitors see it: the static site read through the path they take.
+#[async_trait]
+pub trait Web: Send + Sync {
+    /// GET `url`; a redirect is an answer, not followed.
+    async fn get(&self, url: &str) -> Result<WebAnswer>;
 }
 
 /// The answer to a CloudFormation custom resource request.

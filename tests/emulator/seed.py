@@ -12,6 +12,9 @@ import sys
 
 import boto3
 
+# The template's default MaintenancePageKey.
+MAINTENANCE_PAGE = "maintenance.html"
+
 
 def seed(endpoint: str, cluster: str, capacity: int = 2, observe: bool = False) -> dict[str, str]:
     """`capacity` 0 seeds the group empty (the demo then launches its first instances, which meet
@@ -89,9 +92,13 @@ def seed(endpoint: str, cluster: str, capacity: int = 2, observe: bool = False) 
         failover("PRIMARY", lb["DNSName"], "Z35SXDOTRQ7X7K", gate),
         failover("SECONDARY", "s3-website-us-east-1.amazonaws.com", "Z3AQBSTGFYJSTF", None),
     ]})
+    # The static site's bucket as the deploy leaves it (Custom::StaticSiteBucket, website mode).
     s3.create_bucket(Bucket=record)
     s3.put_bucket_website(Bucket=record, WebsiteConfiguration={
-        "IndexDocument": {"Suffix": "index.html"}, "ErrorDocument": {"Key": "error.html"}})
+        "IndexDocument": {"Suffix": MAINTENANCE_PAGE}, "ErrorDocument": {"Key": MAINTENANCE_PAGE}})
+    s3.put_bucket_policy(Bucket=record, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Sid": "PublicReadOfTheStaticPageOnly", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{record}/*"}]}))
     table = f"{cluster}-state"
     ddb.create_table(
         TableName=table, BillingMode="PAY_PER_REQUEST",
@@ -122,6 +129,7 @@ def seed(endpoint: str, cluster: str, capacity: int = 2, observe: bool = False) 
         "HALFHOUR_NOTIFY_TOPIC_ARN": topic,
         "HALFHOUR_TARGET_GROUP_ARN": target_group,
         "HALFHOUR_LAUNCH_TEMPLATE_ID": template,
+        "HALFHOUR_STATIC_SITE_URL": f"{endpoint}/_halfhour/site/{record}.s3-website-us-east-1.amazonaws.com/",
     }
 
 

@@ -181,19 +181,10 @@ async fn endpoint_check(
         .id
 }
 
-async fn healthy(r53: &aws_sdk_route53::Client, id: &str) -> bool {
-    let status = r53
-        .get_health_check_status()
-        .health_check_id(id)
-        .send()
+async fn healthy(config: &aws_config::SdkConfig, id: &str) -> bool {
+    halfhour_tests::fixture::reported_healthy(config, id)
         .await
-        .unwrap();
-    let report = status.health_check_observations()[0]
-        .status_report()
-        .and_then(|r| r.status())
         .unwrap()
-        .to_owned();
-    report.starts_with("Success")
 }
 
 #[tokio::test]
@@ -206,12 +197,12 @@ async fn endpoint_checks_follow_what_the_endpoint_answers_and_string_matching_re
     let https = endpoint_check(&r53, "m-https", HealthCheckType::HttpsStrMatch, host, 443).await;
     let http = endpoint_check(&r53, "m-http", HealthCheckType::Http, host, 80).await;
     assert!(
-        healthy(&r53, &https).await,
+        healthy(&config, &https).await,
         "a new health check starts healthy"
     );
 
     emulator.set_endpoint(host, 443, "/health", 200, "ok: halfhour-healthy");
-    assert!(healthy(&r53, &https).await);
+    assert!(healthy(&config, &https).await);
     emulator.set_endpoint(
         host,
         443,
@@ -219,23 +210,26 @@ async fn endpoint_checks_follow_what_the_endpoint_answers_and_string_matching_re
         200,
         "<h1>Error establishing a database connection</h1>",
     );
-    assert!(!healthy(&r53, &https).await, "2xx without the string");
+    assert!(!healthy(&config, &https).await, "2xx without the string");
     emulator.set_endpoint(host, 443, "/health", 301, "halfhour-healthy");
     assert!(
-        healthy(&r53, &https).await,
+        healthy(&config, &https).await,
         "3xx with the string counts (AWS: 200..399)"
     );
     emulator.set_endpoint(host, 443, "/health", 503, "halfhour-healthy");
-    assert!(!healthy(&r53, &https).await, "a 5xx never counts");
+    assert!(!healthy(&config, &https).await, "a 5xx never counts");
     let late = format!("{}halfhour-healthy", " ".repeat(5120 - 10));
     emulator.set_endpoint(host, 443, "/health", 200, &late);
-    assert!(!healthy(&r53, &https).await, "beyond the first 5,120 bytes");
+    assert!(
+        !healthy(&config, &https).await,
+        "beyond the first 5,120 bytes"
+    );
     emulator.set_endpoint(host, 443, "/health", 200, "HALFHOUR-HEALTHY");
-    assert!(!healthy(&r53, &https).await, "case counts");
+    assert!(!healthy(&config, &https).await, "case counts");
 
     // A plain HTTP check counts any 2xx/3xx: the redirect an HTTPS-only site answers on 80.
     emulator.set_endpoint(host, 80, "/health", 301, "");
-    assert!(healthy(&r53, &http).await);
+    assert!(healthy(&config, &http).await);
     emulator.set_endpoint(host, 80, "/health", 502, "");
-    assert!(!healthy(&r53, &http).await);
+    assert!(!healthy(&config, &http).await);
 }

@@ -9,7 +9,9 @@ use db_events::{DbEventsConfig, handle as handle_db};
 use failover::{Deps, FailoverConfig, Invocation, handle};
 use halfhour::domain::{Millis, parse_timestamp};
 use halfhour::{Error, ErrorKind};
-use halfhour_tests::fixture::{HEALTH_PATH, SITE_HEALTHY, s3_client};
+use halfhour_tests::fixture::{
+    HEALTH_PATH, MAINTENANCE_PAGE, SITE_HEALTHY, reported_healthy, s3_client,
+};
 use halfhour_tests::{Cluster, Emulator};
 use serde_json::{Value, json};
 
@@ -71,6 +73,10 @@ pub(crate) async fn setup(app: &str, extra: &[(&str, &str)]) -> Setup {
             cluster.db_instance_id.clone(),
         ),
         ("HALFHOUR_NOTIFY_TOPIC_ARN".into(), topic),
+        (
+            "HALFHOUR_STATIC_SITE_URL".into(),
+            emulator.site_url(&cluster.website_host()),
+        ),
     ]);
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let (function_config, function_app) = emulator.function_sdk_config("failover", app).await;
@@ -178,18 +184,19 @@ async fn fails_over_natively_holds_static_through_the_hold_down_then_fails_back(
     let page = s3_client(&s.config)
         .get_object()
         .bucket(&s.cluster.bucket)
-        .key("index.html")
+        .key(MAINTENANCE_PAGE)
         .send()
         .await
         .unwrap();
     assert_eq!(page.cache_control(), Some("public, max-age=60"));
     let html = String::from_utf8(page.body.collect().await.unwrap().into_bytes().to_vec()).unwrap();
+    assert!(html.contains(&s.cluster.record_name) && html.contains("We'll be right back."));
     assert!(
-        html.contains(&s.cluster.record_name)
-            && html.contains("We'll be right back.")
-            && html.contains("2026-11-27T15:00:00Z")
+        !html.contains("health check"),
+        "the public page never shows the internal reason"
     );
-    assert!(html.contains("health check is failing"));
+    let visitors = visitors_get(&s).await;
+    assert_eq!((visitors.status, visitors.body), (200, html));
 
     emulator.set_health_check_status(&s.cluster.site_health_check_id, true);
     assert_eq!(
@@ -275,20 +282,8 @@ async fn a_redirecting_load_balancer_makes_the_site_check_unhealthy_and_dns_fail
     );
     let r53 = aws_sdk_route53::Client::new(&s.config);
     let check = |id: String| {
-        let r53 = r53.clone();
-        async move {
-            let status = r53
-                .get_health_check_status()
-                .health_check_id(id)
-                .send()
-                .await
-                .unwrap();
-            status.health_check_observations()[0]
-                .status_report()
-                .and_then(|r| r.status())
-                .unwrap()
-                .starts_with("Success")
-        }
+        let config = s.config.clone();
+        async move { reported_healthy(&config, &id).await.unwrap() }
     };
     assert!(!check(s.cluster.site_health_check_id.clone()).await);
     let old_shape = r53
@@ -396,7 +391,7 @@ async fn the_deploy_publishes_the_static_page_before_the_records_exist() {
     let page = || {
         s3.get_object()
             .bucket(&s.cluster.bucket)
-            .key("index.html")
+            .key(MAINTENANCE_PAGE)
             .send()
     };
     assert!(page().await.is_err(), "the bucket starts empty");
@@ -421,6 +416,9 @@ async fn the_deploy_publishes_the_static_page_before_the_records_exist() {
         .await
         .unwrap();
     assert!(String::from_utf8_lossy(&body.into_bytes()).contains("right back"));
+    let visitors = visitors_get(&s).await;
+    assert_eq!(visitors.status, 200, "the website endpoint serves it");
+    assert!(visitors.body.contains("right back"));
 
     request["RequestType"] = json!("Delete");
     request["PhysicalResourceId"] = json!(s.cluster.bucket);
@@ -434,16 +432,35 @@ async fn the_deploy_publishes_the_static_page_before_the_records_exist() {
     );
 }
 
-/// Without s3:ListBucket S3 answers 403 for the missing page: the check says which permission.
+/// A static side visitors cannot read (the bucket's public read taken away) is a clear error
+/// naming what visitors got, never a fail-over to a page nobody can see.
 #[tokio::test]
-async fn a_page_check_without_list_bucket_names_the_permission() {
-    let emulator = Emulator::shared();
-    let s = setup("fo-403", &[]).await;
-    emulator.without_list_bucket(&s.cluster.bucket);
+async fn a_static_side_visitors_cannot_read_is_a_clear_error() {
+    let s = setup("fo-unreadable", &[]).await;
+    s3_client(&s.config)
+        .delete_bucket_policy()
+        .bucket(&s.cluster.bucket)
+        .send()
+        .await
+        .unwrap();
     let err = handle(&json!({"action": "reconcile"}), &at("t", t0()), &s.deps)
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("s3:ListBucket"), "{err}");
+    assert_eq!(err.kind(), ErrorKind::Retryable);
+    let message = err.to_string();
+    assert!(
+        message.contains("get HTTP 403") && message.contains("public S3 website"),
+        "{message}"
+    );
+}
+
+/// What a visitor's browser gets from the static side, as the failover function reads it.
+pub(crate) async fn visitors_get(s: &Setup) -> halfhour::ports::WebAnswer {
+    use halfhour::ports::Web;
+    halfhour::aws::web::HttpsWeb
+        .get(&s.vars["HALFHOUR_STATIC_SITE_URL"])
+        .await
+        .expect("the emulator answers for the static site")
 }
 
 /// The RDS user guide's own failover event: `SourceIdentifier` as `rds:<name>`, here without an
@@ -684,7 +701,7 @@ async fn the_static_page_is_there_before_route53_ever_fails_over() {
     let html = s3_client(&s.config)
         .get_object()
         .bucket(&s.cluster.bucket)
-        .key("error.html")
+        .key(MAINTENANCE_PAGE)
         .send()
         .await
         .unwrap();
@@ -756,10 +773,9 @@ async fn a_tick_that_changes_nothing_takes_no_lease_and_writes_nothing() {
             "GetItem",
             "GetHealthCheckStatus",
             "GetItem",
-            "GetHealthCheck",
-            "GetObject"
+            "GetHealthCheck"
         ],
-        "state, site health, flags, the gate and the page: what the decision needs, nothing more"
+        "state, site health, flags and the gate (the page is read as visitors get it, not from S3): what the decision needs, nothing more"
     );
     assert!(mutating.is_empty(), "{mutating:?}");
 

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::failover_dns::{Setup, at, setup, t0};
 
 /// The CloudFormation request for the stack's `Custom::FailoverRecords`, answered at `key`.
-fn records_request(s: &Setup, request_type: &str, key: &str) -> Value {
+pub(crate) fn records_request(s: &Setup, request_type: &str, key: &str) -> Value {
     let mut request = halfhour_tests::emulator::event("failover/deploy-records.json");
     request["RequestType"] = json!(request_type);
     request["ResponseURL"] = json!(format!(
@@ -410,7 +410,12 @@ async fn the_static_site_bucket_is_created_used_again_by_its_cluster_and_refused
             .collect::<Vec<_>>()
     };
 
-    // A bucket of that name that is not this cluster's (the seeded one is untagged): refused.
+    // A bucket of that name that is not this cluster's (untagged): refused.
+    s3.delete_bucket_tagging()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap();
     let refused = send(request("Create", "bucket-1"), "bucket-1").await;
     assert_eq!(refused["Status"], "FAILED");
     assert!(
@@ -449,7 +454,15 @@ async fn the_static_site_bucket_is_created_used_again_by_its_cluster_and_refused
     assert_eq!(created["Status"], "SUCCESS", "{created}");
     assert!(mutations().contains(&"CreateBucket".to_owned()));
     let website = s3.get_bucket_website().bucket(bucket).send().await.unwrap();
-    assert_eq!(website.index_document().unwrap().suffix(), "index.html");
+    assert_eq!(
+        website.index_document().unwrap().suffix(),
+        halfhour_tests::fixture::MAINTENANCE_PAGE
+    );
+    assert_eq!(
+        website.error_document().unwrap().key(),
+        halfhour_tests::fixture::MAINTENANCE_PAGE,
+        "every path shows the page"
+    );
     let tags = s3.get_bucket_tagging().bucket(bucket).send().await.unwrap();
     assert!(
         tags.tag_set()

@@ -87,7 +87,7 @@ async fn seeded_cluster_matches_the_founding_story() {
         .unwrap();
     assert_eq!(
         website.index_document().map(|d| d.suffix()),
-        Some("index.html")
+        Some(halfhour_tests::fixture::MAINTENANCE_PAGE)
     );
     assert_eq!(
         cluster.bucket, cluster.record_name,

@@ -44,7 +44,7 @@ fn any_json() -> impl Strategy<Value = Value> {
     })
 }
 
-const COMMON: [(&str, &str); 12] = [
+const COMMON: [(&str, &str); 13] = [
     ("HALFHOUR_TABLE", "t"),
     ("HALFHOUR_CLUSTER", "prod"),
     ("HALFHOUR_ASG_NAME", "prod-web"),
@@ -56,6 +56,10 @@ const COMMON: [(&str, &str); 12] = [
     ("HALFHOUR_RECORD_NAME", "www.example.com"),
     ("HALFHOUR_SITE_HEALTH_CHECK_ID", "site"),
     ("HALFHOUR_GATE_HEALTH_CHECK_ID", "gate"),
+    (
+        "HALFHOUR_STATIC_SITE_URL",
+        "http://www.example.com.s3-website-us-east-1.amazonaws.com/",
+    ),
     ("HALFHOUR_DB_INSTANCE_ID", "prod-db"),
     ("HALFHOUR_RECONCILE_FUNCTIONS", "a,b"),
     ("HALFHOUR_LAUNCH_HOOK", "halfhour-launch"),

@@ -926,67 +926,46 @@ async fn the_refreshing_flag_stays_up_until_the_refresh_is_over() {
     );
 
     // A stack update re-resolves the stock image into a new version and writes it into the group.
-    let stock_image = aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-        .image_id(&s.cluster.image_id)
-        .build();
-    let stock = s
-        .cluster
-        .new_template_version(&s.config, stock_image)
-        .await
-        .unwrap();
-    s.cluster
-        .set_group_version(&s.config, &stock.to_string())
-        .await
-        .unwrap();
-    for tick in 0..3 {
-        handle(
-            &json!({"action": "reconcile"}),
-            &invocation(&format!("drift-{tick}")),
-            &s.deps,
-        )
-        .await
-        .unwrap();
-    }
-    let drift: Vec<_> = actions(&s.app, "Publish")
-        .into_iter()
-        .filter(|p| p.params.to_string().contains("drifted off its gold image"))
-        .collect();
+    let stock = s.cluster.image_id.clone();
+    let drift = redeploy_with_image(&s, &stock, "drift").await;
     assert_eq!(drift.len(), 1, "the drift is reported once");
-    assert!(
-        drift[0]
-            .params
-            .to_string()
-            .contains(&format!("GoldImageId={image}"))
-    );
+    assert!(drift[0].contains(&format!("GoldImageId={image}")));
 
     // The operator follows the advice: a redeploy with GoldImageId makes another version of the
     // gold image and writes it into the group. That is no drift.
-    let gold_again = aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-        .image_id(&image)
+    let reports = redeploy_with_image(&s, &image, "redeployed").await;
+    assert_eq!(reports.len(), 1, "the cure is not reported as drift");
+}
+
+/// What a stack update does to the created cluster: a new launch-template version running
+/// `image`, written into the group; then three reconcile ticks. Every drift notification so far.
+async fn redeploy_with_image(s: &Setup, image: &str, ticks: &str) -> Vec<String> {
+    let data = aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+        .image_id(image)
         .build();
-    let redeployed = s
+    let version = s
         .cluster
-        .new_template_version(&s.config, gold_again)
+        .new_template_version(&s.config, data)
         .await
-        .unwrap();
+        .expect("a new version");
     s.cluster
-        .set_group_version(&s.config, &redeployed.to_string())
+        .set_group_version(&s.config, &version.to_string())
         .await
-        .unwrap();
+        .expect("written into the group");
     for tick in 0..3 {
         handle(
             &json!({"action": "reconcile"}),
-            &invocation(&format!("redeployed-{tick}")),
+            &invocation(&format!("{ticks}-{tick}")),
             &s.deps,
         )
         .await
-        .unwrap();
+        .expect("a reconcile tick");
     }
-    let reports = actions(&s.app, "Publish")
+    actions(&s.app, "Publish")
         .into_iter()
-        .filter(|p| p.params.to_string().contains("drifted off its gold image"))
-        .count();
-    assert_eq!(reports, 1, "the cure is not reported as drift");
+        .map(|p| p.params.to_string())
+        .filter(|p| p.contains("drifted off its gold image"))
+        .collect()
 }
 
 /// EnterStandby first drains the reference from the load balancer (EnteringStandby, as long as

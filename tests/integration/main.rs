@@ -7,6 +7,7 @@ mod emulator_refresh;
 mod emulator_route53;
 mod failover_dns;
 mod failover_records;
+mod failover_static_site;
 mod fixture_cluster;
 mod garbage_parsers;
 mod gold_image_bake;

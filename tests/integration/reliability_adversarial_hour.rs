@@ -66,6 +66,10 @@ pub(crate) async fn loops(app: &str) -> (Cluster, aws_config::SdkConfig, Loops) 
         ("HALFHOUR_DB_INSTANCE_ID", cluster.db_instance_id.clone()),
         ("HALFHOUR_NOTIFY_TOPIC_ARN", topic),
         ("HALFHOUR_READINESS_BUDGET_SECONDS", "60".into()),
+        (
+            "HALFHOUR_STATIC_SITE_URL",
+            emulator.site_url(&cluster.website_host()),
+        ),
     ]);
     let lookup = |name: &str| vars.get(name).cloned();
     let config = |function: &'static str| emulator.function_sdk_config(function, app);

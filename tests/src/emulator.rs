@@ -221,15 +221,6 @@ impl Emulator {
         }
     }
 
-    /// Readers of `bucket` lack s3:ListBucket: a missing key answers 403, as S3 does then.
-    pub fn without_list_bucket(&self, bucket: &str) {
-        self.control(
-            "POST",
-            "s3-without-list-bucket",
-            Some(&serde_json::json!({"bucket": bucket})),
-        );
-    }
-
     pub fn reboots(&self, instance_id: &str) -> u64 {
         self.control("GET", "reboots", None)[instance_id]
             .as_u64()
@@ -282,6 +273,23 @@ impl Emulator {
             "endpoint",
             Some(&serde_json::json!({"host": host, "port": port, "path": path, "status": status, "body": body})),
         );
+    }
+
+    /// The URL a visitor's browser uses for `host` (a website endpoint, a distribution, a
+    /// record), answered by the emulator's model of what that browser gets.
+    pub fn site_url(&self, host: &str) -> String {
+        format!("{}/_halfhour/site/{host}/", self.endpoint)
+    }
+
+    /// A CloudFront distribution in front of `bucket` as the template's CloudFront mode makes
+    /// it (origin access control, `alias` as alternate name, 403/404 answered 503 with the page,
+    /// `Retry-After`): its `id`, `arn` and `domain_name`.
+    pub fn static_distribution(&self, bucket: &str, alias: &str) -> Value {
+        self.control(
+            "POST",
+            "static-distribution",
+            Some(&serde_json::json!({"bucket": bucket, "alias": alias})),
+        )
     }
 
     pub fn set_instance_probe(&self, instance_id: &str, healthy: bool) {

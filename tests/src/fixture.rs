@@ -21,7 +21,8 @@ use aws_sdk_route53::types::{
     AliasTarget, Change, ChangeAction, ChangeBatch, HealthCheckConfig, HealthCheckType,
     ResourceRecordSet, ResourceRecordSetFailover, RrType,
 };
-use aws_sdk_s3::types::{ErrorDocument, IndexDocument, WebsiteConfiguration};
+
+use halfhour::ports::StaticSite;
 
 use crate::emulator::unique_name;
 
@@ -54,6 +55,9 @@ pub struct Cluster {
 /// The template's default site check: HTTPS_STR_MATCH on this path, looking for this string.
 pub const HEALTH_PATH: &str = "/health";
 pub const SITE_HEALTHY: &str = "halfhour-healthy";
+
+/// The template's default MaintenancePageKey.
+pub const MAINTENANCE_PAGE: &str = "maintenance.html";
 
 /// S3 on a loopback endpoint needs path-style addressing (no per-bucket DNS names).
 pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
@@ -90,6 +94,11 @@ impl Default for Shape {
 }
 
 impl Cluster {
+    /// The static site's S3 website endpoint host (us-east-1's form).
+    pub fn website_host(&self) -> String {
+        format!("{}.s3-website-us-east-1.amazonaws.com", self.bucket)
+    }
+
     /// Seed a fresh cluster with a unique name; its instances start InService.
     pub async fn seed(config: &SdkConfig) -> Result<Cluster, BoxError> {
         Cluster::seed_shaped(config, &Shape::default()).await
@@ -268,18 +277,21 @@ impl Cluster {
         let (hosted_zone_id, site_health_check_id, gate_health_check_id) =
             seed_dns(config, &name, &record_name, &load_balancer_dns).await?;
 
+        // The static site's bucket as the deploy leaves it (Custom::StaticSiteBucket, website
+        // mode): made by the product's own adapter, nothing published yet.
         let bucket = record_name.clone();
-        let s3 = s3_client(config);
-        s3.create_bucket().bucket(&bucket).send().await?;
-        s3.put_bucket_website()
+        s3_client(config)
+            .create_bucket()
             .bucket(&bucket)
-            .website_configuration(
-                WebsiteConfiguration::builder()
-                    .index_document(IndexDocument::builder().suffix("index.html").build()?)
-                    .error_document(ErrorDocument::builder().key("error.html").build()?)
-                    .build(),
-            )
             .send()
+            .await?;
+        halfhour::aws::s3::S3StaticSite::new(config)
+            .configure_bucket(
+                &bucket,
+                &halfhour::domain::ClusterName::new(&name)?,
+                true,
+                MAINTENANCE_PAGE,
+            )
             .await?;
 
         let table = format!("{name}-state");
@@ -408,6 +420,22 @@ impl Cluster {
             .map(|(id, _)| id)
             .collect())
     }
+}
+
+/// Whether Route53's checkers find the endpoint check healthy now (GetHealthCheckStatus).
+pub async fn reported_healthy(config: &SdkConfig, health_check_id: &str) -> Result<bool, BoxError> {
+    let status = aws_sdk_route53::Client::new(config)
+        .get_health_check_status()
+        .health_check_id(health_check_id)
+        .send()
+        .await?;
+    let report = status
+        .health_check_observations()
+        .first()
+        .and_then(|o| o.status_report())
+        .and_then(|r| r.status())
+        .ok_or("no observation")?;
+    Ok(report.starts_with("Success"))
 }
 
 /// An SNS topic for a loop's notifications; its ARN.

@@ -15,6 +15,41 @@ pub const HOLD_DOWN_MAX_SECONDS: &str = "HALFHOUR_HOLD_DOWN_MAX_SECONDS";
 pub const FLIP_WINDOW_SECONDS: &str = "HALFHOUR_FLIP_WINDOW_SECONDS";
 pub const FLIP_BUDGET: &str = "HALFHOUR_FLIP_BUDGET";
 pub const DB_GRACE_SECONDS: &str = "HALFHOUR_DB_GRACE_SECONDS";
+pub const STATIC_SITE_URL: &str = "HALFHOUR_STATIC_SITE_URL";
+pub const STATIC_SITE_MODE: &str = "HALFHOUR_STATIC_SITE_MODE";
+pub const MAINTENANCE_PAGE_KEY: &str = "HALFHOUR_MAINTENANCE_PAGE_KEY";
+
+/// How visitors reach the static page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaticSiteMode {
+    /// The bucket's S3 website endpoint: HTTP only, the page answered 200.
+    Website,
+    /// A CloudFront distribution in front of the private bucket: HTTPS, the page answered 503
+    /// for every path (its custom error responses) with `Retry-After`.
+    CloudFront,
+}
+
+impl StaticSiteMode {
+    /// The status visitors get with the page.
+    pub fn page_status(self) -> u16 {
+        match self {
+            StaticSiteMode::Website => 200,
+            StaticSiteMode::CloudFront => 503,
+        }
+    }
+}
+
+/// The static side: where visitors get the page, how, and which object it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticSite {
+    /// What a visitor's browser asks for (the website endpoint or the distribution), so the
+    /// page is read back through the path visitors take.
+    pub url: String,
+    pub mode: StaticSiteMode,
+    /// The page's object: the operator's, if they put one there (never overwritten), else
+    /// halfhour's generated page.
+    pub page_key: String,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailoverConfig {
@@ -28,6 +63,7 @@ pub struct FailoverConfig {
     /// The S3 website bucket; S3 website hosting requires it to be named like the record.
     pub static_bucket: String,
     pub site_name: String,
+    pub static_site: StaticSite,
     pub policy: Policy,
 }
 
@@ -69,8 +105,47 @@ impl FailoverConfig {
                 ),
             });
         }
+        let mode = match vars.optional(STATIC_SITE_MODE).as_deref() {
+            None | Some("website") => StaticSiteMode::Website,
+            Some("cloudfront") => StaticSiteMode::CloudFront,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    var: STATIC_SITE_MODE,
+                    value: other.to_owned(),
+                    reason: "must be website or cloudfront".into(),
+                });
+            }
+        };
+        let url = vars.required(STATIC_SITE_URL)?;
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(ConfigError::Invalid {
+                var: STATIC_SITE_URL,
+                value: url,
+                reason: "must be the http(s) URL visitors reach the static page at".into(),
+            });
+        }
+        let page_key = vars
+            .optional(MAINTENANCE_PAGE_KEY)
+            .unwrap_or_else(|| "maintenance.html".to_owned());
+        // An S3 website's index document is a key without a slash.
+        let valid_key = !page_key.is_empty()
+            && page_key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        if !valid_key {
+            return Err(ConfigError::Invalid {
+                var: MAINTENANCE_PAGE_KEY,
+                value: page_key,
+                reason: "must be an object key of letters, digits, '.', '_' or '-' (no '/')".into(),
+            });
+        }
         Ok(FailoverConfig {
             common: CommonConfig::from_lookup(lookup)?,
+            static_site: StaticSite {
+                url,
+                mode,
+                page_key,
+            },
             hosted_zone_id: vars.required(HOSTED_ZONE_ID)?,
             site_health_check_id: vars.required(SITE_HEALTH_CHECK_ID)?,
             gate_health_check_id: vars.required(GATE_HEALTH_CHECK_ID)?,
@@ -108,6 +183,10 @@ mod tests {
             (RECORD_NAME, "www.example.com."),
             (SITE_HEALTH_CHECK_ID, "site"),
             (GATE_HEALTH_CHECK_ID, "gate"),
+            (
+                STATIC_SITE_URL,
+                "http://www.example.com.s3-website-us-east-1.amazonaws.com/",
+            ),
         ]);
         vars.extend(extra.iter().copied());
         let vars: &'static HashMap<&str, &str> = Box::leak(Box::new(vars));
@@ -120,6 +199,29 @@ mod tests {
         assert_eq!(c.static_bucket, "www.example.com");
         assert_eq!(c.policy.hold_down, Duration::from_secs(300));
         assert_eq!(c.policy.flip_budget, 4);
+        assert_eq!(c.static_site.mode, StaticSiteMode::Website);
+        assert_eq!(c.static_site.page_key, "maintenance.html");
+    }
+
+    #[test]
+    fn the_static_side_is_named_as_visitors_reach_it() {
+        let c = config(&[
+            (STATIC_SITE_MODE, "cloudfront"),
+            (STATIC_SITE_URL, "https://d111111abcdef8.cloudfront.net/"),
+            (MAINTENANCE_PAGE_KEY, "down.html"),
+        ])
+        .unwrap();
+        assert_eq!(c.static_site.mode.page_status(), 503);
+        for (var, value) in [
+            (STATIC_SITE_MODE, "amplify"),
+            (STATIC_SITE_URL, "d111111abcdef8.cloudfront.net"),
+            (MAINTENANCE_PAGE_KEY, "pages/down.html"),
+        ] {
+            assert!(
+                matches!(config(&[(var, value)]).unwrap_err(), ConfigError::Invalid { var: v, .. } if v == var),
+                "{var}={value}"
+            );
+        }
     }
 
     #[test]

@@ -19,30 +19,32 @@ use halfhour::aws::dynamodb::DynamoStateStore;
 use halfhour::aws::route53::Route53Dns;
 use halfhour::aws::s3::S3StaticSite;
 use halfhour::aws::sns::notifier;
+use halfhour::aws::web::HttpsWeb;
 use halfhour::domain::custom_resource::{CustomResourceRequest, RequestType};
 use halfhour::domain::dns;
 use halfhour::domain::{AlarmTransition, Command, Flag};
 pub use halfhour::invocation::Invocation;
 use halfhour::invocation::{Decided, lease_to_act};
-use halfhour::ports::{CustomResourceReplies, Dns, Notifier, StateStore, StaticSite};
+use halfhour::ports::{CustomResourceReplies, Dns, Notifier, StateStore, StaticSite, Web};
 use halfhour::state::{read_json_or_default, remember_decision, write_json};
 use halfhour::telemetry::DecisionRecord;
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-pub use config::FailoverConfig;
+pub use config::{FailoverConfig, StaticSiteMode};
 use plan::{BucketRefusal, BucketStep, FailoverState, Gate, Operator, Reason};
 
 pub const FUNCTION: &str = "failover";
 const STATE_DOC: &str = halfhour::state::doc::FAILOVER;
-const PAGES: [&str; 2] = ["index.html", "error.html"];
 
 pub struct Deps {
     pub config: FailoverConfig,
     pub store: Arc<dyn StateStore>,
     pub dns: Arc<dyn Dns>,
     pub site: Arc<dyn StaticSite>,
+    /// The static side as visitors see it.
+    pub web: Arc<dyn Web>,
     /// Answers the deploy's custom resource (the page is published before the records exist).
     pub replies: Arc<dyn CustomResourceReplies>,
     pub notifier: Option<Arc<dyn Notifier>>,
@@ -54,6 +56,7 @@ impl Deps {
             store: Arc::new(DynamoStateStore::new(sdk, config.common.table.clone())),
             dns: Arc::new(Route53Dns::new(sdk)),
             site: Arc::new(S3StaticSite::new(sdk)),
+            web: Arc::new(HttpsWeb),
             replies: Arc::new(ResponseUrl),
             notifier: notifier(sdk, config.common.notify_topic_arn.as_ref()),
             config,
@@ -203,8 +206,14 @@ async fn on_bucket(
             }
         }
         // Even in observe mode: the bucket is halfhour's own, not the cluster's.
+        let site = &config.static_site;
         deps.site
-            .configure_website(bucket, &config.common.cluster)
+            .configure_bucket(
+                bucket,
+                &config.common.cluster,
+                site.mode == StaticSiteMode::Website,
+                &site.page_key,
+            )
             .await
     }
     .await;
@@ -404,9 +413,7 @@ async fn on_static_page(
         // The bucket is retained, and so is its page.
         RequestType::Delete => Ok(()),
         RequestType::Create | RequestType::Update if dry_run => Ok(()),
-        RequestType::Create | RequestType::Update => {
-            publish_static_page("published at deploy", invocation.now, deps).await
-        }
+        RequestType::Create | RequestType::Update => publish_static_page(deps).await,
     };
     DecisionRecord::new("failover", &config.common.cluster, "deploy_static_page")
         .inputs(json!({"request": request.request_type, "logical_id": request.logical_resource_id}))
@@ -580,7 +587,7 @@ async fn apply(decided: FailoverDecided, deps: &Deps) -> Result<FailoverReport, 
     } = decided;
     let Some(planned) = plan else {
         if act && input == Input::Publish {
-            publish_static_page("published after deploy", now, deps).await?;
+            publish_static_page(deps).await?;
         }
         return Ok(report);
     };
@@ -590,10 +597,8 @@ async fn apply(decided: FailoverDecided, deps: &Deps) -> Result<FailoverReport, 
     }
     let decision = &planned.decision;
     let gate = decision.next.mode.gate();
-    if decision.needs_static_page {
-        publish_static_page(&static_reason(decision.reason), now, deps).await?;
-    } else if planned.page_missing {
-        publish_static_page("the site's health check is failing", now, deps).await?;
+    if decision.needs_static_page || planned.page_missing {
+        publish_static_page(deps).await?;
     }
     if planned.threshold_drifted() {
         deps.dns
@@ -654,51 +659,49 @@ async fn sync_ipv6(aaaa: &dns::RecordSet, withdrawn: bool, deps: &Deps) -> Resul
         .await
 }
 
-fn static_reason(reason: Reason) -> String {
-    match reason {
-        Reason::Pinned => "maintenance (pinned by an operator)".into(),
-        _ => "the site's health check is failing".into(),
-    }
-}
-
-/// Publish index.html and error.html, then read index.html back: traffic goes to the static
-/// site only once it answers with this site's page.
-async fn publish_static_page(
-    reason: &str,
-    now: halfhour::domain::Millis,
-    deps: &Deps,
-) -> Result<(), Error> {
+/// Publish halfhour's page where the operator put none (an existing page is never
+/// overwritten), then read it back as a visitor would: traffic goes to the static side only once
+/// visitors get the page there.
+async fn publish_static_page(deps: &Deps) -> Result<(), Error> {
     let config = &deps.config;
-    let html = page::page(&config.site_name, reason, now);
-    for key in PAGES {
-        deps.site
-            .put_page(&config.static_bucket, key, &html, page::CACHE_CONTROL)
-            .await?;
-    }
-    verify_static_page(deps).await
-}
-
-async fn verify_static_page(deps: &Deps) -> Result<(), Error> {
-    if static_page_present(deps).await? {
+    let site = &config.static_site;
+    deps.site
+        .put_page_if_absent(
+            &config.static_bucket,
+            &site.page_key,
+            &page::page(&config.site_name),
+            page::CACHE_CONTROL,
+        )
+        .await?;
+    let answer = deps.web.get(&site.url).await?;
+    if serves_the_page(&answer, site.mode) {
         return Ok(());
     }
     Err(Error::Retryable {
-        operation: "GetObject",
+        operation: "GET the static site",
         message: format!(
-            "the static site {} does not answer with its page",
-            deps.config.static_bucket
+            "visitors of the static site {} get HTTP {} instead of the page ({} expected): {}",
+            site.url,
+            answer.status,
+            site.mode.page_status(),
+            match site.mode {
+                StaticSiteMode::Website => "the bucket must be a public S3 website",
+                StaticSiteMode::CloudFront =>
+                    "the distribution must read the bucket (origin access control) and answer errors with the page",
+            }
         ),
     })
 }
 
-/// Whether the static site answers with this site's page.
+/// Whether visitors of the static site get the page: its status (200 from a website, 503 from
+/// CloudFront's error responses) and a body.
+fn serves_the_page(answer: &halfhour::ports::WebAnswer, mode: StaticSiteMode) -> bool {
+    answer.status == mode.page_status() && !answer.body.trim().is_empty()
+}
+
 async fn static_page_present(deps: &Deps) -> Result<bool, Error> {
-    let config = &deps.config;
-    let present = deps
-        .site
-        .get_page(&config.static_bucket, "index.html")
-        .await?;
-    Ok(present.is_some_and(|body| body.contains(&page::marker(&config.site_name))))
+    let site = &deps.config.static_site;
+    Ok(serves_the_page(&deps.web.get(&site.url).await?, site.mode))
 }
 
 async fn notify(reason: Reason, gate: Gate, deps: &Deps) {
@@ -750,6 +753,10 @@ mod tests {
             ("HALFHOUR_RECORD_NAME", "www.example.com"),
             ("HALFHOUR_SITE_HEALTH_CHECK_ID", "site"),
             ("HALFHOUR_GATE_HEALTH_CHECK_ID", "gate"),
+            (
+                "HALFHOUR_STATIC_SITE_URL",
+                "http://www.example.com.s3-website-us-east-1.amazonaws.com/",
+            ),
         ];
         FailoverConfig::from_lookup(halfhour::testing::lookup(&vars)).unwrap()
     }

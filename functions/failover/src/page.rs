@@ -1,11 +1,11 @@
-//! The static "we'll be right back" site, pure: what index.html and error.html say.
-
-use halfhour::domain::{Millis, format_utc};
+//! halfhour's generated maintenance page, pure: the fallback when the operator put none in the
+//! bucket. It says who and that the site will be back, never why (the reason goes to the
+//! decision record and the notification, not to the public).
 
 /// Short, so visitors see the live site soon after it is back.
 pub const CACHE_CONTROL: &str = "public, max-age=60";
 
-/// A marker the verification looks for: the page is halfhour's, for this site.
+/// A marker in halfhour's own page: the page is halfhour's, for this site.
 pub fn marker(site: &str) -> String {
     format!("<meta name=\"halfhour-site\" content=\"{}\">", escape(site))
 }
@@ -17,19 +17,19 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The page shown while the site is down: site name, "we'll be right back", UTC time, reason.
-pub fn page(site: &str, reason: &str, now: Millis) -> String {
-    let (site_html, reason_html) = (escape(site), escape(reason));
+/// The page shown while the site is down: the site's name and "we'll be right back".
+pub fn page(site: &str) -> String {
+    let site_html = escape(site);
     format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n{}\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta name=\"robots\" content=\"noindex\">\n\
          <meta http-equiv=\"refresh\" content=\"60\">\n<title>{site_html} — we'll be right back</title>\n\
-         <style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}}\
-         small{{color:#666}}</style>\n</head>\n<body>\n<h1>{site_html}</h1>\n\
+         <style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}}</style>\n\
+         </head>\n<body>\n<h1>{site_html}</h1>\n\
          <p><strong>We'll be right back.</strong> The site is being repaired; this page refreshes itself.</p>\n\
-         <p><small>Since {} (UTC) · {reason_html}</small></p>\n</body>\n</html>\n",
+         </body>\n</html>\n",
         marker(site),
-        format_utc(now),
     )
 }
 
@@ -38,23 +38,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_page_says_who_what_when_and_why() {
-        let html = page(
-            "shop.example.com",
-            "site health check failing",
-            Millis(1_795_787_250_123),
-        );
+    fn the_page_says_who_and_that_it_will_be_back_never_why() {
+        let html = page("shop.example.com");
         assert!(html.contains("<h1>shop.example.com</h1>"));
         assert!(html.contains("We'll be right back."));
-        assert!(html.contains("2026-11-27T13:47:30Z"));
-        assert!(html.contains("site health check failing"));
         assert!(html.contains(&marker("shop.example.com")));
+        assert!(
+            html.contains("noindex"),
+            "search engines do not index the outage"
+        );
+        assert!(!html.contains("health check"));
     }
 
     #[test]
     fn markup_in_names_is_escaped() {
-        let html = page("<script>", "a & b", Millis(0));
+        let html = page("<script>");
         assert!(!html.contains("<script>"));
-        assert!(html.contains("a &amp; b"));
+        assert!(html.contains("&lt;script&gt;"));
     }
 }

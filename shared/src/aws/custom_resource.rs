@@ -4,9 +4,6 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_smithy_http_client::Connector;
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-use aws_smithy_runtime_api::client::http::HttpConnector;
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_types::body::SdkBody;
 
@@ -14,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::ports::CustomResourceReplies;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
+const OPERATION: &str = "custom resource response";
 
 #[derive(Debug, Default)]
 pub struct ResponseUrl;
@@ -22,12 +20,9 @@ pub struct ResponseUrl;
 impl CustomResourceReplies for ResponseUrl {
     async fn reply(&self, url: &str, body: &str) -> Result<()> {
         let failed = |message: String| Error::Retryable {
-            operation: "custom resource response",
+            operation: OPERATION,
             message,
         };
-        let connector = Connector::builder()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-            .build();
         let mut request = HttpRequest::new(SdkBody::from(body.to_owned()));
         request
             .set_uri(url)
@@ -40,10 +35,7 @@ impl CustomResourceReplies for ResponseUrl {
         request
             .headers_mut()
             .insert("content-length", body.len().to_string());
-        let response = tokio::time::timeout(TIMEOUT, connector.call(request))
-            .await
-            .map_err(|_| failed("no answer from the ResponseURL in 10 s".into()))?
-            .map_err(|e| failed(format!("{e}")))?;
+        let response = super::http_call(request, TIMEOUT, OPERATION).await?;
         match response.status().as_u16() {
             200..=299 => Ok(()),
             status => Err(failed(format!("the ResponseURL answered HTTP {status}"))),

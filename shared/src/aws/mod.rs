@@ -25,6 +25,7 @@ pub mod s3;
 pub mod sns;
 #[cfg(feature = "ssm")]
 pub mod ssm;
+pub mod web;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -139,15 +140,9 @@ struct LazyHttps(OnceLock<SharedHttpClient>);
 impl LazyHttps {
     fn client(&self) -> &SharedHttpClient {
         self.0.get_or_init(|| {
-            let trust = TrustStore::empty().with_pem_certificate(roots_pem());
-            // A context of roots only cannot fail to build today; were it to, the system store serves.
-            let context = TlsContext::builder()
-                .with_trust_store(trust)
-                .build()
-                .unwrap_or_default();
             aws_smithy_http_client::Builder::new()
                 .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-                .tls_context(context)
+                .tls_context(tls_context())
                 .build_https()
         })
     }
@@ -212,6 +207,35 @@ impl<C> std::fmt::Debug for LazyClient<C> {
 /// rather than read from the system store: no certificate files scanned at each cold start,
 /// and the same roots wherever the function runs; every AWS endpoint chains to one of them
 /// (Amazon Root CA 1–4, Starfield Services Root CA G2).
+/// TLS with the compiled-in roots, for the SDK's clients and halfhour's own HTTPS requests.
+fn tls_context() -> TlsContext {
+    let trust = TrustStore::empty().with_pem_certificate(roots_pem());
+    // A context of roots only cannot fail to build today; were it to, the system store serves.
+    TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .unwrap_or_default()
+}
+
+/// One HTTP(S) request outside the SDK (a custom resource's answer, a page a visitor would
+/// get), through the same rustls connector and roots the SDK clients use, bounded by `timeout`.
+pub(crate) async fn http_call(
+    request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+    timeout: Duration,
+    operation: &'static str,
+) -> crate::error::Result<aws_smithy_runtime_api::client::orchestrator::HttpResponse> {
+    use aws_smithy_runtime_api::client::http::HttpConnector;
+    let connector = aws_smithy_http_client::Connector::builder()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .tls_context(tls_context())
+        .build();
+    let failed = |message: String| crate::error::Error::Retryable { operation, message };
+    tokio::time::timeout(timeout, connector.call(request))
+        .await
+        .map_err(|_| failed(format!("no answer in {} s", timeout.as_secs())))?
+        .map_err(|e| failed(e.to_string()))
+}
+
 fn roots_pem() -> Vec<u8> {
     let mut pem = String::new();
     for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {

@@ -2,7 +2,6 @@
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 
 use aws_sdk_s3::types::{
@@ -60,24 +59,31 @@ impl S3StaticSite {
 
 #[async_trait]
 impl StaticSite for S3StaticSite {
-    async fn put_page(
+    async fn put_page_if_absent(
         &self,
         bucket: &str,
         key: &str,
         html: &str,
         cache_control: &str,
-    ) -> Result<()> {
-        self.client
+    ) -> Result<bool> {
+        // A conditional write: S3 answers 412 Precondition Failed when the key exists
+        // (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html).
+        match self
+            .client
             .put_object()
             .bucket(bucket)
             .key(key)
+            .if_none_match("*")
             .content_type("text/html; charset=utf-8")
             .cache_control(cache_control)
             .body(ByteStream::from(html.as_bytes().to_vec()))
             .send()
             .await
-            .map_err(|e| classify("PutObject", e))?;
-        Ok(())
+        {
+            Ok(_) => Ok(true),
+            Err(err) if err.raw_response().map(|r| r.status().as_u16()) == Some(412) => Ok(false),
+            Err(err) => Err(classify("PutObject", err)),
+        }
     }
 
     async fn find_bucket(&self, bucket: &str) -> Result<BucketFound> {
@@ -127,7 +133,13 @@ impl StaticSite for S3StaticSite {
         Ok(())
     }
 
-    async fn configure_website(&self, bucket: &str, cluster: &ClusterName) -> Result<()> {
+    async fn configure_bucket(
+        &self,
+        bucket: &str,
+        cluster: &ClusterName,
+        website: bool,
+        page_key: &str,
+    ) -> Result<()> {
         let c = &self.client;
         let tag = built(
             "PutBucketTagging",
@@ -143,22 +155,6 @@ impl StaticSite for S3StaticSite {
             .send()
             .await
             .map_err(|e| classify("PutBucketTagging", e))?;
-        let website = WebsiteConfiguration::builder()
-            .index_document(built(
-                "PutBucketWebsite",
-                IndexDocument::builder().suffix("index.html").build(),
-            )?)
-            .error_document(built(
-                "PutBucketWebsite",
-                ErrorDocument::builder().key("error.html").build(),
-            )?)
-            .build();
-        c.put_bucket_website()
-            .bucket(bucket)
-            .website_configuration(website)
-            .send()
-            .await
-            .map_err(|e| classify("PutBucketWebsite", e))?;
         let encryption = ServerSideEncryptionConfiguration::builder()
             .rules(
                 ServerSideEncryptionRule::builder()
@@ -187,20 +183,44 @@ impl StaticSite for S3StaticSite {
             .send()
             .await
             .map_err(|e| classify("PutBucketVersioning", e))?;
-        // ACLs stay blocked; a bucket policy may make the objects public (the website needs it).
+        // ACLs stay blocked; only a website needs a public policy (CloudFront reads through
+        // the stack's own policy for its origin access control, which is not public).
         c.put_public_access_block()
             .bucket(bucket)
             .public_access_block_configuration(
                 PublicAccessBlockConfiguration::builder()
                     .block_public_acls(true)
                     .ignore_public_acls(true)
-                    .block_public_policy(false)
-                    .restrict_public_buckets(false)
+                    .block_public_policy(!website)
+                    .restrict_public_buckets(!website)
                     .build(),
             )
             .send()
             .await
             .map_err(|e| classify("PutPublicAccessBlock", e))?;
+        if !website {
+            return Ok(());
+        }
+        // Every path shows the page: it is the index and the error document.
+        let index = built(
+            "PutBucketWebsite",
+            IndexDocument::builder().suffix(page_key).build(),
+        )?;
+        let error = built(
+            "PutBucketWebsite",
+            ErrorDocument::builder().key(page_key).build(),
+        )?;
+        c.put_bucket_website()
+            .bucket(bucket)
+            .website_configuration(
+                WebsiteConfiguration::builder()
+                    .index_document(index)
+                    .error_document(error)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| classify("PutBucketWebsite", e))?;
         let policy = serde_json::json!({
             "Version": "2012-10-17",
             "Statement": [{"Sid": "PublicReadOfTheStaticPageOnly", "Effect": "Allow", "Principal": "*",
@@ -213,40 +233,5 @@ impl StaticSite for S3StaticSite {
             .await
             .map_err(|e| classify("PutBucketPolicy", e))?;
         Ok(())
-    }
-
-    async fn get_page(&self, bucket: &str, key: &str) -> Result<Option<String>> {
-        let out = match self
-            .client
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(err) if matches!(err.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => {
-                return Ok(None);
-            }
-            // For a missing key S3 answers 403, not 404, to a caller without s3:ListBucket.
-            Err(err) if err.raw_response().map(|r| r.status().as_u16()) == Some(403) => {
-                return Err(Error::Aws {
-                    operation: "GetObject",
-                    message: format!(
-                        "S3 answered 403 Access Denied for s3://{bucket}/{key}: a missing page looks like this without \
-                         s3:ListBucket on arn:aws:s3:::{bucket} (grant it with s3:GetObject) ({})",
-                        aws_smithy_types::error::display::DisplayErrorContext(&err)
-                    ),
-                });
-            }
-            Err(err) => return Err(classify("GetObject", err)),
-        };
-        let bytes = out.body.collect().await.map_err(|e| Error::Retryable {
-            operation: "GetObject",
-            message: format!("reading {bucket}/{key}: {e}"),
-        })?;
-        Ok(Some(
-            String::from_utf8_lossy(&bytes.into_bytes()).into_owned(),
-        ))
     }
 }
