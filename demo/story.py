@@ -143,11 +143,15 @@ class World:
 
     def visit(self, host: str, path: str = "/") -> tuple[int, str]:
         """What a visitor's browser gets from host + path (DNS followed as Route53 answers)."""
+        status, _, body = self.visit_with_headers(host, path)
+        return status, body
+
+    def visit_with_headers(self, host: str, path: str = "/") -> tuple[int, dict[str, str], str]:
         try:
             with urllib.request.urlopen(f"{self.emulator}/_halfhour/site/{host}{path}", timeout=30) as response:
-                return response.status, response.read().decode(errors="replace")
+                return response.status, dict(response.headers), response.read().decode(errors="replace")
         except urllib.error.HTTPError as err:
-            return err.code, err.read().decode(errors="replace")
+            return err.code, dict(err.headers), err.read().decode(errors="replace")
 
     def site_healthy(self, healthy: bool) -> None:
         self.control("POST", "health-check-status",
@@ -374,6 +378,52 @@ def trial(world: World) -> None:
                  f"every loop recorded what it would have done (dry_run: true): {sorted(loops)}")
 
 
+def https_site(world: World) -> None:
+    """The same outage on a site whose static page is served by CloudFront
+    (StaticSiteCertificateArn): HTTPS visitors get a 503 maintenance page with Retry-After from a
+    private bucket, then the site again."""
+    record, balancer = world.env["HALFHOUR_RECORD_NAME"], world.env["HALFHOUR_LOAD_BALANCER_DNS"]
+    world.begin(7, "The same outage behind CloudFront: a 503 maintenance page with Retry-After, then the site again")
+    world.control("POST", "endpoint", {"host": balancer, "port": 443, "path": "/", "status": 200,
+                                       "body": "<h1>The shop</h1>"})
+    world.expect(world.visit(record) == (200, "<h1>The shop</h1>"), "visitors of the site's name get the site")
+    world.site_healthy(False)
+    failed_over = world.site_alarm("ALARM")
+    world.expect((failed_over["body"] or {}).get("reason") == "FailedOver" and world.observe()["dns"] == "static",
+                 "the site check fails: DNS answers the distribution")
+    answers = [world.visit_with_headers(record, path) for path in ("/", "/wp-login.php", "/2026/12/a-post/")]
+    world.expect(all(status == 503 and headers.get("Retry-After") == "120" and "right back" in body
+                     for status, headers, body in answers),
+                 "every path answers 503 with the maintenance page and Retry-After: 120")
+    policy = world.client("s3").get_bucket_policy(Bucket=record)["Policy"]
+    direct, _ = world.visit(f"{record}.s3-website-us-east-1.amazonaws.com")
+    world.expect('"Principal": "*"' not in policy and '"Principal":"*"' not in policy and direct != 200,
+                 f"the bucket is private: no public statement, its website endpoint answers {direct}")
+    world.site_healthy(True)
+    world.site_alarm("OK")
+    world.expect(wait_until(world, lambda: world.observe()["dns"] == "balancer", 40),
+                 "healthy again: after the hold-down DNS answers the load balancer")
+    world.expect(world.visit(record) == (200, "<h1>The shop</h1>"), "visitors get the site again")
+
+
+def start_https(endpoint: str, processes: "Processes", out: Path, shared: World) -> World:
+    """A third cluster whose static page is behind CloudFront, the same binaries served for it;
+    its rows and checks go into the shared report."""
+    env = seed.seed(endpoint, "https", capacity=2, cloudfront=True)
+    env.update(DEMO_TIMERS)
+    env["HALFHOUR_RECONCILE_FUNCTIONS"] = "failover"
+    port = free_port()
+    processes.start(["cargo", "lambda", "watch", "--invoke-port", str(port), "--ignore-changes"],
+                    cwd=ROOT, env=function_env(env, endpoint),
+                    stdout=open(out / "cargo-lambda-watch-https.log", "w"), stderr=subprocess.STDOUT)
+    world = World(emulator=endpoint, invoke_url=f"http://127.0.0.1:{port}", env=env,
+                  log_path=out / "cargo-lambda-watch-https.log")
+    wait_for_port(port)
+    warm_up(world, ["failover", "reconciler"])
+    world.started, world.rows, world.checks, world.steps = shared.started, shared.rows, shared.checks, shared.steps
+    return world
+
+
 def decisions(log: Path) -> list[dict[str, Any]]:
     """The decision records (one JSON log line each) in a watch log."""
     found = []
@@ -546,6 +596,7 @@ def main() -> int:
         world.log_cursor = len(world.control("GET", "requests"))
         world.started = time.monotonic()
         story(world)
+        https_site(start_https(endpoint, processes, args.out, world))
     finally:
         processes.stop_all()
         if world is not None:
@@ -591,9 +642,9 @@ def wait_for_port(port: int, seconds: float = 120) -> None:
     raise SystemExit(f"cargo lambda watch did not listen on :{port} within {seconds:.0f} s")
 
 
-def warm_up(world: World) -> None:
+def warm_up(world: World, functions: list[str] | None = None) -> None:
     """Each function's first invocation builds it (cargo lambda watch); do that before the clock runs."""
-    for function in [*LOOPS, "reconciler"]:
+    for function in functions or [*LOOPS, "reconciler"]:
         started = time.monotonic()
         print(f"building and starting {function} …", flush=True)
         request = urllib.request.Request(f"{world.invoke_url}/2015-03-31/functions/{function}/invocations",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import urllib.request
 
 import boto3
 
@@ -16,11 +17,14 @@ import boto3
 MAINTENANCE_PAGE = "maintenance.html"
 
 
-def seed(endpoint: str, cluster: str, capacity: int = 2, observe: bool = False) -> dict[str, str]:
+def seed(endpoint: str, cluster: str, capacity: int = 2, observe: bool = False,
+         cloudfront: bool = False) -> dict[str, str]:
     """`capacity` 0 seeds the group empty (the demo then launches its first instances, which meet
     the launch hook); otherwise it starts with that many instances, InService. `observe` seeds it
     as a `DryRun=true` stack leaves a live site: the launch hook defaults to CONTINUE, and the
-    site's own record (a plain alias to the load balancer) stays; no failover pair is made."""
+    site's own record (a plain alias to the load balancer) stays; no failover pair is made.
+    `cloudfront` seeds the static side as the template's CloudFront mode makes it (a private
+    bucket behind a distribution, the SECONDARY record aliased to it)."""
     kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
     ec2, asg, elb = boto3.client("ec2", **kw), boto3.client("autoscaling", **kw), boto3.client("elbv2", **kw)
     r53, s3, ddb = boto3.client("route53", **kw), boto3.client("s3", **kw), boto3.client("dynamodb", **kw)
@@ -88,17 +92,34 @@ def seed(endpoint: str, cluster: str, capacity: int = 2, observe: bool = False) 
 
     site_record = {"Action": "CREATE", "ResourceRecordSet": {"Name": record, "Type": "A", "AliasTarget": {
         "HostedZoneId": "Z35SXDOTRQ7X7K", "DNSName": lb["DNSName"], "EvaluateTargetHealth": False}}}
+    s3.create_bucket(Bucket=record)
+    if cloudfront:
+        # The static side behind CloudFront: a private bucket only the distribution reads.
+        request = urllib.request.Request(f"{endpoint}/_halfhour/static-distribution", method="POST",
+                                         data=json.dumps({"bucket": record, "alias": record}).encode())
+        with urllib.request.urlopen(request) as response:
+            distribution = json.load(response)
+        s3.put_public_access_block(Bucket=record, PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+        statement = {"Sid": "TheDistributionReadsThePage", "Effect": "Allow",
+                     "Principal": {"Service": "cloudfront.amazonaws.com"}, "Action": "s3:GetObject",
+                     "Resource": f"arn:aws:s3:::{record}/*",
+                     "Condition": {"StringEquals": {"AWS:SourceArn": distribution["arn"]}}}
+        static_target, static_zone = distribution["domain_name"], "Z2FDTNDATAQYW2"
+        static_url = f"{endpoint}/_halfhour/site/{static_target}/"
+    else:
+        # The static site's bucket as the deploy leaves it (Custom::StaticSiteBucket, website mode).
+        s3.put_bucket_website(Bucket=record, WebsiteConfiguration={
+            "IndexDocument": {"Suffix": MAINTENANCE_PAGE}, "ErrorDocument": {"Key": MAINTENANCE_PAGE}})
+        statement = {"Sid": "PublicReadOfTheStaticPageOnly", "Effect": "Allow", "Principal": "*",
+                     "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{record}/*"}
+        static_target, static_zone = "s3-website-us-east-1.amazonaws.com", "Z3AQBSTGFYJSTF"
+        static_url = f"{endpoint}/_halfhour/site/{record}.s3-website-us-east-1.amazonaws.com/"
+    s3.put_bucket_policy(Bucket=record, Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]}))
     r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [site_record] if observe else [
         failover("PRIMARY", lb["DNSName"], "Z35SXDOTRQ7X7K", gate),
-        failover("SECONDARY", "s3-website-us-east-1.amazonaws.com", "Z3AQBSTGFYJSTF", None),
+        failover("SECONDARY", static_target, static_zone, None),
     ]})
-    # The static site's bucket as the deploy leaves it (Custom::StaticSiteBucket, website mode).
-    s3.create_bucket(Bucket=record)
-    s3.put_bucket_website(Bucket=record, WebsiteConfiguration={
-        "IndexDocument": {"Suffix": MAINTENANCE_PAGE}, "ErrorDocument": {"Key": MAINTENANCE_PAGE}})
-    s3.put_bucket_policy(Bucket=record, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Sid": "PublicReadOfTheStaticPageOnly", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
-        "Resource": f"arn:aws:s3:::{record}/*"}]}))
     table = f"{cluster}-state"
     ddb.create_table(
         TableName=table, BillingMode="PAY_PER_REQUEST",
@@ -129,7 +150,9 @@ def seed(endpoint: str, cluster: str, capacity: int = 2, observe: bool = False) 
         "HALFHOUR_NOTIFY_TOPIC_ARN": topic,
         "HALFHOUR_TARGET_GROUP_ARN": target_group,
         "HALFHOUR_LAUNCH_TEMPLATE_ID": template,
-        "HALFHOUR_STATIC_SITE_URL": f"{endpoint}/_halfhour/site/{record}.s3-website-us-east-1.amazonaws.com/",
+        "HALFHOUR_STATIC_SITE_URL": static_url,
+        "HALFHOUR_STATIC_SITE_MODE": "cloudfront" if cloudfront else "website",
+        "HALFHOUR_LOAD_BALANCER_DNS": lb["DNSName"],
     }
 
 
