@@ -1180,8 +1180,8 @@ def _change_record_sets(self: Any, zoneid: str, change_list: list[dict[str, Any]
             _original_change_record_sets(self, zoneid, [change])
 
 
-def _resolve(zone_id: str, name: str) -> dict[str, Any]:
-    """Answer an A query for `name` with Route53's failover routing: the PRIMARY record while
+def _resolve(zone_id: str, name: str, kind: str = "A") -> dict[str, Any]:
+    """Answer a query (A unless `kind` says AAAA) for `name` with Route53's failover routing: the PRIMARY record while
     its health check is healthy (or it has none), else the SECONDARY; a simple record (the site's
     own, before halfhour adopts it) answers `SIMPLE`."""
     from moto.route53.models import route53_backends
@@ -1192,7 +1192,7 @@ def _resolve(zone_id: str, name: str) -> dict[str, Any]:
             zone = backend.zones.get(zone_id)
             if zone is None:
                 continue
-            named = [r for r in zone.rrsets if r.name.rstrip(".") + "." == wanted and r.type == "A"]
+            named = [r for r in zone.rrsets if r.name.rstrip(".") + "." == wanted and r.type == kind]
             records = {r.failover: r for r in named if r.failover}
             primary, secondary = records.get("PRIMARY"), records.get("SECONDARY")
             if primary is None and secondary is None:
@@ -1866,7 +1866,7 @@ class Emulator:
             return {"ok": True}
         if route == "resolve" and method == "GET":
             query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
-            return _resolve(query["zone"][0], query["name"][0])
+            return _resolve(query["zone"][0], query["name"][0], query.get("type", ["A"])[0])
         if route == "lifecycle-actions" and method == "GET":
             # What EventBridge would deliver for each waiting instance (token included).
             return _lifecycle_actions()

@@ -521,3 +521,99 @@ async fn a_delete_for_a_record_the_stack_moved_away_from_leaves_the_kept_one_ado
     );
     assert_eq!(answer(&s).0, "PRIMARY");
 }
+
+/// A dual-stack site whose static side is CloudFront (which answers IPv6): its own AAAA becomes
+/// a failover pair beside the A pair, in the same batch, so IPv6 visitors fail over with Route53
+/// too instead of losing the name; uninstalled, both plain records are back.
+#[tokio::test]
+async fn behind_cloudfront_a_dual_stack_sites_aaaa_fails_over_too() {
+    let emulator = Emulator::shared();
+    let s = setup("records-ipv6-cf", &[]).await;
+    the_sites_own_record(&s).await;
+    let aaaa = ResourceRecordSet::builder()
+        .name(&s.cluster.record_name)
+        .r#type(RrType::Aaaa)
+        .alias_target(plain_alias(&s).alias_target().unwrap().clone())
+        .build()
+        .unwrap();
+    change_batch(
+        &s,
+        vec![
+            Change::builder()
+                .action(ChangeAction::Create)
+                .resource_record_set(aaaa)
+                .build()
+                .unwrap(),
+        ],
+    )
+    .await;
+    let distribution = emulator.static_distribution(&s.cluster.bucket, &s.cluster.record_name);
+    let domain = distribution["domain_name"].as_str().unwrap().to_owned();
+    let ipv6 = || emulator.resolve_kind(&s.cluster.hosted_zone_id, &s.cluster.record_name, "AAAA");
+    assert_eq!(ipv6()["answer"], "SIMPLE");
+
+    let (created, batches) = deliver_cloudfront(&s, &domain, "Create", "records-ipv6-cf-1").await;
+    assert_eq!(created["Status"], "SUCCESS", "{created}");
+    assert_eq!(batches, 1, "A and AAAA become pairs in one atomic batch");
+    assert_eq!(answer(&s).0, "PRIMARY");
+    assert_eq!(ipv6()["answer"], "PRIMARY");
+
+    // The site fails: Route53 sends IPv6 visitors to the distribution by itself, and the
+    // failover loop withdraws nothing.
+    emulator.set_health_check_status(&s.cluster.site_health_check_id, false);
+    assert_eq!(ipv6()["answer"], "SECONDARY");
+    assert_eq!(ipv6()["target"], json!(domain));
+    let mark = emulator.request_mark(&s.app);
+    let down = failover::handle(
+        &crate::failover_dns::health_alarm("ALARM"),
+        &at("cf-down", t0()),
+        &s.deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(down.reason, Some(json!("FailedOver")));
+    assert!(
+        emulator
+            .requests_after(&s.app, mark)
+            .iter()
+            .all(|r| r.action != "ChangeResourceRecordSets"),
+        "the AAAA pair needs no withdrawal"
+    );
+    assert_eq!(ipv6()["answer"], "SECONDARY");
+    emulator.set_health_check_status(&s.cluster.site_health_check_id, true);
+
+    // A redeploy changes nothing; the uninstall gives both plain records back in one batch.
+    let (updated, batches) = deliver_cloudfront(&s, &domain, "Update", "records-ipv6-cf-2").await;
+    assert_eq!(updated["Status"], "SUCCESS", "{updated}");
+    assert_eq!(batches, 0);
+    let (deleted, batches) = deliver_cloudfront(&s, &domain, "Delete", "records-ipv6-cf-3").await;
+    assert_eq!(deleted["Status"], "SUCCESS", "{deleted}");
+    assert_eq!(batches, 1);
+    assert_eq!(answer(&s).0, "SIMPLE");
+    assert_eq!(ipv6()["answer"], "SIMPLE");
+    assert_eq!(ipv6()["target"], json!(s.cluster.load_balancer_dns));
+}
+
+/// A records request of the CloudFront mode (SECONDARY → the distribution `domain`, IPv6 on
+/// both sides), delivered; CloudFormation's answer and the change batches sent for it.
+async fn deliver_cloudfront(
+    s: &Setup,
+    domain: &str,
+    request_type: &str,
+    key: &str,
+) -> (Value, usize) {
+    let mut request = records_request(s, request_type, key);
+    let properties = &mut request["ResourceProperties"];
+    properties["StaticSiteDomain"] = json!(domain);
+    properties["StaticSiteHostedZoneId"] = json!("Z2FDTNDATAQYW2");
+    properties["StaticSiteIpv6"] = json!("true");
+    let emulator = Emulator::shared();
+    let mark = emulator.request_mark(&s.app);
+    let _ = failover::handle(&request, &at(key, t0()), &s.deps).await;
+    let batches = emulator
+        .requests_after(&s.app, mark)
+        .iter()
+        .filter(|r| r.action == "ChangeResourceRecordSets")
+        .count();
+    (emulator.cfn_responses(key).pop().unwrap(), batches)
+}

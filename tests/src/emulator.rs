@@ -314,7 +314,16 @@ impl Emulator {
 
     /// What a query for `name` answers: `answer` (PRIMARY, SECONDARY or SIMPLE), `target`.
     pub fn resolve_full(&self, zone_id: &str, name: &str) -> Value {
-        self.control("GET", &format!("resolve?zone={zone_id}&name={name}"), None)
+        self.resolve_kind(zone_id, name, "A")
+    }
+
+    /// The same for a query of `kind` (`A` or `AAAA`).
+    pub fn resolve_kind(&self, zone_id: &str, name: &str, kind: &str) -> Value {
+        self.control(
+            "GET",
+            &format!("resolve?zone={zone_id}&name={name}&type={kind}"),
+            None,
+        )
     }
 
     /// The lifecycle actions waiting now, as EventBridge would deliver them (with their tokens).

@@ -328,9 +328,10 @@ async fn keep_records(
             .change_record_sets(&config.hosted_zone_id, &changes, &comment)
             .await?;
     }
-    // Adopted, the loop keeps the site's AAAA from now on; given back, it keeps nothing.
+    // Adopted, the loop keeps the site's AAAA from now on (unless it is a failover pair of its
+    // own, with an IPv6 static side); given back, it keeps nothing.
     let mut next = state.clone();
-    next.ipv6 = adopt
+    next.ipv6 = (adopt && !pair.static_ipv6)
         .then(|| {
             state
                 .ipv6
@@ -385,6 +386,7 @@ fn failover_pair(properties: &Value, config: &FailoverConfig) -> Result<dns::Fai
             text("LoadBalancerHostedZoneId")?,
         ),
         static_site: alias(text("StaticSiteDomain")?, text("StaticSiteHostedZoneId")?),
+        static_ipv6: properties.get("StaticSiteIpv6").and_then(Value::as_str) == Some("true"),
     })
 }
 

@@ -76,13 +76,16 @@ pub enum RecordChange {
 }
 
 /// The records halfhour keeps for the site's name: PRIMARY → the load balancer behind the gate,
-/// SECONDARY → the S3 website endpoint.
+/// SECONDARY → the static site (an S3 website endpoint or a CloudFront distribution).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailoverPair {
     pub name: String,
     pub gate_health_check_id: String,
     pub load_balancer: AliasTarget,
     pub static_site: AliasTarget,
+    /// The static side answers IPv6 (CloudFront): a dual-stack site's own AAAA becomes a
+    /// failover pair too, instead of being withdrawn while DNS serves the static side.
+    pub static_ipv6: bool,
 }
 
 /// halfhour's set identifiers: a failover record named otherwise is someone else's.
@@ -121,6 +124,96 @@ impl FailoverPair {
     pub fn released(&self) -> RecordSet {
         RecordSet::simple_alias(&self.name, "A", self.load_balancer.clone())
     }
+
+    /// The AAAA pair of a dual-stack site whose own AAAA is `own`: PRIMARY keeps its target
+    /// (alias or addresses) behind the gate, SECONDARY aliases the static side.
+    fn ipv6_records(&self, own: &RecordSet) -> [RecordSet; 2] {
+        [
+            RecordSet {
+                set_identifier: Some(PRIMARY_ID.into()),
+                failover: Some(FailoverRole::Primary),
+                health_check_id: Some(self.gate_health_check_id.clone()),
+                ..own.clone()
+            },
+            RecordSet {
+                set_identifier: Some(SECONDARY_ID.into()),
+                failover: Some(FailoverRole::Secondary),
+                ..RecordSet::simple_alias(&self.name, "AAAA", self.static_site.clone())
+            },
+        ]
+    }
+}
+
+fn ours(record: &RecordSet) -> bool {
+    matches!(
+        record.set_identifier.as_deref(),
+        Some(PRIMARY_ID | SECONDARY_ID)
+    ) && record.failover.is_some()
+}
+
+/// The AAAA records of `name` among `existing`.
+fn aaaa_records<'a>(
+    existing: &'a [RecordSet],
+    name: &'a str,
+) -> impl Iterator<Item = &'a RecordSet> {
+    existing
+        .iter()
+        .filter(move |r| r.same_name(name) && r.kind == "AAAA")
+}
+
+/// A paired AAAA given back: the PRIMARY's target, plainly.
+fn plain_again(primary: &RecordSet) -> RecordSet {
+    RecordSet {
+        set_identifier: None,
+        failover: None,
+        health_check_id: None,
+        ..primary.clone()
+    }
+}
+
+/// With an IPv6 static side: the site's own AAAA becomes the AAAA pair (or the pair's SECONDARY
+/// is brought to the static side it should alias); a site without AAAA gets none.
+fn adopt_ipv6(existing: &[RecordSet], wanted: &FailoverPair) -> Vec<RecordChange> {
+    let current: Vec<&RecordSet> = aaaa_records(existing, &wanted.name).collect();
+    let own = current.iter().find(|r| r.set_identifier.is_none());
+    let primary = current
+        .iter()
+        .find(|r| ours(r) && r.failover == Some(FailoverRole::Primary));
+    let Some(target) = own.or(primary) else {
+        return Vec::new();
+    };
+    let pair = wanted.ipv6_records(&plain_again(target));
+    let mut changes: Vec<RecordChange> = current
+        .iter()
+        .filter(|r| !pair.iter().any(|p| p.same_as(r)))
+        .map(|r| RecordChange::Delete((*r).clone()))
+        .collect();
+    changes.extend(
+        pair.into_iter()
+            .filter(|p| !current.iter().any(|c| c.same_as(p)))
+            .map(RecordChange::Create),
+    );
+    changes
+}
+
+/// A paired AAAA given back as the plain record it was; nothing when it is not paired.
+fn release_ipv6(existing: &[RecordSet], name: &str) -> Vec<RecordChange> {
+    let paired: Vec<&RecordSet> = aaaa_records(existing, name).filter(|r| ours(r)).collect();
+    let Some(primary) = paired
+        .iter()
+        .find(|r| r.failover == Some(FailoverRole::Primary))
+    else {
+        return paired
+            .into_iter()
+            .map(|r| RecordChange::Delete(r.clone()))
+            .collect();
+    };
+    let mut changes: Vec<RecordChange> = paired
+        .iter()
+        .map(|r| RecordChange::Delete((*r).clone()))
+        .collect();
+    changes.push(RecordChange::Create(plain_again(primary)));
+    changes
 }
 
 /// Why halfhour will not take the name over.
@@ -154,13 +247,15 @@ pub fn plan_adopt(
         return Err(AdoptRefusal::Cname);
     }
     let pair = wanted.records();
-    let ours = |r: &RecordSet| {
-        matches!(r.set_identifier.as_deref(), Some(PRIMARY_ID | SECONDARY_ID))
-            && r.failover.is_some()
-    };
     let current: Vec<&RecordSet> = a_records(existing, &wanted.name).collect();
+    let ipv6: Vec<&RecordSet> = if wanted.static_ipv6 {
+        aaaa_records(existing, &wanted.name).collect()
+    } else {
+        Vec::new()
+    };
     let foreign: Vec<String> = current
         .iter()
+        .chain(&ipv6)
         .filter(|r| r.set_identifier.is_some() && !ours(r))
         .filter_map(|r| r.set_identifier.clone())
         .collect();
@@ -179,6 +274,9 @@ pub fn plan_adopt(
         if !current.iter().any(|c| c.same_as(&record)) {
             changes.push(RecordChange::Create(record));
         }
+    }
+    if wanted.static_ipv6 {
+        changes.extend(adopt_ipv6(existing, wanted));
     }
     Ok(changes)
 }
@@ -201,6 +299,7 @@ pub fn plan_release(
     withdrawn_ipv6: Option<&RecordSet>,
 ) -> Vec<RecordChange> {
     let mut changes = release_a(existing, wanted);
+    changes.extend(release_ipv6(existing, &wanted.name));
     if let Some(aaaa) = withdrawn_ipv6
         && own_ipv6(existing, &wanted.name).is_none()
     {
@@ -211,10 +310,7 @@ pub fn plan_release(
 
 fn release_a(existing: &[RecordSet], wanted: &FailoverPair) -> Vec<RecordChange> {
     let ours: Vec<RecordChange> = a_records(existing, &wanted.name)
-        .filter(|r| {
-            r.failover.is_some()
-                && matches!(r.set_identifier.as_deref(), Some(PRIMARY_ID | SECONDARY_ID))
-        })
+        .filter(|r| ours(r))
         .cloned()
         .map(RecordChange::Delete)
         .collect();
@@ -240,6 +336,7 @@ mod tests {
                 hosted_zone_id: "Z35SXDOTRQ7X7K".into(),
                 evaluate_target_health: false,
             },
+            static_ipv6: false,
             static_site: AliasTarget {
                 dns_name: "s3-website-us-east-1.amazonaws.com".into(),
                 hosted_zone_id: "Z3AQBSTGFYJSTF".into(),
@@ -259,6 +356,47 @@ mod tests {
             ttl: Some(300),
             values: values.iter().map(|v| v.to_string()).collect(),
         }
+    }
+
+    /// With an IPv6 static side a dual-stack site's own AAAA (here addresses) becomes the AAAA
+    /// pair, its PRIMARY keeping the addresses behind the gate; adopting twice changes nothing,
+    /// and the release puts the addresses back plainly.
+    #[test]
+    fn with_an_ipv6_static_side_the_sites_aaaa_is_paired_and_given_back() {
+        let wanted = FailoverPair {
+            static_ipv6: true,
+            ..pair()
+        };
+        let aaaa = RecordSet {
+            kind: "AAAA".into(),
+            ..plain(&["2001:db8::10"])
+        };
+        let changes = plan_adopt(std::slice::from_ref(&aaaa), &wanted).unwrap();
+        let [v4_primary, v4_secondary] = wanted.records();
+        let [v6_primary, v6_secondary] = wanted.ipv6_records(&aaaa);
+        assert_eq!(v6_primary.values, vec!["2001:db8::10".to_owned()]);
+        assert_eq!(v6_primary.health_check_id.as_deref(), Some("gate"));
+        assert_eq!(
+            changes,
+            vec![
+                RecordChange::Create(v4_primary.clone()),
+                RecordChange::Create(v4_secondary.clone()),
+                RecordChange::Delete(aaaa.clone()),
+                RecordChange::Create(v6_primary.clone()),
+                RecordChange::Create(v6_secondary.clone()),
+            ]
+        );
+        let adopted = [
+            v4_primary,
+            v4_secondary,
+            v6_primary.clone(),
+            v6_secondary.clone(),
+        ];
+        assert_eq!(plan_adopt(&adopted, &wanted), Ok(vec![]));
+        let released = plan_release(&adopted, &wanted, None);
+        assert!(released.contains(&RecordChange::Delete(v6_primary)));
+        assert!(released.contains(&RecordChange::Delete(v6_secondary)));
+        assert!(released.contains(&RecordChange::Create(aaaa)));
     }
 
     #[test]
