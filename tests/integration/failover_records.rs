@@ -94,6 +94,22 @@ async fn the_sites_own_record(s: &Setup) {
     change_batch(s, changes).await;
 }
 
+/// The site's own AAAA record: a plain alias to the load balancer (a dual-stack site).
+async fn the_sites_own_aaaa(s: &Setup) {
+    let aaaa = ResourceRecordSet::builder()
+        .name(&s.cluster.record_name)
+        .r#type(RrType::Aaaa)
+        .alias_target(plain_alias(s).alias_target().unwrap().clone())
+        .build()
+        .unwrap();
+    let create = Change::builder()
+        .action(ChangeAction::Create)
+        .resource_record_set(aaaa)
+        .build()
+        .unwrap();
+    change_batch(s, vec![create]).await;
+}
+
 /// One change batch the test itself sends (someone else's change to the zone).
 async fn change_batch(s: &Setup, changes: Vec<Change>) {
     route53(s)
@@ -291,18 +307,7 @@ async fn a_dual_stack_sites_aaaa_is_withdrawn_while_static_and_put_back_after() 
     let emulator = Emulator::shared();
     let s = setup("records-ipv6", &[]).await;
     the_sites_own_record(&s).await;
-    let aaaa = ResourceRecordSet::builder()
-        .name(&s.cluster.record_name)
-        .r#type(RrType::Aaaa)
-        .alias_target(plain_alias(&s).alias_target().unwrap().clone())
-        .build()
-        .unwrap();
-    let create = Change::builder()
-        .action(ChangeAction::Create)
-        .resource_record_set(aaaa)
-        .build()
-        .unwrap();
-    change_batch(&s, vec![create]).await;
+    the_sites_own_aaaa(&s).await;
     let ipv6 = || async {
         route53(&s)
             .list_resource_record_sets()
@@ -530,23 +535,7 @@ async fn behind_cloudfront_a_dual_stack_sites_aaaa_fails_over_too() {
     let emulator = Emulator::shared();
     let s = setup("records-ipv6-cf", &[]).await;
     the_sites_own_record(&s).await;
-    let aaaa = ResourceRecordSet::builder()
-        .name(&s.cluster.record_name)
-        .r#type(RrType::Aaaa)
-        .alias_target(plain_alias(&s).alias_target().unwrap().clone())
-        .build()
-        .unwrap();
-    change_batch(
-        &s,
-        vec![
-            Change::builder()
-                .action(ChangeAction::Create)
-                .resource_record_set(aaaa)
-                .build()
-                .unwrap(),
-        ],
-    )
-    .await;
+    the_sites_own_aaaa(&s).await;
     let distribution = emulator.static_distribution(&s.cluster.bucket, &s.cluster.record_name);
     let domain = distribution["domain_name"].as_str().unwrap().to_owned();
     let ipv6 = || emulator.resolve_kind(&s.cluster.hosted_zone_id, &s.cluster.record_name, "AAAA");

@@ -855,17 +855,8 @@ fn snapshots_of_all(
 
 #[tokio::test]
 async fn the_refreshing_flag_stays_up_until_the_refresh_is_over() {
-    let emulator = Emulator::shared();
     let s = setup("bake-refresh-flag", false, &[]).await;
-    three_in_service(&s).await;
-    let started = handle(&bake_request(&s.cluster), &invocation("bake"), &s.deps)
-        .await
-        .unwrap();
-    let image = image_of(&started);
-    emulator.set_image_state(&image, "available");
-    handle(&ami_event(&image, "available"), &invocation("ami"), &s.deps)
-        .await
-        .unwrap();
+    let (image, _) = bake_to_rollout(&s).await;
     let cluster = ClusterName::new(&s.cluster.name).unwrap();
     let refreshing = || async {
         s.deps
@@ -935,6 +926,21 @@ async fn the_refreshing_flag_stays_up_until_the_refresh_is_over() {
     // gold image and writes it into the group. That is no drift.
     let reports = redeploy_with_image(&s, &image, "redeployed").await;
     assert_eq!(reports.len(), 1, "the cure is not reported as drift");
+}
+
+/// Three serving, then a bake up to its roll-out: the image made, available, its AMI event
+/// delivered. The image, and what the AMI event did.
+pub(crate) async fn bake_to_rollout(s: &Setup) -> (String, gold_image::BakeReport) {
+    three_in_service(s).await;
+    let started = handle(&bake_request(&s.cluster), &invocation("bake"), &s.deps)
+        .await
+        .expect("the bake starts");
+    let image = image_of(&started);
+    Emulator::shared().set_image_state(&image, "available");
+    let finished = handle(&ami_event(&image, "available"), &invocation("ami"), &s.deps)
+        .await
+        .expect("the AMI event rolls it out");
+    (image, finished)
 }
 
 /// What a stack update does to the created cluster: a new launch-template version running
@@ -1017,21 +1023,12 @@ async fn the_reference_reboots_only_after_the_load_balancer_drained_it() {
 /// after its first refresh) is refreshed straight onto the new version, with auto rollback.
 #[tokio::test]
 async fn a_group_on_a_numbered_version_is_refreshed_onto_the_new_one() {
-    let emulator = Emulator::shared();
     let shape = Shape {
         group_version: "1",
         ..Shape::default()
     };
     let s = setup_shaped("bake-numbered", false, &[], &shape).await;
-    three_in_service(&s).await;
-    let started = handle(&bake_request(&s.cluster), &invocation("bake"), &s.deps)
-        .await
-        .unwrap();
-    let image = image_of(&started);
-    emulator.set_image_state(&image, "available");
-    let finished = handle(&ami_event(&image, "available"), &invocation("ami"), &s.deps)
-        .await
-        .unwrap();
+    let (_, finished) = bake_to_rollout(&s).await;
     assert!(!finished.steps.contains(&json!("PinGroup")));
     assert!(finished.steps.contains(&json!("StartRefresh")));
     let refresh = &actions(&s.app, "StartInstanceRefresh")[0];
@@ -1047,7 +1044,6 @@ async fn a_group_on_a_numbered_version_is_refreshed_onto_the_new_one() {
 /// from the one the group launches (its instance type, user data, profile), never `$Default`.
 #[tokio::test]
 async fn the_gold_version_copies_what_the_group_launches_not_the_default() {
-    let emulator = Emulator::shared();
     let shape = Shape {
         group_version: "1",
         ..Shape::default()
@@ -1067,15 +1063,7 @@ async fn the_gold_version_copies_what_the_group_launches_not_the_default() {
         .set_group_version(&s.config, &bigger.to_string())
         .await
         .unwrap();
-    three_in_service(&s).await;
-    let started = handle(&bake_request(&s.cluster), &invocation("bake"), &s.deps)
-        .await
-        .unwrap();
-    let image = image_of(&started);
-    emulator.set_image_state(&image, "available");
-    handle(&ami_event(&image, "available"), &invocation("ami"), &s.deps)
-        .await
-        .unwrap();
+    let (image, _) = bake_to_rollout(&s).await;
     let versions = aws_sdk_ec2::Client::new(&s.config)
         .describe_launch_template_versions()
         .launch_template_id(&s.cluster.launch_template_id)
