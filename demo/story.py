@@ -424,28 +424,26 @@ def start_https(endpoint: str, processes: "Processes", out: Path, shared: World)
     return world
 
 
-def decisions(log: Path) -> list[dict[str, Any]]:
-    """The decision records (one JSON log line each) in a watch log."""
+def json_lines(log: Path, marker: str) -> list[dict[str, Any]]:
+    """The JSON log lines of a watch log that hold `marker`."""
     found = []
     for line in log.read_text(errors="replace").splitlines():
-        if '"message":"decision"' in line:
-            try:
-                found.append(json.loads(line[line.index("{"):])["fields"])
-            except (ValueError, KeyError):
-                continue
-    return found
-
-
-def metric_documents(log: Path) -> list[dict[str, Any]]:
-    """The EMF documents (CloudWatch embedded metrics) in a watch log."""
-    found = []
-    for line in log.read_text(errors="replace").splitlines():
-        if '"_aws"' in line:
+        if marker in line:
             try:
                 found.append(json.loads(line[line.index("{"):]))
             except ValueError:
                 continue
     return found
+
+
+def decisions(log: Path) -> list[dict[str, Any]]:
+    """The decision records (one JSON log line each) in a watch log."""
+    return [line["fields"] for line in json_lines(log, '"message":"decision"') if "fields" in line]
+
+
+def metric_documents(log: Path) -> list[dict[str, Any]]:
+    """The EMF documents (CloudWatch embedded metrics) in a watch log."""
+    return json_lines(log, '"_aws"')
 
 
 def story(world: World) -> None:

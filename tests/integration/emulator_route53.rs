@@ -148,8 +148,8 @@ async fn change_batches_are_all_or_nothing_and_refuse_what_route53_refuses() {
 }
 
 /// Create an endpoint check on `host:port/health` of `kind` (looking for `halfhour-healthy`
-/// when it matches strings) and return a reader of its status as GetHealthCheckStatus reports it.
-async fn endpoint_check(
+/// when it matches strings); its id.
+pub(crate) async fn endpoint_check(
     r53: &aws_sdk_route53::Client,
     reference: &str,
     kind: aws_sdk_route53::types::HealthCheckType,

@@ -286,24 +286,14 @@ async fn a_redirecting_load_balancer_makes_the_site_check_unhealthy_and_dns_fail
         async move { reported_healthy(&config, &id).await.unwrap() }
     };
     assert!(!check(s.cluster.site_health_check_id.clone()).await);
-    let old_shape = r53
-        .create_health_check()
-        .caller_reference("fo-redirect-old-shape")
-        .health_check_config(
-            aws_sdk_route53::types::HealthCheckConfig::builder()
-                .r#type(aws_sdk_route53::types::HealthCheckType::Http)
-                .fully_qualified_domain_name(&lb)
-                .resource_path(HEALTH_PATH)
-                .port(80)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .health_check
-        .unwrap()
-        .id;
+    let old_shape = crate::emulator_route53::endpoint_check(
+        &r53,
+        "fo-redirect-old-shape",
+        aws_sdk_route53::types::HealthCheckType::Http,
+        &lb,
+        80,
+    )
+    .await;
     assert!(check(old_shape).await, "the redirect on :80 hid the outage");
 
     // Well again: Route53's own check follows, the gate holds static through the hold-down.
@@ -457,7 +447,7 @@ async fn a_static_side_visitors_cannot_read_is_a_clear_error() {
 /// What a visitor's browser gets from the static side, as the failover function reads it.
 pub(crate) async fn visitors_get(s: &Setup) -> halfhour::ports::WebAnswer {
     use halfhour::ports::Web;
-    halfhour::aws::web::HttpsWeb
+    halfhour::aws::web::HttpsWeb::default()
         .get(&s.vars["HALFHOUR_STATIC_SITE_URL"])
         .await
         .expect("the emulator answers for the static site")

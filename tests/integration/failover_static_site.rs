@@ -136,7 +136,7 @@ async fn behind_cloudfront_the_outage_is_a_503_page_with_retry_after_from_a_priv
         (block.block_public_policy(), block.restrict_public_buckets()),
         (Some(true), Some(true))
     );
-    let web = halfhour::aws::web::HttpsWeb;
+    let web = halfhour::aws::web::HttpsWeb::default();
     let direct = web
         .get(&emulator.site_url(&seeded.cluster.website_host()))
         .await

@@ -56,7 +56,7 @@ impl Deps {
             store: Arc::new(DynamoStateStore::new(sdk, config.common.table.clone())),
             dns: Arc::new(Route53Dns::new(sdk)),
             site: Arc::new(S3StaticSite::new(sdk)),
-            web: Arc::new(HttpsWeb),
+            web: Arc::new(HttpsWeb::default()),
             replies: Arc::new(ResponseUrl),
             notifier: notifier(sdk, config.common.notify_topic_arn.as_ref()),
             config,

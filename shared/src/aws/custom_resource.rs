@@ -35,7 +35,8 @@ impl CustomResourceReplies for ResponseUrl {
         request
             .headers_mut()
             .insert("content-length", body.len().to_string());
-        let response = super::http_call(request, TIMEOUT, OPERATION).await?;
+        let response =
+            super::http_call(&super::https_connector(), request, TIMEOUT, OPERATION).await?;
         match response.status().as_u16() {
             200..=299 => Ok(()),
             status => Err(failed(format!("the ResponseURL answered HTTP {status}"))),

@@ -217,18 +217,23 @@ fn tls_context() -> TlsContext {
         .unwrap_or_default()
 }
 
-/// One HTTP(S) request outside the SDK (a custom resource's answer, a page a visitor would
-/// get), through the same rustls connector and roots the SDK clients use, bounded by `timeout`.
+/// The connector for halfhour's own HTTP(S) requests (a custom resource's answer, a page a
+/// visitor would get): the same rustls connector and roots the SDK clients use.
+pub(crate) fn https_connector() -> aws_smithy_http_client::Connector {
+    aws_smithy_http_client::Connector::builder()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .tls_context(tls_context())
+        .build()
+}
+
+/// One such request through `connector`, bounded by `timeout`.
 pub(crate) async fn http_call(
+    connector: &aws_smithy_http_client::Connector,
     request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
     timeout: Duration,
     operation: &'static str,
 ) -> crate::error::Result<aws_smithy_runtime_api::client::orchestrator::HttpResponse> {
     use aws_smithy_runtime_api::client::http::HttpConnector;
-    let connector = aws_smithy_http_client::Connector::builder()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .tls_context(tls_context())
-        .build();
     let failed = |message: String| crate::error::Error::Retryable { operation, message };
     tokio::time::timeout(timeout, connector.call(request))
         .await

@@ -1,6 +1,7 @@
 //! What a visitor's browser gets from a URL: a plain GET (no redirect followed, no cookies)
 //! through the same rustls connector the SDK clients use.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,8 +15,12 @@ use crate::ports::{Web, WebAnswer};
 const TIMEOUT: Duration = Duration::from_secs(5);
 const OPERATION: &str = "GET the static site";
 
+/// Its connector is made on the first GET and kept: a warm process reuses the connection (and
+/// the parsed roots) on every tick instead of building TLS anew.
 #[derive(Debug, Default)]
-pub struct HttpsWeb;
+pub struct HttpsWeb {
+    connector: OnceLock<aws_smithy_http_client::Connector>,
+}
 
 #[async_trait]
 impl Web for HttpsWeb {
@@ -31,7 +36,8 @@ impl Web for HttpsWeb {
         request
             .set_method("GET")
             .map_err(|e| failed(e.to_string()))?;
-        let response = super::http_call(request, TIMEOUT, OPERATION).await?;
+        let connector = self.connector.get_or_init(super::https_connector);
+        let response = super::http_call(connector, request, TIMEOUT, OPERATION).await?;
         let status = response.status().as_u16();
         let retry_after = response.headers().get("retry-after").map(str::to_owned);
         let body = tokio::time::timeout(TIMEOUT, ByteStream::new(response.into_body()).collect())
