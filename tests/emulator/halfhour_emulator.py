@@ -12,8 +12,10 @@ What this module adds, each faithful to AWS's documented behaviour:
 * Instances count toward capacity while Pending, Pending:Wait or InService (not Standby, not
   Terminating); only InService instances are registered with the group's target groups.
 * Instance refresh: ``StartInstanceRefresh``, ``DescribeInstanceRefreshes``,
-  ``CancelInstanceRefresh``; each describe advances an active refresh by one batch, replacing
-  instances whose image differs from the launch template's desired version.
+  ``CancelInstanceRefresh``, ``RollbackInstanceRefresh``; each describe advances an active refresh
+  by one batch, replacing instances whose image differs from the launch template's desired
+  version; checkpoints pause it for their delay on the emulator clock, and a monitored alarm in
+  ALARM rolls it back (AutoRollback) or fails it.
 * ``CreateImage`` honours ``NoReboot`` (without it, or with false, the instance is rebooted),
   refuses a duplicate name, tags the image's snapshots at creation, and leaves the image
   ``pending`` for 30 emulator seconds before it is ``available``.
@@ -26,7 +28,7 @@ What this module adds, each faithful to AWS's documented behaviour:
 * Route53 endpoint checks follow what the endpoint answers (``POST /_halfhour/endpoint``):
   status 200..399, and SearchString in the first 5,120 bytes for the string-matching types.
 * Test endpoints under ``/_halfhour/``: the request log, reboot counts, Route53 health-check
-  status (an override), per-instance health-probe outcomes (answered through SSM Run Command), and a clock
+  status (an override), health-probe outcomes per instance, image or group (answered through SSM Run Command), and a clock
   that tests can advance so lifecycle timeouts happen without waiting.
 
 Run it standalone: ``python halfhour_emulator.py --port 5000`` (or ``make emulator``).
@@ -427,6 +429,79 @@ def _percentages(preferences: dict[str, Any]) -> tuple[int, int]:
     return low, high
 
 
+def _checkpoints(preferences: dict[str, Any]) -> tuple[list[int], int]:
+    """CheckpointPercentages and CheckpointDelay: "Threshold values for each checkpoint in ascending
+    order. Each number must be unique"; the delay is 0..172800 seconds, "if you specify a value for
+    it, you must also specify a value for CheckpointPercentages", and it "defaults to 3600 (1 hour)"
+    (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RefreshPreferences.html). The
+    console asks 1-100 for each percentage; the API states no range, so the console's is kept."""
+    raw, delay = preferences.get("CheckpointPercentages"), preferences.get("CheckpointDelay")
+    if delay is not None and not raw:
+        raise ValidationError("The request isn't valid. CheckpointDelay requires CheckpointPercentages.")
+    points = [int(p) for p in raw or []]
+    if any(not 1 <= p <= 100 for p in points) or points != sorted(set(points)):
+        raise ValidationError(
+            "The request isn't valid. CheckpointPercentages must be unique values between 1 and 100 in "
+            "ascending order."
+        )
+    delay = 3600 if delay is None else int(delay)
+    if not 0 <= delay <= 172800:
+        raise ValidationError("The request isn't valid. CheckpointDelay must be between 0 and 172800.")
+    return points, delay
+
+
+def _alarms(group: Any, preferences: dict[str, Any]) -> list[str]:
+    """AlarmSpecification.Alarms: "The names of one or more CloudWatch alarms to monitor for the
+    instance refresh. You can specify up to 10 alarms"
+    (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_AlarmSpecification.html). AWS
+    does not document a check that they exist; the stricter reading refuses an unknown name, which
+    a refresh could otherwise never see go into ALARM."""
+    names = [str(n) for n in ((preferences.get("AlarmSpecification") or {}).get("Alarms") or [])]
+    if len(names) > 10:
+        raise ValidationError("The request isn't valid. AlarmSpecification accepts up to 10 alarms.")
+    known = _cloudwatch(group).alarms
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise ValidationError(f"The request isn't valid. The CloudWatch alarms {missing} do not exist.")
+    return names
+
+
+def _cloudwatch(group: Any) -> Any:
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    backend = group.autoscaling_backend
+    return cloudwatch_backends[backend.account_id][backend.region_name]
+
+
+def _alarm_in_alarm(group: Any, refresh: dict[str, Any]) -> str | None:
+    """The first monitored alarm in ALARM: "If any of the alarms goes into ALARM state, the
+    instance refresh fails" (and with AutoRollback it rolls back:
+    https://docs.aws.amazon.com/autoscaling/ec2/userguide/instance-refresh-rollback.html)."""
+    alarms = _cloudwatch(group).alarms
+    return next((n for n in refresh["_alarms"] if n in alarms and alarms[n].state_value == "ALARM"), None)
+
+
+def _begin_rollback(group: Any, refresh: dict[str, Any], reason: str) -> None:
+    """"When rolling back, Amazon EC2 Auto Scaling replaces the instances that have been deployed so
+    far" with the group's own configuration, which a refresh changes only once it succeeds."""
+    refresh["Status"] = "RollbackInProgress"
+    refresh["StatusReason"] = reason
+    refresh["_surge"] = 0
+    refresh["_paused_until"] = None
+    refresh["RollbackDetails"] = {
+        "RollbackReason": reason,
+        "RollbackStartTime": _iso(CLOCK.now()),
+        "PercentageCompleteOnRollback": 0,
+        "InstancesToUpdateOnRollback": len(_stale(group, refresh)),
+    }
+    _settle(group)
+
+
+def _next_checkpoint(refresh: dict[str, Any]) -> int:
+    """The percentage the refresh replaces up to before it pauses next (100: the end)."""
+    return next((p for p in refresh["_checkpoints"] if p not in refresh["_reached"]), 100)
+
+
 def _resolved_version(group: Any, template_id: str, version: str) -> int:
     return group.autoscaling_backend.ec2_backend.get_launch_template(template_id).get_version(version).number
 
@@ -492,15 +567,49 @@ def _advance_refresh(group: Any, refresh: dict[str, Any]) -> None:
         refresh["EndTime"] = _iso(CLOCK.now())
         _settle(group)
         return
+    if refresh["Status"] == "InProgress":
+        alarm = _alarm_in_alarm(group, refresh)
+        if alarm and str(refresh["Preferences"].get("AutoRollback", "false")).lower() == "true":
+            _begin_rollback(group, refresh, f"The CloudWatch alarm {alarm} went into the ALARM state.")
+            return
+        if alarm:
+            refresh["_surge"] = 0
+            refresh["Status"] = "Failed"
+            refresh["StatusReason"] = f"The CloudWatch alarm {alarm} went into the ALARM state."
+            refresh["EndTime"] = _iso(CLOCK.now())
+            _settle(group)
+            return
+        if refresh["_paused_until"] is not None:
+            if CLOCK.now() < refresh["_paused_until"]:
+                return  # "points in time where the instance refresh pauses", for CheckpointDelay
+            refresh["_paused_until"] = None
+            refresh["StatusReason"] = ""
     if any(s.lifecycle_state in WAITING_STATES for s in group.instance_states):
         return  # replacements are still launching; a refresh waits for them to be InService
     stale = _stale(group, refresh)
+    desired = group.desired_capacity or 0
+    total = max(1, desired)
+    if refresh["Status"] == "InProgress" and not refresh["_surge"]:
+        # "A checkpoint is reached when the number of instances replaced reaches the percentage
+        # threshold" (equal or higher, never lower); the 100% one ends the refresh instead
+        # (https://docs.aws.amazon.com/autoscaling/ec2/userguide/asg-adding-checkpoints-instance-refresh.html).
+        checkpoint = _next_checkpoint(refresh)
+        if checkpoint < 100 and 100 * (total - min(len(stale), total)) >= checkpoint * total:
+            refresh["_reached"].append(checkpoint)
+            refresh["_paused_until"] = CLOCK.now() + refresh["_delay"]
+            refresh["StatusReason"] = f"Waiting at checkpoint {checkpoint}% for {refresh['_delay']} seconds."
+            return
     if not stale:
         _finish_refresh(group, refresh)
         _settle(group)
         return
     low, high = _percentages(refresh["Preferences"])
-    desired = group.desired_capacity or 0
+    # "To reach a checkpoint percentage, Amazon EC2 Auto Scaling will sometimes replace fewer but
+    # never more than what the minimum healthy percentage allows": a batch stops at the checkpoint.
+    until_checkpoint = len(stale)
+    if refresh["Status"] == "InProgress":
+        replaced = total - min(len(stale), total)
+        until_checkpoint = max(1, math.ceil(_next_checkpoint(refresh) * total / 100) - replaced)
     if refresh["_surge"]:
         # The extra instances are in service: retire as many old ones.
         retire, refresh["_surge"] = min(refresh["_surge"], len(stale)), 0
@@ -509,15 +618,14 @@ def _advance_refresh(group: Any, refresh: dict[str, Any]) -> None:
         _settle(group)
     elif high > 100:
         room = max(1, math.floor(desired * high / 100) - desired)
-        refresh["_surge"] = min(room, len(stale))
+        refresh["_surge"] = min(room, len(stale), until_checkpoint)
         _settle(group)
     else:
         batch = max(1, math.floor(desired * (100 - low) / 100))
-        for state in stale[:batch]:
+        for state in stale[: min(batch, until_checkpoint)]:
             _terminate_now(group, state)
         _settle(group)
     left = len(_stale(group, refresh)) + refresh["_surge"]
-    total = max(1, desired)
     refresh["InstancesToUpdate"] = min(left, total)
     refresh["PercentageComplete"] = max(0, int(100 * (total - min(left, total)) / total))
     if refresh["Status"] == "RollbackInProgress":
@@ -544,6 +652,8 @@ def start_instance_refresh(self: AutoScalingResponse) -> ActionResult:
     params = self._get_params()
     preferences = {k: v for k, v in (params.get("Preferences") or {}).items() if v is not None}
     _percentages(preferences)
+    checkpoints, delay = _checkpoints(preferences)
+    alarms = _alarms(group, preferences)
     desired = (params.get("DesiredConfiguration") or {}).get("LaunchTemplate")
     if desired:
         template = self.autoscaling_backend.ec2_backend.get_launch_template(desired["LaunchTemplateId"]) if desired.get(
@@ -578,6 +688,11 @@ def start_instance_refresh(self: AutoScalingResponse) -> ActionResult:
         "_original": (group.ec2_launch_template.id if group.ec2_launch_template else None, group.launch_template_version),
         "_launched": set(),
         "_surge": 0,
+        "_checkpoints": checkpoints,
+        "_delay": delay,
+        "_reached": [],
+        "_paused_until": None,
+        "_alarms": alarms,
     }
     refreshes.insert(0, refresh)
     return ActionResult({"InstanceRefreshId": refresh["InstanceRefreshId"]})
@@ -586,9 +701,11 @@ def start_instance_refresh(self: AutoScalingResponse) -> ActionResult:
 def _public_refresh(refresh: dict[str, Any]) -> dict[str, Any]:
     shown = {k: v for k, v in refresh.items() if not k.startswith("_")}
     prefs = dict(shown["Preferences"])
-    for key in ("MinHealthyPercentage", "InstanceWarmup", "MaxHealthyPercentage"):
+    for key in ("MinHealthyPercentage", "InstanceWarmup", "MaxHealthyPercentage", "CheckpointDelay"):
         if key in prefs:
             prefs[key] = int(prefs[key])
+    if "CheckpointPercentages" in prefs:
+        prefs["CheckpointPercentages"] = [int(p) for p in prefs["CheckpointPercentages"]]
     for key in ("AutoRollback", "SkipMatching"):
         if key in prefs:
             prefs[key] = str(prefs[key]).lower() == "true"
@@ -637,16 +754,7 @@ def rollback_instance_refresh(self: AutoScalingResponse) -> ActionResult:
             "(uses a Systems Manager parameter instead of an AMI ID) or launch template version ($Latest or "
             "$Default) is present on the Auto Scaling group."
         )
-    refresh["Status"] = "RollbackInProgress"
-    refresh["StatusReason"] = "Rollback requested by the caller"
-    refresh["_surge"] = 0
-    refresh["RollbackDetails"] = {
-        "RollbackReason": "RollbackInstanceRefresh was called",
-        "RollbackStartTime": _iso(CLOCK.now()),
-        "PercentageCompleteOnRollback": 0,
-        "InstancesToUpdateOnRollback": len(_stale(group, refresh)),
-    }
-    _settle(group)
+    _begin_rollback(group, refresh, "RollbackInstanceRefresh was called")
     return ActionResult({"InstanceRefreshId": refresh["InstanceRefreshId"]})
 
 
@@ -947,6 +1055,16 @@ class InvalidInstanceId(SSMException):
         super().__init__("InvalidInstanceId", f"Instances [[{instance_id}]] not in a valid state for account")
 
 
+def _image_of(response: Any, instance_id: str) -> str | None:
+    """The image an instance runs (a broken image fails the probe on every instance it runs on)."""
+    from moto.ec2.models import ec2_backends
+
+    try:
+        return ec2_backends[response.current_account][response.region].get_instance(instance_id).image_id
+    except Exception:  # moto raises its own not-found error; an unknown instance runs nothing
+        return None
+
+
 def _group_of(instance_id: str) -> str | None:
     group, _ = _group_member(instance_id)
     return group.name if group else None
@@ -999,7 +1117,8 @@ def get_command_invocation(self: SimpleSystemManagerResponse) -> ActionResult:
             self._get_param("CommandId"), instance_id, self._get_param("PluginName")
         )
     )
-    outcome = PROBES.get(instance_id) or PROBES.get(f"group:{_group_of(instance_id)}") or PROBES.get("*")
+    outcome = (PROBES.get(instance_id) or PROBES.get(f"image:{_image_of(self, instance_id)}")
+               or PROBES.get(f"group:{_group_of(instance_id)}") or PROBES.get("*"))
     if outcome == "running":
         response.update(Status="InProgress", StatusDetails="InProgress", ResponseCode=-1)
     elif outcome == "failing":
@@ -1855,7 +1974,12 @@ class Emulator:
             outcome = str(payload["outcome"])
             if outcome not in ("healthy", "failing", "running"):
                 raise ValueError("outcome must be healthy, failing or running")
-            key = f"group:{payload['group']}" if "group" in payload else str(payload["instance_id"])
+            if "group" in payload:
+                key = f"group:{payload['group']}"
+            elif "image" in payload:
+                key = f"image:{payload['image']}"
+            else:
+                key = str(payload["instance_id"])
             PROBES[key] = outcome
             return {"ok": True}
         if route == "clock" and method == "POST":

@@ -355,3 +355,282 @@ async fn refreshes_follow_awss_documented_rules() {
     assert_eq!(status, Some(InstanceRefreshStatus::Successful));
     assert_eq!(fewest, 2);
 }
+
+/// One look at the group's newest refresh after letting whatever waits on a hook go on.
+async fn look(
+    config: &aws_config::SdkConfig,
+    cluster: &Cluster,
+) -> aws_sdk_autoscaling::types::InstanceRefresh {
+    continue_waiting(config, cluster).await;
+    aws_sdk_autoscaling::Client::new(config)
+        .describe_instance_refreshes()
+        .auto_scaling_group_name(&cluster.asg_name)
+        .send()
+        .await
+        .unwrap()
+        .instance_refreshes()[0]
+        .clone()
+}
+
+/// CONTINUE every instance that waits on a hook (a launch, or a termination).
+async fn continue_waiting(config: &aws_config::SdkConfig, cluster: &Cluster) {
+    let asg = aws_sdk_autoscaling::Client::new(config);
+    for (state, hook) in [
+        ("Pending:Wait", halfhour_tests::fixture::LAUNCH_HOOK),
+        ("Terminating:Wait", halfhour_tests::fixture::TERMINATE_HOOK),
+    ] {
+        for instance in cluster.instances_in(config, state).await.unwrap() {
+            asg.complete_lifecycle_action()
+                .auto_scaling_group_name(&cluster.asg_name)
+                .lifecycle_hook_name(hook)
+                .instance_id(instance)
+                .lifecycle_action_result("CONTINUE")
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// How many InService instances run launch-template version `version`, of how many serving.
+async fn serving_on(
+    config: &aws_config::SdkConfig,
+    cluster: &Cluster,
+    version: i64,
+) -> (usize, usize) {
+    let instances = aws_sdk_autoscaling::Client::new(config)
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(&cluster.asg_name)
+        .send()
+        .await
+        .unwrap()
+        .auto_scaling_groups()[0]
+        .instances()
+        .to_vec();
+    let serving: Vec<_> = instances
+        .iter()
+        .filter(|i| i.lifecycle_state().map(|s| s.as_str()) == Some("InService"))
+        .collect();
+    let on = serving
+        .iter()
+        .filter(|i| i.launch_template().and_then(|t| t.version()) == Some(&version.to_string()))
+        .count();
+    (on, serving.len())
+}
+
+async fn alarm(config: &aws_config::SdkConfig, name: &str) {
+    aws_sdk_cloudwatch::Client::new(config)
+        .put_metric_alarm()
+        .alarm_name(name)
+        .namespace("AWS/ApplicationELB")
+        .metric_name("HTTPCode_Target_5XX_Count")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(10.0)
+        .comparison_operator(
+            aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanOrEqualToThreshold,
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Checkpoints and alarms as AWS documents them: a refresh replaces up to each checkpoint and
+/// never past it (however much room MaxHealthyPercentage gives), pauses there for CheckpointDelay
+/// on the emulator clock, then goes on; an alarm in ALARM rolls it back with AutoRollback (the
+/// reason in RollbackDetails) and fails it without; bad checkpoint or alarm preferences are
+/// refused.
+#[tokio::test]
+async fn refreshes_pause_at_checkpoints_and_roll_back_on_alarms() {
+    let config = Emulator::shared().sdk_config("refresh-checkpoints").await;
+    let asg = aws_sdk_autoscaling::Client::new(&config);
+    let start = |cluster: &Cluster, version: i64, preferences: RefreshPreferences| {
+        asg.start_instance_refresh()
+            .auto_scaling_group_name(&cluster.asg_name)
+            .desired_configuration(desired_configuration(cluster, &version.to_string()))
+            .preferences(preferences)
+            .send()
+    };
+    let (cluster, version) = two_serving_and_a_new_version(&config, "1").await;
+    let canary_alarm = format!("{}-5xx", cluster.name);
+    alarm(&config, &canary_alarm).await;
+    for (preferences, says) in [
+        (
+            RefreshPreferences::builder().checkpoint_delay(60).build(),
+            "requires CheckpointPercentages",
+        ),
+        (
+            RefreshPreferences::builder()
+                .checkpoint_percentages(50)
+                .checkpoint_percentages(20)
+                .build(),
+            "ascending order",
+        ),
+        (
+            RefreshPreferences::builder()
+                .checkpoint_percentages(50)
+                .checkpoint_percentages(100)
+                .checkpoint_delay(172_801)
+                .build(),
+            "between 0 and 172800",
+        ),
+        (
+            RefreshPreferences::builder()
+                .alarm_specification(
+                    aws_sdk_autoscaling::types::AlarmSpecification::builder()
+                        .alarms("no-such-alarm")
+                        .build(),
+                )
+                .build(),
+            "do not exist",
+        ),
+    ] {
+        let refused = start(&cluster, version, preferences).await.unwrap_err();
+        assert_eq!(refused.code(), Some("ValidationError"));
+        assert!(refused.message().unwrap().contains(says), "{refused:?}");
+    }
+
+    // Four serving, checkpoints [25, 100], room for four more: the first pass replaces one.
+    asg.set_desired_capacity()
+        .auto_scaling_group_name(&cluster.asg_name)
+        .desired_capacity(4)
+        .send()
+        .await
+        .unwrap();
+    continue_waiting(&config, &cluster).await;
+    let canary = |alarms: Option<&str>, rollback: bool| {
+        RefreshPreferences::builder()
+            .min_healthy_percentage(100)
+            .max_healthy_percentage(200)
+            .checkpoint_percentages(25)
+            .checkpoint_percentages(100)
+            .checkpoint_delay(15)
+            .auto_rollback(rollback)
+            .set_alarm_specification(alarms.map(|a| {
+                aws_sdk_autoscaling::types::AlarmSpecification::builder()
+                    .alarms(a)
+                    .build()
+            }))
+            .build()
+    };
+    start(&cluster, version, canary(Some(&canary_alarm), true))
+        .await
+        .unwrap();
+    let mut fewest = usize::MAX;
+    let mut paused = None;
+    for _ in 0..10 {
+        let refresh = look(&config, &cluster).await;
+        fewest = fewest.min(serving_on(&config, &cluster, version).await.1);
+        if refresh
+            .status_reason()
+            .is_some_and(|r| r.contains("checkpoint 25%"))
+        {
+            paused = Some(refresh);
+            break;
+        }
+    }
+    let paused = paused.expect("the refresh reached its first checkpoint");
+    assert_eq!(paused.status(), Some(&InstanceRefreshStatus::InProgress));
+    assert_eq!(paused.percentage_complete(), Some(25));
+    assert_eq!(
+        serving_on(&config, &cluster, version).await,
+        (1, 4),
+        "one canary, not the room's four"
+    );
+    for _ in 0..3 {
+        look(&config, &cluster).await;
+    }
+    assert_eq!(
+        serving_on(&config, &cluster, version).await,
+        (1, 4),
+        "the refresh waits out its delay"
+    );
+    Emulator::shared().advance_clock(16);
+    let mut status = None;
+    for _ in 0..20 {
+        let refresh = look(&config, &cluster).await;
+        fewest = fewest.min(serving_on(&config, &cluster, version).await.1);
+        status = refresh.status().cloned();
+        if status == Some(InstanceRefreshStatus::Successful) {
+            break;
+        }
+    }
+    assert_eq!(status, Some(InstanceRefreshStatus::Successful));
+    assert_eq!(serving_on(&config, &cluster, version).await, (4, 4));
+    assert_eq!(fewest, 4, "launch before terminate: never fewer serving");
+
+    // An alarm during the checkpoint's delay rolls the canary back.
+    let (cluster, version) = two_serving_and_a_new_version(&config, "1").await;
+    let canary_alarm = format!("{}-5xx", cluster.name);
+    alarm(&config, &canary_alarm).await;
+    let half = RefreshPreferences::builder()
+        .min_healthy_percentage(100)
+        .max_healthy_percentage(150)
+        .checkpoint_percentages(50)
+        .checkpoint_percentages(100)
+        .checkpoint_delay(600)
+        .auto_rollback(true)
+        .alarm_specification(
+            aws_sdk_autoscaling::types::AlarmSpecification::builder()
+                .alarms(&canary_alarm)
+                .build(),
+        )
+        .build();
+    start(&cluster, version, half).await.unwrap();
+    for _ in 0..10 {
+        if look(&config, &cluster)
+            .await
+            .status_reason()
+            .is_some_and(|r| r.contains("checkpoint 50%"))
+        {
+            break;
+        }
+    }
+    assert_eq!(serving_on(&config, &cluster, version).await, (1, 2));
+    aws_sdk_cloudwatch::Client::new(&config)
+        .set_alarm_state()
+        .alarm_name(&canary_alarm)
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .state_reason("the canary answers 503")
+        .send()
+        .await
+        .unwrap();
+    let rolling_back = look(&config, &cluster).await;
+    assert_eq!(
+        rolling_back.status(),
+        Some(&InstanceRefreshStatus::RollbackInProgress)
+    );
+    let reason = rolling_back
+        .rollback_details()
+        .and_then(|d| d.rollback_reason())
+        .unwrap();
+    assert!(reason.contains(&canary_alarm), "{reason}");
+    let (fewest, status) = run_refresh(&config, &cluster).await;
+    assert_eq!(status, Some(InstanceRefreshStatus::RollbackSuccessful));
+    assert_eq!(fewest, 2);
+    assert_eq!(
+        serving_on(&config, &cluster, version).await,
+        (0, 2),
+        "the previous version serves"
+    );
+    assert_eq!(group_version(&config, &cluster).await, "1");
+
+    // Without AutoRollback the same alarm fails the refresh.
+    let (cluster, version) = two_serving_and_a_new_version(&config, "1").await;
+    let failing = format!("{}-5xx", cluster.name);
+    alarm(&config, &failing).await;
+    aws_sdk_cloudwatch::Client::new(&config)
+        .set_alarm_state()
+        .alarm_name(&failing)
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .state_reason("the canary answers 503")
+        .send()
+        .await
+        .unwrap();
+    start(&cluster, version, canary(Some(&failing), false))
+        .await
+        .unwrap();
+    let (_, status) = run_refresh(&config, &cluster).await;
+    assert_eq!(status, Some(InstanceRefreshStatus::Failed));
+}

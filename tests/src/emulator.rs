@@ -345,6 +345,17 @@ impl Emulator {
         );
     }
 
+    /// What the launch probe answers on every instance that runs `image` (a broken image fails it
+    /// wherever it runs); an instance's own outcome wins over it, it wins over its group's.
+    pub fn set_image_probe(&self, image: &str, healthy: bool) {
+        let outcome = if healthy { "healthy" } else { "failing" };
+        self.control(
+            "POST",
+            "instance-probe",
+            Some(&serde_json::json!({"image": image, "outcome": outcome})),
+        );
+    }
+
     /// Settle a `pending` image now: `available` or `failed`.
     pub fn set_image_state(&self, image_id: &str, state: &str) {
         self.control(
