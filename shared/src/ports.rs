@@ -145,8 +145,12 @@ pub trait GroupInstances: Send + Sync {
         refresh: &crate::domain::RefreshRequest,
     ) -> Result<String>;
 
-    /// The status of a refresh (`Pending`, `InProgress`, `Successful`, `Failed`, `Cancelled`, ...).
-    async fn refresh_status(&self, group: &str, refresh_id: &str) -> Result<Option<String>>;
+    /// A refresh as AWS reports it (None: unknown, or older than the six weeks AWS keeps).
+    async fn refresh(
+        &self,
+        group: &str,
+        refresh_id: &str,
+    ) -> Result<Option<crate::domain::RefreshView>>;
 
     /// UpdateAutoScalingGroup: launch this numbered version from now on (running instances stay).
     async fn set_launch_template_version(

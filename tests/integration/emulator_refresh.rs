@@ -173,21 +173,7 @@ async fn run_refresh(
                 .len(),
         );
         // Whatever waits on a hook (a replacement launching, an old instance leaving) goes on.
-        for (state, hook) in [
-            ("Pending:Wait", halfhour_tests::fixture::LAUNCH_HOOK),
-            ("Terminating:Wait", halfhour_tests::fixture::TERMINATE_HOOK),
-        ] {
-            for instance in cluster.instances_in(config, state).await.unwrap() {
-                asg.complete_lifecycle_action()
-                    .auto_scaling_group_name(&cluster.asg_name)
-                    .lifecycle_hook_name(hook)
-                    .instance_id(instance)
-                    .lifecycle_action_result("CONTINUE")
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
+        cluster.continue_waiting(config).await.unwrap();
         let refreshes = asg
             .describe_instance_refreshes()
             .auto_scaling_group_name(&cluster.asg_name)
@@ -361,7 +347,7 @@ async fn look(
     config: &aws_config::SdkConfig,
     cluster: &Cluster,
 ) -> aws_sdk_autoscaling::types::InstanceRefresh {
-    continue_waiting(config, cluster).await;
+    cluster.continue_waiting(config).await.unwrap();
     aws_sdk_autoscaling::Client::new(config)
         .describe_instance_refreshes()
         .auto_scaling_group_name(&cluster.asg_name)
@@ -370,26 +356,6 @@ async fn look(
         .unwrap()
         .instance_refreshes()[0]
         .clone()
-}
-
-/// CONTINUE every instance that waits on a hook (a launch, or a termination).
-async fn continue_waiting(config: &aws_config::SdkConfig, cluster: &Cluster) {
-    let asg = aws_sdk_autoscaling::Client::new(config);
-    for (state, hook) in [
-        ("Pending:Wait", halfhour_tests::fixture::LAUNCH_HOOK),
-        ("Terminating:Wait", halfhour_tests::fixture::TERMINATE_HOOK),
-    ] {
-        for instance in cluster.instances_in(config, state).await.unwrap() {
-            asg.complete_lifecycle_action()
-                .auto_scaling_group_name(&cluster.asg_name)
-                .lifecycle_hook_name(hook)
-                .instance_id(instance)
-                .lifecycle_action_result("CONTINUE")
-                .send()
-                .await
-                .unwrap();
-        }
-    }
 }
 
 /// How many InService instances run launch-template version `version`, of how many serving.
@@ -498,7 +464,7 @@ async fn refreshes_pause_at_checkpoints_and_roll_back_on_alarms() {
         .send()
         .await
         .unwrap();
-    continue_waiting(&config, &cluster).await;
+    cluster.continue_waiting(&config).await.unwrap();
     let canary = |alarms: Option<&str>, rollback: bool| {
         RefreshPreferences::builder()
             .min_healthy_percentage(100)

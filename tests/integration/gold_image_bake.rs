@@ -35,6 +35,8 @@ pub(crate) fn gold_config(cluster: &Cluster, extra: &[(&str, &str)]) -> GoldImag
             "HALFHOUR_DB_INSTANCE_ID".into(),
             cluster.db_instance_id.clone(),
         ),
+        // One pass unless a test asks for the canary (gold_image_canary does).
+        ("HALFHOUR_CANARY_BAKE_SECONDS".into(), "0".into()),
     ]);
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     GoldImageConfig::from_lookup(|name| vars.get(name).cloned()).expect("valid config")
@@ -279,8 +281,7 @@ async fn full_bake_reboots_the_reference_and_rolls_out_a_new_version() {
             json!("PinGroup"),
             json!("NewTemplateVersion"),
             json!("StartRefresh"),
-            json!("Retain"),
-            json!("Finish")
+            json!({"WatchRefresh": {"phase": "Rolling"}})
         ]
     );
     assert_eq!(
@@ -288,7 +289,29 @@ async fn full_bake_reboots_the_reference_and_rolls_out_a_new_version() {
         "1",
         "the group on $Default was pinned to the version it launched, so the new default launches nothing before the refresh"
     );
+    assert!(
+        actions(&s.app, "Publish").is_empty(),
+        "the outcome is told once the refresh is over"
+    );
     min_serving = min_serving.min(serving(&s).await);
+    assert!(
+        s.cluster
+            .instances_in(&s.config, "InService")
+            .await
+            .unwrap()
+            .contains(&reference),
+        "the reference serves again before the refresh replaces it"
+    );
+    let (steps, fewest) = tick_until_finished(&s, "rolling").await;
+    assert_eq!(
+        steps[steps.len() - 3..],
+        [
+            json!({"RecordOutcome": {"outcome": "Successful"}}),
+            json!("Retain"),
+            json!("Finish")
+        ]
+    );
+    min_serving = min_serving.min(fewest);
     assert!(
         min_serving >= 2,
         "the group kept at least 2 InService instances"
@@ -314,13 +337,6 @@ async fn full_bake_reboots_the_reference_and_rolls_out_a_new_version() {
         .map(|r| r.action)
         .collect();
     assert_eq!(standby_moves, vec!["EnterStandby", "ExitStandby"]);
-    assert!(
-        s.cluster
-            .instances_in(&s.config, "InService")
-            .await
-            .unwrap()
-            .contains(&reference)
-    );
     assert_eq!(default_image(&s).await.as_deref(), Some(image.as_str()));
     assert_eq!(actions(&s.app, "StartInstanceRefresh").len(), 1);
     let refresh = &actions(&s.app, "StartInstanceRefresh")[0].params;
@@ -461,8 +477,12 @@ impl GroupInstances for CrashAfter {
         let id = self.inner.instances.start_instance_refresh(g, r).await?;
         self.tick().map(|()| id)
     }
-    async fn refresh_status(&self, g: &str, id: &str) -> halfhour::error::Result<Option<String>> {
-        self.inner.instances.refresh_status(g, id).await
+    async fn refresh(
+        &self,
+        g: &str,
+        id: &str,
+    ) -> halfhour::error::Result<Option<halfhour::domain::RefreshView>> {
+        self.inner.instances.refresh(g, id).await
     }
     async fn set_launch_template_version(
         &self,
@@ -583,7 +603,7 @@ async fn a_bake_interrupted_after_any_step_completes_on_re_drive() {
         assert!(crash.crashed(), "crash point {crash_at} was reached");
         // Re-drive: the reconciler's ticks (and the AMI becoming available) finish the bake.
         let mut done = false;
-        for tick in 0..6 {
+        for tick in 0..16 {
             let report = handle(
                 &json!({"action": "reconcile"}),
                 &invocation(&format!("r{tick}")),
@@ -901,7 +921,11 @@ async fn the_refreshing_flag_stays_up_until_the_refresh_is_over() {
         status.instance_refreshes()[0].status().map(|s| s.as_str()),
         Some("Successful")
     );
-    assert_eq!(actions(&s.app, "DescribeInstanceRefreshes").len(), ticks);
+    assert_eq!(
+        actions(&s.app, "DescribeInstanceRefreshes").len(),
+        ticks + 1,
+        "one look per tick, and the roll-out's first"
+    );
     let bake = s
         .deps
         .store
@@ -926,6 +950,32 @@ async fn the_refreshing_flag_stays_up_until_the_refresh_is_over() {
     // gold image and writes it into the group. That is no drift.
     let reports = redeploy_with_image(&s, &image, "redeployed").await;
     assert_eq!(reports.len(), 1, "the cure is not reported as drift");
+}
+
+/// Reconcile ticks until the bake finished (its refresh over), letting whatever waits on a hook
+/// go on: every tick's steps, and the fewest instances serving on the way.
+pub(crate) async fn tick_until_finished(s: &Setup, name: &str) -> (Vec<Value>, usize) {
+    let mut steps = Vec::new();
+    let mut fewest = serving(s).await;
+    for tick in 0..30 {
+        s.cluster
+            .continue_waiting(&s.config)
+            .await
+            .expect("hooks continued");
+        let report = handle(
+            &json!({"action": "reconcile"}),
+            &invocation(&format!("{name}-{tick}")),
+            &s.deps,
+        )
+        .await
+        .expect("a tick");
+        fewest = fewest.min(serving(s).await);
+        steps.extend(report.steps);
+        if report.bake.is_some_and(|b| b["finished"] == json!(true)) {
+            return (steps, fewest);
+        }
+    }
+    panic!("the bake did not finish in 30 ticks: {steps:?}");
 }
 
 /// Three serving, then a bake up to its roll-out: the image made, available, its AMI event

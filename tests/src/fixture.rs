@@ -420,6 +420,27 @@ impl Cluster {
             .map(|(id, _)| id)
             .collect())
     }
+
+    /// CONTINUE every instance that waits on one of the group's hooks (a launch, a termination):
+    /// what the lifecycle loop does for healthy instances, where that loop is not under test.
+    pub async fn continue_waiting(&self, config: &SdkConfig) -> Result<(), BoxError> {
+        let asg = aws_sdk_autoscaling::Client::new(config);
+        for (state, hook) in [
+            ("Pending:Wait", LAUNCH_HOOK),
+            ("Terminating:Wait", TERMINATE_HOOK),
+        ] {
+            for instance in self.instances_in(config, state).await? {
+                asg.complete_lifecycle_action()
+                    .auto_scaling_group_name(&self.asg_name)
+                    .lifecycle_hook_name(hook)
+                    .instance_id(instance)
+                    .lifecycle_action_result("CONTINUE")
+                    .send()
+                    .await?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Whether Route53's checkers find the endpoint check healthy now (GetHealthCheckStatus).

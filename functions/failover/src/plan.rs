@@ -86,7 +86,8 @@ pub struct FailoverState {
     pub mode: Mode,
     /// When DNS changed side (either way), for the flip budget.
     pub flips: Vec<Millis>,
-    /// When DNS failed over to static, for the hold-down doubling.
+    /// When DNS failed over to static, for the hold-down doubling (the gold-image loop reads it
+    /// as `SiteFailovers`: a fail-over during a canary rolls the canary back).
     pub failovers: Vec<Millis>,
     /// When the spent budget was last announced (once per window).
     pub budget_notified_at: Option<Millis>,

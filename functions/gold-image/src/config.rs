@@ -13,6 +13,10 @@ pub const REFRESH_MIN_HEALTHY_PERCENT: &str = "HALFHOUR_REFRESH_MIN_HEALTHY_PERC
 pub const INSTANCE_WARMUP_SECONDS: &str = "HALFHOUR_INSTANCE_WARMUP_SECONDS";
 pub const BAKE_TIMEOUT_SECONDS: &str = "HALFHOUR_BAKE_TIMEOUT_SECONDS";
 pub const REFRESH_HOLD_SECONDS: &str = "HALFHOUR_REFRESH_HOLD_SECONDS";
+pub const CANARY_BAKE_SECONDS: &str = "HALFHOUR_CANARY_BAKE_SECONDS";
+pub const REFRESH_ALARMS: &str = "HALFHOUR_REFRESH_ALARMS";
+/// AWS watches at most 10 alarms during a refresh (API_AlarmSpecification).
+const MAX_REFRESH_ALARMS: usize = 10;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GoldImageConfig {
@@ -31,6 +35,11 @@ pub struct GoldImageConfig {
     pub bake_timeout: Duration,
     /// How long the `refreshing` flag holds unless the reconciler sees the refresh end first.
     pub refresh_hold: Duration,
+    /// How long the canary serves alone before the rest of the group is replaced (AWS's
+    /// CheckpointDelay); None: no canary, one pass.
+    pub canary_bake: Option<Duration>,
+    /// The CloudWatch alarms AWS watches during a refresh; one in ALARM rolls it back.
+    pub refresh_alarms: Vec<String>,
 }
 
 impl GoldImageConfig {
@@ -63,6 +72,22 @@ impl GoldImageConfig {
             });
         }
         let db_instance = vars.optional(DB_INSTANCE_ID);
+        let refresh_alarms: Vec<String> = vars
+            .optional(REFRESH_ALARMS)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if refresh_alarms.len() > MAX_REFRESH_ALARMS {
+            return Err(ConfigError::Invalid {
+                var: REFRESH_ALARMS,
+                value: refresh_alarms.join(","),
+                reason: format!("AWS watches at most {MAX_REFRESH_ALARMS} alarms during a refresh"),
+            });
+        }
+        let canary_bake = vars.seconds_or(CANARY_BAKE_SECONDS, 600, 0, 172_800)?;
         Ok(GoldImageConfig {
             common: CommonConfig::from_lookup(lookup)?,
             asg_name: vars.required(ASG_NAME)?,
@@ -75,6 +100,8 @@ impl GoldImageConfig {
             instance_warmup: vars.seconds_or(INSTANCE_WARMUP_SECONDS, 300, 0, 3600)?,
             bake_timeout: vars.seconds_or(BAKE_TIMEOUT_SECONDS, 7200, 600, 86_400)?,
             refresh_hold: vars.seconds_or(REFRESH_HOLD_SECONDS, 3600, 300, 86_400)?,
+            canary_bake: (!canary_bake.is_zero()).then_some(canary_bake),
+            refresh_alarms,
         })
     }
 
@@ -113,12 +140,28 @@ mod tests {
     }
 
     #[test]
+    fn the_canary_is_on_by_default_and_zero_turns_it_off() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.canary_bake, Some(Duration::from_secs(600)));
+        assert!(c.refresh_alarms.is_empty());
+        let c = config(&[
+            (CANARY_BAKE_SECONDS, "0"),
+            (REFRESH_ALARMS, " a-5xx, ,b-unhealthy "),
+        ])
+        .unwrap();
+        assert_eq!(c.canary_bake, None);
+        assert_eq!(c.refresh_alarms, ["a-5xx", "b-unhealthy"]);
+    }
+
+    #[test]
     fn bad_values_name_their_variable() {
         for (var, value) in [
             (KEEP_IMAGES, "0"),
             (KEEP_IMAGES, "many"),
             (MIN_SERVING, "0"),
             (REFRESH_MIN_HEALTHY_PERCENT, "120"),
+            (CANARY_BAKE_SECONDS, "172801"),
+            (REFRESH_ALARMS, "1,2,3,4,5,6,7,8,9,10,11"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert!(err.to_string().contains(var), "{var}={value}: {err}");

@@ -19,13 +19,14 @@ use halfhour::aws::dynamodb::DynamoStateStore;
 use halfhour::aws::ec2::Ec2;
 use halfhour::aws::rds::Rds;
 use halfhour::aws::sns::notifier;
+use halfhour::domain::dns::SiteFailovers;
 use halfhour::domain::image::{
     BAKE_DOC, CLUSTER_TAG, MANAGED_TAG, RELEASE_TAG, SOURCE_INSTANCE_TAG, db_snapshot_id,
     db_snapshot_prefix, db_snapshots_to_delete, images_to_delete,
 };
 use halfhour::domain::{
-    Command, Flag, FlagHold, GroupSnapshot, GroupTemplate, ImageRequest, LifecycleState,
-    RefreshRequest, StatusChecks,
+    Canary, Command, Flag, FlagHold, GroupSnapshot, GroupTemplate, ImageRequest, LifecycleState,
+    ModeFlags, RefreshRequest, RefreshStatus, StatusChecks,
 };
 use halfhour::idempotency::{Attempt, run_once};
 pub use halfhour::invocation::Invocation;
@@ -33,14 +34,14 @@ use halfhour::ports::{
     DbSnapshots, GroupInstances, Images, InstanceStatuses, LaunchTemplates, Notifier, ScalingGroup,
     StateStore,
 };
-use halfhour::state::{read_json, remember_decision, write_json};
+use halfhour::state::{doc, read_json, remember_decision, write_json};
 use halfhour::telemetry::DecisionRecord;
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub use config::GoldImageConfig;
-use plan::{Bake, FailReason, Observed, Policy, Refusal, Step};
+use plan::{Bake, FailReason, Observed, Policy, Refusal, RolloutOutcome, Step};
 
 pub const FUNCTION: &str = "gold-image";
 /// Steps one invocation may take before it yields to the next trigger.
@@ -478,11 +479,8 @@ pub async fn advance(invocation: &Invocation, deps: &Deps) -> Result<BakeReport,
             dry_run,
         });
     };
-    let paused = deps
-        .store
-        .read_flags(cluster)
-        .await?
-        .is_raised(Flag::Paused, invocation.now);
+    let flags = deps.store.read_flags(cluster).await?;
+    let paused = flags.is_raised(Flag::Paused, invocation.now);
     let mut steps = Vec::new();
     for _ in 0..MAX_STEPS {
         let group = observe_group(deps).await?;
@@ -490,11 +488,16 @@ pub async fn advance(invocation: &Invocation, deps: &Deps) -> Result<BakeReport,
             Some(id) => deps.images.describe_image(id).await?.map(|i| i.state),
             None => None,
         };
+        let rollout = observe_rollout(&bake, &group, &flags, invocation, deps).await?;
         let mut observed = Observed {
             group: &group,
             image_state,
             reference_status_ok: None,
             paused,
+            refresh: rollout.refresh,
+            failed_over: rollout.failed_over,
+            db_failover: rollout.db_failover,
+            default_version: rollout.default_version,
         };
         let mut step = plan::next_step(&bake, &observed, &policy, invocation.now);
         if step == Step::WaitForReference {
@@ -506,7 +509,8 @@ pub async fn advance(invocation: &Invocation, deps: &Deps) -> Result<BakeReport,
         }
         let record = DecisionRecord::new("gold-image", cluster, step_name(&step))
             .inputs(json!({"release": bake.release, "reference": bake.reference, "desired": group.desired,
-                           "serving": group.serving(), "image": bake.image_id, "image_state": observed.image_state}))
+                           "serving": group.serving(), "image": bake.image_id, "image_state": observed.image_state,
+                           "refresh": observed.refresh, "canary": bake.canary, "failed_over": observed.failed_over}))
             .reason(format!("{step:?}"))
             .dry_run(dry_run);
         record.emit();
@@ -527,6 +531,50 @@ pub async fn advance(invocation: &Invocation, deps: &Deps) -> Result<BakeReport,
         bake: Some(json!(bake)),
         dry_run,
     })
+}
+
+/// What the roll-out stage of a bake looks at, each only when that stage needs it.
+#[derive(Default)]
+struct RolloutObservation {
+    refresh: Option<halfhour::domain::RefreshView>,
+    failed_over: bool,
+    db_failover: bool,
+    default_version: Option<i64>,
+}
+
+async fn observe_rollout(
+    bake: &Bake,
+    group: &GroupSnapshot,
+    flags: &ModeFlags,
+    invocation: &Invocation,
+    deps: &Deps,
+) -> Result<RolloutObservation, Error> {
+    let mut seen = RolloutObservation {
+        db_failover: flags.is_raised(Flag::DbFailover, invocation.now),
+        ..RolloutObservation::default()
+    };
+    if bake.refresh_started && bake.outcome.is_none() {
+        if let Some(id) = &bake.refresh_id {
+            seen.refresh = deps.instances.refresh(&group.name, id).await?;
+        }
+        if let (Some(_), Some(started)) = (bake.canary, bake.refresh_started_at) {
+            let cluster = &deps.config.common.cluster;
+            seen.failed_over =
+                read_json::<SiteFailovers>(deps.store.as_ref(), cluster, doc::FAILOVER)
+                    .await?
+                    .is_some_and(|(site, _)| site.any_since(started));
+        }
+    }
+    if bake
+        .outcome
+        .as_ref()
+        .is_some_and(RolloutOutcome::image_is_bad)
+        && !bake.default_restored
+    {
+        let template = launch_template(group, deps)?;
+        seen.default_version = Some(deps.templates.version(template, "$Default").await?.number);
+    }
+    Ok(seen)
 }
 
 /// Apply one step and record it. Absolute writes record their intent first; everything else
@@ -617,10 +665,16 @@ async fn apply(
         }
         Step::StartRefresh => {
             let template = launch_template(group, deps)?;
+            let canary = config
+                .canary_bake
+                .map(|bake_time| Canary::one_instance(group.desired, bake_time.as_secs() as u32));
+            // The flag outlasts the canary's bake time: no scale-in or bake until the refresh ends.
             let hold = FlagHold {
                 by: flag_owner(&bake.release),
                 since: invocation.now,
-                until: invocation.now.plus(config.refresh_hold),
+                until: invocation
+                    .now
+                    .plus(config.refresh_hold + config.canary_bake.unwrap_or_default()),
             };
             deps.store
                 .raise_flag(cluster, Flag::Refreshing, &hold, false, invocation.now)
@@ -637,6 +691,8 @@ async fn apply(
                 max_healthy_percentage: plan::refresh_max_healthy(min_healthy, group.desired),
                 instance_warmup_seconds: i32::try_from(config.instance_warmup.as_secs())
                     .unwrap_or(i32::MAX),
+                canary,
+                alarms: config.refresh_alarms.clone(),
             };
             match deps.instances.start_instance_refresh(asg, &request).await {
                 Ok(id) => bake.refresh_id = Some(id),
@@ -645,6 +701,22 @@ async fn apply(
                 Err(err) => return Err(err),
             }
             bake.refresh_started = true;
+            bake.refresh_started_at = Some(invocation.now);
+            bake.canary = canary;
+        }
+        Step::CanaryServing { percentage } => bake.canary_reached = Some(*percentage),
+        Step::RollBack { cause } => {
+            bake.rollback_requested = Some(*cause);
+            *version = save_bake(deps, bake, Some(*version)).await?;
+            deps.instances.rollback_instance_refresh(asg).await?;
+            return Ok(());
+        }
+        Step::RecordOutcome { outcome } => bake.outcome = Some(outcome.clone()),
+        Step::RestoreDefault { version: good } => {
+            deps.templates
+                .set_default_version(launch_template(group, deps)?, *good)
+                .await?;
+            bake.default_restored = true;
         }
         Step::Retain => {
             retain(bake, group, deps).await?;
@@ -652,9 +724,11 @@ async fn apply(
         }
         Step::Fail { reason } => bake.failure = Some(*reason),
         Step::Finish => {
-            deps.store
-                .lower_flag(cluster, Flag::Baking, Some(&flag_owner(&bake.release)))
-                .await?;
+            for flag in [Flag::Baking, Flag::Refreshing] {
+                deps.store
+                    .lower_flag(cluster, flag, Some(&flag_owner(&bake.release)))
+                    .await?;
+            }
             bake.finished = true;
             *version = save_bake(deps, bake, Some(*version)).await?;
             notify_outcome(bake, deps).await;
@@ -664,7 +738,8 @@ async fn apply(
         | Step::Paused
         | Step::WaitForStandby
         | Step::WaitForImage
-        | Step::WaitForReference => return Ok(()),
+        | Step::WaitForReference
+        | Step::WatchRefresh { .. } => return Ok(()),
     }
     *version = save_bake(deps, bake, Some(*version)).await?;
     Ok(())
@@ -756,25 +831,7 @@ pub async fn retain(bake: &Bake, group: &GroupSnapshot, deps: &Deps) -> Result<(
 async fn notify_outcome(bake: &Bake, deps: &Deps) {
     let cluster = &deps.config.common.cluster;
     let (subject, message) = match bake.failure {
-        None => (
-            format!("halfhour: {cluster} gold image {} rolled out", bake.release),
-            format!(
-                "Image {} of {} (made with reboot) is launch-template version {}; an instance refresh is replacing the instances (rolled back by AWS if it fails). Reason: {}.{}",
-                bake.image_id.as_deref().unwrap_or("?"),
-                bake.reference,
-                bake.new_version.unwrap_or_default(),
-                bake.reason,
-                match bake.pinned_from {
-                    Some(floating) => format!(
-                        " The group named {} and now names version {} (AWS rolls back only to a numbered version); the refresh moves it to {} when it succeeds.",
-                        floating.as_request(),
-                        bake.previous_version.unwrap_or_default(),
-                        bake.new_version.unwrap_or_default()
-                    ),
-                    None => String::new(),
-                }
-            ),
-        ),
+        None => rollout_notice(bake, cluster.as_str()),
         Some(reason) => (
             format!("halfhour: {cluster} gold image {} failed", bake.release),
             format!(
@@ -787,6 +844,78 @@ async fn notify_outcome(bake: &Bake, deps: &Deps) {
         && let Err(err) = notifier.notify(&subject, &message).await
     {
         tracing::warn!(error = %err, %subject, "notification not sent");
+    }
+}
+
+/// What the operator reads when a roll-out ended: how it went, and what to do next.
+fn rollout_notice(bake: &Bake, cluster: &str) -> (String, String) {
+    let image = bake.image_id.as_deref().unwrap_or("?");
+    let new = bake.new_version.unwrap_or_default();
+    let previous = bake.previous_version.unwrap_or_default();
+    let canary = match bake.canary {
+        Some(canary) => format!(
+            " One instance ran it first (the canary, {}% of the group) and served alone for {} s before the rest was replaced.",
+            canary.percentage, canary.bake_seconds
+        ),
+        None => String::new(),
+    };
+    let pinned = match bake.pinned_from {
+        Some(floating) => format!(
+            " The group named {} before and names a numbered version now (AWS rolls back only to a numbered version).",
+            floating.as_request()
+        ),
+        None => String::new(),
+    };
+    let why = match bake.rollback_requested {
+        Some(plan::RollbackCause::SiteFailedOver) => {
+            " halfhour asked for the rollback: DNS failed over to the static site while the canary served."
+        }
+        None => "",
+    };
+    match &bake.outcome {
+        Some(RolloutOutcome::RolledBack { reason }) => (
+            format!(
+                "halfhour: {cluster} gold image {} rolled back",
+                bake.release
+            ),
+            format!(
+                "The instance refresh onto launch-template version {new} (image {image}) was rolled back: {reason}.{why} Every instance runs version {previous} again and it is the template's default again; image {image} is marked bad in the bake record and is not rolled out again. Look at it (the canary's logs, the target group's 5xx) before the next bake."
+            ),
+        ),
+        Some(RolloutOutcome::RollbackFailed { reason }) => (
+            format!(
+                "halfhour: {cluster} gold image {} rollback FAILED",
+                bake.release
+            ),
+            format!(
+                "The instance refresh onto version {new} (image {image}) failed and so did its rollback: {reason}.{why} The group may run both images. Please look now: aws autoscaling describe-instance-refreshes --auto-scaling-group-name <group>; to go back by hand, start an instance refresh onto version {previous}."
+            ),
+        ),
+        Some(RolloutOutcome::Failed { reason }) => (
+            format!(
+                "halfhour: {cluster} gold image {} failed to roll out",
+                bake.release
+            ),
+            format!(
+                "The instance refresh onto version {new} (image {image}) failed without a rollback: {reason}. The template's default is version {previous} again; instances it replaced still run image {image}. Please look."
+            ),
+        ),
+        Some(RolloutOutcome::Cancelled) => (
+            format!(
+                "halfhour: {cluster} gold image {} roll-out cancelled",
+                bake.release
+            ),
+            format!(
+                "Someone cancelled the instance refresh onto version {new} (image {image}); what it replaced stays replaced, the rest runs version {previous}."
+            ),
+        ),
+        Some(RolloutOutcome::Successful) | Some(RolloutOutcome::Unobserved) | None => (
+            format!("halfhour: {cluster} gold image {} rolled out", bake.release),
+            format!(
+                "Image {image} of {} (made with reboot) is launch-template version {new}, and the instance refresh replaced the instances.{canary}{pinned} Reason: {}.",
+                bake.reference, bake.reason
+            ),
+        ),
     }
 }
 
@@ -807,6 +936,11 @@ fn step_name(step: &Step) -> &'static str {
         Step::PinGroup => "pin_group_version",
         Step::NewTemplateVersion => "new_template_version",
         Step::StartRefresh => "start_refresh",
+        Step::CanaryServing { .. } => "canary_serving",
+        Step::WatchRefresh { .. } => "watch_refresh",
+        Step::RollBack { .. } => "roll_back_refresh",
+        Step::RecordOutcome { .. } => "refresh_ended",
+        Step::RestoreDefault { .. } => "restore_default_version",
         Step::Retain => "retain",
         Step::Finish => "finish",
         Step::Fail { .. } => "fail",
@@ -824,15 +958,19 @@ async fn report_drift(
     let Some(launched) = plan::drifted_from_rollout(bake, group) else {
         return Ok(());
     };
-    let refresh = match &bake.refresh_id {
-        Some(id) => deps.instances.refresh_status(&group.name, id).await?,
-        None => None,
-    };
     // Until the refresh succeeded, the group names its previous version (or rolled back to it).
-    // AWS keeps six weeks of refreshes: a finished bake's refresh that is gone had succeeded.
-    let succeeded = match refresh.as_deref() {
-        Some(status) => status == "Successful",
-        None => bake.finished && bake.refresh_id.is_some(),
+    let succeeded = match &bake.outcome {
+        Some(outcome) => *outcome == RolloutOutcome::Successful,
+        // A bake finished before halfhour watched its refresh: AWS keeps six weeks of refreshes,
+        // and one that is gone had succeeded.
+        None => match &bake.refresh_id {
+            Some(id) => deps
+                .instances
+                .refresh(&group.name, id)
+                .await?
+                .map_or(bake.finished, |r| r.status == RefreshStatus::Successful),
+            None => false,
+        },
     };
     if !succeeded || bake.drift_reported == Some(launched) {
         return Ok(());
@@ -943,18 +1081,14 @@ pub async fn reconcile(invocation: &Invocation, deps: &Deps) -> Result<BakeRepor
             .hold(Flag::Refreshing)
             .filter(|h| h.until > invocation.now)
         {
-            let status = match &bake.refresh_id {
-                Some(id) => {
-                    deps.instances
-                        .refresh_status(&deps.config.asg_name, id)
-                        .await?
-                }
-                None => None,
+            let running = match &bake.refresh_id {
+                Some(id) => deps
+                    .instances
+                    .refresh(&deps.config.asg_name, id)
+                    .await?
+                    .is_some_and(|r| r.status.is_running()),
+                None => false,
             };
-            let running = matches!(
-                status.as_deref(),
-                Some("Pending" | "InProgress" | "Cancelling" | "RollbackInProgress")
-            );
             if !running {
                 repairs.push(Repair::LowerFlag {
                     flag: Flag::Refreshing,

@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use halfhour::domain::{
-    Flag, GroupSnapshot, ImageState, LifecycleState, Millis, ModeFlags, TemplateVersion,
+    Canary, Flag, GroupSnapshot, ImageState, LifecycleState, Millis, ModeFlags, RefreshStatus,
+    RefreshView, TemplateVersion,
 };
 
 /// A bake as persisted in the state table: each field is a fact recorded when its step is done
@@ -29,6 +30,25 @@ pub struct Bake {
     pub new_version: Option<i64>,
     pub refresh_started: bool,
     pub refresh_id: Option<String>,
+    #[serde(default)]
+    pub refresh_started_at: Option<Millis>,
+    /// The canary the refresh was started with (None: one pass).
+    #[serde(default)]
+    pub canary: Option<Canary>,
+    /// How far the refresh stood when halfhour first saw the canary serve: the refresh waits
+    /// its bake time there.
+    #[serde(default)]
+    pub canary_reached: Option<u32>,
+    /// halfhour asked AWS to roll the refresh back, and why.
+    #[serde(default)]
+    pub rollback_requested: Option<RollbackCause>,
+    /// How the refresh ended. A rolled-back image is bad: this bake's record says so and nothing
+    /// rolls it out again.
+    #[serde(default)]
+    pub outcome: Option<RolloutOutcome>,
+    /// The template's default, moved to the bad version by the roll-out, was put back.
+    #[serde(default)]
+    pub default_restored: bool,
     pub retained: bool,
     /// The version the group was found on instead of the rolled-out one, examined once: reported
     /// unless it runs the gold image too.
@@ -61,6 +81,12 @@ impl Bake {
             new_version: None,
             refresh_started: false,
             refresh_id: None,
+            refresh_started_at: None,
+            canary: None,
+            canary_reached: None,
+            rollback_requested: None,
+            outcome: None,
+            default_restored: false,
             retained: false,
             drift_reported: None,
             failure: None,
@@ -70,6 +96,95 @@ impl Bake {
 
     pub fn is_active(&self) -> bool {
         !self.finished
+    }
+}
+
+/// How a roll-out's instance refresh ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RolloutOutcome {
+    /// Every instance runs the new image.
+    Successful,
+    /// AWS put the previous image back on every instance the refresh had replaced.
+    RolledBack { reason: String },
+    /// The rollback itself failed: the group may run both images.
+    RollbackFailed { reason: String },
+    /// The refresh failed and was not rolled back.
+    Failed { reason: String },
+    /// Someone cancelled the refresh: what it replaced stays replaced.
+    Cancelled,
+    /// AWS does not know the refresh (its id was never recorded): nothing to watch.
+    Unobserved,
+}
+
+impl RolloutOutcome {
+    /// The new image failed on the cluster: never rolled out again.
+    pub fn image_is_bad(&self) -> bool {
+        matches!(
+            self,
+            RolloutOutcome::RolledBack { .. }
+                | RolloutOutcome::RollbackFailed { .. }
+                | RolloutOutcome::Failed { .. }
+        )
+    }
+
+    /// How a refresh that AWS reports ended, or None while it runs.
+    pub fn of(refresh: &RefreshView) -> Option<RolloutOutcome> {
+        let reason = || {
+            refresh
+                .rollback_reason
+                .clone()
+                .or_else(|| refresh.status_reason.clone())
+                .unwrap_or_default()
+        };
+        Some(match &refresh.status {
+            RefreshStatus::Successful => RolloutOutcome::Successful,
+            RefreshStatus::RollbackSuccessful => RolloutOutcome::RolledBack { reason: reason() },
+            RefreshStatus::RollbackFailed => RolloutOutcome::RollbackFailed { reason: reason() },
+            RefreshStatus::Failed => RolloutOutcome::Failed { reason: reason() },
+            RefreshStatus::Cancelled => RolloutOutcome::Cancelled,
+            _ => return None,
+        })
+    }
+}
+
+/// Why halfhour asked AWS to roll a refresh back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RollbackCause {
+    /// DNS failed over to the static site while the canary served: a canary is not proven
+    /// under an outage, and the one change in flight is the new image.
+    SiteFailedOver,
+}
+
+/// Where a running refresh is, as the status and the cluster's decision records show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum RefreshPhase {
+    /// AWS accepted the refresh and has not begun.
+    Starting,
+    /// The canary share is being replaced (launched, warmed up).
+    Canary,
+    /// The canary serves alone for its bake time (AWS's checkpoint delay).
+    CanaryBake,
+    /// The rest of the group is being replaced.
+    Rolling,
+    /// AWS is putting the previous image back.
+    RollingBack,
+    /// The refresh is being cancelled.
+    Stopping,
+}
+
+/// The phase of a refresh that runs: AWS reports its status and how much is replaced; the
+/// canary's bake time is the stretch the refresh stands at the percentage the canary reached.
+pub fn refresh_phase(bake: &Bake, refresh: &RefreshView) -> RefreshPhase {
+    let done = refresh.percentage_complete;
+    match (&refresh.status, bake.canary) {
+        (RefreshStatus::Pending, _) => RefreshPhase::Starting,
+        (RefreshStatus::RollbackInProgress, _) => RefreshPhase::RollingBack,
+        (RefreshStatus::Cancelling, _) => RefreshPhase::Stopping,
+        (_, Some(canary)) if done < canary.percentage => RefreshPhase::Canary,
+        (_, Some(_)) if done < 100 && bake.canary_reached.is_none_or(|at| done <= at) => {
+            RefreshPhase::CanaryBake
+        }
+        _ => RefreshPhase::Rolling,
     }
 }
 
@@ -98,6 +213,15 @@ pub struct Observed<'a> {
     /// An operator paused halfhour: the bake waits where it is (a failed or cancelled one still
     /// puts its reference back, which only gives the cluster back).
     pub paused: bool,
+    /// The roll-out's refresh as AWS reports it, while the bake watches it (None there: AWS
+    /// does not know it).
+    pub refresh: Option<RefreshView>,
+    /// DNS failed over to the static site since the refresh started.
+    pub failed_over: bool,
+    /// A DB failover window is open: an outage it explains is not the canary's.
+    pub db_failover: bool,
+    /// The launch template's default version, once a roll-out ended with a bad image.
+    pub default_version: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +259,27 @@ pub enum Step {
     /// A new numbered launch-template version with the image, made the default.
     NewTemplateVersion,
     StartRefresh,
+    /// The canary serves: record where the refresh stands (its bake time is spent there).
+    CanaryServing {
+        percentage: u32,
+    },
+    /// AWS replaces, waits at the canary, or rolls back; halfhour watches.
+    WatchRefresh {
+        phase: RefreshPhase,
+    },
+    /// RollbackInstanceRefresh: AWS puts the previous image back on what it replaced.
+    RollBack {
+        cause: RollbackCause,
+    },
+    /// The refresh ended: record how.
+    RecordOutcome {
+        outcome: RolloutOutcome,
+    },
+    /// The image is bad and the template's default still names it: the previous version is the
+    /// default again, so nothing launched from `$Default` runs the bad image.
+    RestoreDefault {
+        version: i64,
+    },
     Retain,
     Finish,
     Fail {
@@ -151,6 +296,7 @@ impl Step {
                 | Step::WaitForStandby
                 | Step::WaitForImage
                 | Step::WaitForReference
+                | Step::WatchRefresh { .. }
         )
     }
 }
@@ -284,6 +430,10 @@ pub fn next_step(bake: &Bake, observed: &Observed<'_>, policy: &Policy, now: Mil
     if observed.paused {
         return Step::Paused;
     }
+    if bake.new_version.is_some() {
+        // Rolled out: the refresh replaces the reference too, so it is no longer looked at.
+        return rollout_step(bake, observed);
+    }
     let Some(reference) = reference else {
         return Step::Fail {
             reason: FailReason::ReferenceLost,
@@ -346,24 +496,67 @@ pub fn next_step(bake: &Bake, observed: &Observed<'_>, policy: &Policy, now: Mil
     if reference.protected_from_scale_in {
         return Step::Unprotect;
     }
-    if bake.new_version.is_none() {
-        let floating = group
-            .launch_template
-            .as_ref()
-            .is_some_and(|t| t.version.number().is_none());
-        return if floating {
-            Step::PinGroup
-        } else {
-            Step::NewTemplateVersion
-        };
+    let floating = group
+        .launch_template
+        .as_ref()
+        .is_some_and(|t| t.version.number().is_none());
+    if floating {
+        Step::PinGroup
+    } else {
+        Step::NewTemplateVersion
     }
+}
+
+/// After the new version is the default: start the refresh, watch it to its end, put the default
+/// back if the image turned out bad, retain, finish.
+fn rollout_step(bake: &Bake, observed: &Observed<'_>) -> Step {
     if !bake.refresh_started {
         return Step::StartRefresh;
+    }
+    let Some(outcome) = &bake.outcome else {
+        return watch_refresh(bake, observed);
+    };
+    if outcome.image_is_bad()
+        && !bake.default_restored
+        && observed.default_version.is_some()
+        && observed.default_version == bake.new_version
+        && let Some(version) = bake.previous_version
+    {
+        return Step::RestoreDefault { version };
     }
     if !bake.retained {
         return Step::Retain;
     }
     Step::Finish
+}
+
+fn watch_refresh(bake: &Bake, observed: &Observed<'_>) -> Step {
+    let Some(refresh) = &observed.refresh else {
+        return Step::RecordOutcome {
+            outcome: RolloutOutcome::Unobserved,
+        };
+    };
+    if let Some(outcome) = RolloutOutcome::of(refresh) {
+        return Step::RecordOutcome { outcome };
+    }
+    let phase = refresh_phase(bake, refresh);
+    let on_canary = matches!(phase, RefreshPhase::Canary | RefreshPhase::CanaryBake);
+    if on_canary
+        && observed.failed_over
+        && !observed.db_failover
+        && bake.rollback_requested.is_none()
+        && refresh.status.may_roll_back()
+    {
+        return Step::RollBack {
+            cause: RollbackCause::SiteFailedOver,
+        };
+    }
+    if phase == RefreshPhase::CanaryBake && bake.canary_reached.is_none() {
+        return Step::CanaryServing {
+            percentage: refresh.percentage_complete,
+        };
+    }
+    Step::WatchRefresh { phase }
 }
 
 #[cfg(test)]
@@ -415,6 +608,10 @@ mod tests {
             image_state: image,
             reference_status_ok: ok,
             paused: false,
+            refresh: None,
+            failed_over: false,
+            db_failover: false,
+            default_version: None,
         };
         next_step(bake, &observed, &POLICY, Millis(10))
     }
@@ -533,6 +730,22 @@ mod tests {
         );
         let b = Bake {
             refresh_started: true,
+            ..b
+        };
+        assert_eq!(
+            step(
+                &b,
+                &three(InService, false),
+                Some(ImageState::Available),
+                None
+            ),
+            Step::RecordOutcome {
+                outcome: RolloutOutcome::Unobserved
+            },
+            "a refresh AWS does not know has nothing to watch"
+        );
+        let b = Bake {
+            outcome: Some(RolloutOutcome::Successful),
             ..b
         };
         assert_eq!(
@@ -703,6 +916,10 @@ mod tests {
                 image_state: None,
                 reference_status_ok: None,
                 paused: true,
+                refresh: None,
+                failed_over: false,
+                db_failover: false,
+                default_version: None,
             };
             next_step(bake, &observed, &POLICY, Millis(10))
         };
@@ -851,5 +1068,218 @@ mod tests {
         assert_eq!(refresh_min_healthy(50, 2, 3), 67);
         assert_eq!(refresh_min_healthy(50, 2, 2), 100);
         assert_eq!(refresh_min_healthy(50, 2, 10), 50);
+    }
+
+    fn watching(canary: Option<Canary>, reached: Option<u32>) -> Bake {
+        Bake {
+            image_id: Some("ami-2".into()),
+            previous_version: Some(1),
+            new_version: Some(2),
+            refresh_started: true,
+            refresh_id: Some("r-1".into()),
+            refresh_started_at: Some(Millis(5)),
+            canary,
+            canary_reached: reached,
+            ..bake()
+        }
+    }
+
+    fn refresh(status: RefreshStatus, done: u32) -> RefreshView {
+        RefreshView {
+            status,
+            percentage_complete: done,
+            status_reason: None,
+            rollback_reason: Some("The CloudWatch alarm web-5xx went into the ALARM state.".into()),
+        }
+    }
+
+    fn watch(bake: &Bake, refresh: RefreshView, failed_over: bool, db_failover: bool) -> Step {
+        // The reference is gone: the refresh replaced it, and that is no failure any more.
+        let g = group(vec![instance("i-new", InService, false)], 3);
+        let observed = Observed {
+            group: &g,
+            image_state: Some(ImageState::Available),
+            reference_status_ok: None,
+            paused: false,
+            refresh: Some(refresh),
+            failed_over,
+            db_failover,
+            default_version: Some(2),
+        };
+        next_step(bake, &observed, &POLICY, Millis(10))
+    }
+
+    const CANARY: Canary = Canary {
+        percentage: 33,
+        bake_seconds: 600,
+    };
+
+    #[test]
+    fn a_refresh_goes_canary_then_bake_time_then_rolling() {
+        use RefreshStatus::*;
+        let fresh = watching(Some(CANARY), None);
+        let phase = |bake: &Bake, status, done| watch(bake, refresh(status, done), false, false);
+        assert_eq!(
+            phase(&fresh, Pending, 0),
+            Step::WatchRefresh {
+                phase: RefreshPhase::Starting
+            }
+        );
+        assert_eq!(
+            phase(&fresh, InProgress, 0),
+            Step::WatchRefresh {
+                phase: RefreshPhase::Canary
+            }
+        );
+        assert_eq!(
+            phase(&fresh, InProgress, 33),
+            Step::CanaryServing { percentage: 33 },
+            "the first look at a serving canary is recorded"
+        );
+        let serving = watching(Some(CANARY), Some(33));
+        assert_eq!(
+            phase(&serving, InProgress, 33),
+            Step::WatchRefresh {
+                phase: RefreshPhase::CanaryBake
+            }
+        );
+        assert_eq!(
+            phase(&serving, InProgress, 66),
+            Step::WatchRefresh {
+                phase: RefreshPhase::Rolling
+            }
+        );
+        assert_eq!(
+            phase(&watching(None, None), InProgress, 0),
+            Step::WatchRefresh {
+                phase: RefreshPhase::Rolling
+            },
+            "without a canary the refresh rolls from the start"
+        );
+        assert_eq!(
+            phase(&serving, Successful, 100),
+            Step::RecordOutcome {
+                outcome: RolloutOutcome::Successful
+            }
+        );
+    }
+
+    #[test]
+    fn a_fail_over_during_the_canary_rolls_it_back_and_only_then() {
+        use RefreshStatus::*;
+        let serving = watching(Some(CANARY), Some(33));
+        let rollback = Step::RollBack {
+            cause: RollbackCause::SiteFailedOver,
+        };
+        assert_eq!(
+            watch(&serving, refresh(InProgress, 33), true, false),
+            rollback
+        );
+        assert_eq!(
+            watch(
+                &watching(Some(CANARY), None),
+                refresh(InProgress, 0),
+                true,
+                false
+            ),
+            rollback,
+            "still launching the canary"
+        );
+        assert_eq!(
+            watch(&serving, refresh(InProgress, 33), true, true),
+            Step::WatchRefresh {
+                phase: RefreshPhase::CanaryBake
+            },
+            "a DB failover explains the outage"
+        );
+        assert_eq!(
+            watch(&serving, refresh(InProgress, 66), true, false),
+            Step::WatchRefresh {
+                phase: RefreshPhase::Rolling
+            },
+            "past the canary, the refresh's own alarms decide"
+        );
+        let asked = Bake {
+            rollback_requested: Some(RollbackCause::SiteFailedOver),
+            ..serving.clone()
+        };
+        assert_eq!(
+            watch(&asked, refresh(InProgress, 33), true, false),
+            Step::WatchRefresh {
+                phase: RefreshPhase::CanaryBake
+            },
+            "asked once"
+        );
+        assert_eq!(
+            watch(&serving, refresh(RollbackInProgress, 0), true, false),
+            Step::WatchRefresh {
+                phase: RefreshPhase::RollingBack
+            }
+        );
+    }
+
+    #[test]
+    fn a_rolled_back_image_is_bad_and_the_default_goes_back() {
+        let serving = watching(Some(CANARY), Some(33));
+        let outcome = match watch(
+            &serving,
+            refresh(RefreshStatus::RollbackSuccessful, 100),
+            false,
+            false,
+        ) {
+            Step::RecordOutcome { outcome } => outcome,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            outcome,
+            RolloutOutcome::RolledBack {
+                reason: "The CloudWatch alarm web-5xx went into the ALARM state.".into()
+            }
+        );
+        assert!(outcome.image_is_bad());
+        let ended = Bake {
+            outcome: Some(outcome),
+            ..serving
+        };
+        assert_eq!(
+            watch(
+                &ended,
+                refresh(RefreshStatus::RollbackSuccessful, 100),
+                false,
+                false
+            ),
+            Step::RestoreDefault { version: 1 }
+        );
+        let restored = Bake {
+            default_restored: true,
+            ..ended
+        };
+        assert_eq!(
+            watch(
+                &restored,
+                refresh(RefreshStatus::RollbackSuccessful, 100),
+                false,
+                false
+            ),
+            Step::Retain
+        );
+        assert!(!RolloutOutcome::Successful.image_is_bad());
+        assert!(!RolloutOutcome::Cancelled.image_is_bad());
+    }
+
+    #[test]
+    fn a_canary_is_one_instance_of_any_group() {
+        for desired in 2..=10_u32 {
+            let canary = Canary::one_instance(desired, 600);
+            assert!(
+                100 * 1 >= canary.percentage * desired,
+                "one new instance reaches it ({desired})"
+            );
+            assert!(
+                canary.percentage > 0,
+                "no instance short of it does ({desired})"
+            );
+        }
+        assert_eq!(Canary::one_instance(3, 600).percentage, 33);
     }
 }

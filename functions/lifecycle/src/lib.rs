@@ -695,10 +695,11 @@ async fn trip_breaker(abandons: usize, invocation: &Invocation, deps: &Deps) -> 
         let revert = match (&group.launch_template, &rollout) {
             (Some(template), Some(rollout)) => {
                 let running = match &rollout.refresh_id {
-                    Some(id) => matches!(
-                        deps.instances.refresh_status(&group.name, id).await?.as_deref(),
-                        Some("Pending" | "InProgress")
-                    ),
+                    Some(id) => deps
+                        .instances
+                        .refresh(&group.name, id)
+                        .await?
+                        .is_some_and(|r| r.status.may_roll_back()),
                     None => false,
                 };
                 let default = deps.templates.version(&template.id, "$Default").await?;

@@ -4,13 +4,15 @@ use async_trait::async_trait;
 use aws_sdk_autoscaling::Client;
 use aws_sdk_autoscaling::error::ProvideErrorMetadata;
 use aws_sdk_autoscaling::types::{
-    DesiredConfiguration, LaunchTemplateSpecification, RefreshPreferences, RefreshStrategy,
+    AlarmSpecification, DesiredConfiguration, LaunchTemplateSpecification, RefreshPreferences,
+    RefreshStrategy,
 };
 
 use super::classify;
 use crate::domain::{
     Bounds, CapacityWriter, GroupInstance, GroupSnapshot, GroupTemplate, LifecycleAction,
-    LifecycleResult, LifecycleState, LifecycleTransition, RefreshRequest, TemplateVersion,
+    LifecycleResult, LifecycleState, LifecycleTransition, RefreshRequest, RefreshStatus,
+    RefreshView, TemplateVersion,
 };
 use crate::error::{Error, Result};
 use crate::ports::{CapacityWriters, GroupInstances, LifecycleActions, ScalingGroup};
@@ -228,15 +230,7 @@ impl GroupInstances for AsgScalingGroup {
                     )
                     .build(),
             )
-            .preferences(
-                RefreshPreferences::builder()
-                    .min_healthy_percentage(refresh.min_healthy_percentage)
-                    .max_healthy_percentage(refresh.max_healthy_percentage)
-                    .instance_warmup(refresh.instance_warmup_seconds)
-                    .auto_rollback(true)
-                    .skip_matching(false)
-                    .build(),
-            )
+            .preferences(refresh_preferences(refresh))
             .send()
             .await;
         match started {
@@ -295,7 +289,7 @@ impl GroupInstances for AsgScalingGroup {
         }
     }
 
-    async fn refresh_status(&self, group: &str, refresh_id: &str) -> Result<Option<String>> {
+    async fn refresh(&self, group: &str, refresh_id: &str) -> Result<Option<RefreshView>> {
         let out = self
             .client
             .describe_instance_refreshes()
@@ -304,12 +298,41 @@ impl GroupInstances for AsgScalingGroup {
             .send()
             .await
             .map_err(|e| classify("DescribeInstanceRefreshes", e))?;
-        Ok(out
-            .instance_refreshes()
-            .first()
-            .and_then(|r| r.status())
-            .map(|s| s.as_str().to_owned()))
+        Ok(out.instance_refreshes().first().map(|r| RefreshView {
+            status: RefreshStatus::parse(r.status().map_or("", |s| s.as_str())),
+            percentage_complete: r.percentage_complete().unwrap_or_default().clamp(0, 100) as u32,
+            status_reason: r.status_reason().map(str::to_owned),
+            rollback_reason: r
+                .rollback_details()
+                .and_then(|d| d.rollback_reason())
+                .map(str::to_owned),
+        }))
     }
+}
+
+/// A refresh's preferences: auto rollback always; the canary as checkpoints `[share, 100]` with
+/// its bake as CheckpointDelay (a share of 100 is the whole group: no checkpoint); the alarms.
+fn refresh_preferences(refresh: &RefreshRequest) -> RefreshPreferences {
+    let mut preferences = RefreshPreferences::builder()
+        .min_healthy_percentage(refresh.min_healthy_percentage)
+        .max_healthy_percentage(refresh.max_healthy_percentage)
+        .instance_warmup(refresh.instance_warmup_seconds)
+        .auto_rollback(true)
+        .skip_matching(false);
+    if let Some(canary) = refresh.canary.filter(|c| c.percentage < 100) {
+        preferences = preferences
+            .checkpoint_percentages(canary.percentage as i32)
+            .checkpoint_percentages(100)
+            .checkpoint_delay(canary.bake_seconds as i32);
+    }
+    if !refresh.alarms.is_empty() {
+        preferences = preferences.alarm_specification(
+            AlarmSpecification::builder()
+                .set_alarms(Some(refresh.alarms.clone()))
+                .build(),
+        );
+    }
+    preferences.build()
 }
 
 /// AWS's answer when no lifecycle action is active for the instance (completed, or timed out).

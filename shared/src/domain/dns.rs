@@ -5,6 +5,21 @@
 
 use serde::{Deserialize, Serialize};
 
+/// When DNS went to the static side, as the failover loop records it in its document
+/// (`state::doc::FAILOVER`, field `failovers`): the view other loops read of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct SiteFailovers {
+    #[serde(default)]
+    pub failovers: Vec<crate::domain::Millis>,
+}
+
+impl SiteFailovers {
+    /// DNS failed over to the static site at or after `t`.
+    pub fn any_since(&self, t: crate::domain::Millis) -> bool {
+        self.failovers.iter().any(|at| *at >= t)
+    }
+}
+
 /// PRIMARY (the load balancer, behind the gate) or SECONDARY (the static site).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FailoverRole {

@@ -128,6 +128,94 @@ pub struct RefreshRequest {
     /// Above 100, AWS launches replacements before it terminates what they replace.
     pub max_healthy_percentage: i32,
     pub instance_warmup_seconds: i32,
+    /// Replace a canary share first, then wait before the rest (None: one pass).
+    pub canary: Option<Canary>,
+    /// CloudWatch alarms AWS watches during the refresh: one in ALARM rolls it back.
+    pub alarms: Vec<String>,
+}
+
+/// The refresh's first checkpoint: AWS replaces `percentage` of the group, waits `bake_seconds`
+/// (CheckpointDelay), then replaces the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Canary {
+    pub percentage: u32,
+    pub bake_seconds: u32,
+}
+
+impl Canary {
+    /// One instance's worth of a group of `desired`: a checkpoint one new instance reaches and no
+    /// instance short of it does ("the minimum percentage of instances ... that must be new").
+    pub fn one_instance(desired: u32, bake_seconds: u32) -> Canary {
+        Canary {
+            percentage: (100 / desired.max(1)).max(1),
+            bake_seconds,
+        }
+    }
+}
+
+/// An instance refresh's status as DescribeInstanceRefreshes reports it (AWS's rollback and bake
+/// states included; a status this code does not know yet is `Other`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum RefreshStatus {
+    Pending,
+    InProgress,
+    Successful,
+    Failed,
+    Cancelling,
+    Cancelled,
+    RollbackInProgress,
+    RollbackFailed,
+    RollbackSuccessful,
+    /// Waiting its BakeTime after the last replacement.
+    Baking,
+    Other(String),
+}
+
+impl RefreshStatus {
+    pub fn parse(raw: &str) -> RefreshStatus {
+        match raw {
+            "Pending" => RefreshStatus::Pending,
+            "InProgress" => RefreshStatus::InProgress,
+            "Successful" => RefreshStatus::Successful,
+            "Failed" => RefreshStatus::Failed,
+            "Cancelling" => RefreshStatus::Cancelling,
+            "Cancelled" => RefreshStatus::Cancelled,
+            "RollbackInProgress" => RefreshStatus::RollbackInProgress,
+            "RollbackFailed" => RefreshStatus::RollbackFailed,
+            "RollbackSuccessful" => RefreshStatus::RollbackSuccessful,
+            "Baking" => RefreshStatus::Baking,
+            other => RefreshStatus::Other(other.to_owned()),
+        }
+    }
+
+    /// Still replacing (or undoing) instances: what it launches is not settled yet.
+    pub fn is_running(&self) -> bool {
+        matches!(
+            self,
+            RefreshStatus::Pending
+                | RefreshStatus::InProgress
+                | RefreshStatus::Cancelling
+                | RefreshStatus::RollbackInProgress
+                | RefreshStatus::Baking
+        )
+    }
+
+    /// RollbackInstanceRefresh applies: "You can roll back an instance refresh that is still in
+    /// progress" (instance-refresh-rollback.html).
+    pub fn may_roll_back(&self) -> bool {
+        matches!(self, RefreshStatus::Pending | RefreshStatus::InProgress)
+    }
+}
+
+/// One instance refresh as DescribeInstanceRefreshes shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RefreshView {
+    pub status: RefreshStatus,
+    /// How much of the group is replaced (AWS updates it once new instances are warmed up).
+    pub percentage_complete: u32,
+    pub status_reason: Option<String>,
+    /// Why AWS rolls (or rolled) it back: an alarm, a failure, a RollbackInstanceRefresh.
+    pub rollback_reason: Option<String>,
 }
 
 /// RDS snapshot ids: letters, digits and single hyphens, starting with a letter.

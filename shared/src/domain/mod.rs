@@ -18,8 +18,8 @@ pub use command::{Command, CommandError};
 pub use flags::{Flag, FlagHold, HandsOff, ModeFlags, PAUSE_OWNER};
 pub use idempotency::{IdempotencyRecord, IdempotencyStatus, PriorAttempt};
 pub use image::{
-    GroupTemplate, ImageInfo, ImageRequest, ImageState, LaunchTemplateVersion, RefreshRequest,
-    TemplateVersion,
+    Canary, GroupTemplate, ImageInfo, ImageRequest, ImageState, LaunchTemplateVersion,
+    RefreshRequest, RefreshStatus, RefreshView, TemplateVersion,
 };
 pub use instance::{
     DbInfo, InstanceStatus, LifecycleAction, LifecycleResult, LifecycleTransition, ProbeOutcome,
