@@ -1272,7 +1272,7 @@ mod tests {
         for desired in 2..=10_u32 {
             let canary = Canary::one_instance(desired, 600);
             assert!(
-                100 * 1 >= canary.percentage * desired,
+                100 >= canary.percentage * desired,
                 "one new instance reaches it ({desired})"
             );
             assert!(
