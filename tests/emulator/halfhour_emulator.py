@@ -625,7 +625,9 @@ def _advance_refresh(group: Any, refresh: dict[str, Any]) -> None:
         for state in stale[: min(batch, until_checkpoint)]:
             _terminate_now(group, state)
         _settle(group)
-    left = len(_stale(group, refresh)) + refresh["_surge"]
+    # Replaced means the old instance is gone: a launched surge instance does not count yet, and
+    # the percentage never goes down on its way to 100.
+    left = len(_stale(group, refresh))
     refresh["InstancesToUpdate"] = min(left, total)
     refresh["PercentageComplete"] = max(0, int(100 * (total - min(left, total)) / total))
     if refresh["Status"] == "RollbackInProgress":

@@ -514,15 +514,21 @@ async fn refreshes_pause_at_checkpoints_and_roll_back_on_alarms() {
     );
     Emulator::shared().advance_clock(16);
     let mut status = None;
+    let mut done = vec![25];
     for _ in 0..20 {
         let refresh = look(&config, &cluster).await;
         fewest = fewest.min(serving_on(&config, &cluster, version).await.1);
+        done.extend(refresh.percentage_complete());
         status = refresh.status().cloned();
         if status == Some(InstanceRefreshStatus::Successful) {
             break;
         }
     }
     assert_eq!(status, Some(InstanceRefreshStatus::Successful));
+    assert!(
+        done.windows(2).all(|w| w[0] <= w[1]),
+        "the percentage complete never goes down: {done:?}"
+    );
     assert_eq!(serving_on(&config, &cluster, version).await, (4, 4));
     assert_eq!(fewest, 4, "launch before terminate: never fewer serving");
 

@@ -11,6 +11,7 @@ mod failover_static_site;
 mod fixture_cluster;
 mod garbage_parsers;
 mod gold_image_bake;
+mod gold_image_canary;
 mod lifecycle_hooks;
 mod operator_switches;
 mod reconciler_tick;

@@ -1,0 +1,396 @@
+//! The canary: a new gold image serves on one instance for its bake time before it replaces the
+//! rest of the group. An alarm in ALARM, a DNS fail-over or broken launches during the canary roll
+//! it back: the previous image serves on every instance, capacity never drops below the floor,
+//! and the bad image is never rolled out again.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use gold_image::{Deps, handle};
+use halfhour::clock;
+use halfhour::domain::{ClusterName, Flag};
+use halfhour_tests::Emulator;
+use serde_json::{Value, json};
+
+use crate::gold_image_bake::{
+    Setup, actions, ami_event, bake_to_rollout, default_image, gold_config, invocation, serving,
+    setup, three_in_service, tick_until_finished,
+};
+
+/// The canary's bake time in the tests: the emulator clock is moved past it.
+const BAKE_SECONDS: u64 = 15;
+
+/// A cluster whose bakes roll out with a canary, and the alarm the refresh watches.
+async fn canary_setup(app: &str) -> (Setup, String) {
+    let alarm = format!("{app}-5xx");
+    let bake = BAKE_SECONDS.to_string();
+    let s = setup(
+        app,
+        false,
+        &[
+            ("HALFHOUR_CANARY_BAKE_SECONDS", &bake),
+            ("HALFHOUR_REFRESH_ALARMS", &alarm),
+        ],
+    )
+    .await;
+    put_alarm(&s, &alarm).await;
+    (s, alarm)
+}
+
+/// The target group's 5xx alarm the template creates, as CloudWatch holds it.
+async fn put_alarm(s: &Setup, name: &str) {
+    aws_sdk_cloudwatch::Client::new(&s.config)
+        .put_metric_alarm()
+        .alarm_name(name)
+        .namespace("AWS/ApplicationELB")
+        .metric_name("HTTPCode_Target_5XX_Count")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+        .period(60)
+        .evaluation_periods(2)
+        .threshold(10.0)
+        .comparison_operator(
+            aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanOrEqualToThreshold,
+        )
+        .send()
+        .await
+        .expect("alarm created");
+}
+
+/// Gold-image deps for a cluster another suite seeded (with its hooks).
+async fn gold_on(
+    config: &aws_config::SdkConfig,
+    cluster: &halfhour_tests::Cluster,
+    topic: &str,
+    app: &str,
+) -> Setup {
+    let bake = BAKE_SECONDS.to_string();
+    let (function_config, app) = Emulator::shared()
+        .function_sdk_config("gold-image", app)
+        .await;
+    let config_vars = gold_config(
+        cluster,
+        &[
+            ("HALFHOUR_CANARY_BAKE_SECONDS", &bake),
+            ("HALFHOUR_NOTIFY_TOPIC_ARN", topic),
+        ],
+    );
+    Setup {
+        config: config.clone(),
+        cluster: cluster.clone(),
+        deps: Arc::new(Deps::from_sdk(config_vars, &function_config)),
+        app,
+    }
+}
+
+/// How many InService instances run `image`, of how many serve.
+async fn serving_image(s: &Setup, image: &str) -> (usize, usize) {
+    let serving = s
+        .cluster
+        .instances_in(&s.config, "InService")
+        .await
+        .expect("instances");
+    let images: Vec<String> = aws_sdk_ec2::Client::new(&s.config)
+        .describe_instances()
+        .set_instance_ids(Some(serving.clone()))
+        .send()
+        .await
+        .expect("instances described")
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter_map(|i| i.image_id().map(str::to_owned))
+        .collect();
+    (images.iter().filter(|i| *i == image).count(), serving.len())
+}
+
+/// One reconcile tick, whatever waits on a hook let go on first: its steps.
+async fn tick(s: &Setup, name: &str) -> Vec<Value> {
+    s.cluster
+        .continue_waiting(&s.config)
+        .await
+        .expect("hooks continued");
+    handle(&json!({"action": "reconcile"}), &invocation(name), &s.deps)
+        .await
+        .expect("a tick")
+        .steps
+}
+
+/// The phases a run of ticks watched, each once, in order.
+fn phases(steps: &[Value]) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for phase in steps
+        .iter()
+        .filter_map(|s| s["WatchRefresh"]["phase"].as_str())
+    {
+        if seen.last().map(String::as_str) != Some(phase) {
+            seen.push(phase.to_owned());
+        }
+    }
+    seen
+}
+
+/// Tick until the canary serves alone (its bake time): every step, the fewest serving.
+async fn tick_to_canary_bake(s: &Setup, image: &str) -> (Vec<Value>, usize) {
+    let mut steps = Vec::new();
+    let mut fewest = serving(s).await;
+    for round in 0..15 {
+        steps.extend(tick(s, &format!("to-canary-{round}")).await);
+        fewest = fewest.min(serving(s).await);
+        if phases(&steps).last().map(String::as_str) == Some("CanaryBake") {
+            assert_eq!(
+                serving_image(s, image).await,
+                (1, 3),
+                "one canary serves the new image beside the old ones"
+            );
+            return (steps, fewest);
+        }
+    }
+    panic!("the canary never served: {steps:?}");
+}
+
+fn bake_record(report_steps: &[Value]) -> Option<Value> {
+    report_steps
+        .iter()
+        .find_map(|s| s.get("RecordOutcome").map(|r| r["outcome"].clone()))
+}
+
+async fn set_alarm(s: &Setup, name: &str, state: aws_sdk_cloudwatch::types::StateValue) {
+    aws_sdk_cloudwatch::Client::new(&s.config)
+        .set_alarm_state()
+        .alarm_name(name)
+        .state_value(state)
+        .state_reason("the canary answers 503")
+        .send()
+        .await
+        .expect("alarm state set");
+}
+
+fn published(app: &str) -> Vec<(String, String)> {
+    actions(app, "Publish")
+        .iter()
+        .map(|p| {
+            (
+                p.params["Subject"].as_str().unwrap_or_default().to_owned(),
+                p.params["Message"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_good_image_passes_the_canary_and_completes() {
+    let (s, alarm) = canary_setup("canary-good").await;
+    let (image, rollout) = bake_to_rollout(&s).await;
+    let start = &actions(&s.app, "StartInstanceRefresh")[0].params;
+    assert_eq!(
+        start["Preferences.CheckpointPercentages.member.1"],
+        json!("33")
+    );
+    assert_eq!(
+        start["Preferences.CheckpointPercentages.member.2"],
+        json!("100")
+    );
+    assert_eq!(
+        start["Preferences.CheckpointDelay"],
+        json!(BAKE_SECONDS.to_string())
+    );
+    assert_eq!(
+        start["Preferences.AlarmSpecification.Alarms.member.1"],
+        json!(alarm)
+    );
+    let (mut steps, mut fewest) = tick_to_canary_bake(&s, &image).await;
+    steps.splice(0..0, rollout.steps);
+
+    // While the canary bakes: nothing more is replaced, and the scaler does not scale in.
+    for round in 0..3 {
+        steps.extend(tick(&s, &format!("baking-{round}")).await);
+    }
+    assert_eq!(serving_image(&s, &image).await, (1, 3));
+    let cluster = ClusterName::new(&s.cluster.name).expect("cluster name");
+    let flags = s.deps.store.read_flags(&cluster).await.expect("flags");
+    assert!(
+        flags.is_raised(Flag::Refreshing, clock::now())
+            && flags.is_raised(Flag::Baking, clock::now()),
+        "the bake and its refresh hold the cluster until the refresh is over"
+    );
+    let held = scale_in_decision(&s).await;
+    assert!(held["Hold"]["reason"].is_string(), "scale-in held: {held}");
+
+    Emulator::shared().advance_clock(BAKE_SECONDS + 1);
+    let (rest, fewest_after) = tick_until_finished(&s, "rolling").await;
+    fewest = fewest.min(fewest_after);
+    steps.extend(rest);
+    assert_eq!(
+        phases(&steps),
+        ["Canary", "CanaryBake", "Rolling"],
+        "{steps:?}"
+    );
+    assert_eq!(bake_record(&steps), Some(json!("Successful")));
+    assert_eq!(
+        serving_image(&s, &image).await,
+        (3, 3),
+        "every instance runs the new image"
+    );
+    assert!(fewest >= 3, "never fewer than three served ({fewest})");
+    let told = published(&s.app);
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(told[0].0.contains("rolled out"), "{told:?}");
+    assert!(told[0].1.contains("the canary"), "{told:?}");
+}
+
+/// What the scaler decides for the low-CPU alarm now (this cluster's scaler, its own calls).
+async fn scale_in_decision(s: &Setup) -> Value {
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("HALFHOUR_TABLE", s.cluster.table.clone()),
+        ("HALFHOUR_CLUSTER", s.cluster.name.clone()),
+        ("HALFHOUR_ASG_NAME", s.cluster.asg_name.clone()),
+        (
+            "HALFHOUR_SCALING_ALARMS",
+            "cpu-high=+2,cpu-low=-1".to_owned(),
+        ),
+    ]);
+    let config = scaler::ScalerConfig::from_lookup(|name| vars.get(name).cloned())
+        .expect("valid scaler config");
+    let (function_config, _) = Emulator::shared()
+        .function_sdk_config("scaler", &format!("{}-scaler", s.app))
+        .await;
+    let deps = scaler::Deps::from_sdk(config, &function_config);
+    let now = clock::now();
+    let desired = s
+        .cluster
+        .desired_capacity(&s.config)
+        .await
+        .expect("desired");
+    let outcome = scaler::handle(
+        &crate::scaling_alarms::alarm_event("cpu-low", "ALARM", now),
+        &crate::scaling_alarms::invocation("cpu-low", now),
+        &deps,
+    )
+    .await
+    .expect("the scaler decides");
+    assert_eq!(
+        s.cluster
+            .desired_capacity(&s.config)
+            .await
+            .expect("desired"),
+        desired,
+        "capacity untouched"
+    );
+    outcome.decision
+}
+
+#[tokio::test]
+async fn an_alarm_during_the_canary_bake_rolls_it_back_and_the_image_is_never_rolled_out_again() {
+    let (s, alarm) = canary_setup("canary-alarm").await;
+    let stock = s.cluster.image_id.clone();
+    let (image, _) = bake_to_rollout(&s).await;
+    let (_, mut fewest) = tick_to_canary_bake(&s, &image).await;
+
+    set_alarm(&s, &alarm, aws_sdk_cloudwatch::types::StateValue::Alarm).await;
+    let (steps, fewest_after) = tick_until_finished(&s, "rollback").await;
+    fewest = fewest.min(fewest_after);
+    assert!(
+        phases(&steps).contains(&"RollingBack".to_owned()),
+        "{steps:?}"
+    );
+    let outcome = bake_record(&steps).expect("the outcome is recorded");
+    assert!(
+        outcome["RolledBack"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains(&alarm)),
+        "{outcome}"
+    );
+    assert_eq!(serving_image(&s, &image).await, (0, 3));
+    assert_eq!(
+        serving_image(&s, &stock).await,
+        (3, 3),
+        "the previous image serves on every instance"
+    );
+    assert!(fewest >= 3, "never fewer than three served ({fewest})");
+    assert_eq!(
+        default_image(&s).await.as_deref(),
+        Some(stock.as_str()),
+        "the template's default is the previous image again"
+    );
+    let told = published(&s.app);
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(told[0].0.contains("rolled back"), "{told:?}");
+    assert!(told[0].1.contains("marked bad"), "{told:?}");
+    let cluster = ClusterName::new(&s.cluster.name).expect("cluster name");
+    let record: Value = serde_json::from_str(
+        &s.deps
+            .store
+            .read_doc(&cluster, "bake")
+            .await
+            .expect("read")
+            .expect("the bake record")
+            .body,
+    )
+    .expect("json");
+    assert!(record["outcome"]["RolledBack"].is_object(), "{record}");
+
+    // The image's AMI event again, and the reconciler's ticks: nothing rolls it out again.
+    set_alarm(&s, &alarm, aws_sdk_cloudwatch::types::StateValue::Ok).await;
+    handle(
+        &ami_event(&image, "available"),
+        &invocation("ami-again"),
+        &s.deps,
+    )
+    .await
+    .expect("a replayed AMI event is harmless");
+    for round in 0..2 {
+        tick(&s, &format!("after-{round}")).await;
+    }
+    assert_eq!(actions(&s.app, "StartInstanceRefresh").len(), 1);
+    assert_eq!(serving_image(&s, &image).await, (0, 3));
+}
+
+#[tokio::test]
+async fn a_fail_over_during_the_canary_rolls_it_back() {
+    let emulator = Emulator::shared();
+    let dns = crate::failover_dns::setup("canary-failover", &[]).await;
+    let s = gold_on(
+        &dns.config,
+        &dns.cluster,
+        &dns.vars["HALFHOUR_NOTIFY_TOPIC_ARN"],
+        "canary-failover",
+    )
+    .await;
+    three_in_service(&s).await;
+    s.cluster
+        .continue_waiting(&s.config)
+        .await
+        .expect("hooks continued");
+    let stock = s.cluster.image_id.clone();
+    let (image, _) = bake_to_rollout(&s).await;
+    let (_, mut fewest) = tick_to_canary_bake(&s, &image).await;
+
+    // The site's check fails while the canary serves: Route53 fails over, the failover loop
+    // records it.
+    emulator.set_health_check_status(&s.cluster.site_health_check_id, false);
+    failover::handle(
+        &crate::failover_dns::health_alarm("ALARM"),
+        &crate::failover_dns::at("down", clock::now()),
+        &dns.deps,
+    )
+    .await
+    .expect("the failover loop decides");
+    assert_eq!(dns.answer(), "SECONDARY");
+    let (steps, fewest_after) = tick_until_finished(&s, "failed-over").await;
+    emulator.set_health_check_status(&s.cluster.site_health_check_id, true);
+    fewest = fewest.min(fewest_after);
+    assert!(
+        steps.contains(&json!({"RollBack": {"cause": "SiteFailedOver"}})),
+        "{steps:?}"
+    );
+    assert_eq!(actions(&s.app, "RollbackInstanceRefresh").len(), 1);
+    assert!(bake_record(&steps).is_some_and(|o| o["RolledBack"].is_object()));
+    assert_eq!(serving_image(&s, &stock).await, (3, 3));
+    assert!(fewest >= 3, "never fewer than three served ({fewest})");
+    let told = published(&s.app);
+    assert!(
+        told.iter()
+            .any(|(_, m)| m.contains("DNS failed over to the static site while the canary served")),
+        "{told:?}"
+    );
+}
