@@ -394,3 +394,71 @@ async fn a_fail_over_during_the_canary_rolls_it_back() {
         "{told:?}"
     );
 }
+
+/// The image's own probe fails (the site does not come up on it): the lifecycle loop abandons the
+/// canary each time AWS launches it again, its breaker trips and rolls the refresh back, and the
+/// bake records the image bad. The canary never served; the old instances served throughout.
+#[tokio::test]
+async fn a_broken_image_is_caught_at_the_canary_and_the_previous_image_keeps_serving() {
+    let emulator = Emulator::shared();
+    let ls = crate::lifecycle_hooks::setup("canary-broken", &[]).await;
+    let topic =
+        halfhour_tests::fixture::create_topic(&ls.config, &format!("{}-gold", ls.cluster.name))
+            .await
+            .expect("topic");
+    let s = gold_on(&ls.config, &ls.cluster, &topic, "canary-broken").await;
+    three_in_service(&s).await;
+    s.cluster
+        .continue_waiting(&s.config)
+        .await
+        .expect("hooks continued");
+    let stock = s.cluster.image_id.clone();
+    let (image, _) = bake_to_rollout(&s).await;
+    emulator.set_image_probe(&image, false);
+
+    let mut t = crate::lifecycle_hooks::event_time();
+    let mut fewest = serving(&s).await;
+    let mut finished = None;
+    for round in 0..12 {
+        let report = handle(
+            &json!({"action": "reconcile"}),
+            &invocation(&format!("gold-{round}")),
+            &s.deps,
+        )
+        .await
+        .expect("a gold-image tick");
+        if report.bake.is_some_and(|b| b["finished"] == json!(true)) {
+            finished = Some(report.steps);
+            break;
+        }
+        for look in ["see", "judge"] {
+            lifecycle::handle(
+                &json!({"action": "reconcile"}),
+                &crate::lifecycle_hooks::at(&format!("{look}-{round}"), t),
+                &ls.deps,
+            )
+            .await
+            .expect("a lifecycle tick");
+            t = t.plus(std::time::Duration::from_secs(61));
+        }
+        fewest = fewest.min(serving(&s).await);
+        assert_eq!(
+            serving_image(&s, &image).await.0,
+            0,
+            "the broken image never serves"
+        );
+    }
+    let steps = finished.expect("the bake finished");
+    assert!(
+        bake_record(&steps).is_some_and(|o| o["RolledBack"].is_object()),
+        "{steps:?}"
+    );
+    assert_eq!(
+        crate::lifecycle_hooks::calls(&ls.app, "RollbackInstanceRefresh").len(),
+        1,
+        "the breaker rolled the refresh back"
+    );
+    assert_eq!(serving_image(&s, &stock).await, (3, 3));
+    assert!(fewest >= 3, "never fewer than three served ({fewest})");
+    assert_eq!(default_image(&s).await.as_deref(), Some(stock.as_str()));
+}
