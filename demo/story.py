@@ -47,6 +47,8 @@ DEMO_TIMERS = {
     "HALFHOUR_INSTANCE_WARMUP_SECONDS": "0",
     "HALFHOUR_DRAIN_MAX_SECONDS": "0",
     "HALFHOUR_READINESS_BUDGET_SECONDS": "60",
+    # The canary's bake time, on the emulator's clock (the demo moves it 5 s per look).
+    "HALFHOUR_CANARY_BAKE_SECONDS": "30",
 }
 
 
@@ -113,6 +115,7 @@ class Row:
     in_service: int
     waiting: int
     dns: str
+    refresh: str  # the gold image's refresh phase (Canary, CanaryBake, Rolling, RollingBack) or ""
 
 
 @dataclass
@@ -127,6 +130,8 @@ class World:
     steps: dict[int, str] = field(default_factory=dict)
     log_cursor: int = 0
     log_path: Path | None = None  # the watch log of this world's functions
+    refresh: str = ""  # the refresh phase the gold-image loop last reported
+    bake: dict[str, Any] = field(default_factory=dict)  # the bake record it last reported
 
     def client(self, service: str) -> Any:
         return boto3.client(service, endpoint_url=self.emulator, region_name="us-east-1",
@@ -180,7 +185,7 @@ class World:
     def record(self, source: str, function: str, outcome: str) -> dict[str, Any]:
         state = self.observe()
         row = Row(self.elapsed(), self.step, source, function, outcome, state["desired"], state["in_service"],
-                  state["waiting"], state["dns"])
+                  state["waiting"], state["dns"], self.refresh)
         self.rows.append(row)
         standby = f", Standby {state['standby']}" if state["standby"] else ""
         print(f"[{row.t:6.1f}s] {source:<34} → {function:<10} {outcome[:70]:<70} | desired {row.desired}, "
@@ -200,8 +205,23 @@ class World:
         except urllib.error.HTTPError as err:
             body, failed = json.loads(err.read() or b"null"), True
         outcome = summarize(body, failed)
+        if function == "gold-image" and not failed:
+            self.follow_bake(body)
         self.record(source, function, outcome)
         return {"ok": not failed, "body": body}
+
+    def follow_bake(self, body: Any) -> None:
+        """The refresh phase and bake record a gold-image answer reports (for the picture)."""
+        if not isinstance(body, dict):
+            return
+        self.bake = body.get("bake") or self.bake
+        for step in body.get("steps") or []:
+            if isinstance(step, dict) and ("WatchRefresh" in step or "EnterPhase" in step):
+                self.refresh = next(iter(step.values()))["phase"]
+            elif isinstance(step, dict) and "CanaryServing" in step:
+                self.refresh = "CanaryBake"
+            elif isinstance(step, dict) and "RecordOutcome" in step:
+                self.refresh = ""
 
     def tick(self) -> None:
         """The reconciler's tick, and Lambda's delivery of the async invokes it makes."""
@@ -304,14 +324,58 @@ def summarize(body: Any, failed: bool) -> str:
     return compact(body)
 
 
-def wait_until(world: World, done: Callable[[], bool], seconds: float, every: float = 3.0) -> bool:
+def wait_until(world: World, done: Callable[[], bool], seconds: float, every: float = 3.0,
+               look: Callable[[], None] | None = None) -> bool:
+    """Tick the reconciler until `done`; `look` runs before each check (AWS moving on)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
+        if look:
+            look()
         if done():
             return True
         time.sleep(every)
         world.tick()
     return done()
+
+
+def bake_up_to_rollout(world: World, request: dict[str, Any]) -> dict[str, Any]:
+    """An operator's bake, through to the roll-out: the reference drains, is imaged with reboot,
+    the AMI becomes available and its event starts the refresh. What was seen on the way."""
+    report = world.invoke("gold-image", request, "operator: sam remote invoke bake")
+    bake = (report["body"] or {}).get("bake") or {}
+    draining = world.observe()["entering_standby"] == 1 and not bake.get("image_id")
+    world.control("POST", "clock", {"advance_seconds": 31})  # the target group's deregistration delay
+    report = world.invoke("gold-image", fixture("gold-image/reconcile.json"), "reconciler tick: the bake resumes")
+    image = ((report["body"] or {}).get("bake") or {}).get("image_id")
+    standby = world.observe()["standby"] == 1
+    world.control("POST", "clock", {"advance_seconds": 31})
+    available = fixture("gold-image/ami-available.json")
+    available["detail"]["ImageId"] = image
+    available["resources"] = [f"arn:aws:ec2:us-east-1::image/{image}"]
+    available["time"] = iso(time.time())
+    world.invoke("gold-image", available, "eventbridge: EC2 AMI State Change")
+    return {"reference": bake.get("reference"), "image": image, "draining": draining, "standby": standby}
+
+
+def advance_refresh(world: World) -> None:
+    """What AWS does between two looks at a refresh: time passes (each replacement's SSM agent
+    registers, the canary's bake time runs), and EventBridge delivers the hooks' events."""
+    world.control("POST", "clock", {"advance_seconds": 5})
+    world.deliver_lifecycle_actions()
+
+
+def running_images(world: World) -> dict[str, int]:
+    """How many InService instances of the group run each image."""
+    group = world.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[world.env["HALFHOUR_ASG_NAME"]])["AutoScalingGroups"][0]
+    serving = [i["InstanceId"] for i in group["Instances"] if i["LifecycleState"] == "InService"]
+    if not serving:
+        return {}
+    found = world.client("ec2").describe_instances(InstanceIds=serving)["Reservations"]
+    counts: dict[str, int] = {}
+    for instance in (i for r in found for i in r["Instances"]):
+        counts[instance["ImageId"]] = counts.get(instance["ImageId"], 0) + 1
+    return counts
 
 
 # ------------------------------------------------------------------------------ the story
@@ -383,7 +447,7 @@ def https_site(world: World) -> None:
     (StaticSiteCertificateArn): HTTPS visitors get a 503 maintenance page with Retry-After from a
     private bucket, then the site again."""
     record, balancer = world.env["HALFHOUR_RECORD_NAME"], world.env["HALFHOUR_LOAD_BALANCER_DNS"]
-    world.begin(7, "The same outage behind CloudFront: a 503 maintenance page with Retry-After, then the site again")
+    world.begin(8, "The same outage behind CloudFront: a 503 maintenance page with Retry-After, then the site again")
     world.control("POST", "endpoint", {"host": balancer, "port": 443, "path": "/", "status": 200,
                                        "body": "<h1>The shop</h1>"})
     world.expect(world.visit(record) == (200, "<h1>The shop</h1>"), "visitors of the site's name get the site")
@@ -498,46 +562,59 @@ def story(world: World) -> None:
     state = world.observe()
     world.expect(state["desired"] == 10 and state["in_service"] == 10, "10 InService, holding at the maximum")
 
-    world.begin(5, "A manual gold-image rebuild: reboot, new AMI, new launch-template version, refresh")
+    world.begin(5, "A manual gold-image rebuild: reboot, new AMI, new launch-template version, canary, refresh")
     cursor = world.log_cursor
-    report = world.invoke("gold-image", fixture("gold-image/bake.json"), "operator: sam remote invoke bake")
-    bake = (report["body"] or {}).get("bake") or {}
-    reference = bake.get("reference")
-    draining = world.observe()["entering_standby"] == 1 and not bake.get("image_id")
-    world.expect(draining, f"reference {reference} leaves the load balancer first (EnteringStandby), no reboot yet")
-    world.control("POST", "clock", {"advance_seconds": 31})  # the target group's deregistration delay
-    report = world.invoke("gold-image", fixture("gold-image/reconcile.json"), "reconciler tick: the bake resumes")
-    bake = (report["body"] or {}).get("bake") or {}
-    image = bake.get("image_id")
-    world.expect(bool(image) and world.observe()["standby"] == 1, f"reference {reference} in Standby, image {image} pending")
+    made = bake_up_to_rollout(world, fixture("gold-image/bake.json"))
+    reference, image = made["reference"], made["image"]
+    world.expect(made["draining"], f"reference {reference} leaves the load balancer first (EnteringStandby), no reboot yet")
+    world.expect(bool(image) and made["standby"], f"reference {reference} in Standby, image {image} pending")
     requests = world.control("GET", f"requests?since={cursor}")
     creates = [r for r in requests if r["action"] == "CreateImage"]
     world.expect(len(creates) == 1 and creates[0]["params"].get("NoReboot") == "false",
                  "one CreateImage, NoReboot=false sent explicitly")
     world.expect(world.control("GET", "reboots").get(reference or "", 0) == 1, "the reference instance rebooted")
-    world.control("POST", "clock", {"advance_seconds": 31})
-    available = fixture("gold-image/ami-available.json")
-    available["detail"]["ImageId"] = image
-    available["resources"] = [f"arn:aws:ec2:us-east-1::image/{image}"]
-    available["time"] = iso(time.time())
-    world.invoke("gold-image", available, "eventbridge: EC2 AMI State Change")
     default = world.client("ec2").describe_launch_template_versions(
         LaunchTemplateId=world.env["HALFHOUR_LAUNCH_TEMPLATE_ID"], Versions=["$Default"])["LaunchTemplateVersions"][0]
     world.expect(default["LaunchTemplateData"]["ImageId"] == image, f"launch template default v{default['VersionNumber']} runs {image}")
-
-    def refreshed() -> bool:
-        world.control("POST", "clock", {"advance_seconds": 5})  # each replacement's SSM agent registers
-        world.deliver_lifecycle_actions()
-        instances = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]["Instances"]
-        images = world.client("ec2").describe_instances(InstanceIds=[i["InstanceId"] for i in instances])
-        running = [i["ImageId"] for r in images["Reservations"] for i in r["Instances"] if i["State"]["Name"] == "running"]
-        return bool(instances) and all(i["LifecycleState"] == "InService" for i in instances) and set(running) == {image}
-
-    world.expect(wait_until(world, refreshed, 120, every=0.5), "the instance refresh replaced every instance with the new image")
+    world.expect(wait_until(world, lambda: world.refresh == "CanaryBake" and running_images(world).get(image) == 1,
+                            60, every=0.5, look=lambda: advance_refresh(world)),
+                 "the canary: one instance runs the new image and serves alone for its bake time")
+    world.expect(wait_until(world, lambda: set(running_images(world)) == {image} and world.bake.get("finished"), 120,
+                            every=0.5, look=lambda: advance_refresh(world)),
+                 "after the bake time the instance refresh replaced every instance with the new image")
     state = world.observe()
     world.expect(state["in_service"] >= 2 and state["standby"] == 0, "nothing left in Standby; the site kept serving")
 
-    world.begin(6, "The health check flaps: DNS flips stay within budget; stable again → one fail-back")
+    world.begin(6, "A second bake whose image answers 5xx: caught at the canary and rolled back")
+    good, cursor = image, len(world.control("GET", "requests"))
+    broken = bake_up_to_rollout(world, {**fixture("gold-image/bake.json"), "reason": "release 43"})["image"]
+    first = len(world.rows)  # from the roll-out on (the reference's Standby is the bake's own dip)
+    world.expect(wait_until(world, lambda: world.refresh == "CanaryBake" and running_images(world).get(broken) == 1,
+                            60, every=0.5, look=lambda: advance_refresh(world)),
+                 f"the canary runs {broken}, every other instance {good}")
+    cluster = world.env["HALFHOUR_CLUSTER"]
+    world.client("cloudwatch").set_alarm_state(AlarmName=f"{cluster}-web-5xx", StateValue="ALARM",
+                                               StateReason="the canary answers 503 on every page")
+    world.record("cloudwatch: web-5xx ALARM", "-", "the canary's 5xx put the refresh's alarm in ALARM")
+    world.expect(wait_until(world, lambda: bool(world.bake.get("finished")), 120, every=0.5,
+                            look=lambda: advance_refresh(world)), "the bake finished")
+    refresh = world.client("autoscaling").describe_instance_refreshes(AutoScalingGroupName=group)["InstanceRefreshes"][0]
+    world.expect(refresh["Status"] == "RollbackSuccessful"
+                 and f"{cluster}-web-5xx" in refresh.get("RollbackDetails", {}).get("RollbackReason", ""),
+                 "AWS rolled the refresh back because the 5xx alarm went into ALARM")
+    world.client("cloudwatch").set_alarm_state(AlarmName=f"{cluster}-web-5xx", StateValue="OK", StateReason="quiet")
+    world.expect(running_images(world) == {good: world.observe()["desired"]}, f"every instance runs {good} again")
+    world.expect(min(r.in_service for r in world.rows[first:]) >= 10,
+                 "never fewer than 10 served through the canary and the rollback")
+    default = world.client("ec2").describe_launch_template_versions(
+        LaunchTemplateId=world.env["HALFHOUR_LAUNCH_TEMPLATE_ID"], Versions=["$Default"])["LaunchTemplateVersions"][0]
+    world.expect(default["LaunchTemplateData"]["ImageId"] == good and "RolledBack" in (world.bake.get("outcome") or {}),
+                 f"the template's default runs {good} again; the bake record marks {broken} bad")
+    told = [r for r in world.control("GET", f"requests?since={cursor}") if r["action"] == "Publish"]
+    world.expect(len(told) == 1 and "rolled back" in told[0]["params"].get("Subject", ""),
+                 "one notification: the gold image was rolled back, and why")
+
+    world.begin(7, "The health check flaps: DNS flips stay within budget; stable again → one fail-back")
     before = len(world.rows)
     toggles = 0
     for healthy in [False, True] * 5:

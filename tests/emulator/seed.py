@@ -137,11 +137,24 @@ def seed(endpoint: str, cluster: str, capacity: int = 2, observe: bool = False,
             DatapointsToAlarm=points[0], EvaluationPeriods=points[1], Threshold=threshold, ComparisonOperator=operator,
             Dimensions=[{"Name": "AutoScalingGroupName", "Value": group}],
         )
+    # What an instance refresh watches, as the template creates it (WebTargetErrorsAlarm,
+    # WebUnhealthyHostsAlarm): the target group's 5xx answers and unhealthy hosts.
+    dimensions = [{"Name": "TargetGroup", "Value": target_group.split(":")[-1]},
+                  {"Name": "LoadBalancer", "Value": lb["LoadBalancerArn"].split(":loadbalancer/")[-1]}]
+    refresh_alarms = (f"{cluster}-web-5xx", f"{cluster}-web-unhealthy")
+    for name, metric, statistic, threshold in zip(refresh_alarms, ("HTTPCode_Target_5XX_Count", "UnHealthyHostCount"),
+                                                  ("Sum", "Maximum"), (10.0, 1.0)):
+        cw.put_metric_alarm(
+            AlarmName=name, Namespace="AWS/ApplicationELB", MetricName=metric, Statistic=statistic, Period=60,
+            DatapointsToAlarm=2, EvaluationPeriods=2, Threshold=threshold,
+            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching", Dimensions=dimensions,
+        )
     return {
         "HALFHOUR_TABLE": table,
         "HALFHOUR_CLUSTER": cluster,
         "HALFHOUR_ASG_NAME": group,
         "HALFHOUR_SCALING_ALARMS": f"{cluster}-cpu-high=+2,{cluster}-cpu-low=-1",
+        "HALFHOUR_REFRESH_ALARMS": ",".join(refresh_alarms),
         "HALFHOUR_DB_INSTANCE_ID": db,
         "HALFHOUR_HOSTED_ZONE_ID": zone,
         "HALFHOUR_RECORD_NAME": record,

@@ -281,6 +281,7 @@ async fn full_bake_reboots_the_reference_and_rolls_out_a_new_version() {
             json!("PinGroup"),
             json!("NewTemplateVersion"),
             json!("StartRefresh"),
+            json!({"EnterPhase": {"phase": "Rolling"}}),
             json!({"WatchRefresh": {"phase": "Rolling"}})
         ]
     );

@@ -482,13 +482,16 @@ pub async fn advance(invocation: &Invocation, deps: &Deps) -> Result<BakeReport,
     let flags = deps.store.read_flags(cluster).await?;
     let paused = flags.is_raised(Flag::Paused, invocation.now);
     let mut steps = Vec::new();
+    // One look at the refresh per invocation: recording what it showed does not change it.
+    let mut refresh_look = None;
     for _ in 0..MAX_STEPS {
         let group = observe_group(deps).await?;
         let image_state = match &bake.image_id {
             Some(id) => deps.images.describe_image(id).await?.map(|i| i.state),
             None => None,
         };
-        let rollout = observe_rollout(&bake, &group, &flags, invocation, deps).await?;
+        let rollout =
+            observe_rollout(&bake, &group, &flags, &mut refresh_look, invocation, deps).await?;
         let mut observed = Observed {
             group: &group,
             image_state,
@@ -546,6 +549,7 @@ async fn observe_rollout(
     bake: &Bake,
     group: &GroupSnapshot,
     flags: &ModeFlags,
+    refresh_look: &mut Option<Option<halfhour::domain::RefreshView>>,
     invocation: &Invocation,
     deps: &Deps,
 ) -> Result<RolloutObservation, Error> {
@@ -555,7 +559,10 @@ async fn observe_rollout(
     };
     if bake.refresh_started && bake.outcome.is_none() {
         if let Some(id) = &bake.refresh_id {
-            seen.refresh = deps.instances.refresh(&group.name, id).await?;
+            if refresh_look.is_none() {
+                *refresh_look = Some(deps.instances.refresh(&group.name, id).await?);
+            }
+            seen.refresh = refresh_look.clone().flatten();
         }
         if let (Some(_), Some(started)) = (bake.canary, bake.refresh_started_at) {
             let cluster = &deps.config.common.cluster;
@@ -705,6 +712,7 @@ async fn apply(
             bake.canary = canary;
         }
         Step::CanaryServing { percentage } => bake.canary_reached = Some(*percentage),
+        Step::EnterPhase { phase } => bake.refresh_phase = Some(*phase),
         Step::RollBack { cause } => {
             bake.rollback_requested = Some(*cause);
             *version = save_bake(deps, bake, Some(*version)).await?;
@@ -937,6 +945,7 @@ fn step_name(step: &Step) -> &'static str {
         Step::NewTemplateVersion => "new_template_version",
         Step::StartRefresh => "start_refresh",
         Step::CanaryServing { .. } => "canary_serving",
+        Step::EnterPhase { .. } => "refresh_phase",
         Step::WatchRefresh { .. } => "watch_refresh",
         Step::RollBack { .. } => "roll_back_refresh",
         Step::RecordOutcome { .. } => "refresh_ended",

@@ -39,6 +39,9 @@ pub struct Bake {
     /// its bake time there.
     #[serde(default)]
     pub canary_reached: Option<u32>,
+    /// The refresh's phase when halfhour last looked (the cluster status shows it).
+    #[serde(default)]
+    pub refresh_phase: Option<RefreshPhase>,
     /// halfhour asked AWS to roll the refresh back, and why.
     #[serde(default)]
     pub rollback_requested: Option<RollbackCause>,
@@ -84,6 +87,7 @@ impl Bake {
             refresh_started_at: None,
             canary: None,
             canary_reached: None,
+            refresh_phase: None,
             rollback_requested: None,
             outcome: None,
             default_restored: false,
@@ -156,7 +160,7 @@ pub enum RollbackCause {
 }
 
 /// Where a running refresh is, as the status and the cluster's decision records show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RefreshPhase {
     /// AWS accepted the refresh and has not begun.
     Starting,
@@ -262,6 +266,10 @@ pub enum Step {
     /// The canary serves: record where the refresh stands (its bake time is spent there).
     CanaryServing {
         percentage: u32,
+    },
+    /// The refresh moved to another phase: record it.
+    EnterPhase {
+        phase: RefreshPhase,
     },
     /// AWS replaces, waits at the canary, or rolls back; halfhour watches.
     WatchRefresh {
@@ -555,6 +563,9 @@ fn watch_refresh(bake: &Bake, observed: &Observed<'_>) -> Step {
         return Step::CanaryServing {
             percentage: refresh.percentage_complete,
         };
+    }
+    if bake.refresh_phase != Some(phase) {
+        return Step::EnterPhase { phase };
     }
     Step::WatchRefresh { phase }
 }
@@ -1093,7 +1104,21 @@ mod tests {
         }
     }
 
+    /// The step once the phase is recorded (see `a_new_phase_is_recorded_once`).
     fn watch(bake: &Bake, refresh: RefreshView, failed_over: bool, db_failover: bool) -> Step {
+        let recorded = Bake {
+            refresh_phase: Some(refresh_phase(bake, &refresh)),
+            ..bake.clone()
+        };
+        watch_as_recorded(&recorded, refresh, failed_over, db_failover)
+    }
+
+    fn watch_as_recorded(
+        bake: &Bake,
+        refresh: RefreshView,
+        failed_over: bool,
+        db_failover: bool,
+    ) -> Step {
         // The reference is gone: the refresh replaced it, and that is no failure any more.
         let g = group(vec![instance("i-new", InService, false)], 3);
         let observed = Observed {
@@ -1265,6 +1290,28 @@ mod tests {
         );
         assert!(!RolloutOutcome::Successful.image_is_bad());
         assert!(!RolloutOutcome::Cancelled.image_is_bad());
+    }
+
+    #[test]
+    fn a_new_phase_is_recorded_once() {
+        let serving = watching(Some(CANARY), Some(33));
+        let rolling = refresh(RefreshStatus::InProgress, 66);
+        assert_eq!(
+            watch_as_recorded(&serving, rolling.clone(), false, false),
+            Step::EnterPhase {
+                phase: RefreshPhase::Rolling
+            }
+        );
+        let recorded = Bake {
+            refresh_phase: Some(RefreshPhase::Rolling),
+            ..serving
+        };
+        assert_eq!(
+            watch_as_recorded(&recorded, rolling, false, false),
+            Step::WatchRefresh {
+                phase: RefreshPhase::Rolling
+            }
+        );
     }
 
     #[test]
