@@ -215,6 +215,17 @@ async fn a_good_image_passes_the_canary_and_completes() {
     );
     let held = scale_in_decision(&s).await;
     assert!(held["Hold"]["reason"].is_string(), "scale-in held: {held}");
+    let reconciler = crate::operator_switches::reconciler_for(&s.cluster, &s.app, false).await;
+    let status = reconciler::handle(
+        &json!({"action": "status"}),
+        &crate::operator_switches::at("status", clock::now()),
+        &reconciler,
+    )
+    .await
+    .expect("the cluster status");
+    let bake = &status["loops"]["gold-image"]["bake"];
+    assert_eq!(bake["refresh_phase"], json!("CanaryBake"), "{status}");
+    assert_eq!(bake["canary"]["percentage"], json!(33), "{status}");
 
     Emulator::shared().advance_clock(BAKE_SECONDS + 1);
     let (rest, fewest_after) = tick_until_finished(&s, "rolling").await;

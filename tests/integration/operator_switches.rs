@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::reliability_adversarial_hour::loops;
 use crate::{failover_dns, gold_image_bake, lifecycle_hooks, scaling_alarms};
 
-fn at(id: &str, now: Millis) -> halfhour::invocation::Invocation {
+pub(crate) fn at(id: &str, now: Millis) -> halfhour::invocation::Invocation {
     halfhour::invocation::Invocation {
         request_id: id.into(),
         now,
@@ -24,7 +24,11 @@ fn at(id: &str, now: Millis) -> halfhour::invocation::Invocation {
 }
 
 /// The reconciler of `cluster`, fanning out to five declared (emulated) loop functions.
-async fn reconciler_for(cluster: &Cluster, app: &str, dry_run: bool) -> reconciler::Deps {
+pub(crate) async fn reconciler_for(
+    cluster: &Cluster,
+    app: &str,
+    dry_run: bool,
+) -> reconciler::Deps {
     let functions: Vec<String> = ["gold-image", "scaler", "lifecycle", "failover"]
         .iter()
         .map(|name| {
