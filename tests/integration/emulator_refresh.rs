@@ -384,24 +384,6 @@ async fn serving_on(
     (on, serving.len())
 }
 
-async fn alarm(config: &aws_config::SdkConfig, name: &str) {
-    aws_sdk_cloudwatch::Client::new(config)
-        .put_metric_alarm()
-        .alarm_name(name)
-        .namespace("AWS/ApplicationELB")
-        .metric_name("HTTPCode_Target_5XX_Count")
-        .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
-        .period(60)
-        .evaluation_periods(1)
-        .threshold(10.0)
-        .comparison_operator(
-            aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanOrEqualToThreshold,
-        )
-        .send()
-        .await
-        .unwrap();
-}
-
 /// Checkpoints and alarms as AWS documents them: a refresh replaces up to each checkpoint and
 /// never past it (however much room MaxHealthyPercentage gives), pauses there for CheckpointDelay
 /// on the emulator clock, then goes on; an alarm in ALARM rolls it back with AutoRollback (the
@@ -420,7 +402,9 @@ async fn refreshes_pause_at_checkpoints_and_roll_back_on_alarms() {
     };
     let (cluster, version) = two_serving_and_a_new_version(&config, "1").await;
     let canary_alarm = format!("{}-5xx", cluster.name);
-    alarm(&config, &canary_alarm).await;
+    halfhour_tests::fixture::put_refresh_alarm(&config, &canary_alarm)
+        .await
+        .unwrap();
     for (preferences, says) in [
         (
             RefreshPreferences::builder().checkpoint_delay(60).build(),
@@ -535,7 +519,9 @@ async fn refreshes_pause_at_checkpoints_and_roll_back_on_alarms() {
     // An alarm during the checkpoint's delay rolls the canary back.
     let (cluster, version) = two_serving_and_a_new_version(&config, "1").await;
     let canary_alarm = format!("{}-5xx", cluster.name);
-    alarm(&config, &canary_alarm).await;
+    halfhour_tests::fixture::put_refresh_alarm(&config, &canary_alarm)
+        .await
+        .unwrap();
     let half = RefreshPreferences::builder()
         .min_healthy_percentage(100)
         .max_healthy_percentage(150)
@@ -591,7 +577,9 @@ async fn refreshes_pause_at_checkpoints_and_roll_back_on_alarms() {
     // Without AutoRollback the same alarm fails the refresh.
     let (cluster, version) = two_serving_and_a_new_version(&config, "1").await;
     let failing = format!("{}-5xx", cluster.name);
-    alarm(&config, &failing).await;
+    halfhour_tests::fixture::put_refresh_alarm(&config, &failing)
+        .await
+        .unwrap();
     aws_sdk_cloudwatch::Client::new(&config)
         .set_alarm_state()
         .alarm_name(&failing)

@@ -33,30 +33,13 @@ async fn canary_setup(app: &str) -> (Setup, String) {
         ],
     )
     .await;
-    put_alarm(&s, &alarm).await;
+    halfhour_tests::fixture::put_refresh_alarm(&s.config, &alarm)
+        .await
+        .expect("alarm created");
     (s, alarm)
 }
 
-/// The target group's 5xx alarm the template creates, as CloudWatch holds it.
-async fn put_alarm(s: &Setup, name: &str) {
-    aws_sdk_cloudwatch::Client::new(&s.config)
-        .put_metric_alarm()
-        .alarm_name(name)
-        .namespace("AWS/ApplicationELB")
-        .metric_name("HTTPCode_Target_5XX_Count")
-        .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
-        .period(60)
-        .evaluation_periods(2)
-        .threshold(10.0)
-        .comparison_operator(
-            aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanOrEqualToThreshold,
-        )
-        .send()
-        .await
-        .expect("alarm created");
-}
-
-/// Gold-image deps for a cluster another suite seeded (with its hooks).
+/// Gold-image deps for a cluster another suite seeded (with its hooks), three serving.
 async fn gold_on(
     config: &aws_config::SdkConfig,
     cluster: &halfhour_tests::Cluster,
@@ -74,12 +57,18 @@ async fn gold_on(
             ("HALFHOUR_NOTIFY_TOPIC_ARN", topic),
         ],
     );
-    Setup {
+    let s = Setup {
         config: config.clone(),
         cluster: cluster.clone(),
         deps: Arc::new(Deps::from_sdk(config_vars, &function_config)),
         app,
-    }
+    };
+    three_in_service(&s).await;
+    s.cluster
+        .continue_waiting(&s.config)
+        .await
+        .expect("hooks continued");
+    s
 }
 
 /// How many InService instances run `image`, of how many serve.
@@ -367,11 +356,6 @@ async fn a_fail_over_during_the_canary_rolls_it_back() {
         "canary-failover",
     )
     .await;
-    three_in_service(&s).await;
-    s.cluster
-        .continue_waiting(&s.config)
-        .await
-        .expect("hooks continued");
     let stock = s.cluster.image_id.clone();
     let (image, _) = bake_to_rollout(&s).await;
     let (_, mut fewest) = tick_to_canary_bake(&s, &image).await;
@@ -418,11 +402,6 @@ async fn a_broken_image_is_caught_at_the_canary_and_the_previous_image_keeps_ser
             .await
             .expect("topic");
     let s = gold_on(&ls.config, &ls.cluster, &topic, "canary-broken").await;
-    three_in_service(&s).await;
-    s.cluster
-        .continue_waiting(&s.config)
-        .await
-        .expect("hooks continued");
     let stock = s.cluster.image_id.clone();
     let (image, _) = bake_to_rollout(&s).await;
     emulator.set_image_probe(&image, false);

@@ -443,6 +443,26 @@ impl Cluster {
     }
 }
 
+/// The target group's 5xx alarm an instance refresh watches, as the template creates it (its
+/// state is the test's to set: SetAlarmState).
+pub async fn put_refresh_alarm(config: &SdkConfig, name: &str) -> Result<(), BoxError> {
+    aws_sdk_cloudwatch::Client::new(config)
+        .put_metric_alarm()
+        .alarm_name(name)
+        .namespace("AWS/ApplicationELB")
+        .metric_name("HTTPCode_Target_5XX_Count")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+        .period(60)
+        .evaluation_periods(2)
+        .threshold(10.0)
+        .comparison_operator(
+            aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanOrEqualToThreshold,
+        )
+        .send()
+        .await?;
+    Ok(())
+}
+
 /// Whether Route53's checkers find the endpoint check healthy now (GetHealthCheckStatus).
 pub async fn reported_healthy(config: &SdkConfig, health_check_id: &str) -> Result<bool, BoxError> {
     let status = aws_sdk_route53::Client::new(config)
