@@ -30,6 +30,8 @@ async fn canary_setup(app: &str) -> (Setup, String) {
         &[
             ("HALFHOUR_CANARY_BAKE_SECONDS", &bake),
             ("HALFHOUR_REFRESH_ALARMS", &alarm),
+            // The shortest hold, so a test can outlast it.
+            ("HALFHOUR_REFRESH_HOLD_SECONDS", "300"),
         ],
     )
     .await;
@@ -204,7 +206,8 @@ async fn a_good_image_passes_the_canary_and_completes() {
     );
     let held = scale_in_decision(&s).await;
     assert!(held["Hold"]["reason"].is_string(), "scale-in held: {held}");
-    let reconciler = crate::operator_switches::reconciler_for(&s.cluster, &s.app, false).await;
+    let reconciler =
+        crate::operator_switches::reconciler_for(&s.cluster, "canary-good", false).await;
     let status = reconciler::handle(
         &json!({"action": "status"}),
         &crate::operator_switches::at("status", clock::now()),
@@ -215,6 +218,33 @@ async fn a_good_image_passes_the_canary_and_completes() {
     let bake = &status["loops"]["gold-image"]["bake"];
     assert_eq!(bake["refresh_phase"], json!("CanaryBake"), "{status}");
     assert_eq!(bake["canary"]["percentage"], json!(33), "{status}");
+
+    // A tick four minutes on (the hold of 300 + 15 s nearly spent): the watch renews it.
+    let later = clock::now().plus(std::time::Duration::from_secs(240));
+    let renewed = handle(
+        &json!({"action": "reconcile"}),
+        &gold_image::Invocation {
+            request_id: "later".into(),
+            now: later,
+            remaining: std::time::Duration::from_secs(60),
+        },
+        &s.deps,
+    )
+    .await
+    .expect("a later tick");
+    assert!(
+        renewed.steps.contains(&json!("RenewRefreshHold")),
+        "{:?}",
+        renewed.steps
+    );
+    let flags = s.deps.store.read_flags(&cluster).await.expect("flags");
+    assert!(
+        flags.is_raised(
+            Flag::Refreshing,
+            later.plus(std::time::Duration::from_secs(200))
+        ),
+        "the cluster stays held while the refresh runs"
+    );
 
     Emulator::shared().advance_clock(BAKE_SECONDS + 1);
     let (rest, fewest_after) = tick_until_finished(&s, "rolling").await;
@@ -252,7 +282,7 @@ async fn scale_in_decision(s: &Setup) -> Value {
     let config = scaler::ScalerConfig::from_lookup(|name| vars.get(name).cloned())
         .expect("valid scaler config");
     let (function_config, _) = Emulator::shared()
-        .function_sdk_config("scaler", &format!("{}-scaler", s.app))
+        .function_sdk_config("scaler", "canary-good")
         .await;
     let deps = scaler::Deps::from_sdk(config, &function_config);
     let now = clock::now();

@@ -469,6 +469,7 @@ pub async fn advance(invocation: &Invocation, deps: &Deps) -> Result<BakeReport,
     let policy = Policy {
         min_serving: deps.config.min_serving,
         db_snapshot: deps.config.db_snapshot,
+        refresh_hold: deps.config.refresh_hold,
     };
     let Some((mut bake, mut version)) = load_bake(deps).await?.filter(|(b, _)| b.is_active())
     else {
@@ -501,6 +502,7 @@ pub async fn advance(invocation: &Invocation, deps: &Deps) -> Result<BakeReport,
             failed_over: rollout.failed_over,
             db_failover: rollout.db_failover,
             default_version: rollout.default_version,
+            refreshing_until: rollout.refreshing_until,
         };
         let mut step = plan::next_step(&bake, &observed, &policy, invocation.now);
         if step == Step::WaitForReference {
@@ -543,6 +545,7 @@ struct RolloutObservation {
     failed_over: bool,
     db_failover: bool,
     default_version: Option<i64>,
+    refreshing_until: Option<halfhour::domain::Millis>,
 }
 
 async fn observe_rollout(
@@ -558,6 +561,13 @@ async fn observe_rollout(
         ..RolloutObservation::default()
     };
     if bake.refresh_started && bake.outcome.is_none() {
+        // The flags as they are now: this invocation may have raised `refreshing` itself.
+        let now_flags = deps.store.read_flags(&deps.config.common.cluster).await?;
+        seen.db_failover = now_flags.is_raised(Flag::DbFailover, invocation.now);
+        seen.refreshing_until = now_flags
+            .hold(Flag::Refreshing)
+            .filter(|_| now_flags.is_raised(Flag::Refreshing, invocation.now))
+            .map(|hold| hold.until);
         if let Some(id) = &bake.refresh_id {
             if refresh_look.is_none() {
                 *refresh_look = Some(deps.instances.refresh(&group.name, id).await?);
@@ -670,22 +680,17 @@ async fn apply(
             deps.templates.set_default_version(template, number).await?;
             bake.new_version = Some(number);
         }
+        Step::RenewRefreshHold => {
+            raise_refreshing(bake, config.refresh_hold, invocation, deps).await?;
+        }
         Step::StartRefresh => {
             let template = launch_template(group, deps)?;
             let canary = config
                 .canary_bake
                 .map(|bake_time| Canary::one_instance(group.desired, bake_time.as_secs() as u32));
             // The flag outlasts the canary's bake time: no scale-in or bake until the refresh ends.
-            let hold = FlagHold {
-                by: flag_owner(&bake.release),
-                since: invocation.now,
-                until: invocation
-                    .now
-                    .plus(config.refresh_hold + config.canary_bake.unwrap_or_default()),
-            };
-            deps.store
-                .raise_flag(cluster, Flag::Refreshing, &hold, false, invocation.now)
-                .await?;
+            let hold = config.refresh_hold + config.canary_bake.unwrap_or_default();
+            raise_refreshing(bake, hold, invocation, deps).await?;
             let min_healthy = plan::refresh_min_healthy(
                 config.refresh_min_healthy_percent,
                 config.min_serving,
@@ -750,6 +755,30 @@ async fn apply(
         | Step::WatchRefresh { .. } => return Ok(()),
     }
     *version = save_bake(deps, bake, Some(*version)).await?;
+    Ok(())
+}
+
+/// The `refreshing` flag, held by this bake for `hold` from now.
+async fn raise_refreshing(
+    bake: &Bake,
+    hold: std::time::Duration,
+    invocation: &Invocation,
+    deps: &Deps,
+) -> Result<(), Error> {
+    let hold = FlagHold {
+        by: flag_owner(&bake.release),
+        since: invocation.now,
+        until: invocation.now.plus(hold),
+    };
+    deps.store
+        .raise_flag(
+            &deps.config.common.cluster,
+            Flag::Refreshing,
+            &hold,
+            false,
+            invocation.now,
+        )
+        .await?;
     Ok(())
 }
 
@@ -946,6 +975,7 @@ fn step_name(step: &Step) -> &'static str {
         Step::StartRefresh => "start_refresh",
         Step::CanaryServing { .. } => "canary_serving",
         Step::EnterPhase { .. } => "refresh_phase",
+        Step::RenewRefreshHold => "renew_refresh_hold",
         Step::WatchRefresh { .. } => "watch_refresh",
         Step::RollBack { .. } => "roll_back_refresh",
         Step::RecordOutcome { .. } => "refresh_ended",

@@ -226,12 +226,17 @@ pub struct Observed<'a> {
     pub db_failover: bool,
     /// The launch template's default version, once a roll-out ended with a bad image.
     pub default_version: Option<i64>,
+    /// Until when the `refreshing` flag holds the cluster (no scale-in, no bake).
+    pub refreshing_until: Option<Millis>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
     pub min_serving: u32,
     pub db_snapshot: bool,
+    /// How long the `refreshing` flag holds; a refresh outlasting it would let scale-in in
+    /// mid-refresh, so the watch renews it once less than half is left.
+    pub refresh_hold: std::time::Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -267,6 +272,8 @@ pub enum Step {
     CanaryServing {
         percentage: u32,
     },
+    /// The refresh runs longer than its flag holds: hold the cluster again.
+    RenewRefreshHold,
     /// The refresh moved to another phase: record it.
     EnterPhase {
         phase: RefreshPhase,
@@ -440,7 +447,7 @@ pub fn next_step(bake: &Bake, observed: &Observed<'_>, policy: &Policy, now: Mil
     }
     if bake.new_version.is_some() {
         // Rolled out: the refresh replaces the reference too, so it is no longer looked at.
-        return rollout_step(bake, observed);
+        return rollout_step(bake, observed, policy, now);
     }
     let Some(reference) = reference else {
         return Step::Fail {
@@ -517,12 +524,12 @@ pub fn next_step(bake: &Bake, observed: &Observed<'_>, policy: &Policy, now: Mil
 
 /// After the new version is the default: start the refresh, watch it to its end, put the default
 /// back if the image turned out bad, retain, finish.
-fn rollout_step(bake: &Bake, observed: &Observed<'_>) -> Step {
+fn rollout_step(bake: &Bake, observed: &Observed<'_>, policy: &Policy, now: Millis) -> Step {
     if !bake.refresh_started {
         return Step::StartRefresh;
     }
     let Some(outcome) = &bake.outcome else {
-        return watch_refresh(bake, observed);
+        return watch_refresh(bake, observed, policy, now);
     };
     if outcome.image_is_bad()
         && !bake.default_restored
@@ -538,7 +545,7 @@ fn rollout_step(bake: &Bake, observed: &Observed<'_>) -> Step {
     Step::Finish
 }
 
-fn watch_refresh(bake: &Bake, observed: &Observed<'_>) -> Step {
+fn watch_refresh(bake: &Bake, observed: &Observed<'_>, policy: &Policy, now: Millis) -> Step {
     let Some(refresh) = &observed.refresh else {
         return Step::RecordOutcome {
             outcome: RolloutOutcome::Unobserved,
@@ -563,6 +570,12 @@ fn watch_refresh(bake: &Bake, observed: &Observed<'_>) -> Step {
         return Step::CanaryServing {
             percentage: refresh.percentage_complete,
         };
+    }
+    if observed
+        .refreshing_until
+        .is_none_or(|until| until < now.plus(policy.refresh_hold / 2))
+    {
+        return Step::RenewRefreshHold;
     }
     if bake.refresh_phase != Some(phase) {
         return Step::EnterPhase { phase };
@@ -606,6 +619,7 @@ mod tests {
     const POLICY: Policy = Policy {
         min_serving: 2,
         db_snapshot: true,
+        refresh_hold: std::time::Duration::from_secs(3600),
     };
 
     fn step(
@@ -623,6 +637,7 @@ mod tests {
             failed_over: false,
             db_failover: false,
             default_version: None,
+            refreshing_until: Some(Millis(i64::MAX)),
         };
         next_step(bake, &observed, &POLICY, Millis(10))
     }
@@ -931,6 +946,7 @@ mod tests {
                 failed_over: false,
                 db_failover: false,
                 default_version: None,
+                refreshing_until: Some(Millis(i64::MAX)),
             };
             next_step(bake, &observed, &POLICY, Millis(10))
         };
@@ -1130,6 +1146,7 @@ mod tests {
             failed_over,
             db_failover,
             default_version: Some(2),
+            refreshing_until: Some(Millis(i64::MAX)),
         };
         next_step(bake, &observed, &POLICY, Millis(10))
     }
@@ -1311,6 +1328,43 @@ mod tests {
             Step::WatchRefresh {
                 phase: RefreshPhase::Rolling
             }
+        );
+    }
+
+    #[test]
+    fn a_refresh_outlasting_its_hold_renews_it_before_it_ends() {
+        let serving = watching(Some(CANARY), Some(33));
+        let g = group(vec![instance("i-new", InService, false)], 3);
+        let watched = |until: Option<Millis>| {
+            let observed = Observed {
+                group: &g,
+                image_state: Some(ImageState::Available),
+                reference_status_ok: None,
+                paused: false,
+                refresh: Some(refresh(RefreshStatus::InProgress, 66)),
+                failed_over: false,
+                db_failover: false,
+                default_version: None,
+                refreshing_until: until,
+            };
+            let recorded = Bake {
+                refresh_phase: Some(RefreshPhase::Rolling),
+                ..serving.clone()
+            };
+            next_step(&recorded, &observed, &POLICY, Millis(10))
+        };
+        assert_eq!(watched(None), Step::RenewRefreshHold, "the hold expired");
+        assert_eq!(
+            watched(Some(Millis(10).plus(POLICY.refresh_hold / 2))),
+            Step::WatchRefresh {
+                phase: RefreshPhase::Rolling
+            },
+            "held long enough"
+        );
+        assert_eq!(
+            watched(Some(Millis(10_000))),
+            Step::RenewRefreshHold,
+            "less than half the hold left"
         );
     }
 
