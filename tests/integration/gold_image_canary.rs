@@ -482,3 +482,50 @@ async fn a_broken_image_is_caught_at_the_canary_and_the_previous_image_keeps_ser
     assert!(fewest >= 3, "never fewer than three served ({fewest})");
     assert_eq!(default_image(&s).await.as_deref(), Some(stock.as_str()));
 }
+
+/// A bake recorded by the release before the canary (none of its fields) survives the upgrade:
+/// read with their defaults, the refresh it started watched to its end.
+#[tokio::test]
+async fn a_bake_recorded_before_the_canary_existed_still_finishes() {
+    let (s, _) = canary_setup("canary-upgrade").await;
+    let (image, _) = bake_to_rollout(&s).await;
+    let cluster = ClusterName::new(&s.cluster.name).expect("cluster name");
+    let doc = s
+        .deps
+        .store
+        .read_doc(&cluster, "bake")
+        .await
+        .expect("read")
+        .expect("the bake record");
+    let mut previous: Value = serde_json::from_str(&doc.body).expect("json");
+    let fields = previous.as_object_mut().expect("an object");
+    for added in [
+        "refresh_started_at",
+        "canary",
+        "canary_reached",
+        "refresh_phase",
+        "rollback_requested",
+        "outcome",
+        "default_restored",
+    ] {
+        fields.remove(added);
+    }
+    s.deps
+        .store
+        .write_doc(&cluster, "bake", &previous.to_string(), Some(doc.version))
+        .await
+        .expect("the previous release's record written");
+    // AWS still runs the refresh with its canary: once that serves, its bake time passes.
+    for round in 0..15 {
+        if serving_image(&s, &image).await == (1, 3) {
+            break;
+        }
+        tick(&s, &format!("upgraded-canary-{round}")).await;
+    }
+    tick(&s, "upgraded-at-checkpoint").await; // AWS's look that finds the checkpoint reached
+    Emulator::shared().advance_clock(BAKE_SECONDS + 1);
+    let (steps, fewest) = tick_until_finished(&s, "upgraded").await;
+    assert_eq!(bake_record(&steps), Some(json!("Successful")), "{steps:?}");
+    assert_eq!(serving_image(&s, &image).await, (3, 3));
+    assert!(fewest >= 3, "never fewer than three served ({fewest})");
+}
