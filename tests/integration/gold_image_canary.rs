@@ -13,8 +13,8 @@ use halfhour_tests::Emulator;
 use serde_json::{Value, json};
 
 use crate::gold_image_bake::{
-    Setup, actions, ami_event, bake_to_rollout, default_image, gold_config, invocation, serving,
-    setup, three_in_service, tick_until_finished,
+    Setup, actions, ami_event, bake_request, bake_to_rollout, default_image, gold_config,
+    invocation, serving, setup, three_in_service, tick_until_finished,
 };
 
 /// The canary's bake time in the tests: the emulator clock is moved past it.
@@ -206,6 +206,16 @@ async fn a_good_image_passes_the_canary_and_completes() {
     );
     let held = scale_in_decision(&s).await;
     assert!(held["Hold"]["reason"].is_string(), "scale-in held: {held}");
+    let images_before = actions(&s.app, "CreateImage").len();
+    let second = handle(
+        &bake_request(&s.cluster),
+        &invocation("second-bake"),
+        &s.deps,
+    )
+    .await
+    .expect_err("no second bake while the canary bakes");
+    assert_eq!(second.kind(), halfhour::ErrorKind::Conflict, "{second}");
+    assert_eq!(actions(&s.app, "CreateImage").len(), images_before);
     let reconciler =
         crate::operator_switches::reconciler_for(&s.cluster, "canary-good", false).await;
     let status = reconciler::handle(
