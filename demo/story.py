@@ -474,16 +474,8 @@ def start_https(endpoint: str, processes: "Processes", out: Path, shared: World)
     """A third cluster whose static page is behind CloudFront, the same binaries served for it;
     its rows and checks go into the shared report."""
     env = seed.seed(endpoint, "https", capacity=2, cloudfront=True)
-    env.update(DEMO_TIMERS)
     env["HALFHOUR_RECONCILE_FUNCTIONS"] = "failover"
-    port = free_port()
-    processes.start(["cargo", "lambda", "watch", "--invoke-port", str(port), "--ignore-changes"],
-                    cwd=ROOT, env=function_env(env, endpoint),
-                    stdout=open(out / "cargo-lambda-watch-https.log", "w"), stderr=subprocess.STDOUT)
-    world = World(emulator=endpoint, invoke_url=f"http://127.0.0.1:{port}", env=env,
-                  log_path=out / "cargo-lambda-watch-https.log")
-    wait_for_port(port)
-    warm_up(world, ["failover", "reconciler"])
+    world = serve(endpoint, processes, out / "cargo-lambda-watch-https.log", env, ["failover", "reconciler"])
     world.started, world.rows, world.checks, world.steps = shared.started, shared.rows, shared.checks, shared.steps
     return world
 
@@ -692,18 +684,24 @@ def function_env(env: dict[str, str], endpoint: str) -> dict[str, str]:
 def start_trial(endpoint: str, processes: "Processes", out: Path) -> World:
     """The trial cluster, and the same binaries served a second time with DRY_RUN=true."""
     env = seed.seed(endpoint, "trial", capacity=2, observe=True)
-    env.update(DEMO_TIMERS)
     env["DRY_RUN"] = "true"
     env["HALFHOUR_RECONCILE_FUNCTIONS"] = ",".join(LOOPS)
+    world = serve(endpoint, processes, out / "cargo-lambda-watch-trial.log", env)
+    world.started = time.monotonic()
+    return world
+
+
+def serve(endpoint: str, processes: "Processes", log: Path, env: dict[str, str],
+          functions: list[str] | None = None) -> World:
+    """Another cluster's functions: the same binaries under their own `cargo lambda watch`, with
+    that cluster's configuration and the demo's short timers, built and started."""
+    env.update(DEMO_TIMERS)
     port = free_port()
     processes.start(["cargo", "lambda", "watch", "--invoke-port", str(port), "--ignore-changes"],
-                    cwd=ROOT, env=function_env(env, endpoint),
-                    stdout=open(out / "cargo-lambda-watch-trial.log", "w"), stderr=subprocess.STDOUT)
-    world = World(emulator=endpoint, invoke_url=f"http://127.0.0.1:{port}", env=env,
-                  log_path=out / "cargo-lambda-watch-trial.log")
+                    cwd=ROOT, env=function_env(env, endpoint), stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    world = World(emulator=endpoint, invoke_url=f"http://127.0.0.1:{port}", env=env, log_path=log)
     wait_for_port(port)
-    warm_up(world)
-    world.started = time.monotonic()
+    warm_up(world, functions)
     return world
 
 

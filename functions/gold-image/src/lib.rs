@@ -26,7 +26,7 @@ use halfhour::domain::image::{
 };
 use halfhour::domain::{
     Canary, Command, Flag, FlagHold, GroupSnapshot, GroupTemplate, ImageRequest, LifecycleState,
-    ModeFlags, RefreshRequest, RefreshStatus, StatusChecks,
+    RefreshRequest, RefreshStatus, StatusChecks,
 };
 use halfhour::idempotency::{Attempt, run_once};
 pub use halfhour::invocation::Invocation;
@@ -480,8 +480,11 @@ pub async fn advance(invocation: &Invocation, deps: &Deps) -> Result<BakeReport,
             dry_run,
         });
     };
-    let flags = deps.store.read_flags(cluster).await?;
-    let paused = flags.is_raised(Flag::Paused, invocation.now);
+    let paused = deps
+        .store
+        .read_flags(cluster)
+        .await?
+        .is_raised(Flag::Paused, invocation.now);
     let mut steps = Vec::new();
     // One look at the refresh per invocation: recording what it showed does not change it.
     let mut refresh_look = None;
@@ -491,8 +494,7 @@ pub async fn advance(invocation: &Invocation, deps: &Deps) -> Result<BakeReport,
             Some(id) => deps.images.describe_image(id).await?.map(|i| i.state),
             None => None,
         };
-        let rollout =
-            observe_rollout(&bake, &group, &flags, &mut refresh_look, invocation, deps).await?;
+        let rollout = observe_rollout(&bake, &group, &mut refresh_look, invocation, deps).await?;
         let mut observed = Observed {
             group: &group,
             image_state,
@@ -551,22 +553,18 @@ struct RolloutObservation {
 async fn observe_rollout(
     bake: &Bake,
     group: &GroupSnapshot,
-    flags: &ModeFlags,
     refresh_look: &mut Option<Option<halfhour::domain::RefreshView>>,
     invocation: &Invocation,
     deps: &Deps,
 ) -> Result<RolloutObservation, Error> {
-    let mut seen = RolloutObservation {
-        db_failover: flags.is_raised(Flag::DbFailover, invocation.now),
-        ..RolloutObservation::default()
-    };
+    let mut seen = RolloutObservation::default();
     if bake.refresh_started && bake.outcome.is_none() {
         // The flags as they are now: this invocation may have raised `refreshing` itself.
-        let now_flags = deps.store.read_flags(&deps.config.common.cluster).await?;
-        seen.db_failover = now_flags.is_raised(Flag::DbFailover, invocation.now);
-        seen.refreshing_until = now_flags
+        let flags = deps.store.read_flags(&deps.config.common.cluster).await?;
+        seen.db_failover = flags.is_raised(Flag::DbFailover, invocation.now);
+        seen.refreshing_until = flags
             .hold(Flag::Refreshing)
-            .filter(|_| now_flags.is_raised(Flag::Refreshing, invocation.now))
+            .filter(|_| flags.is_raised(Flag::Refreshing, invocation.now))
             .map(|hold| hold.until);
         if let Some(id) = &bake.refresh_id {
             if refresh_look.is_none() {
