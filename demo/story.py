@@ -682,9 +682,9 @@ def function_env(env: dict[str, str], endpoint: str) -> dict[str, str]:
 
 
 def start_trial(endpoint: str, processes: "Processes", out: Path) -> World:
-    """The trial cluster, and the same binaries served a second time with DRY_RUN=true."""
+    """The trial cluster, and the same binaries served a second time with HALFHOUR_DRY_RUN=true."""
     env = seed.seed(endpoint, "trial", capacity=2, observe=True)
-    env["DRY_RUN"] = "true"
+    env["HALFHOUR_DRY_RUN"] = "true"
     env["HALFHOUR_RECONCILE_FUNCTIONS"] = ",".join(LOOPS)
     world = serve(endpoint, processes, out / "cargo-lambda-watch-trial.log", env)
     world.started = time.monotonic()

@@ -8,7 +8,9 @@ use crate::domain::ClusterName;
 
 pub const TABLE_NAME: &str = "HALFHOUR_TABLE";
 pub const CLUSTER_NAME: &str = "HALFHOUR_CLUSTER";
-pub const DRY_RUN: &str = "DRY_RUN";
+pub const DRY_RUN: &str = "HALFHOUR_DRY_RUN";
+/// Observe mode's name before it took the `HALFHOUR_` prefix: still read.
+pub const LEGACY_DRY_RUN: &str = "DRY_RUN";
 pub const LEASE_SECONDS: &str = "HALFHOUR_LEASE_SECONDS";
 pub const IDEMPOTENCY_TTL_SECONDS: &str = "HALFHOUR_IDEMPOTENCY_TTL_SECONDS";
 pub const NOTIFY_TOPIC_ARN: &str = "HALFHOUR_NOTIFY_TOPIC_ARN";
@@ -117,7 +119,7 @@ impl CommonConfig {
         Ok(CommonConfig {
             table: vars.required(TABLE_NAME)?,
             cluster: vars.cluster(CLUSTER_NAME)?,
-            dry_run: vars.bool_or(DRY_RUN, false)?,
+            dry_run: dry_run(&vars)?,
             lease: vars.seconds_or(LEASE_SECONDS, 300, 10, 900)?,
             idempotency_ttl: vars.seconds_or(IDEMPOTENCY_TTL_SECONDS, 3600, 60, 86_400 * 7)?,
             notify_topic_arn: vars.optional(NOTIFY_TOPIC_ARN),
@@ -126,6 +128,28 @@ impl CommonConfig {
 
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
+    }
+}
+
+/// Observe mode, under its name or its old one (`DRY_RUN`); both set, they must agree.
+fn dry_run<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<bool, ConfigError> {
+    match (vars.optional(DRY_RUN), vars.optional(LEGACY_DRY_RUN)) {
+        (None, Some(_)) => vars.bool_or(LEGACY_DRY_RUN, false),
+        (Some(value), Some(_)) => {
+            let (new, old) = (
+                vars.bool_or(DRY_RUN, false)?,
+                vars.bool_or(LEGACY_DRY_RUN, false)?,
+            );
+            if new != old {
+                return Err(ConfigError::Invalid {
+                    var: DRY_RUN,
+                    value,
+                    reason: format!("disagrees with {LEGACY_DRY_RUN}={old}; set one of them"),
+                });
+            }
+            Ok(new)
+        }
+        _ => vars.bool_or(DRY_RUN, false),
     }
 }
 
@@ -169,6 +193,32 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, ConfigError::Invalid { var: DRY_RUN, .. }));
         assert!(err.to_string().contains("DRY_RUN=\"maybe\""));
+    }
+
+    #[test]
+    fn observe_mode_is_read_under_its_name_and_its_old_one() {
+        let dry = |pairs: &[(&str, &str)]| {
+            let mut all = vec![(TABLE_NAME, "t"), (CLUSTER_NAME, "prod")];
+            all.extend_from_slice(pairs);
+            CommonConfig::from_lookup(lookup(&all)).map(|c| c.dry_run)
+        };
+        assert_eq!(dry(&[]), Ok(false));
+        assert_eq!(dry(&[(DRY_RUN, "true")]), Ok(true));
+        assert_eq!(
+            dry(&[(LEGACY_DRY_RUN, "true")]),
+            Ok(true),
+            "the old name is accepted"
+        );
+        assert_eq!(
+            dry(&[(DRY_RUN, "true"), (LEGACY_DRY_RUN, "true")]),
+            Ok(true)
+        );
+        let err = dry(&[(DRY_RUN, "false"), (LEGACY_DRY_RUN, "true")]).unwrap_err();
+        assert!(
+            err.to_string().contains("HALFHOUR_DRY_RUN")
+                && err.to_string().contains("DRY_RUN=true"),
+            "{err}"
+        );
     }
 
     #[test]
