@@ -162,7 +162,6 @@ async fn run_refresh(
     config: &aws_config::SdkConfig,
     cluster: &Cluster,
 ) -> (usize, Option<InstanceRefreshStatus>) {
-    let asg = aws_sdk_autoscaling::Client::new(config);
     let mut fewest = usize::MAX;
     for _ in 0..20 {
         fewest = fewest.min(
@@ -172,15 +171,7 @@ async fn run_refresh(
                 .unwrap()
                 .len(),
         );
-        // Whatever waits on a hook (a replacement launching, an old instance leaving) goes on.
-        cluster.continue_waiting(config).await.unwrap();
-        let refreshes = asg
-            .describe_instance_refreshes()
-            .auto_scaling_group_name(&cluster.asg_name)
-            .send()
-            .await
-            .unwrap();
-        let status = refreshes.instance_refreshes()[0].status().cloned();
+        let status = look(config, cluster).await.status().cloned();
         if matches!(
             status,
             Some(
