@@ -1,5 +1,6 @@
-"""Every loop switch (and observe mode, and both cluster modes) through cfn-lint, sam validate and
-checkov: writes the template once per combination of parameter defaults, then lints them all.
+"""Every loop switch (and observe mode, both cluster modes, the company-account and logging settings)
+through cfn-lint, sam validate and checkov: writes the template once per combination of parameter
+defaults, then lints them all.
 
 cfn-lint already follows conditions; checkov and the SAM translator read the defaults, so each
 switch is proved by a template whose defaults are that combination.
@@ -23,21 +24,31 @@ NETWORKS = {
                              "PrivateRouteTableIds": "rtb-0c1d2e3f405162738,rtb-0d1e2f3041526374a"},
 }
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/5f2b7c1e-0d3a-4e8f-9b6a-2c4d8e0f1a3b"
+# A company account: a permissions boundary on every role, a customer managed key for the table,
+# queues, log groups, environments and topic, X-Ray, its own log level, retention and namespace.
+COMPANY = {
+    "PermissionsBoundaryArn": "arn:aws:iam::123456789012:policy/halfhour-boundary",
+    "KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    "Tracing": "Active", "LogLevel": "DEBUG", "LogRetentionDays": "365", "MetricsNamespace": "Company/halfhour",
+}
 
 
 def with_defaults(template: str, values: dict) -> str:
     for name, value in values.items():
-        pattern = rf'(\n  {name}:\n    Type: (?:String|CommaDelimitedList)\n    Default: )"?[^"\n]*"?'
-        template, n = re.subn(pattern, rf'\g<1>"{value}"', template)
+        # A Number's default stays unquoted: its AllowedValues are numbers.
+        pattern = rf'(\n  {name}:\n    Type: (String|CommaDelimitedList|Number)\n    Default: )"?[^"\n]*"?'
+        template, n = re.subn(pattern, lambda m: m[1] + (value if m[2] == "Number" else f'"{value}"'), template)
         if n != 1:
-            sys.exit(f"parameter {name} with a String or list default not found")
+            sys.exit(f"parameter {name} with a String, Number or list default not found")
     return template
 
 
 def combinations():
     """Every combination of the loop switches the AtLeastOneLoop rule allows (30), each with one of
     the four observe-mode x cluster-mode pairs in turn and, for a created cluster, each way of
-    reaching Systems Manager in turn; then an HTTP-only site, created and existing; the static page behind CloudFront."""
+    reaching Systems Manager in turn; then an HTTP-only site, created and existing; the static page behind CloudFront;
+    then a company account's settings (COMPANY), created and existing, live and observing, and
+    tracing PassThrough alone."""
     modes = list(itertools.product(["false", "true"], ["false", "true"]))
     networks = itertools.cycle(["PublicIp", "PrivateWithNat", "PrivateWithEndpoints"])
     allowed = [
@@ -57,6 +68,10 @@ def combinations():
     for create, dry_run in [("false", "false"), ("true", "true")]:
         created = {"LoadBalancerCertificateArn": CERTIFICATE} if create == "true" else {}
         yield {**on, "DryRun": dry_run, "CreateCluster": create, "StaticSiteCertificateArn": CERTIFICATE, **created}
+    for create, dry_run in [("false", "false"), ("true", "true")]:
+        created = {"LoadBalancerCertificateArn": CERTIFICATE, "StaticSiteCertificateArn": CERTIFICATE} if create == "true" else {}
+        yield {**on, "DryRun": dry_run, "CreateCluster": create, **created, **COMPANY}
+    yield {**on, "DryRun": "false", "CreateCluster": "false", "Tracing": "PassThrough"}
 
 
 def check_website_regions(template: str) -> None:
@@ -93,6 +108,50 @@ def check_watchers(path: str) -> None:
     if len(functions) != 6 or len(queues) != 6 or problems:
         sys.exit(f"watching the watcher ({len(functions)} functions, {len(queues)} queues): {problems}")
     print(f"{len(wanted)} alarms notify the topic; the dashboard shows {len(queues)} dead-letter queues")
+
+
+def if_condition(value) -> str | None:
+    """The condition of a Fn::If value, if it is one."""
+    return value["Fn::If"][0] if isinstance(value, dict) and "Fn::If" in value else None
+
+
+def check_company(path: str) -> None:
+    """KmsKeyArn reaches everything it encrypts (the table, every queue, log group and environment,
+    the topic, whose own key then is not made), PermissionsBoundaryArn every role, LogRetentionDays
+    every log group, and the metrics namespace is never written out where MetricsNamespace belongs."""
+    from cfnlint.decode import decode
+
+    template = decode(path)[0]
+    resources, function = template["Resources"], template["Globals"]["Function"]
+    key = {"Fn::If": ["HasKmsKey", {"Ref": "KmsKeyArn"}, {"Ref": "AWS::NoValue"}]}
+    boundary = {"Fn::If": ["HasPermissionsBoundary", {"Ref": "PermissionsBoundaryArn"}, {"Ref": "AWS::NoValue"}]}
+    problems = []
+    if function.get("KmsKeyArn") != key:
+        problems.append("Globals: the functions' environments are not encrypted with KmsKeyArn")
+    if function.get("PermissionsBoundary") != boundary:
+        problems.append("Globals: the functions' roles have no PermissionsBoundaryArn")
+    for name, resource in resources.items():
+        kind, props = resource["Type"], resource.get("Properties", {})
+        if kind == "AWS::IAM::Role" and props.get("PermissionsBoundary") != boundary:
+            problems.append(f"{name}: no PermissionsBoundaryArn")
+        if kind == "AWS::Logs::LogGroup" and (props.get("KmsKeyId") != key
+                                              or props.get("RetentionInDays") != {"Ref": "LogRetentionDays"}):
+            problems.append(f"{name}: not KmsKeyArn and LogRetentionDays")
+        if kind == "AWS::SQS::Queue" and if_condition(props.get("KmsMasterKeyId")) != "HasKmsKey":
+            problems.append(f"{name}: not encrypted with KmsKeyArn")
+        if kind == "AWS::DynamoDB::Table" and props.get("SSESpecification", {}).get("KMSMasterKeyId") != key:
+            problems.append(f"{name}: not encrypted with KmsKeyArn")
+        if kind == "AWS::SNS::Topic" and if_condition(props.get("KmsMasterKeyId")) != "HasKmsKey":
+            problems.append(f"{name}: not encrypted with KmsKeyArn")
+        if kind == "AWS::CloudWatch::Alarm" and props.get("Namespace") == "halfhour":
+            problems.append(f"{name}: namespace halfhour written out (MetricsNamespace)")
+    if resources["NotificationKey"].get("Condition") != "OwnNotificationKey":
+        problems.append("NotificationKey: made even with KmsKeyArn")
+    if '"halfhour"' in str(resources["Dashboard"]) or "{halfhour," in str(resources["Dashboard"]):
+        problems.append("Dashboard: namespace halfhour written out (MetricsNamespace)")
+    if problems:
+        sys.exit("company settings: " + "; ".join(problems))
+    print("KmsKeyArn, PermissionsBoundaryArn, LogRetentionDays and MetricsNamespace reach every resource they are for")
 
 
 # What each switch turns off: every resource whose logical id starts with one of these.
@@ -183,6 +242,7 @@ def main(path: str) -> None:
     check_website_regions(template)
     check_watchers(path)
     check_switches(path)
+    check_company(path)
     tools = Path(sys.executable).parent
     with tempfile.TemporaryDirectory() as out:
         files = []
@@ -197,13 +257,15 @@ def main(path: str) -> None:
              "--compact", "--quiet", "--skip-download"],
             check=True,
         )
-        # The translator does not evaluate conditions: a few runs are enough.
-        for variant in files[::8]:
+        # The translator does not evaluate conditions: a few runs are enough, and every variant of
+        # SAM's own settings (tracing resolved at transform time, boundary, key, tags).
+        validated = sorted(set(files[::8]) | set(files[-3:]))
+        for variant in validated:
             subprocess.run(
                 [tools / "sam", "validate", "--lint", "--region", "us-east-1", "--template", variant],
                 check=True, stdout=subprocess.DEVNULL,
             )
-    print(f"{len(files)} combinations pass cfn-lint and checkov; {len(files[::8])} sam validate --lint")
+    print(f"{len(files)} combinations pass cfn-lint and checkov; {len(validated)} sam validate --lint")
 
 
 if __name__ == "__main__":
