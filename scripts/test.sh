@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command (`make test`): installs the venvs (emulator; SAM CLI, cfn-lint, checkov,
-# cargo-lambda), proves the template (cfn-lint, sam validate --lint, checkov, sam build), checks
+# cargo-lambda), proves the template (cfn-lint, sam validate --lint, checkov, sam build, sam package), checks
 # formatting and lints, runs every unit and integration test, then the IAM proof over the AWS
 # calls those tests made. Needs only the Rust toolchain and python3.
 set -euo pipefail
@@ -37,6 +37,9 @@ SAM_BUILD_MODE=debug sam build --parameter-overrides Architecture=x86_64 \
 for function in $(grep -oP '^  \K[A-Za-z]+Function(?=:)' template.yaml); do
   test -x "$sam_build/build/$function/bootstrap" || { echo "sam build made no bootstrap for $function" >&2; exit 1; }
 done
+
+step "sam package into the AWS emulator's S3, never AWS (what a nesting template deploys: code, licence, README; cfn-lint)"
+"$tools/python" scripts/package_check.py "$sam_build/build/template.yaml"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
