@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """`sam package` of the built template into the AWS emulator's S3, never AWS, then checks that
 what another template would nest is complete: every function's CodeUri is an s3:// object that was
-uploaded (a zip holding its `bootstrap`), the Serverless Application Repository metadata's
-LicenseUrl and ReadmeUrl were uploaded with the repository's LICENSE and README.md, and the
-packaged template passes cfn-lint. Run with the tools venv's python (boto3, cfn-lint, sam):
+uploaded (a zip holding its `bootstrap`), the Serverless Application Repository metadata is within
+the repository's limits and its LicenseUrl and ReadmeUrl were uploaded with the repository's
+LICENSE and README.md, and the packaged template passes cfn-lint. Run with the tools venv's python (boto3, cfn-lint, sam):
 
     HALFHOUR_PYTHON=<emulator venv python> scripts/package_check.py <sam build dir>/template.yaml
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -64,6 +65,24 @@ def s3_key(uri: object, what: str, problems: list[str]) -> str | None:
     return uri[len(prefix):]
 
 
+def application_metadata(app: dict) -> list[str]:
+    """What `sam publish` would be refused for: the Serverless Application Repository's
+    CreateApplication constraints on the metadata."""
+    rules = [
+        ("Name", r"[a-zA-Z0-9\-]{1,140}"),
+        ("Author", r"[a-z0-9](([a-z0-9]|-(?!-))*[a-z0-9])?"),
+        ("Description", r"(?s).{1,256}"),
+        ("SemanticVersion", r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"),
+        ("SpdxLicenseId", r"Apache-2\.0"),
+    ]
+    problems = [f"AWS::ServerlessRepo::Application {field}: {app.get(field)!r} does not match {rule}"
+                for field, rule in rules if not re.fullmatch(rule, str(app.get(field, "")))]
+    labels = app.get("Labels", [])
+    if len(labels) > 10 or not all(re.fullmatch(r"[a-zA-Z0-9+\-_:/@]{1,127}", str(label)) for label in labels):
+        problems.append(f"AWS::ServerlessRepo::Application Labels: {labels!r}")
+    return problems
+
+
 def check(packaged: Path, s3) -> list[str]:
     template, errors = decode(str(packaged))
     if template is None:
@@ -90,6 +109,7 @@ def check(packaged: Path, s3) -> list[str]:
     if "CodeUri" in template.get("Globals", {}).get("Function", {}):
         problems.append("Globals: a CodeUri, which `sam build` and `sam package` leave as written")
     app = template.get("Metadata", {}).get("AWS::ServerlessRepo::Application", {})
+    problems += application_metadata(app)
     for field, local in [("LicenseUrl", "LICENSE"), ("ReadmeUrl", "README.md")]:
         key = s3_key(app.get(field), f"AWS::ServerlessRepo::Application {field}", problems)
         if key is None:
