@@ -438,7 +438,7 @@ def trial(world: World) -> None:
     time.sleep(1)  # the watch writes each function's log as it runs
     recorded = decisions(world.log_path)
     loops = {"scaling", "lifecycle", "failover", "gold-image", "database", "reconciler"}
-    world.expect(loops <= {d["loop_name"] for d in recorded if d.get("dry_run") is True},
+    world.expect(loops <= {d["loop"] for d in recorded if d.get("dry_run") is True},
                  f"every loop recorded what it would have done (dry_run: true): {sorted(loops)}")
 
 
@@ -493,8 +493,8 @@ def json_lines(log: Path, marker: str) -> list[dict[str, Any]]:
 
 
 def decisions(log: Path) -> list[dict[str, Any]]:
-    """The decision records (one JSON log line each) in a watch log."""
-    return [line["fields"] for line in json_lines(log, '"message":"decision"') if "fields" in line]
+    """The decision records (one JSON log line each, the record nested under `decision`)."""
+    return [line["decision"] for line in json_lines(log, '"message":"decision"') if "decision" in line]
 
 
 def metric_documents(log: Path) -> list[dict[str, Any]]:

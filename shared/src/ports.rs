@@ -246,21 +246,78 @@ pub trait DbSnapshots: Send + Sync {
 /// Operator-visible notifications (SNS).
 #[async_trait]
 pub trait Notifier: Send + Sync {
-    async fn notify(&self, subject: &str, message: &str) -> Result<()>;
+    async fn notify(&self, notice: &crate::domain::Notice) -> Result<()>;
 }
 
-/// Notify through `notifier` when the deployment has a topic. The decision is already taken and
-/// recorded, so a failed notification is logged, never returned.
+/// Tell the operator of `notice` when the deployment has a topic, unless one of its kind went
+/// out within the quiet period (then it is counted, and the next one or the reconciler's
+/// summary says so). The decision is already taken and recorded, so a failed notification is
+/// logged, never returned; a ledger that cannot be read or written never holds one back.
 pub async fn notify_best_effort(
     notifier: Option<&std::sync::Arc<dyn Notifier>>,
-    subject: &str,
-    message: &str,
+    store: &dyn StateStore,
+    mut notice: crate::domain::Notice,
+    now: crate::domain::Millis,
 ) {
-    if let Some(notifier) = notifier
-        && let Err(err) = notifier.notify(subject, message).await
-    {
-        tracing::warn!(error = %err, %subject, "notification not sent");
+    use crate::domain::{ClusterName, Delivery, NoticeLedger};
+    use crate::state::{doc, read_json_or_default, write_json};
+    let Some(notifier) = notifier else {
+        tracing::info!(kind = notice.kind, subject = %notice.subject(), "no topic: notice only logged");
+        return;
+    };
+    if let Ok(cluster) = ClusterName::new(&notice.cluster) {
+        for _ in 0..3 {
+            let Ok((mut ledger, version)) =
+                read_json_or_default::<NoticeLedger>(store, &cluster, doc::NOTICES).await
+            else {
+                break;
+            };
+            let delivery = ledger.admit(&notice, now);
+            match write_json(store, &cluster, doc::NOTICES, &ledger, version).await {
+                Ok(false) => continue,
+                Ok(true) if delivery == Delivery::Hold => {
+                    tracing::info!(kind = notice.kind, subject = %notice.subject(), "notice held back: one of its kind went out within the quiet period");
+                    return;
+                }
+                Ok(true) => {
+                    if let Delivery::Send { summarises } = delivery {
+                        notice.summarised = summarises;
+                    }
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
     }
+    if let Err(err) = notifier.notify(&notice).await {
+        tracing::warn!(error = %err, subject = %notice.subject(), "notification not sent");
+    }
+}
+
+/// Send the summaries of notices held back whose quiet period is over (the reconciler's tick).
+pub async fn send_held_back_summaries(
+    notifier: Option<&std::sync::Arc<dyn Notifier>>,
+    store: &dyn StateStore,
+    cluster: &crate::domain::ClusterName,
+    now: crate::domain::Millis,
+) -> Result<usize> {
+    use crate::domain::NoticeLedger;
+    use crate::state::{doc, read_json_or_default, write_json};
+    let Some(notifier) = notifier else {
+        return Ok(0);
+    };
+    let (mut ledger, version) =
+        read_json_or_default::<NoticeLedger>(store, cluster, doc::NOTICES).await?;
+    let summaries = ledger.take_overdue(cluster, now);
+    if summaries.is_empty() || !write_json(store, cluster, doc::NOTICES, &ledger, version).await? {
+        return Ok(0); // nothing held back, or another tick is sending them
+    }
+    for summary in &summaries {
+        if let Err(err) = notifier.notify(summary).await {
+            tracing::warn!(error = %err, subject = %summary.subject(), "summary not sent");
+        }
+    }
+    Ok(summaries.len())
 }
 
 /// Completing and extending lifecycle actions of an Auto Scaling group.

@@ -19,9 +19,11 @@ pub mod doc {
     pub const BAKE: &str = crate::domain::image::BAKE_DOC;
     /// The last decisions each loop acted on (see [`super::remember_decision`]).
     pub const DECISIONS: &str = "decisions";
+    /// When each kind of notice last went out, and how many were held back since.
+    pub const NOTICES: &str = "notices";
 
     /// (loop, document) for every document a loop keeps.
-    pub const ALL: [(&str, &str); 8] = [
+    pub const ALL: [(&str, &str); 9] = [
         ("lifecycle", LIFECYCLE),
         ("failover", FAILOVER),
         ("database", DATABASE),
@@ -30,6 +32,7 @@ pub mod doc {
         ("scaling", SCALER_COEXISTENCE),
         ("gold-image", BAKE),
         ("every loop", DECISIONS),
+        ("every loop", NOTICES),
     ];
 }
 

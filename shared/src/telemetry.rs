@@ -5,19 +5,56 @@ use serde_json::Value;
 
 use crate::domain::ClusterName;
 
-/// CloudWatch namespace of every halfhour metric.
+/// CloudWatch namespace of halfhour's metrics unless `POWERTOOLS_METRICS_NAMESPACE` names
+/// another (the template's `MetricsNamespace`).
 pub const METRICS_NAMESPACE: &str = "halfhour";
+/// The service every log line and decision record names unless `POWERTOOLS_SERVICE_NAME` says.
+pub const SERVICE_NAME: &str = "halfhour";
+
+/// Settings named as Powertools for AWS Lambda names them
+/// (https://docs.powertools.aws.dev/lambda/python/latest/#environment-variables), so an account
+/// that sets them for every function sets them for halfhour too.
+pub const POWERTOOLS_SERVICE_NAME: &str = "POWERTOOLS_SERVICE_NAME";
+pub const POWERTOOLS_METRICS_NAMESPACE: &str = "POWERTOOLS_METRICS_NAMESPACE";
+pub const POWERTOOLS_LOG_LEVEL: &str = "POWERTOOLS_LOG_LEVEL";
+
+/// Who writes the decision records: set once at init.
+static WRITER: std::sync::OnceLock<(String, &'static str)> = std::sync::OnceLock::new();
+
+/// The logging and metrics settings of one process, read from its environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub service: String,
+    pub namespace: String,
+    pub level: tracing::level_filters::LevelFilter,
+}
+
+impl Settings {
+    /// Lambda's own log-level control (`AWS_LAMBDA_LOG_LEVEL`, the template's `LogLevel`) wins
+    /// over `POWERTOOLS_LOG_LEVEL`, as it does in Powertools; `RUST_LOG` read as one level last.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let set = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        Settings {
+            service: set(POWERTOOLS_SERVICE_NAME).unwrap_or_else(|| SERVICE_NAME.to_owned()),
+            namespace: set(POWERTOOLS_METRICS_NAMESPACE)
+                .unwrap_or_else(|| METRICS_NAMESPACE.to_owned()),
+            level: log_level(
+                set("AWS_LAMBDA_LOG_LEVEL")
+                    .or_else(|| set(POWERTOOLS_LOG_LEVEL))
+                    .or_else(|| set("RUST_LOG"))
+                    .as_deref(),
+            ),
+        }
+    }
+}
 
 /// Set up the logs (JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`, as the template sets it) and the
 /// EMF metrics collector. Call once, at init. Every metric carries the `function` and the
 /// `cluster` (`HALFHOUR_CLUSTER`), so two stacks in one account never mix their numbers.
 pub fn init(function: &'static str) -> Option<&'static metrics_cloudwatch_embedded::Collector> {
-    let level = log_level(
-        std::env::var("AWS_LAMBDA_LOG_LEVEL")
-            .or_else(|_| std::env::var("RUST_LOG"))
-            .ok()
-            .as_deref(),
-    );
+    let settings = Settings::from_lookup(|name| std::env::var(name).ok());
+    let level = settings.level;
+    let _ = WRITER.set((settings.service.clone(), function));
     let logs = tracing_subscriber::fmt()
         .with_target(false)
         .without_time()
@@ -30,7 +67,7 @@ pub fn init(function: &'static str) -> Option<&'static metrics_cloudwatch_embedd
     }
     let cluster = std::env::var(crate::config::CLUSTER_NAME).unwrap_or_default();
     match metrics_cloudwatch_embedded::Builder::new()
-        .cloudwatch_namespace(METRICS_NAMESPACE)
+        .cloudwatch_namespace(settings.namespace)
         .with_dimension("cluster", cluster)
         .with_dimension("function", function)
         .init()
@@ -85,7 +122,9 @@ where
 }
 
 /// One decision a loop took: what it saw, which guards held, what it chose, and whether it
-/// acted. Emitted as exactly one structured log line and one `Decisions` metric.
+/// acted. Emitted as exactly one JSON log line (the record as a nested object under
+/// `decision`, so Logs Insights queries `decision.inputs.…` without parsing a string) and one
+/// `Decisions` metric.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct DecisionRecord {
     #[serde(rename = "loop")]
@@ -131,17 +170,31 @@ impl DecisionRecord {
         self
     }
 
+    /// The log line: level, message, service and function beside the record itself.
+    pub fn log_line(&self, service: &str, function: &str) -> Value {
+        serde_json::json!({
+            "level": "INFO",
+            "message": "decision",
+            "service": service,
+            "function": function,
+            "loop": self.loop_name,
+            "cluster": self.cluster,
+            "action": self.action,
+            "dry_run": self.dry_run,
+            "decision": self,
+        })
+    }
+
     pub fn emit(&self) {
-        let record = serde_json::to_string(self).unwrap_or_default();
-        tracing::info!(
-            target: "halfhour::decision",
-            loop_name = self.loop_name,
-            cluster = %self.cluster,
-            action = %self.action,
-            dry_run = self.dry_run,
-            decision = %record,
-            "decision"
-        );
+        if tracing::enabled!(target: "halfhour::decision", tracing::Level::INFO) {
+            use std::io::Write;
+            let (service, function) = WRITER
+                .get()
+                .map_or((SERVICE_NAME, "halfhour"), |(s, f)| (s.as_str(), *f));
+            let line = self.log_line(service, function).to_string();
+            // One write of one line: it never interleaves with the runtime's own log lines.
+            let _ = writeln!(std::io::stdout().lock(), "{line}");
+        }
         metrics::counter!(
             "Decisions",
             "loop" => self.loop_name,
@@ -173,6 +226,61 @@ mod tests {
         ] {
             assert_eq!(log_level(setting), level, "{setting:?}");
         }
+    }
+
+    /// Powertools' names set the service, the namespace and the level; Lambda's own level wins.
+    #[test]
+    fn powertools_settings_are_honoured() {
+        let settings = |vars: &[(&str, &str)]| {
+            let vars: std::collections::HashMap<String, String> = vars
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            Settings::from_lookup(|name| vars.get(name).cloned())
+        };
+        assert_eq!(
+            settings(&[]),
+            Settings {
+                service: "halfhour".into(),
+                namespace: "halfhour".into(),
+                level: LevelFilter::INFO
+            }
+        );
+        let named = settings(&[
+            ("POWERTOOLS_SERVICE_NAME", "shop-ops"),
+            ("POWERTOOLS_METRICS_NAMESPACE", "Shop/Ops"),
+            ("POWERTOOLS_LOG_LEVEL", "DEBUG"),
+        ]);
+        assert_eq!(
+            (
+                named.service.as_str(),
+                named.namespace.as_str(),
+                named.level
+            ),
+            ("shop-ops", "Shop/Ops", LevelFilter::DEBUG)
+        );
+        let both = settings(&[
+            ("POWERTOOLS_LOG_LEVEL", "DEBUG"),
+            ("AWS_LAMBDA_LOG_LEVEL", "WARN"),
+        ]);
+        assert_eq!(both.level, LevelFilter::WARN);
+        assert_eq!(
+            settings(&[("POWERTOOLS_METRICS_NAMESPACE", " ")]).namespace,
+            "halfhour"
+        );
+    }
+
+    /// The log line carries the record as an object, not a string.
+    #[test]
+    fn the_decision_line_nests_the_record() {
+        let cluster = ClusterName::new("prod").unwrap();
+        let record =
+            DecisionRecord::new("scaling", &cluster, "hold").inputs(json!({"desired": 10}));
+        let line = record.log_line("halfhour", "scaler");
+        assert_eq!(line["message"], "decision");
+        assert_eq!(line["service"], "halfhour");
+        assert_eq!(line["loop"], "scaling");
+        assert_eq!(line["decision"]["inputs"]["desired"], 10);
     }
 
     #[test]

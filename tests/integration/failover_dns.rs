@@ -233,12 +233,14 @@ async fn fails_over_natively_holds_static_through_the_hold_down_then_fails_back(
     .unwrap();
     assert_eq!(back.reason, Some(json!("FailedBack")));
     assert_eq!(s.answer(), "PRIMARY");
-    let published = Emulator::shared()
-        .requests(&s.app)
-        .into_iter()
-        .filter(|r| r.action == "Publish")
-        .count();
-    assert_eq!(published, 2, "fail-over and fail-back are notified");
+    let published = halfhour_tests::notices::published(&s.app);
+    assert_eq!(published.len(), 2, "fail-over and fail-back are notified");
+    assert!(published[0].subject.contains("fail over"), "{published:?}");
+    assert!(published[0].email.contains("Next:"), "{published:?}");
+    assert_eq!(
+        published[1].chat["metadata"]["eventType"],
+        "halfhour.failover.fail_back"
+    );
 }
 
 /// An HTTPS-only site: its load balancer redirects :80 to HTTPS whatever the application does,
@@ -501,13 +503,9 @@ async fn a_db_failover_in_awss_documented_shape_holds_dns_and_a_stopped_db_is_re
     .await
     .unwrap();
     assert_eq!(stopped.action, "report_outage");
-    let published: Vec<_> = emulator
-        .requests(&s.db_events_app)
-        .into_iter()
-        .filter(|r| r.action == "Publish")
-        .collect();
+    let published = halfhour_tests::notices::published(&s.db_events_app);
     assert_eq!(published.len(), 1, "the operator hears of the outage");
-    assert!(published[0].params.to_string().contains("is down"));
+    assert!(published[0].email.contains("is down"));
 }
 
 #[tokio::test]
@@ -668,17 +666,13 @@ async fn database_drift_is_reported_once() {
     db_events::reconcile(&at("r2", after(60)), &db)
         .await
         .unwrap();
-    let published: Vec<_> = Emulator::shared()
-        .requests(&s.db_events_app)
-        .into_iter()
-        .filter(|r| r.action == "Publish")
-        .collect();
+    let published = halfhour_tests::notices::published(&s.db_events_app);
     assert_eq!(
         published.len(),
         1,
         "drift is reported once, not every minute"
     );
-    assert!(published[0].params.to_string().contains("MultiAzOff"));
+    assert!(published[0].email.contains("MultiAzOff"));
 }
 
 #[tokio::test]

@@ -376,14 +376,9 @@ async fn full_bake_reboots_the_reference_and_rolls_out_a_new_version() {
         Some("true")
     );
     assert_eq!(image_tags.get(CLUSTER_TAG), Some(&s.cluster.name));
-    let published = actions(&s.app, "Publish");
+    let published = halfhour_tests::notices::published(&s.app);
     assert_eq!(published.len(), 1, "one notification for the outcome");
-    assert!(
-        published[0].params["Subject"]
-            .as_str()
-            .unwrap()
-            .contains("rolled out")
-    );
+    assert!(published[0].subject.contains("rolled out"));
 
     // The flag is down: a second bake may start later, and a duplicate of this one is a replay.
     let replay = handle(&bake_request(&s.cluster), &invocation("bake-1"), &s.deps)

@@ -157,14 +157,9 @@ async fn set_alarm(s: &Setup, name: &str, state: aws_sdk_cloudwatch::types::Stat
 }
 
 fn published(app: &str) -> Vec<(String, String)> {
-    actions(app, "Publish")
-        .iter()
-        .map(|p| {
-            (
-                p.params["Subject"].as_str().unwrap_or_default().to_owned(),
-                p.params["Message"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
+    halfhour_tests::notices::published(app)
+        .into_iter()
+        .map(|n| (n.subject, n.email))
         .collect()
 }
 

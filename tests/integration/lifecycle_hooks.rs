@@ -612,15 +612,14 @@ async fn breaker_reverts_what_the_group_launches(app: &str, rolled: Rolled) {
         Some(1),
         "launch template default reverted to the good version"
     );
-    let published = calls(&s.app, "Publish");
+    let published = halfhour_tests::notices::published(&s.app);
     assert_eq!(published.len(), 1);
     assert!(
-        published[0].params["Message"]
-            .as_str()
-            .unwrap()
+        published[0]
+            .email
             .contains("launches version 1 again instead of 2"),
         "{:?}",
-        published[0].params
+        published[0]
     );
     if rolled == Rolled::Refreshing {
         assert_eq!(calls(&s.app, "RollbackInstanceRefresh").len(), 1);

@@ -379,14 +379,10 @@ async fn instances_on_basic_monitoring_are_reported_once() {
             .await
             .unwrap();
         }
-        let published: Vec<_> = Emulator::shared()
-            .requests(&app)
-            .into_iter()
-            .filter(|r| r.action == "Publish")
-            .collect();
+        let published = halfhour_tests::notices::published(&app);
         assert_eq!(published.len(), expected, "detailed monitoring {detailed}");
         if expected == 1 {
-            assert!(published[0].params.to_string().contains("basic monitoring"));
+            assert!(published[0].text().contains("basic monitoring"));
         }
     }
 }
@@ -435,7 +431,7 @@ async fn other_capacity_writers_are_reported_once_while_they_are_there() {
     }
     let published = publishes();
     assert_eq!(published.len(), 1, "reported once while they are there");
-    let message = published[0].params.to_string();
+    let message = published[0].text();
     assert!(
         message.contains(&policy) && message.contains(&nightly),
         "{message}"
@@ -467,10 +463,38 @@ async fn other_capacity_writers_are_reported_once_while_they_are_there() {
         .send()
         .await
         .unwrap();
-    scaler::reconcile(&invocation("tick-back", halfhour::clock::now()), &deps)
+    // The same cause within the quiet period of its last notice is held back; later, told again.
+    scaler::reconcile(&invocation("tick-soon", halfhour::clock::now()), &deps)
         .await
         .unwrap();
-    assert_eq!(publishes().len(), 2, "back again: reported again");
+    assert_eq!(
+        publishes().len(),
+        1,
+        "back within the quiet period: held back"
+    );
+    let later = halfhour::clock::now().plus(halfhour::domain::notice::QUIET_PERIOD);
+    // A report is made on a change of what is seen: show the writers gone once more, then back.
+    asg.delete_scheduled_action()
+        .auto_scaling_group_name(&cluster.asg_name)
+        .scheduled_action_name(&nightly)
+        .send()
+        .await
+        .unwrap();
+    scaler::reconcile(&invocation("tick-gone-again", later), &deps)
+        .await
+        .unwrap();
+    asg.put_scheduled_update_group_action()
+        .auto_scaling_group_name(&cluster.asg_name)
+        .scheduled_action_name(&nightly)
+        .recurrence("0 23 * * *")
+        .desired_capacity(3)
+        .send()
+        .await
+        .unwrap();
+    scaler::reconcile(&invocation("tick-back", later), &deps)
+        .await
+        .unwrap();
+    assert_eq!(publishes().len(), 2, "back again later: reported again");
 }
 
 #[tokio::test]
@@ -506,7 +530,7 @@ async fn a_capacity_change_halfhour_did_not_make_is_named_when_the_scaler_acts()
     assert_eq!(outcome.desired, Some(8));
     let told = published(&app, "changed elsewhere");
     assert_eq!(told.len(), 1);
-    let message = told[0].params.to_string();
+    let message = told[0].text();
     assert!(
         message.contains("desired capacity 6, not the 4"),
         "{message}"
@@ -515,29 +539,35 @@ async fn a_capacity_change_halfhour_did_not_make_is_named_when_the_scaler_acts()
 
 /// A scaler with a notification topic on a fresh cluster: (seed config, cluster, deps, its app).
 async fn notifying(app: &str) -> (aws_config::SdkConfig, Cluster, Deps, String) {
+    notifying_with(app, |_| "cpu-high=+2,cpu-low=-1".to_owned(), &[]).await
+}
+
+/// [`notifying`] with the alarms `alarms` names for the cluster and `extra` settings.
+async fn notifying_with(
+    app: &str,
+    alarms: impl Fn(&str) -> String,
+    extra: &[(&'static str, &str)],
+) -> (aws_config::SdkConfig, Cluster, Deps, String) {
     let (seed, cluster, topic) = crate::seeded_with_topic(app).await;
-    let vars: HashMap<&str, String> = HashMap::from([
+    let mut vars: HashMap<&str, String> = HashMap::from([
         ("HALFHOUR_TABLE", cluster.table.clone()),
         ("HALFHOUR_CLUSTER", cluster.name.clone()),
         ("HALFHOUR_ASG_NAME", cluster.asg_name.clone()),
-        (
-            "HALFHOUR_SCALING_ALARMS",
-            "cpu-high=+2,cpu-low=-1".to_owned(),
-        ),
+        ("HALFHOUR_SCALING_ALARMS", alarms(&cluster.name)),
         ("HALFHOUR_NOTIFY_TOPIC_ARN", topic),
         ("HALFHOUR_SCALE_OUT_COOLDOWN_SECONDS", "0".to_owned()),
     ]);
+    vars.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
     let config = ScalerConfig::from_lookup(|name| vars.get(name).cloned()).expect("config");
     let (function_config, app) = Emulator::shared().function_sdk_config("scaler", app).await;
     (seed, cluster, Deps::from_sdk(config, &function_config), app)
 }
 
 /// The notifications `app` published whose text contains `about`.
-fn published(app: &str, about: &str) -> Vec<halfhour_tests::LoggedRequest> {
-    Emulator::shared()
-        .requests(app)
+fn published(app: &str, about: &str) -> Vec<halfhour_tests::notices::Published> {
+    halfhour_tests::notices::published(app)
         .into_iter()
-        .filter(|r| r.action == "Publish" && r.params.to_string().contains(about))
+        .filter(|n| n.text().contains(about))
         .collect()
 }
 
@@ -606,4 +636,144 @@ async fn a_held_alarm_takes_no_lease_and_writes_only_its_idempotency_record() {
         "a step waits for the lease"
     );
     assert_eq!(desired(&s).await, 4, "and changes nothing without it");
+}
+
+/// Reaching the maximum is told once; another within the quiet period is held back, and the
+/// next one after it says how many it stands for. Each is a valid Chatbot notification.
+#[tokio::test]
+async fn capacity_at_its_maximum_is_told_and_repeats_are_summarised() {
+    let (seed, cluster, deps, app) = notifying("scale-at-max").await;
+    let asg = aws_sdk_autoscaling::Client::new(&seed);
+    let lower_to_eight = || async {
+        asg.set_desired_capacity()
+            .auto_scaling_group_name(&cluster.asg_name)
+            .desired_capacity(8)
+            .send()
+            .await
+            .expect("desired capacity set from outside");
+    };
+    let t0 = clock::now();
+    let minute = Duration::from_secs(60);
+    for i in 0..4 {
+        deliver(&deps, "cpu-high", t0.plus(i * minute)).await;
+    }
+    let at_max = || published(&app, "maximum");
+    assert_eq!(at_max().len(), 1, "2 -> 4 -> 6 -> 8 -> 10: told once");
+    let first = &at_max()[0];
+    assert!(
+        first.subject.contains("scaled out to its maximum (10)"),
+        "{first:?}"
+    );
+    assert!(first.email.contains("raise MaxSize"), "{first:?}");
+    assert_eq!(
+        first.chat["metadata"]["eventType"],
+        "halfhour.scaling.at-max"
+    );
+    assert_eq!(first.chat["content"]["keywords"][3], "scale_out");
+    assert_eq!(
+        deliver(&deps, "cpu-high", t0.plus(4 * minute)).await,
+        Some(10)
+    );
+    assert_eq!(
+        at_max().len(),
+        1,
+        "a hold at the maximum is no change: nothing new"
+    );
+
+    lower_to_eight().await;
+    assert_eq!(
+        deliver(&deps, "cpu-high", t0.plus(5 * minute)).await,
+        Some(10)
+    );
+    assert_eq!(
+        at_max().len(),
+        1,
+        "again within the quiet period: held back"
+    );
+
+    // The quiet period runs from the first notice (the fourth step, at three minutes).
+    let later = t0
+        .plus(3 * minute)
+        .plus(halfhour::domain::notice::QUIET_PERIOD);
+    lower_to_eight().await;
+    assert_eq!(
+        deliver(&deps, "cpu-high", later.plus(minute)).await,
+        Some(10)
+    );
+    let told = at_max();
+    assert_eq!(told.len(), 2, "{told:?}");
+    assert!(
+        told[1]
+            .email
+            .contains("1 more notice(s) of this kind since"),
+        "{:?}",
+        told[1]
+    );
+}
+
+/// One alarm transition into ALARM at `when`; the desired capacity it left.
+async fn deliver(deps: &Deps, name: &str, when: Millis) -> Option<u32> {
+    handle_at(
+        &alarm_event(name, "ALARM", when),
+        format!("{name}@{}", when.0),
+        when,
+        deps,
+    )
+    .await
+    .expect("handled")
+    .desired
+}
+
+/// A scale-in the guards keep refusing is told once it has lasted, once per alarm episode.
+#[tokio::test]
+async fn a_scale_in_refused_for_long_is_told_once() {
+    let (seed, cluster, deps, app) = notifying_with(
+        "scale-refused",
+        |c| format!("{c}-cpu-high=+2,{c}-cpu-low=-1"),
+        &[("HALFHOUR_REFUSED_SCALE_IN_NOTICE_SECONDS", "60")],
+    )
+    .await;
+    let low = format!("{}-cpu-low", cluster.name);
+    put_alarm(&seed, &low, StateValue::Alarm).await;
+    put_alarm(&seed, &format!("{}-cpu-high", cluster.name), StateValue::Ok).await;
+    let name = ClusterName::new(&cluster.name).unwrap();
+    let t0 = clock::now();
+    let hold = FlagHold {
+        by: "gold-image".into(),
+        since: t0,
+        until: t0.plus(Duration::from_secs(7200)),
+    };
+    deps.store
+        .raise_flag(&name, Flag::Refreshing, &hold, true, t0)
+        .await
+        .unwrap();
+    let refused = || published(&app, "scale-in refused");
+    for seconds in [0, 30, 59] {
+        let at = t0.plus(Duration::from_secs(seconds));
+        let outcomes = reconcile(&invocation("tick", at), &deps).await.unwrap();
+        assert_eq!(
+            outcomes[0].decision,
+            json!({"Hold": {"reason": "Refreshing"}})
+        );
+    }
+    assert!(refused().is_empty(), "not yet long");
+    for seconds in [61, 120, 600] {
+        let at = t0.plus(Duration::from_secs(seconds));
+        reconcile(&invocation("tick", at), &deps).await.unwrap();
+    }
+    let told = refused();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(told[0].email.contains("Refreshing"), "{:?}", told[0]);
+    assert!(
+        told[0].email.contains("`status` on the reconciler"),
+        "{:?}",
+        told[0]
+    );
+    assert!(
+        Emulator::shared()
+            .requests(&app)
+            .iter()
+            .all(|r| r.action != "SetDesiredCapacity"),
+        "capacity left alone"
+    );
 }

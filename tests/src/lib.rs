@@ -3,6 +3,7 @@
 
 pub mod emulator;
 pub mod fixture;
+pub mod notices;
 
 pub use emulator::{Emulator, LoggedRequest};
 pub use fixture::{Cluster, Shape};

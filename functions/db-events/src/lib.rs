@@ -11,10 +11,10 @@ use halfhour::aws::dynamodb::DynamoStateStore;
 use halfhour::aws::rds::Rds;
 use halfhour::aws::sns::notifier;
 use halfhour::config::{CommonConfig, ConfigError, Vars};
-use halfhour::domain::{Command, Flag, FlagHold, Millis};
+use halfhour::domain::{Command, Flag, FlagHold, Millis, Notice};
 use halfhour::idempotency::{Attempt, run_once};
 pub use halfhour::invocation::Invocation;
-use halfhour::ports::{Databases, Notifier, StateStore};
+use halfhour::ports::{Databases, Notifier, StateStore, notify_best_effort};
 use halfhour::state::remember_decision;
 use halfhour::state::{read_json_or_default, write_json};
 use halfhour::telemetry::DecisionRecord;
@@ -323,7 +323,7 @@ async fn on_event(
             report_drift(&[drift], now, deps).await?;
         }
         if event == DbEvent::Outage {
-            report_outage(message, deps).await;
+            report_outage(message, now, deps).await;
         }
     }
     Ok(DbReport {
@@ -382,23 +382,23 @@ pub async fn reconcile(invocation: &Invocation, deps: &Deps) -> Result<DbReport,
 
 /// A stopped or failed database is an outage no window explains: the operator hears of it.
 /// Once per event (the event's idempotency record).
-async fn report_outage(message: &str, deps: &Deps) {
+async fn report_outage(message: &str, now: Millis, deps: &Deps) {
     let config = &deps.config;
     let cluster = &config.common.cluster;
-    let Some(notifier) = &deps.notifier else {
-        return;
-    };
-    let text = format!(
-        "Database {} of cluster {cluster} is down: \"{message}\". The site cannot serve until it is \
-         started or recovered; halfhour does not start or restore databases.",
-        config.db_instance
-    );
-    if let Err(err) = notifier
-        .notify(&format!("halfhour: {cluster} database down"), &text)
-        .await
-    {
-        tracing::warn!(error = %err, "outage notification not sent");
-    }
+    let notice = Notice::new(
+        "database",
+        cluster,
+        "database-down",
+        "database down",
+        format!(
+            "Database {} of cluster {cluster} is down: \"{message}\". The site cannot serve until it is started or recovered; halfhour does not start or restore databases.",
+            config.db_instance
+        ),
+    )
+    .decision("report_outage")
+    .next_step(format!("Look at the database's events (aws rds describe-events --source-identifier {} --source-type db-instance) and start or recover it.", config.db_instance))
+    .resource(&config.db_instance);
+    notify_best_effort(deps.notifier.as_ref(), deps.store.as_ref(), notice, now).await;
 }
 
 /// Notify each kind of drift at most once a day.
@@ -425,22 +425,24 @@ async fn report_drift(drift: &[Drift], now: Millis, deps: &Deps) -> Result<(), E
     if !write_json(deps.store.as_ref(), cluster, STATE_DOC, &state, version).await? {
         return Ok(()); // another invocation is reporting it
     }
-    if let Some(notifier) = &deps.notifier {
-        let message = format!(
+    let notice = Notice::new(
+        "database",
+        cluster,
+        "database-drift",
+        "database drift",
+        format!(
             "Database {} of cluster {cluster} drifted: {}. halfhour's story needs a Multi-AZ database with automated backups.",
             config.db_instance,
             due.iter()
                 .map(|d| format!("{d:?}"))
                 .collect::<Vec<_>>()
                 .join(", ")
-        );
-        if let Err(err) = notifier
-            .notify(&format!("halfhour: {cluster} database drift"), &message)
-            .await
-        {
-            tracing::warn!(error = %err, "drift notification not sent");
-        }
-    }
+        ),
+    )
+    .decision("report_drift")
+    .next_step(format!("Turn Multi-AZ and automated backups back on: aws rds modify-db-instance --db-instance-identifier {} --multi-az --backup-retention-period 7 --apply-immediately", config.db_instance))
+    .resource(&config.db_instance);
+    notify_best_effort(deps.notifier.as_ref(), deps.store.as_ref(), notice, now).await;
     Ok(())
 }
 

@@ -22,10 +22,12 @@ use halfhour::aws::sns::notifier;
 use halfhour::aws::web::HttpsWeb;
 use halfhour::domain::custom_resource::{CustomResourceRequest, RequestType};
 use halfhour::domain::dns;
-use halfhour::domain::{AlarmTransition, Command, Flag};
+use halfhour::domain::{AlarmTransition, Command, Flag, Notice};
 pub use halfhour::invocation::Invocation;
 use halfhour::invocation::{Decided, lease_to_act};
-use halfhour::ports::{CustomResourceReplies, Dns, Notifier, StateStore, StaticSite, Web};
+use halfhour::ports::{
+    CustomResourceReplies, Dns, Notifier, StateStore, StaticSite, Web, notify_best_effort,
+};
 use halfhour::state::{read_json_or_default, remember_decision, write_json};
 use halfhour::telemetry::DecisionRecord;
 use lambda_runtime::LambdaEvent;
@@ -633,7 +635,7 @@ async fn apply(decided: FailoverDecided, deps: &Deps) -> Result<FailoverReport, 
     metrics::gauge!("ServingStatic").set(if on_static { 1.0 } else { 0.0 });
     if decision.notify {
         remember_decision(deps.store.as_ref(), &planned.record, now).await;
-        notify(decision.reason, gate, deps).await;
+        notify(decision.reason, gate, now, deps).await;
     }
     Ok(report)
 }
@@ -706,24 +708,43 @@ async fn static_page_present(deps: &Deps) -> Result<bool, Error> {
     Ok(serves_the_page(&deps.web.get(&site.url).await?, site.mode))
 }
 
-async fn notify(reason: Reason, gate: Gate, deps: &Deps) {
+async fn notify(reason: Reason, gate: Gate, now: halfhour::domain::Millis, deps: &Deps) {
     let config = &deps.config;
-    let Some(notifier) = &deps.notifier else {
-        return;
-    };
-    let subject = format!(
-        "halfhour: {} {}",
-        config.record_name,
-        action_name(reason).replace('_', " ")
-    );
-    let message = format!(
-        "{}: {reason:?}. DNS gate: {gate:?} (HealthThreshold {}). Static site: http://{}.",
-        config.record_name,
-        gate.threshold(),
-        config.static_bucket
-    );
-    if let Err(err) = notifier.notify(&subject, &message).await {
-        tracing::warn!(error = %err, "failover notification not sent");
+    let action = action_name(reason);
+    let mut notice = Notice::new(
+        "failover",
+        &config.common.cluster,
+        action,
+        format!("{} {}", config.record_name, action.replace('_', " ")),
+        format!(
+            "{}: {reason:?}. DNS gate: {gate:?} (HealthThreshold {}). Static site: http://{}.",
+            config.record_name,
+            gate.threshold(),
+            config.static_bucket
+        ),
+    )
+    .resource(&config.record_name)
+    .resource(&config.gate_health_check_id);
+    for step in next_steps(reason) {
+        notice = notice.next_step(*step);
+    }
+    notify_best_effort(deps.notifier.as_ref(), deps.store.as_ref(), notice, now).await;
+}
+
+/// What the operator does after each notified fail-over decision.
+fn next_steps(reason: Reason) -> &'static [&'static str] {
+    match reason {
+        Reason::FailedOver => &[
+            "Visitors get the static page. Look at the load balancer's targets and the site's health check.",
+            "DNS fails back by itself once the site is healthy for the hold-down; {\"action\": \"pin_static\"} keeps it on the static page.",
+        ],
+        Reason::FlipBudgetSpent => &[
+            "The site flapped: DNS stays where it is until the flip budget refills. Find why the health check flaps before it does.",
+        ],
+        Reason::Pinned | Reason::PinnedPrimary => {
+            &["{\"action\": \"unpin\"} gives DNS back to the site's health."]
+        }
+        _ => &[],
     }
 }
 

@@ -26,13 +26,13 @@ use halfhour::domain::image::{
 };
 use halfhour::domain::{
     Canary, Command, Flag, FlagHold, GroupSnapshot, GroupTemplate, ImageRequest, LifecycleState,
-    RefreshRequest, RefreshStatus, StatusChecks,
+    Notice, RefreshRequest, RefreshStatus, StatusChecks,
 };
 use halfhour::idempotency::{Attempt, run_once};
 pub use halfhour::invocation::Invocation;
 use halfhour::ports::{
     DbSnapshots, GroupInstances, Images, InstanceStatuses, LaunchTemplates, Notifier, ScalingGroup,
-    StateStore,
+    StateStore, notify_best_effort,
 };
 use halfhour::state::{doc, read_json, remember_decision, write_json};
 use halfhour::telemetry::DecisionRecord;
@@ -742,7 +742,7 @@ async fn apply(
             }
             bake.finished = true;
             *version = save_bake(deps, bake, Some(*version)).await?;
-            notify_outcome(bake, deps).await;
+            notify_outcome(bake, invocation.now, deps).await;
             return Ok(());
         }
         Step::WaitForCapacity
@@ -863,27 +863,28 @@ pub async fn retain(bake: &Bake, group: &GroupSnapshot, deps: &Deps) -> Result<(
     Ok(())
 }
 
-async fn notify_outcome(bake: &Bake, deps: &Deps) {
+async fn notify_outcome(bake: &Bake, now: halfhour::domain::Millis, deps: &Deps) {
     let cluster = &deps.config.common.cluster;
-    let (subject, message) = match bake.failure {
-        None => rollout_notice(bake, cluster.as_str()),
-        Some(reason) => (
-            format!("halfhour: {cluster} gold image {} failed", bake.release),
+    let notice = match bake.failure {
+        None => rollout_notice(bake, cluster),
+        Some(reason) => Notice::new(
+            "gold-image",
+            cluster,
+            "bake-failed",
+            format!("gold image {} failed", bake.release),
             format!(
                 "The bake from {} stopped ({reason:?}); the instance is back in service and nothing was rolled out.",
                 bake.reference
             ),
-        ),
+        )
+        .next_step("Read the gold-image function's decision records for the bake's steps; fix the cause and bake again.")
+        .resource(&bake.reference),
     };
-    if let Some(notifier) = &deps.notifier
-        && let Err(err) = notifier.notify(&subject, &message).await
-    {
-        tracing::warn!(error = %err, %subject, "notification not sent");
-    }
+    notify_best_effort(deps.notifier.as_ref(), deps.store.as_ref(), notice, now).await;
 }
 
 /// What the operator reads when a roll-out ended: how it went, and what to do next.
-fn rollout_notice(bake: &Bake, cluster: &str) -> (String, String) {
+fn rollout_notice(bake: &Bake, cluster: &halfhour::domain::ClusterName) -> Notice {
     let image = bake.image_id.as_deref().unwrap_or("?");
     let new = bake.new_version.unwrap_or_default();
     let previous = bake.previous_version.unwrap_or_default();
@@ -907,53 +908,54 @@ fn rollout_notice(bake: &Bake, cluster: &str) -> (String, String) {
         }
         None => "",
     };
-    match &bake.outcome {
+    let (kind, title, description) = match &bake.outcome {
         Some(RolloutOutcome::RolledBack { reason }) => (
+            "rolled-back",
+            format!("gold image {} rolled back", bake.release),
             format!(
-                "halfhour: {cluster} gold image {} rolled back",
-                bake.release
-            ),
-            format!(
-                "The instance refresh onto launch-template version {new} (image {image}) was rolled back: {reason}.{why} Every instance runs version {previous} again and it is the template's default again; image {image} is marked bad in the bake record and is not rolled out again. Look at it (the canary's logs, the target group's 5xx) before the next bake."
+                "The instance refresh onto launch-template version {new} (image {image}) was rolled back: {reason}.{why} Every instance runs version {previous} again and it is the template's default again; image {image} is marked bad in the bake record and is not rolled out again."
             ),
         ),
         Some(RolloutOutcome::RollbackFailed { reason }) => (
+            "rollback-failed",
+            format!("gold image {} rollback FAILED", bake.release),
             format!(
-                "halfhour: {cluster} gold image {} rollback FAILED",
-                bake.release
-            ),
-            format!(
-                "The instance refresh onto version {new} (image {image}) failed and so did its rollback: {reason}.{why} The group may run both images. Please look now: aws autoscaling describe-instance-refreshes --auto-scaling-group-name <group>; to go back by hand, start an instance refresh onto version {previous}."
+                "The instance refresh onto version {new} (image {image}) failed and so did its rollback: {reason}.{why} The group may run both images."
             ),
         ),
         Some(RolloutOutcome::Failed { reason }) => (
-            format!(
-                "halfhour: {cluster} gold image {} failed to roll out",
-                bake.release
-            ),
+            "rollout-failed",
+            format!("gold image {} failed to roll out", bake.release),
             format!(
                 "The instance refresh onto version {new} (image {image}) failed without a rollback: {reason}. The template's default is version {previous} again; instances it replaced still run image {image}. Please look."
             ),
         ),
         Some(RolloutOutcome::Cancelled) => (
-            format!(
-                "halfhour: {cluster} gold image {} roll-out cancelled",
-                bake.release
-            ),
+            "rollout-cancelled",
+            format!("gold image {} roll-out cancelled", bake.release),
             format!(
                 "Someone cancelled the instance refresh onto version {new} (image {image}); what it replaced stays replaced, the rest runs version {previous}."
             ),
         ),
         Some(RolloutOutcome::Successful) | Some(RolloutOutcome::Unobserved) | None => (
-            format!("halfhour: {cluster} gold image {} rolled out", bake.release),
+            "rolled-out",
+            format!("gold image {} rolled out", bake.release),
             format!(
                 "Image {image} of {} (made with reboot) is launch-template version {new}, and the instance refresh replaced the instances.{canary}{pinned} Reason: {}.",
                 bake.reference, bake.reason
             ),
         ),
+    };
+    let notice = Notice::new("gold-image", cluster, kind, title, description)
+        .resource(image)
+        .resource(&bake.reference);
+    match kind {
+        "rolled-back" => notice.next_step(format!("Look at image {image} before the next bake: the canary's logs, the target group's 5xx.")),
+        "rollback-failed" => notice.next_step(format!("Look now: aws autoscaling describe-instance-refreshes --auto-scaling-group-name <group>; to go back by hand, start an instance refresh onto version {previous}.")),
+        "rollout-failed" => notice.next_step("Look at the instance refresh's status reason before the next bake."),
+        _ => notice,
     }
 }
-
 fn step_name(step: &Step) -> &'static str {
     match step {
         Step::ScaleUp { .. } => "scale_up_first",
@@ -990,6 +992,7 @@ async fn report_drift(
     bake: &Bake,
     version: u64,
     group: &GroupSnapshot,
+    now: halfhour::domain::Millis,
     deps: &Deps,
 ) -> Result<(), Error> {
     let Some(launched) = plan::drifted_from_rollout(bake, group) else {
@@ -1053,24 +1056,24 @@ async fn report_drift(
     if !drifted {
         return Ok(());
     }
-    if let Some(notifier) = &deps.notifier {
-        let message = format!(
-            "The group {} of {cluster} launches launch-template version {} instead of the gold image {image} (version {}, release {}). Something outside halfhour changed it, e.g. a stack update that re-resolved ImageId. New instances now run that image. To go back: run a bake, or redeploy with GoldImageId={image}.",
+    let notice = Notice::new(
+        "gold-image",
+        cluster,
+        "drifted",
+        "drifted off its gold image",
+        format!(
+            "The group {} of {cluster} launches launch-template version {} instead of the gold image {image} (version {}, release {}). Something outside halfhour changed it, e.g. a stack update that re-resolved ImageId. New instances now run that image.",
             group.name,
             launched.as_request(),
             bake.new_version.unwrap_or_default(),
             bake.release
-        );
-        if let Err(err) = notifier
-            .notify(
-                &format!("halfhour: {cluster} drifted off its gold image"),
-                &message,
-            )
-            .await
-        {
-            tracing::warn!(error = %err, "drift notification not sent");
-        }
-    }
+        ),
+    )
+    .decision("report_drift")
+    .next_step(format!("To go back: run a bake, or redeploy with GoldImageId={image}."))
+    .resource(&group.name)
+    .resource(image);
+    notify_best_effort(deps.notifier.as_ref(), deps.store.as_ref(), notice, now).await;
     Ok(())
 }
 
@@ -1101,7 +1104,7 @@ pub async fn reconcile(invocation: &Invocation, deps: &Deps) -> Result<BakeRepor
     let flags = deps.store.read_flags(cluster).await?;
     let group = observe_group(deps).await?;
     if let Some((bake, version)) = &last {
-        report_drift(bake, *version, &group, deps).await?;
+        report_drift(bake, *version, &group, invocation.now, deps).await?;
     }
     let mut repairs = Vec::new();
     if let Some(hold) = flags

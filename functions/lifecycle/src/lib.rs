@@ -24,14 +24,14 @@ use halfhour::aws::ssm::SsmProbe;
 use halfhour::domain::image::{BAKE_DOC, Rollout};
 use halfhour::domain::{
     Command, Flag, GroupSnapshot, HandsOff, LifecycleAction, LifecycleResult, LifecycleState,
-    LifecycleTransition, Millis, ProbeOutcome, StatusChecks, WarmPoolMove, parse_timestamp,
+    LifecycleTransition, Millis, Notice, ProbeOutcome, StatusChecks, WarmPoolMove, parse_timestamp,
 };
 use halfhour::idempotency::{Attempt, run_once};
 pub use halfhour::invocation::Invocation;
 use halfhour::invocation::with_lease;
 use halfhour::ports::{
     GroupInstances, HealthProbe, InstanceStatuses, LaunchTemplates, LifecycleActions, Notifier,
-    ScalingGroup, StateStore, TargetGroups,
+    ScalingGroup, StateStore, TargetGroups, notify_best_effort,
 };
 use halfhour::state::{read_json, read_json_or_default, remember_decision, write_json};
 use halfhour::telemetry::DecisionRecord;
@@ -734,16 +734,24 @@ async fn trip_breaker(abandons: usize, invocation: &Invocation, deps: &Deps) -> 
             .inputs(json!({"abandons_in_window": abandons, "window_s": config.breaker_window.as_secs(), "revert": revert}))
             .reason(&what)
             .emit();
-        if let Some(notifier) = &deps.notifier {
-            let message = format!(
-                "{abandons} launching instances of {cluster} were abandoned within {} minutes: the image looks broken. halfhour stopped abandoning; {what}.{}",
+        let notice = Notice::new(
+            "lifecycle",
+            cluster,
+            "breaker-tripped",
+            "launch circuit breaker tripped",
+            format!(
+                "{abandons} launching instances of {cluster} were abandoned within {} minutes: the image looks broken. halfhour stopped abandoning; {what}.",
                 config.breaker_window.as_secs() / 60,
-                if revert.is_nothing() { " Please look." } else { "" }
-            );
-            if let Err(err) = notifier.notify(&format!("halfhour: {cluster} launch circuit breaker tripped"), &message).await {
-                tracing::warn!(error = %err, "breaker notification not sent");
-            }
-        }
+            ),
+        )
+        .decision("trip_breaker")
+        .next_step(if revert.is_nothing() {
+            "Please look: the group still launches the image its instances fail on; point it at a known good launch-template version."
+        } else {
+            "Look at the broken image's instances (their console output, the application's logs) before the next bake."
+        })
+        .resource(&group.name);
+        notify_best_effort(deps.notifier.as_ref(), deps.store.as_ref(), notice, now).await;
         Ok(())
     })
     .await

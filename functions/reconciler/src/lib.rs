@@ -21,9 +21,11 @@ use halfhour::aws::dynamodb::DynamoStateStore;
 use halfhour::aws::lambda::LambdaInvoker;
 use halfhour::aws::sns::notifier;
 use halfhour::config::{CommonConfig, ConfigError, Vars};
-use halfhour::domain::{Command, Flag, FlagHold, Millis, PAUSE_OWNER, format_utc};
+use halfhour::domain::{Command, Flag, FlagHold, Millis, Notice, PAUSE_OWNER, format_utc};
 pub use halfhour::invocation::Invocation;
-use halfhour::ports::{Invoker, Notifier, StateStore, notify_best_effort};
+use halfhour::ports::{
+    Invoker, Notifier, StateStore, notify_best_effort, send_held_back_summaries,
+};
 use halfhour::state::remember_decision;
 use halfhour::telemetry::DecisionRecord;
 use lambda_runtime::LambdaEvent;
@@ -190,8 +192,21 @@ pub async fn tick(invocation: &Invocation, deps: &Deps) -> Result<TickReport, Er
             }
         }
     }
+    // Notices held back by the quiet period are summarised once it is over, even when no
+    // later notice of their kind comes to carry the count.
+    let summaries = send_held_back_summaries(
+        deps.notifier.as_ref(),
+        deps.store.as_ref(),
+        &config.common.cluster,
+        invocation.now,
+    )
+    .await
+    .unwrap_or_else(|err| {
+        tracing::warn!(error = %err, "held-back notices not summarised");
+        0
+    });
     DecisionRecord::new("reconciler", &config.common.cluster, "tick")
-        .inputs(json!({"functions": config.functions, "request_id": invocation.request_id}))
+        .inputs(json!({"functions": config.functions, "request_id": invocation.request_id, "summaries_sent": summaries}))
         .reason(format!(
             "asked {} loops to reconcile, {} failed",
             invoked.len(),
@@ -249,15 +264,19 @@ async fn pause(reason: &str, invocation: &Invocation, deps: &Deps) -> Result<Swi
         .raise_flag(cluster, Flag::Paused, &hold, false, now)
         .await?;
     remember_decision(deps.store.as_ref(), &record, now).await;
-    notify(
-        &format!("halfhour: {cluster} paused"),
-        &format!(
-            "Every loop of {cluster} stopped changing the cluster at {} ({reason}). Launches and terminations go on without waiting on halfhour, DNS follows Route53's own health check, capacity is left alone, a running bake waits. Resume with {{\"action\": \"resume\"}} on the reconciler.",
+    let notice = Notice::new(
+        "reconciler",
+        cluster,
+        "paused",
+        "paused",
+        format!(
+            "Every loop of {cluster} stopped changing the cluster at {} ({reason}). Launches and terminations go on without waiting on halfhour, DNS follows Route53's own health check, capacity is left alone, a running bake waits.",
             format_utc(now)
         ),
-        deps,
     )
-    .await;
+    .decision("pause")
+    .next_step("Resume with {\"action\": \"resume\"} on the reconciler.");
+    notify_best_effort(deps.notifier.as_ref(), deps.store.as_ref(), notice, now).await;
     let ticked = tick(invocation, deps).await?;
     Ok(switch_report(true, false, Some(ticked), deps))
 }
@@ -275,13 +294,22 @@ async fn resume(invocation: &Invocation, deps: &Deps) -> Result<SwitchReport, Er
     }
     deps.store.lower_flag(cluster, Flag::Paused, None).await?;
     remember_decision(deps.store.as_ref(), &record, invocation.now).await;
-    notify(
-        &format!("halfhour: {cluster} resumed"),
-        &format!(
+    let notice = Notice::new(
+        "reconciler",
+        cluster,
+        "resumed",
+        "resumed",
+        format!(
             "Every loop of {cluster} acts again from {}.",
             format_utc(invocation.now)
         ),
-        deps,
+    )
+    .decision("resume");
+    notify_best_effort(
+        deps.notifier.as_ref(),
+        deps.store.as_ref(),
+        notice,
+        invocation.now,
     )
     .await;
     let ticked = tick(invocation, deps).await?;
@@ -309,10 +337,6 @@ fn switch_report(
         tick,
         dry_run: deps.config.common.dry_run,
     }
-}
-
-async fn notify(subject: &str, message: &str, deps: &Deps) {
-    notify_best_effort(deps.notifier.as_ref(), subject, message).await;
 }
 
 /// The cluster as the shared brain holds it.

@@ -13,6 +13,9 @@ pub const MAX_SIZE: &str = "HALFHOUR_MAX_SIZE";
 pub const SCALING_ALARMS: &str = "HALFHOUR_SCALING_ALARMS";
 pub const SCALE_OUT_COOLDOWN: &str = "HALFHOUR_SCALE_OUT_COOLDOWN_SECONDS";
 pub const SCALE_IN_COOLDOWN: &str = "HALFHOUR_SCALE_IN_COOLDOWN_SECONDS";
+/// How long a scale-in alarm may stay refused (a bake, a refresh, a DB failover, launches
+/// waiting) before the operator is told.
+pub const REFUSED_SCALE_IN_NOTICE: &str = "HALFHOUR_REFUSED_SCALE_IN_NOTICE_SECONDS";
 
 /// The largest step one alarm may take, so a typo cannot double the fleet at once.
 const MAX_STEP: i32 = 5;
@@ -32,6 +35,7 @@ pub struct ScalerConfig {
     pub bounds: Bounds,
     pub steps: BTreeMap<String, i32>,
     pub cooldowns: Cooldowns,
+    pub refused_scale_in_notice: Duration,
 }
 
 impl ScalerConfig {
@@ -58,6 +62,7 @@ impl ScalerConfig {
                 scale_out: vars.seconds_or(SCALE_OUT_COOLDOWN, 120, 0, 3600)?,
                 scale_in: vars.seconds_or(SCALE_IN_COOLDOWN, 600, 0, 7200)?,
             },
+            refused_scale_in_notice: vars.seconds_or(REFUSED_SCALE_IN_NOTICE, 3600, 60, 86_400)?,
         })
     }
 

@@ -16,7 +16,7 @@ use halfhour::aws::dynamodb::DynamoStateStore;
 use halfhour::aws::ec2::Ec2;
 use halfhour::aws::sns::notifier;
 use halfhour::domain::{
-    AlarmState, AlarmTransition, CapacityWriter, Command, LifecycleState, Millis,
+    AlarmState, AlarmTransition, CapacityWriter, Command, LifecycleState, Millis, Notice,
 };
 use halfhour::idempotency::{Attempt, run_once};
 pub use halfhour::invocation::Invocation;
@@ -32,7 +32,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub use config::ScalerConfig;
-use plan::{HoldReason, Observed, ScaleDecision, plan_scale};
+use plan::{
+    BoundReached, HoldReason, Observed, RefusedScaleIn, ScaleDecision, bound_reached, plan_scale,
+    track_refusal,
+};
 
 pub const FUNCTION: &str = "scaler";
 /// The state-table document holding the cooldown clock and the last applied change.
@@ -94,6 +97,9 @@ struct ScalerState {
     last_scale_in: Option<Millis>,
     last_event: Option<String>,
     last_target: Option<u32>,
+    /// The scale-in alarm the guards keep refusing, when one is.
+    #[serde(default)]
+    refused_in: Option<RefusedScaleIn>,
 }
 
 /// What the handler answers (and stores for duplicate deliveries).
@@ -124,10 +130,10 @@ pub async fn function_handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<
 /// The reconciler's part: alarm actions fire once per transition, so an alarm still in ALARM
 /// is re-evaluated on every tick; the cooldowns, bounds and guards decide whether it steps.
 pub async fn reconcile(invocation: &Invocation, deps: &Deps) -> Result<Vec<ScaleOutcome>, Error> {
-    if let Err(err) = check_monitoring(deps).await {
+    if let Err(err) = check_monitoring(invocation.now, deps).await {
         tracing::warn!(error = %err, "detailed-monitoring check failed; scaling goes on");
     }
-    if let Err(err) = check_coexistence(deps).await {
+    if let Err(err) = check_coexistence(invocation.now, deps).await {
         tracing::warn!(error = %err, "capacity-writer check failed; scaling goes on");
     }
     let names: Vec<String> = deps.config.steps.keys().cloned().collect();
@@ -158,7 +164,7 @@ pub async fn reconcile(invocation: &Invocation, deps: &Deps) -> Result<Vec<Scale
 /// The CPU alarms evaluate one-minute periods: instances on basic monitoring send a datapoint
 /// every five minutes, so scale-in never fires and scale-out is late. Reported once while it
 /// lasts (a decision record and a notification); halfhour does not change the instances.
-async fn check_monitoring(deps: &Deps) -> Result<(), Error> {
+async fn check_monitoring(now: Millis, deps: &Deps) -> Result<(), Error> {
     let config = &deps.config;
     let cluster = &config.common.cluster;
     let Some(group) = deps.group.describe_group(&config.asg_name).await? else {
@@ -185,22 +191,30 @@ async fn check_monitoring(deps: &Deps) -> Result<(), Error> {
     )
     .inputs(json!({"in_service": serving, "basic_monitoring": basic}))
     .reason("one-minute CPU alarms need detailed monitoring on every instance");
-    let notice = (!basic.is_empty()).then(|| Notice {
-        subject: format!("halfhour: {cluster} instances on basic monitoring"),
-        message: format!(
-            "{} of {} InService instances of {cluster}'s group {} send CPU metrics every five minutes (basic monitoring): the one-minute scaling alarms see too few datapoints, so scale-in never fires and scale-out is late. Enable detailed monitoring in the launch template (Monitoring: Enabled: true) and refresh the instances: {}.",
-            basic.len(),
-            serving.len(),
-            config.asg_name,
-            basic.join(", ")
-        ),
+    let notice = (!basic.is_empty()).then(|| {
+        Notice::new(
+            "scaling",
+            cluster,
+            "basic-monitoring",
+            "instances on basic monitoring",
+            format!(
+                "{} of {} InService instances of {cluster}'s group {} send CPU metrics every five minutes (basic monitoring): the one-minute scaling alarms see too few datapoints, so scale-in never fires and scale-out is late: {}.",
+                basic.len(),
+                serving.len(),
+                config.asg_name,
+                basic.join(", ")
+            ),
+        )
+        .decision("report_basic_monitoring")
+        .next_step("Enable detailed monitoring in the launch template (Monitoring: Enabled: true) and refresh the instances.")
+        .resource(&config.asg_name)
     });
-    report_change(deps, MONITORING_DOC, &seen, record, notice).await
+    report_change(deps, MONITORING_DOC, &seen, record, notice, now).await
 }
 
 /// Scaling policies and scheduled actions on the group write desired capacity too, and would
 /// fight the scaler's SetDesiredCapacity: reported once while they are there (which ones).
-async fn check_coexistence(deps: &Deps) -> Result<(), Error> {
+async fn check_coexistence(now: Millis, deps: &Deps) -> Result<(), Error> {
     let config = &deps.config;
     let cluster = &config.common.cluster;
     let seen = CoexistenceReport {
@@ -218,22 +232,24 @@ async fn check_coexistence(deps: &Deps) -> Result<(), Error> {
     )
     .inputs(json!({"group": config.asg_name, "writers": seen.writers}))
     .reason("one writer of desired capacity: halfhour's scaler, or the group's own policies");
-    let notice = (!named.is_empty()).then(|| Notice {
-        subject: format!("halfhour: {cluster} has other capacity writers"),
-        message: format!(
-            "{cluster}'s group {} changes its desired capacity by itself too: {}. They and halfhour's scaler would fight over it (each undoing the other's change). Keep one: delete them (aws autoscaling delete-policy / delete-scheduled-action --auto-scaling-group-name {}), or turn halfhour's scaling loop off (EnableScaling=false).",
-            config.asg_name,
-            named.join(", "),
-            config.asg_name
-        ),
+    let notice = (!named.is_empty()).then(|| {
+        Notice::new(
+            "scaling",
+            cluster,
+            "other-capacity-writers",
+            "has other capacity writers",
+            format!(
+                "{cluster}'s group {} changes its desired capacity by itself too: {}. They and halfhour's scaler would fight over it (each undoing the other's change).",
+                config.asg_name,
+                named.join(", "),
+            ),
+        )
+        .decision("report_other_capacity_writers")
+        .next_step(format!("Keep one: delete them (aws autoscaling delete-policy / delete-scheduled-action --auto-scaling-group-name {}),", config.asg_name))
+        .next_step("or turn halfhour's scaling loop off (EnableScaling=false).")
+        .resource(&config.asg_name)
     });
-    report_change(deps, COEXISTENCE_DOC, &seen, record, notice).await
-}
-
-/// What an operator is told about a condition.
-struct Notice {
-    subject: String,
-    message: String,
+    report_change(deps, COEXISTENCE_DOC, &seen, record, notice, now).await
 }
 
 /// Report a condition once while it lasts: the document keeps what was last reported; only a
@@ -244,6 +260,7 @@ async fn report_change<T>(
     seen: &T,
     record: DecisionRecord,
     notice: Option<Notice>,
+    now: Millis,
 ) -> Result<(), Error>
 where
     T: Serialize + serde::de::DeserializeOwned + Default + PartialEq,
@@ -261,7 +278,7 @@ where
         return Ok(()); // observe mode, or another tick is reporting it
     }
     if let Some(notice) = notice {
-        notify_best_effort(deps.notifier.as_ref(), &notice.subject, &notice.message).await;
+        notify_best_effort(deps.notifier.as_ref(), deps.store.as_ref(), notice, now).await;
     }
     Ok(())
 }
@@ -349,6 +366,8 @@ struct ScaleDecided {
     event_key: String,
     /// What the scaler last set, when the group's desired capacity is no longer that.
     changed_elsewhere: Option<u32>,
+    /// The bounds the decision kept to (halfhour's within the group's own).
+    bounds: halfhour::domain::Bounds,
     record: DecisionRecord,
 }
 
@@ -446,6 +465,7 @@ async fn decide(
         version,
         event_key,
         changed_elsewhere,
+        bounds: config.bounds.within(group.bounds),
         record,
     })
 }
@@ -467,16 +487,23 @@ async fn apply(
         version,
         event_key,
         changed_elsewhere,
+        bounds,
         record,
     } = decided;
     record.emit();
+    if act && matches!(decision, ScaleDecision::Hold { .. }) {
+        track_refused_scale_in(&state, version, &decision, alarm, invocation.now, deps).await?;
+    }
     let mut desired = Some(observed_desired);
     if let (ScaleDecision::Set { to, direction, .. }, true) = (decision, act) {
         if !reapply {
             let mut next = state.clone();
             match direction {
                 plan::Direction::Out => next.last_scale_out = Some(invocation.now),
-                plan::Direction::In => next.last_scale_in = Some(invocation.now),
+                plan::Direction::In => {
+                    next.last_scale_in = Some(invocation.now);
+                    next.refused_in = None; // the refusal is over
+                }
             }
             next.last_event = Some(event_key);
             next.last_target = Some(to);
@@ -494,12 +521,36 @@ async fn apply(
         }
         remember_decision(deps.store.as_ref(), &record, invocation.now).await;
         if let Some(last) = changed_elsewhere {
-            let message = format!(
-                "{cluster}'s group {} had desired capacity {}, not the {last} halfhour's scaler last set: something else changed it (a scaling policy, a scheduled action, an IaC tool, a person, or a gold-image bake adding an instance). The scaler set {to} on alarm {}. If another tool owns capacity, keep one of them (EnableScaling=false turns halfhour's off).",
-                config.asg_name, observed_desired, alarm.alarm_name
-            );
-            let subject = format!("halfhour: {cluster} capacity changed elsewhere");
-            notify_best_effort(deps.notifier.as_ref(), &subject, &message).await;
+            let notice = Notice::new(
+                "scaling",
+                cluster,
+                "changed-elsewhere",
+                "capacity changed elsewhere",
+                format!(
+                    "{cluster}'s group {} had desired capacity {}, not the {last} halfhour's scaler last set: something else changed it (a scaling policy, a scheduled action, an IaC tool, a person, or a gold-image bake adding an instance). The scaler set {to} on alarm {}.",
+                    config.asg_name, observed_desired, alarm.alarm_name
+                ),
+            )
+            .decision(action_name(&decision))
+            .next_step("If another tool owns capacity, keep one of them (EnableScaling=false turns halfhour's off).")
+            .resource(&config.asg_name);
+            notify_best_effort(
+                deps.notifier.as_ref(),
+                deps.store.as_ref(),
+                notice,
+                invocation.now,
+            )
+            .await;
+        }
+        if let Some(bound) = bound_reached(&decision, bounds) {
+            let notice = bound_notice(bound, &alarm.alarm_name, &decision, deps);
+            notify_best_effort(
+                deps.notifier.as_ref(),
+                deps.store.as_ref(),
+                notice,
+                invocation.now,
+            )
+            .await;
         }
         desired = Some(to);
     }
@@ -509,6 +560,92 @@ async fn apply(
         desired,
         dry_run: config.common.dry_run,
     })
+}
+
+/// What the operator hears when a change lands the group on one of its bounds.
+fn bound_notice(bound: BoundReached, alarm: &str, decision: &ScaleDecision, deps: &Deps) -> Notice {
+    let config = &deps.config;
+    let cluster = &config.common.cluster;
+    let notice = match bound {
+        BoundReached::Max(max) => Notice::new(
+            "scaling",
+            cluster,
+            "at-max",
+            format!("scaled out to its maximum ({max})"),
+            format!(
+                "Alarm {alarm} took {cluster}'s group {} to {max} instances, the most halfhour may run: load beyond what {max} instances carry is not absorbed.",
+                config.asg_name
+            ),
+        )
+        .next_step(format!("If the load is real, raise MaxSize (the stack's parameter; the group's own MaxSize too) above {max}."))
+        .next_step("If it is not (a bot, a bad deploy), look at the load balancer's request count and the slowest pages."),
+        BoundReached::Min(min) => Notice::new(
+            "scaling",
+            cluster,
+            "at-min",
+            format!("scaled in to its minimum ({min})"),
+            format!(
+                "Alarm {alarm} took {cluster}'s group {} back to {min} instances, the fewest halfhour keeps (one per Availability Zone at least).",
+                config.asg_name
+            ),
+        ),
+    };
+    notice
+        .decision(action_name(decision))
+        .resource(&config.asg_name)
+}
+
+/// Follow a scale-in the guards keep refusing (on a hold; a scale-in's own write ends it), and
+/// tell the operator once it has lasted: capacity stays above what the load needs, and costs,
+/// until the guard lowers.
+async fn track_refused_scale_in(
+    state: &ScalerState,
+    version: Option<u64>,
+    decision: &ScaleDecision,
+    alarm: &AlarmTransition,
+    now: Millis,
+    deps: &Deps,
+) -> Result<(), Error> {
+    let config = &deps.config;
+    let cluster = &config.common.cluster;
+    let (episode, report) = track_refusal(
+        state.refused_in.as_ref(),
+        decision,
+        &alarm.event_key(),
+        now,
+        config.refused_scale_in_notice,
+    );
+    if episode == state.refused_in {
+        return Ok(());
+    }
+    let next = ScalerState {
+        refused_in: episode.clone(),
+        ..state.clone()
+    };
+    if !write_json(deps.store.as_ref(), cluster, STATE_DOC, &next, version).await? {
+        return Err(Error::Conflict(format!(
+            "scaler state of {cluster} changed underneath"
+        )));
+    }
+    if let (true, Some(episode), ScaleDecision::Hold { reason }) = (report, &episode, decision) {
+        let notice = Notice::new(
+            "scaling",
+            cluster,
+            "scale-in-refused",
+            "scale-in refused for long",
+            format!(
+                "Alarm {} has asked to scale {cluster}'s group {} in since {}, and halfhour keeps refusing ({reason:?}): the group runs more instances than the load needs until that ends.",
+                alarm.alarm_name,
+                config.asg_name,
+                halfhour::domain::format_utc(episode.since)
+            ),
+        )
+        .decision("hold")
+        .next_step("Look at what holds it: `status` on the reconciler shows the raised flags (a bake, an instance refresh, a DB failover window) and instances waiting on their launch hook.")
+        .resource(&config.asg_name);
+        notify_best_effort(deps.notifier.as_ref(), deps.store.as_ref(), notice, now).await;
+    }
+    Ok(())
 }
 
 fn action_name(decision: &ScaleDecision) -> &'static str {

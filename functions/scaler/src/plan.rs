@@ -118,6 +118,85 @@ pub fn plan_scale(
     }
 }
 
+/// A scale-in the guards keep refusing: since when, for which alarm transition, and whether the
+/// operator was told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct RefusedScaleIn {
+    pub alarm_key: String,
+    pub since: Millis,
+    #[serde(default)]
+    pub reported: bool,
+}
+
+/// Whether a hold refuses a scale-in the alarm asks for (a flag or instances still launching),
+/// rather than finding nothing to do (at the minimum, in cooldown, not in alarm).
+fn refuses_scale_in(reason: HoldReason) -> bool {
+    SCALE_IN_GUARDS.iter().any(|(_, r)| *r == reason) || reason == HoldReason::InstancesPending
+}
+
+/// Follow one scale-in alarm's refusals: a refusal starts (or continues) the episode, a
+/// scale-in or the minimum ends it. `report` once the episode has lasted `long`, once.
+pub fn track_refusal(
+    previous: Option<&RefusedScaleIn>,
+    decision: &ScaleDecision,
+    alarm_key: &str,
+    now: Millis,
+    long: std::time::Duration,
+) -> (Option<RefusedScaleIn>, bool) {
+    match decision {
+        ScaleDecision::Hold { reason } if refuses_scale_in(*reason) => match previous {
+            Some(episode) if episode.alarm_key == alarm_key => {
+                let due = !episode.reported && now.since(episode.since) >= long;
+                let next = RefusedScaleIn {
+                    reported: episode.reported || due,
+                    ..episode.clone()
+                };
+                (Some(next), due)
+            }
+            _ => (
+                Some(RefusedScaleIn {
+                    alarm_key: alarm_key.to_owned(),
+                    since: now,
+                    reported: false,
+                }),
+                false,
+            ),
+        },
+        ScaleDecision::Set {
+            direction: Direction::In,
+            ..
+        }
+        | ScaleDecision::Hold {
+            reason: HoldReason::AtMin,
+        } => (None, false),
+        _ => (previous.cloned(), false),
+    }
+}
+
+/// Which bound a change lands the group on, if any: the operator hears of capacity at its
+/// maximum (load beyond it is not absorbed) and back at its minimum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum BoundReached {
+    Max(u32),
+    Min(u32),
+}
+
+pub fn bound_reached(decision: &ScaleDecision, bounds: Bounds) -> Option<BoundReached> {
+    match *decision {
+        ScaleDecision::Set {
+            to,
+            direction: Direction::Out,
+            ..
+        } if to >= bounds.max => Some(BoundReached::Max(to)),
+        ScaleDecision::Set {
+            to,
+            direction: Direction::In,
+            ..
+        } if to <= bounds.min => Some(BoundReached::Min(to)),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,5 +434,81 @@ mod tests {
                 prop_assert!(BOUNDS.contains(o.desired));
             }
         }
+    }
+
+    #[test]
+    fn a_refused_scale_in_is_reported_once_when_it_has_lasted() {
+        let long = Duration::from_secs(1800);
+        let refused = ScaleDecision::Hold {
+            reason: HoldReason::Refreshing,
+        };
+        let (episode, report) = track_refusal(None, &refused, "low@1", Millis(0), long);
+        assert!(!report);
+        let episode = episode.expect("an episode starts");
+        assert_eq!(episode.since, Millis(0));
+        let (still, report) =
+            track_refusal(Some(&episode), &refused, "low@1", Millis(60_000), long);
+        assert_eq!((still.as_ref(), report), (Some(&episode), false));
+        let (told, report) =
+            track_refusal(Some(&episode), &refused, "low@1", Millis(1_800_000), long);
+        assert!(report);
+        let told = told.expect("still refused");
+        assert!(told.reported);
+        let (_, again) = track_refusal(Some(&told), &refused, "low@1", Millis(3_600_000), long);
+        assert!(!again, "once per episode");
+        // Another transition of the alarm is another episode.
+        let (other, report) =
+            track_refusal(Some(&told), &refused, "low@2", Millis(3_600_000), long);
+        assert_eq!(other.map(|e| e.since), Some(Millis(3_600_000)));
+        assert!(!report);
+        // A cooldown neither starts nor ends one; a scale-in or the minimum ends it.
+        let cooldown = ScaleDecision::Hold {
+            reason: HoldReason::ScaleInCooldown,
+        };
+        assert_eq!(
+            track_refusal(Some(&episode), &cooldown, "low@1", Millis(1), long),
+            (Some(episode.clone()), false)
+        );
+        assert_eq!(
+            track_refusal(None, &cooldown, "low@1", Millis(1), long),
+            (None, false)
+        );
+        let scaled_in = ScaleDecision::Set {
+            from: 5,
+            to: 4,
+            direction: Direction::In,
+        };
+        assert_eq!(
+            track_refusal(Some(&episode), &scaled_in, "low@1", Millis(1), long),
+            (None, false)
+        );
+    }
+
+    #[test]
+    fn changes_landing_on_a_bound_are_named() {
+        let set = |from, to, direction| ScaleDecision::Set {
+            from,
+            to,
+            direction,
+        };
+        assert_eq!(
+            bound_reached(&set(8, 10, Direction::Out), BOUNDS),
+            Some(BoundReached::Max(10))
+        );
+        assert_eq!(bound_reached(&set(4, 6, Direction::Out), BOUNDS), None);
+        assert_eq!(
+            bound_reached(&set(3, 2, Direction::In), BOUNDS),
+            Some(BoundReached::Min(2))
+        );
+        assert_eq!(bound_reached(&set(5, 4, Direction::In), BOUNDS), None);
+        assert_eq!(
+            bound_reached(
+                &ScaleDecision::Hold {
+                    reason: HoldReason::AtMax
+                },
+                BOUNDS
+            ),
+            None
+        );
     }
 }

@@ -33,14 +33,13 @@ pub fn notifier(
 
 #[async_trait]
 impl Notifier for SnsNotifier {
-    async fn notify(&self, subject: &str, message: &str) -> Result<()> {
-        // SNS subjects are limited to 100 characters.
-        let subject: String = subject.chars().take(100).collect();
+    async fn notify(&self, notice: &crate::domain::Notice) -> Result<()> {
         self.client
             .publish()
             .topic_arn(&self.topic_arn)
-            .subject(subject)
-            .message(message)
+            .subject(notice.subject())
+            .message_structure("json")
+            .message(notice.sns_message())
             .send()
             .await
             .map_err(|e| classify("Publish", e))?;

@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod image;
 pub mod instance;
 pub mod lease;
+pub mod notice;
 mod time;
 
 pub use alarm::{AlarmState, AlarmStatus, AlarmTransition};
@@ -26,6 +27,7 @@ pub use instance::{
     StatusChecks, WarmPoolMove,
 };
 pub use lease::Lease;
+pub use notice::{Delivery, Notice, NoticeLedger};
 pub use time::{Millis, format_utc, parse_timestamp};
 
 use std::fmt;
