@@ -5,6 +5,7 @@ mod emulator_images;
 mod emulator_lifecycle;
 mod emulator_refresh;
 mod emulator_route53;
+mod emulator_sns;
 mod failover_dns;
 mod failover_records;
 mod failover_static_site;

@@ -604,3 +604,60 @@ async fn a_pause_during_a_trial_holds_after_the_trial() {
         (&json!(false), &json!(false))
     );
 }
+
+/// Pausing and resuming over and over is not a storm: a second pause within the quiet period is
+/// held back, and the reconciler's tick sends one summary once the period is over.
+#[tokio::test]
+async fn a_flapping_kill_switch_is_summarised_not_repeated() {
+    let seed = Emulator::shared().sdk_config("switch-flap-seed").await;
+    let cluster = Cluster::seed(&seed).await.unwrap();
+    let deps = reconciler_for(&cluster, "switch-flap", false).await;
+    let t0 = failover_dns::t0();
+    let minute = Duration::from_secs(60);
+    for (i, action) in ["pause", "resume", "pause", "resume"].iter().enumerate() {
+        let now = t0.plus(minute * u32::try_from(i).unwrap());
+        let request = match *action {
+            "pause" => json!({"action": "pause", "reason": "flapping"}),
+            _ => json!({"action": "resume"}),
+        };
+        reconciler::handle(&request, &at(action, now), &deps)
+            .await
+            .unwrap();
+    }
+    let notices = || halfhour_tests::notices::published("reconciler.switch-flap");
+    let subjects: Vec<String> = notices().into_iter().map(|n| n.subject).collect();
+    assert_eq!(subjects.len(), 2, "one pause, one resume: {subjects:?}");
+    // A tick inside the quiet period sends nothing more.
+    reconciler::handle(
+        &json!({"action": "reconcile"}),
+        &at("tick-1", t0.plus(minute * 10)),
+        &deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(notices().len(), 2);
+    let after = t0.plus(minute).plus(halfhour::domain::notice::QUIET_PERIOD);
+    reconciler::handle(&json!({"action": "reconcile"}), &at("tick-2", after), &deps)
+        .await
+        .unwrap();
+    let told = notices();
+    assert_eq!(told.len(), 4, "one summary per held-back kind: {told:?}");
+    assert!(
+        told[2..].iter().all(|n| n.email.contains("1 more time(s)")),
+        "{told:?}"
+    );
+    assert!(
+        told[2..]
+            .iter()
+            .any(|n| n.subject.contains("paused: 1 more")),
+        "{told:?}"
+    );
+    reconciler::handle(
+        &json!({"action": "reconcile"}),
+        &at("tick-3", after.plus(minute)),
+        &deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(notices().len(), 4, "a summary is sent once");
+}
