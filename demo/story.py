@@ -624,6 +624,9 @@ def story(world: World) -> None:
         "cluster" in dims for m in d["_aws"]["CloudWatchMetrics"] for dims in m["Dimensions"])]
     world.expect(len(documents) > 10 and not unlabelled,
                  f"every one of the {len(documents)} metric documents the functions wrote carries the cluster dimension")
+    namespace = world.env["POWERTOOLS_METRICS_NAMESPACE"]
+    elsewhere = [m["Namespace"] for d in documents for m in d["_aws"]["CloudWatchMetrics"] if m["Namespace"] != namespace]
+    world.expect(not elsewhere, f"and is in the namespace POWERTOOLS_METRICS_NAMESPACE names ({namespace})")
 
 
 def main() -> int:

@@ -40,6 +40,16 @@ pub enum Error {
         operation: &'static str,
         message: String,
     },
+    /// State written by a newer halfhour than this one (a downgrade): this release cannot tell
+    /// what it means, so it acts on none of it.
+    #[error(
+        "{what} was written by a newer halfhour (schema {found}; this release reads up to {known}): deploy that release again (a downgrade leaves its state unread)"
+    )]
+    NewerState {
+        what: String,
+        found: u64,
+        known: u64,
+    },
 }
 
 impl Error {
@@ -48,7 +58,7 @@ impl Error {
             Error::BadEvent(_) | Error::WrongCluster { .. } | Error::PayloadMismatch { .. } => {
                 ErrorKind::BadEvent
             }
-            Error::Config(_) => ErrorKind::Config,
+            Error::Config(_) | Error::NewerState { .. } => ErrorKind::Config,
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::Retryable { .. } => ErrorKind::Retryable,
             Error::Aws { .. } => ErrorKind::Aws,

@@ -36,6 +36,33 @@ pub mod doc {
     ];
 }
 
+/// The format of the documents this release writes, in each body's `schema_version`: 1 (no
+/// field) is 0.1.0's, 2 this release's. Older documents are upgraded as they are read; a newer
+/// one is refused ([`Error::NewerState`]), never misread.
+pub const DOC_SCHEMA: u64 = 2;
+const SCHEMA_FIELD: &str = "schema_version";
+
+/// `body` as this release reads it. 1 → 2 (0.1.0 → 0.2.0) only added fields, each with a serde
+/// default, so the body reads as it is; a later change that renames or reshapes a field
+/// rewrites the older bodies here, one step per version.
+fn upgrade(mut body: serde_json::Value, what: impl Fn() -> String) -> Result<serde_json::Value> {
+    let found = body
+        .get(SCHEMA_FIELD)
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(1);
+    if found > DOC_SCHEMA {
+        return Err(Error::NewerState {
+            what: what(),
+            found,
+            known: DOC_SCHEMA,
+        });
+    }
+    if let Some(fields) = body.as_object_mut() {
+        fields.remove(SCHEMA_FIELD);
+    }
+    Ok(body)
+}
+
 /// A loop's document and the version to name when writing it back, or None if never written.
 pub async fn read_json<T: DeserializeOwned>(
     store: &dyn StateStore,
@@ -45,10 +72,13 @@ pub async fn read_json<T: DeserializeOwned>(
     let Some(doc) = store.read_doc(cluster, name).await? else {
         return Ok(None);
     };
-    let value = serde_json::from_str(&doc.body).map_err(|e| Error::Aws {
+    let unreadable = |e: serde_json::Error| Error::Aws {
         operation: "ReadDoc",
         message: format!("{name} state of {cluster} is unreadable: {e}"),
-    })?;
+    };
+    let body = serde_json::from_str(&doc.body).map_err(unreadable)?;
+    let body = upgrade(body, || format!("the {name} state of {cluster}"))?;
+    let value = serde_json::from_value(body).map_err(unreadable)?;
     Ok(Some((value, doc.version)))
 }
 
@@ -64,7 +94,8 @@ pub async fn read_json_or_default<T: DeserializeOwned + Default>(
     ))
 }
 
-/// Write a loop's document if it is still at `expected` (None: not written yet).
+/// Write a loop's document (with this release's `schema_version`) if it is still at `expected`
+/// (None: not written yet).
 /// Ok(false) when another writer got there first.
 pub async fn write_json<T: Serialize>(
     store: &dyn StateStore,
@@ -73,11 +104,16 @@ pub async fn write_json<T: Serialize>(
     value: &T,
     expected: Option<u64>,
 ) -> Result<bool> {
-    let body = serde_json::to_string(value).map_err(|e| Error::Aws {
+    let mut body = serde_json::to_value(value).map_err(|e| Error::Aws {
         operation: "WriteDoc",
         message: format!("{name} state of {cluster} cannot be written: {e}"),
     })?;
-    store.write_doc(cluster, name, &body, expected).await
+    if let Some(fields) = body.as_object_mut() {
+        fields.insert(SCHEMA_FIELD.to_owned(), DOC_SCHEMA.into());
+    }
+    store
+        .write_doc(cluster, name, &body.to_string(), expected)
+        .await
 }
 
 /// How many acted-on decisions `status` shows per loop.
@@ -125,4 +161,64 @@ pub async fn remember_decision(
         }
     }
     tracing::warn!(loop_name = record.loop_name, action = %record.action, "decision not kept for status");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::MemoryStateStore;
+
+    #[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Doc {
+        kept: u32,
+        #[serde(default)]
+        added_later: bool,
+    }
+
+    #[tokio::test]
+    async fn documents_carry_their_schema_and_older_ones_are_read_newer_ones_refused() {
+        let store = MemoryStateStore::default();
+        let cluster = ClusterName::new("prod").unwrap();
+        let doc = Doc {
+            kept: 3,
+            added_later: true,
+        };
+        assert!(write_json(&store, &cluster, "d", &doc, None).await.unwrap());
+        let written = store.read_doc(&cluster, "d").await.unwrap().unwrap();
+        let body: serde_json::Value = serde_json::from_str(&written.body).unwrap();
+        assert_eq!(body["schema_version"], DOC_SCHEMA);
+        let (read, _) = read_json::<Doc>(&store, &cluster, "d")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(read, doc);
+        // 0.1.0 wrote no schema_version and none of the later fields.
+        store
+            .write_doc(&cluster, "old", "{\"kept\": 7}", None)
+            .await
+            .unwrap();
+        let (old, _) = read_json::<Doc>(&store, &cluster, "old")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            old,
+            Doc {
+                kept: 7,
+                added_later: false
+            }
+        );
+        store
+            .write_doc(
+                &cluster,
+                "new",
+                "{\"kept\": 1, \"schema_version\": 9}",
+                None,
+            )
+            .await
+            .unwrap();
+        let err = read_json::<Doc>(&store, &cluster, "new").await.unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Config);
+        assert!(err.to_string().contains("schema 9"), "{err}");
+    }
 }

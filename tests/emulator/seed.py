@@ -166,6 +166,10 @@ def seed(endpoint: str, cluster: str, capacity: int = 2, observe: bool = False,
         "HALFHOUR_STATIC_SITE_URL": static_url,
         "HALFHOUR_STATIC_SITE_MODE": "cloudfront" if cloudfront else "website",
         "HALFHOUR_LOAD_BALANCER_DNS": lb["DNSName"],
+        # The template's Globals: the service every decision line names, the metrics' namespace
+        # (its MetricsNamespace parameter; the demo's is its own, to show it is honoured).
+        "POWERTOOLS_SERVICE_NAME": "halfhour",
+        "POWERTOOLS_METRICS_NAMESPACE": f"halfhour/{cluster}",
     }
 
 

@@ -512,6 +512,7 @@ async fn a_bake_recorded_before_the_canary_existed_still_finishes() {
         "rollback_requested",
         "outcome",
         "default_restored",
+        "schema_version",
     ] {
         fields.remove(added);
     }
@@ -533,4 +534,17 @@ async fn a_bake_recorded_before_the_canary_existed_still_finishes() {
     assert_eq!(bake_record(&steps), Some(json!("Successful")), "{steps:?}");
     assert_eq!(serving_image(&s, &image).await, (3, 3));
     assert!(fewest >= 3, "never fewer than three served ({fewest})");
+    let rewritten = s
+        .deps
+        .store
+        .read_doc(&cluster, "bake")
+        .await
+        .expect("read")
+        .expect("the bake record");
+    let body: Value = serde_json::from_str(&rewritten.body).expect("json");
+    assert_eq!(
+        body["schema_version"],
+        halfhour::state::DOC_SCHEMA,
+        "rewritten in this release's schema"
+    );
 }

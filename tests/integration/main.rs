@@ -24,6 +24,7 @@ mod scaling_alarms;
 mod state_flags;
 mod state_idempotency;
 mod state_lease;
+mod state_upgrade;
 mod template_functions;
 
 use halfhour::aws::dynamodb::DynamoStateStore;

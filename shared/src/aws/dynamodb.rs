@@ -9,6 +9,10 @@
 //!
 //! Every write is a conditional write; a failed condition returns the old item
 //! (`ReturnValuesOnConditionCheckFailure=ALL_OLD`) so no second read is needed.
+//!
+//! Every lease, flags and idempotency item carries `schema` (the release format it was written
+//! in; none is 0.1.0's, whose items read the same); a document carries `schema_version` in its
+//! body ([`crate::state::DOC_SCHEMA`]). An item of a newer format is refused, never misread.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -26,6 +30,21 @@ use crate::error::{Error, Result};
 use crate::ports::{LeaseOutcome, StateStore, Versioned};
 
 type Item = HashMap<String, AttributeValue>;
+
+/// The format of the lease, flags and idempotency items this release writes.
+const ITEM_SCHEMA: i64 = crate::state::DOC_SCHEMA as i64;
+
+/// Refuse an item written by a newer halfhour.
+fn check_schema(item: &Item, what: &str) -> Result<()> {
+    match get_n(item, "schema") {
+        Some(found) if found > ITEM_SCHEMA => Err(Error::NewerState {
+            what: what.to_owned(),
+            found: u64::try_from(found).unwrap_or(u64::MAX),
+            known: ITEM_SCHEMA as u64,
+        }),
+        _ => Ok(()),
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct DynamoStateStore {
@@ -165,6 +184,7 @@ impl StateStore for DynamoStateStore {
             .item("sk", s("lease"))
             .item("owner", s(owner))
             .item("until", n(lease.until.0))
+            .item("schema", n(ITEM_SCHEMA))
             .condition_expression("attribute_not_exists(pk) OR #u <= :now OR #o = :me")
             .expression_attribute_names("#u", "until")
             .expression_attribute_names("#o", "owner")
@@ -177,9 +197,12 @@ impl StateStore for DynamoStateStore {
             Ok(_) => Ok(LeaseOutcome::Acquired(lease)),
             Err(err) => match condition_failed!(err, PutItemError::ConditionalCheckFailedException)
             {
-                Some(old) => lease_from(&old)
-                    .map(LeaseOutcome::HeldBy)
-                    .ok_or_else(|| corrupt("AcquireLease", "lease without owner/until")),
+                Some(old) => {
+                    check_schema(&old, &format!("the lease of {cluster}"))?;
+                    lease_from(&old)
+                        .map(LeaseOutcome::HeldBy)
+                        .ok_or_else(|| corrupt("AcquireLease", "lease without owner/until"))
+                }
                 None => Err(classify("AcquireLease", err)),
             },
         }
@@ -200,8 +223,10 @@ impl StateStore for DynamoStateStore {
             .table_name(&self.table)
             .key("pk", s(cluster_pk(cluster)))
             .key("sk", s("lease"))
-            .update_expression("SET #u = :until")
+            .update_expression("SET #u = :until, #sv = :sv")
             .condition_expression("#o = :me AND #u > :now")
+            .expression_attribute_names("#sv", "schema")
+            .expression_attribute_values(":sv", n(ITEM_SCHEMA))
             .expression_attribute_names("#u", "until")
             .expression_attribute_names("#o", "owner")
             .expression_attribute_values(":until", n(until.0))
@@ -248,6 +273,7 @@ impl StateStore for DynamoStateStore {
     async fn read_lease(&self, cluster: &ClusterName) -> Result<Option<Lease>> {
         let item = self.get(cluster_pk(cluster), "lease", "ReadLease").await?;
         item.map(|i| {
+            check_schema(&i, &format!("the lease of {cluster}"))?;
             lease_from(&i).ok_or_else(|| corrupt("ReadLease", "lease without owner/until"))
         })
         .transpose()
@@ -273,9 +299,11 @@ impl StateStore for DynamoStateStore {
             .table_name(&self.table)
             .key("pk", s(cluster_pk(cluster)))
             .key("sk", s("flags"))
-            .update_expression("SET #f = :hold")
+            .update_expression("SET #f = :hold, #sv = :sv")
             .expression_attribute_names("#f", format!("flag_{}", flag.as_str()))
-            .expression_attribute_values(":hold", value);
+            .expression_attribute_names("#sv", "schema")
+            .expression_attribute_values(":hold", value)
+            .expression_attribute_values(":sv", n(ITEM_SCHEMA));
         if exclusive {
             update = update
                 .condition_expression("attribute_not_exists(#f) OR #f.#u <= :now OR #f.#by = :by")
@@ -322,6 +350,7 @@ impl StateStore for DynamoStateStore {
         let Some(item) = self.get(cluster_pk(cluster), "flags", "ReadFlags").await? else {
             return Ok(ModeFlags::default());
         };
+        check_schema(&item, &format!("the mode flags of {cluster}"))?;
         let mut holds = Vec::new();
         for flag in Flag::ALL {
             if let Some(value) = item.get(&format!("flag_{}", flag.as_str())) {
@@ -400,6 +429,7 @@ impl StateStore for DynamoStateStore {
             .item("expires_at", n(in_progress_until.0))
             .item("ttl", n(in_progress_until.epoch_seconds_ceil()))
             .item("nonce", s(&nonce))
+            .item("schema", n(ITEM_SCHEMA))
             .condition_expression(
                 "attribute_not_exists(pk) OR #exp <= :now OR (#st = :inprogress AND #ipu <= :now)",
             )
@@ -418,6 +448,7 @@ impl StateStore for DynamoStateStore {
                 // Our own earlier try of this very write: the attempt is ours.
                 Some(old) if get_s(&old, "nonce") == Some(nonce.as_str()) => Ok(PriorAttempt::None),
                 Some(old) => {
+                    check_schema(&old, &format!("the idempotency record {function}#{key}"))?;
                     let record = record_from(&old).ok_or_else(|| corrupt("BeginAttempt", key))?;
                     // The condition saw a live record; should the clocks disagree, stay safe.
                     Ok(
@@ -451,6 +482,7 @@ impl StateStore for DynamoStateStore {
             .item("expires_at", n(expires_at.0))
             .item("ttl", n(expires_at.epoch_seconds_ceil()))
             .item("result", s(result))
+            .item("schema", n(ITEM_SCHEMA))
             .send()
             .await
             .map_err(|e| classify("CompleteAttempt", e))?;
