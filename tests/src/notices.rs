@@ -190,7 +190,41 @@ fn string_list(value: Option<&Value>, name: &str, found: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use halfhour::domain::{ClusterName, Millis, Notice};
+    use proptest::prelude::*;
     use serde_json::json;
+
+    proptest! {
+        /// Every notice any loop builds, whatever its text, is a valid custom notification in
+        /// its structured message, beside the e-mail text.
+        #[test]
+        fn every_notice_is_a_valid_custom_notification(
+            title in "[^\\p{C}]{1,120}",
+            description in "[^\\p{C}]{1,400}",
+            steps in proptest::collection::vec("[^\\p{C}]{1,80}", 0..4),
+            resources in proptest::collection::vec("[a-z0-9:/-]{0,40}", 0..3),
+            summarised in proptest::option::of((1u32..500, 0i64..4_000_000_000_000)),
+        ) {
+            prop_assume!(!title.trim().is_empty() && !description.trim().is_empty());
+            let cluster = ClusterName::new("prod").unwrap();
+            let mut notice = Notice::new("gold-image", &cluster, "rolled-back", title, description);
+            for step in steps {
+                notice = notice.next_step(step);
+            }
+            for resource in resources {
+                notice = notice.resource(resource);
+            }
+            notice.summarised = summarised.map(|(n, at)| (n, Millis(at)));
+            let published = read(&json!({
+                "MessageStructure": "json",
+                "Subject": notice.subject(),
+                "Message": notice.sns_message(),
+            }))
+            .map_err(TestCaseError::fail)?;
+            prop_assert!(published.subject.chars().count() <= 100);
+            prop_assert_eq!(published.email, notice.email_text());
+        }
+    }
 
     /// A notification in the documented shape passes; each kind of break is named.
     #[test]
