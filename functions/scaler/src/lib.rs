@@ -520,8 +520,8 @@ async fn apply(
                 .await?;
         }
         remember_decision(deps.store.as_ref(), &record, invocation.now).await;
-        if let Some(last) = changed_elsewhere {
-            let notice = Notice::new(
+        let elsewhere = changed_elsewhere.map(|last| {
+            Notice::new(
                 "scaling",
                 cluster,
                 "changed-elsewhere",
@@ -533,17 +533,11 @@ async fn apply(
             )
             .decision(action_name(&decision))
             .next_step("If another tool owns capacity, keep one of them (EnableScaling=false turns halfhour's off).")
-            .resource(&config.asg_name);
-            notify_best_effort(
-                deps.notifier.as_ref(),
-                deps.store.as_ref(),
-                notice,
-                invocation.now,
-            )
-            .await;
-        }
-        if let Some(bound) = bound_reached(&decision, bounds) {
-            let notice = bound_notice(bound, &alarm.alarm_name, &decision, deps);
+            .resource(&config.asg_name)
+        });
+        let at_bound = bound_reached(&decision, bounds)
+            .map(|bound| bound_notice(bound, &alarm.alarm_name, &decision, deps));
+        for notice in elsewhere.into_iter().chain(at_bound) {
             notify_best_effort(
                 deps.notifier.as_ref(),
                 deps.store.as_ref(),
