@@ -82,3 +82,245 @@ fn every_function_crate_has_exactly_one_function_resource_and_back() {
     }
     assert_eq!(crates.len(), 6, "{crates:?}");
 }
+
+/// The `HALFHOUR_*` / `POWERTOOLS_*` names quoted in `text`.
+fn variables_in(text: &str) -> std::collections::BTreeSet<String> {
+    let mut found = std::collections::BTreeSet::new();
+    for prefix in ["\"HALFHOUR_", "\"POWERTOOLS_", "`HALFHOUR_", "`POWERTOOLS_"] {
+        let mut rest = text;
+        while let Some(at) = rest.find(prefix) {
+            let name: String = rest[at + 1..]
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            if !name.ends_with('_') {
+                found.insert(name); // not a bare prefix the code matches on
+            }
+            rest = &rest[at + 1..];
+        }
+    }
+    found
+}
+
+/// The Rust sources under `dir`, each cut at its test module (test settings are not read by a
+/// deployed function).
+fn sources(dir: &Path) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(dir).expect("source dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            text.push_str(&sources(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let code = std::fs::read_to_string(&path).expect("source");
+            text.push_str(code.split("#[cfg(test)]").next().unwrap_or_default());
+        }
+    }
+    text
+}
+
+/// Configuration has one list: every variable a function reads is set by template.yaml or is
+/// a row of one of README's configuration tables (with its default), every variable the
+/// template sets is read, and every documented one exists.
+#[test]
+fn every_variable_the_code_reads_is_set_by_the_template_or_documented() {
+    let mut code = variables_in(&sources(&repo().join("shared/src")));
+    for crate_dir in std::fs::read_dir(repo().join("functions")).expect("functions/") {
+        code.extend(variables_in(&sources(
+            &crate_dir.expect("entry").path().join("src"),
+        )));
+    }
+    let template = std::fs::read_to_string(repo().join("template.yaml")).expect("template.yaml");
+    let set: std::collections::BTreeSet<String> = template
+        .lines()
+        .filter_map(|line| line.trim().split_once(':').map(|(key, _)| key))
+        .filter(|key| key.starts_with("HALFHOUR_") || key.starts_with("POWERTOOLS_"))
+        .map(str::to_owned)
+        .collect();
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let documented: std::collections::BTreeSet<String> = readme
+        .lines()
+        .filter(|line| line.starts_with("| `"))
+        .filter_map(|row| row.split('|').nth(1))
+        .flat_map(variables_in)
+        .collect();
+    let unlisted: Vec<_> = code
+        .iter()
+        .filter(|v| !set.contains(*v) && !documented.contains(*v))
+        .collect();
+    assert!(
+        unlisted.is_empty(),
+        "read by the code, but neither set in template.yaml nor a row of README's tables: {unlisted:?}"
+    );
+    let stale: Vec<_> = set.difference(&code).collect();
+    assert!(
+        stale.is_empty(),
+        "set by template.yaml, read by no function: {stale:?}"
+    );
+    let dead: Vec<_> = documented.difference(&code).collect();
+    assert!(
+        dead.is_empty(),
+        "documented in README, read by no function: {dead:?}"
+    );
+}
+
+/// The template's `Number` parameters: (Default, MinValue, MaxValue) where it gives them.
+fn number_parameters() -> BTreeMap<String, (Option<i64>, Option<i64>, Option<i64>)> {
+    let template = std::fs::read_to_string(repo().join("template.yaml")).expect("template.yaml");
+    let mut found = BTreeMap::new();
+    let mut section = "";
+    let mut current: Option<(String, bool, [Option<i64>; 3])> = None;
+    let mut finish = |current: &mut Option<(String, bool, [Option<i64>; 3])>| {
+        if let Some((name, true, [default, min, max])) = current.take() {
+            found.insert(name, (default, min, max));
+        }
+    };
+    for line in template.lines() {
+        if !line.starts_with(' ') && line.ends_with(':') {
+            finish(&mut current);
+            section = if line == "Parameters:" { "params" } else { "" };
+            continue;
+        }
+        if section != "params" {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix("  ").and_then(|l| l.strip_suffix(':'))
+            && !name.starts_with(' ')
+        {
+            finish(&mut current);
+            current = Some((name.to_owned(), false, [None; 3]));
+        } else if let Some((_, number, values)) = current.as_mut() {
+            let field = |key: &str| {
+                line.trim()
+                    .strip_prefix(key)
+                    .and_then(|v| v.trim().trim_matches('"').parse::<i64>().ok())
+            };
+            *number |= line.trim() == "Type: Number";
+            for (i, key) in ["Default:", "MinValue:", "MaxValue:"].iter().enumerate() {
+                if let Some(value) = field(key) {
+                    values[i] = Some(value);
+                }
+            }
+        }
+    }
+    finish(&mut current);
+    found
+}
+
+/// (resource, variable, parameter) for each `HALFHOUR_X: !Ref Parameter` in an environment;
+/// the resource is `Globals` for the shared environment.
+fn environment_refs() -> Vec<(String, String, String)> {
+    let template = std::fs::read_to_string(repo().join("template.yaml")).expect("template.yaml");
+    let mut refs = Vec::new();
+    let mut resource = String::new();
+    for line in template.lines() {
+        if line == "Globals:" {
+            resource = "Globals".into();
+        } else if let Some(name) = line
+            .strip_prefix("  ")
+            .and_then(|l| l.strip_suffix(':'))
+            .filter(|n| !n.starts_with(' '))
+            && resource != "Globals"
+        {
+            resource = name.to_owned();
+        } else if line == "Resources:" {
+            resource.clear();
+        }
+        if let Some((var, value)) = line.trim().split_once(": !Ref ")
+            && var.starts_with("HALFHOUR_")
+        {
+            refs.push((resource.clone(), var.to_owned(), value.trim().to_owned()));
+        }
+    }
+    refs
+}
+
+/// Whether the function of `resource` accepts its configuration with `var` = `value`, and the
+/// variable the code keeps in order with it (a hold-down never longer than its maximum) moved
+/// along where the value would cross it: no CloudFormation rule can compare two numbers.
+fn function_accepts(resource: &str, var: &str, value: &str) -> Result<(), String> {
+    let n: i64 = value.parse().unwrap_or(0);
+    let companion = match var {
+        "HALFHOUR_HOLD_DOWN_MAX_SECONDS" => Some(("HALFHOUR_HOLD_DOWN_SECONDS", n.min(300))),
+        "HALFHOUR_HOLD_DOWN_SECONDS" => Some(("HALFHOUR_HOLD_DOWN_MAX_SECONDS", n.max(3600))),
+        _ => None,
+    }
+    .map(|(name, v)| (name, v.to_string()));
+    let base: BTreeMap<&str, &str> = BTreeMap::from([
+        ("HALFHOUR_TABLE", "t"),
+        ("HALFHOUR_CLUSTER", "prod"),
+        ("HALFHOUR_ASG_NAME", "prod-web"),
+        (
+            "HALFHOUR_SCALING_ALARMS",
+            "prod-cpu-high=+2,prod-cpu-low=-1",
+        ),
+        ("HALFHOUR_RECORD_NAME", "www.example.com"),
+        (
+            "HALFHOUR_STATIC_SITE_URL",
+            "http://www.example.com.s3-website-us-east-1.amazonaws.com/",
+        ),
+        ("HALFHOUR_HOSTED_ZONE_ID", "Z1"),
+        ("HALFHOUR_SITE_HEALTH_CHECK_ID", "site"),
+        ("HALFHOUR_GATE_HEALTH_CHECK_ID", "gate"),
+        ("HALFHOUR_DB_INSTANCE_ID", "prod-db"),
+        ("HALFHOUR_RECONCILE_FUNCTIONS", "prod-scaler"),
+    ]);
+    let lookup = |name: &str| {
+        if name == var {
+            Some(value.to_owned())
+        } else if let Some((_, v)) = companion.as_ref().filter(|(c, _)| *c == name) {
+            Some(v.clone())
+        } else {
+            base.get(name).map(|v| (*v).to_owned())
+        }
+    };
+    let outcome = match resource {
+        "ScalerFunction" => scaler::ScalerConfig::from_lookup(lookup).map(drop),
+        "LifecycleFunction" => lifecycle::LifecycleConfig::from_lookup(lookup).map(drop),
+        "GoldImageFunction" => gold_image::GoldImageConfig::from_lookup(lookup).map(drop),
+        "FailoverFunction" => failover::FailoverConfig::from_lookup(lookup).map(drop),
+        "DbEventsFunction" => db_events::DbEventsConfig::from_lookup(lookup).map(drop),
+        "ReconcilerFunction" => reconciler::ReconcilerConfig::from_lookup(lookup).map(drop),
+        other => panic!("{other} sets {var} but is no function this test knows"),
+    };
+    outcome.map_err(|e| e.to_string())
+}
+
+/// A parameter's range fits the code's: each function that reads the variable accepts the
+/// parameter's default, minimum and maximum, so no value the template lets through fails a
+/// function at init (where every event it gets would then fail).
+#[test]
+fn every_number_parameter_has_the_range_its_variable_has_in_the_code() {
+    const FUNCTIONS: [&str; 6] = [
+        "ScalerFunction",
+        "LifecycleFunction",
+        "GoldImageFunction",
+        "FailoverFunction",
+        "DbEventsFunction",
+        "ReconcilerFunction",
+    ];
+    let parameters = number_parameters();
+    let mut checked = 0;
+    for (resource, var, parameter) in environment_refs() {
+        let Some(&(default, Some(min), Some(max))) = parameters.get(&parameter) else {
+            continue;
+        };
+        let readers: Vec<&str> = if resource == "Globals" {
+            FUNCTIONS.to_vec()
+        } else {
+            vec![resource.as_str()]
+        };
+        for reader in readers {
+            for value in [Some(min), Some(max), default].into_iter().flatten() {
+                function_accepts(reader, &var, &value.to_string()).unwrap_or_else(|e| {
+                    panic!("{reader} refuses {var}={value} ({parameter} allows it): {e}")
+                });
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "only {checked} ranged parameters found");
+    assert!(
+        function_accepts("ScalerFunction", "HALFHOUR_LEASE_SECONDS", "5").is_err(),
+        "the check sees the code's ranges"
+    );
+}

@@ -69,7 +69,7 @@ impl LifecycleConfig {
                 .unwrap_or_else(|| "halfhour-terminate".into()),
             health_path,
             readiness_budget: vars.seconds_or(READINESS_BUDGET_SECONDS, 600, 30, 7200)?,
-            drain_max: vars.seconds_or(DRAIN_MAX_SECONDS, 300, 0, 3600)?,
+            drain_max: vars.seconds_or(DRAIN_MAX_SECONDS, 300, 0, 7200)?,
             breaker_abandons,
             breaker_window: vars.seconds_or(BREAKER_WINDOW_SECONDS, 1800, 60, 86_400)?,
         })
