@@ -163,13 +163,17 @@ fn every_variable_the_code_reads_is_set_by_the_template_or_documented() {
     );
 }
 
-/// The template's `Number` parameters: (Default, MinValue, MaxValue) where it gives them.
-fn number_parameters() -> BTreeMap<String, (Option<i64>, Option<i64>, Option<i64>)> {
+/// A `Number` parameter's Default, MinValue and MaxValue, where the template gives them.
+type NumberRange = (Option<i64>, Option<i64>, Option<i64>);
+
+/// The template's `Number` parameters.
+fn number_parameters() -> BTreeMap<String, NumberRange> {
     let template = std::fs::read_to_string(repo().join("template.yaml")).expect("template.yaml");
     let mut found = BTreeMap::new();
     let mut section = "";
-    let mut current: Option<(String, bool, [Option<i64>; 3])> = None;
-    let mut finish = |current: &mut Option<(String, bool, [Option<i64>; 3])>| {
+    type Reading = Option<(String, bool, [Option<i64>; 3])>;
+    let mut current: Reading = None;
+    let mut finish = |current: &mut Reading| {
         if let Some((name, true, [default, min, max])) = current.take() {
             found.insert(name, (default, min, max));
         }
