@@ -10,6 +10,7 @@ use crate::ports::StateStore;
 /// The name of each loop's document in the state table (`doc#<name>`), and which loop keeps it:
 /// the cluster-wide `status` reports them all.
 pub mod doc {
+    use crate::domain::Loop;
     pub const LIFECYCLE: &str = "lifecycle";
     pub const FAILOVER: &str = "failover";
     pub const DATABASE: &str = "db";
@@ -24,13 +25,13 @@ pub mod doc {
 
     /// (loop, document) for every document a loop keeps.
     pub const ALL: [(&str, &str); 9] = [
-        ("lifecycle", LIFECYCLE),
-        ("failover", FAILOVER),
-        ("database", DATABASE),
-        ("scaling", SCALER),
-        ("scaling", SCALER_MONITORING),
-        ("scaling", SCALER_COEXISTENCE),
-        ("gold-image", BAKE),
+        (Loop::Lifecycle.name(), LIFECYCLE),
+        (Loop::Failover.name(), FAILOVER),
+        (Loop::Database.name(), DATABASE),
+        (Loop::Scaling.name(), SCALER),
+        (Loop::Scaling.name(), SCALER_MONITORING),
+        (Loop::Scaling.name(), SCALER_COEXISTENCE),
+        (Loop::GoldImage.name(), BAKE),
         ("every loop", DECISIONS),
         ("every loop", NOTICES),
     ];

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::domain::ClusterName;
+use crate::domain::{ClusterName, Loop};
 
 /// CloudWatch namespace of halfhour's metrics unless `POWERTOOLS_METRICS_NAMESPACE` names
 /// another (the template's `MetricsNamespace`).
@@ -51,7 +51,8 @@ impl Settings {
 /// Set up the logs (JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`, as the template sets it) and the
 /// EMF metrics collector. Call once, at init. Every metric carries the `function` and the
 /// `cluster` (`HALFHOUR_CLUSTER`), so two stacks in one account never mix their numbers.
-pub fn init(function: &'static str) -> Option<&'static metrics_cloudwatch_embedded::Collector> {
+pub fn init(serves: Loop) -> Option<&'static metrics_cloudwatch_embedded::Collector> {
+    let function = serves.function();
     let settings = Settings::from_lookup(|name| std::env::var(name).ok());
     let level = settings.level;
     let _ = WRITER.set((settings.service.clone(), function));
@@ -138,9 +139,9 @@ pub struct DecisionRecord {
 }
 
 impl DecisionRecord {
-    pub fn new(loop_name: &'static str, cluster: &ClusterName, action: impl Into<String>) -> Self {
+    pub fn new(decided_by: Loop, cluster: &ClusterName, action: impl Into<String>) -> Self {
         DecisionRecord {
-            loop_name,
+            loop_name: decided_by.name(),
             cluster: cluster.to_string(),
             inputs: Value::Null,
             guards: Vec::new(),
@@ -275,7 +276,7 @@ mod tests {
     fn the_decision_line_nests_the_record() {
         let cluster = ClusterName::new("prod").unwrap();
         let record =
-            DecisionRecord::new("scaling", &cluster, "hold").inputs(json!({"desired": 10}));
+            DecisionRecord::new(Loop::Scaling, &cluster, "hold").inputs(json!({"desired": 10}));
         let line = record.log_line("halfhour", "scaler");
         assert_eq!(line["message"], "decision");
         assert_eq!(line["service"], "halfhour");
@@ -286,7 +287,7 @@ mod tests {
     #[test]
     fn decision_record_serialises_every_field() {
         let cluster = ClusterName::new("prod").unwrap();
-        let record = DecisionRecord::new("scaling", &cluster, "hold")
+        let record = DecisionRecord::new(Loop::Scaling, &cluster, "hold")
             .inputs(json!({"desired": 10}))
             .guards(["at_max"])
             .reason("AtMax")

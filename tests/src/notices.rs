@@ -190,7 +190,7 @@ fn string_list(value: Option<&Value>, name: &str, found: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use halfhour::domain::{ClusterName, Millis, Notice};
+    use halfhour::domain::{ClusterName, Loop, Millis, Notice};
     use proptest::prelude::*;
     use serde_json::json;
 
@@ -207,7 +207,7 @@ mod tests {
         ) {
             prop_assume!(!title.trim().is_empty() && !description.trim().is_empty());
             let cluster = ClusterName::new("prod").unwrap();
-            let mut notice = Notice::new("gold-image", &cluster, "rolled-back", title, description);
+            let mut notice = Notice::new(Loop::GoldImage, &cluster, "rolled-back", title, description);
             for step in steps {
                 notice = notice.next_step(step);
             }

@@ -11,6 +11,7 @@ use halfhour::aws::dynamodb::DynamoStateStore;
 use halfhour::aws::rds::Rds;
 use halfhour::aws::sns::notifier;
 use halfhour::config::{CommonConfig, ConfigError, Vars};
+use halfhour::domain::Loop;
 use halfhour::domain::{Command, Flag, FlagHold, Millis, Notice};
 use halfhour::idempotency::{Attempt, run_once};
 pub use halfhour::invocation::Invocation;
@@ -22,7 +23,7 @@ use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-pub const FUNCTION: &str = "db-events";
+pub const FUNCTION: &str = Loop::Database.function();
 pub const DB_INSTANCE_ID: &str = "HALFHOUR_DB_INSTANCE_ID";
 pub const WINDOW_MAX_SECONDS: &str = "HALFHOUR_DB_WINDOW_MAX_SECONDS";
 pub const CLOSE_GRACE_SECONDS: &str = "HALFHOUR_DB_CLOSE_GRACE_SECONDS";
@@ -295,7 +296,7 @@ async fn on_event(
         DbEvent::Outage => ("report_outage", None),
         DbEvent::Other => ("ignore", None),
     };
-    let record = DecisionRecord::new("database", cluster, action)
+    let record = DecisionRecord::new(Loop::Database, cluster, action)
         .inputs(json!({"event": event, "message": message, "db": config.db_instance}))
         .reason(format!("{event:?}"))
         .dry_run(dry_run);
@@ -355,7 +356,7 @@ pub async fn reconcile(invocation: &Invocation, deps: &Deps) -> Result<DbReport,
     let drift = drift_of(&db);
     let flags = deps.store.read_flags(cluster).await?;
     let stale_window = flags.hold(Flag::DbFailover).is_some_and(|h| h.until <= now);
-    DecisionRecord::new("database", cluster, if drift.is_empty() { "healthy" } else { "report_drift" })
+    DecisionRecord::new(Loop::Database, cluster, if drift.is_empty() { "healthy" } else { "report_drift" })
         .inputs(json!({"db": config.db_instance, "multi_az": db.multi_az, "backup_retention_days": db.backup_retention_days,
                        "stale_window": stale_window}))
         .reason(format!("{drift:?}"))
@@ -386,7 +387,7 @@ async fn report_outage(message: &str, now: Millis, deps: &Deps) {
     let config = &deps.config;
     let cluster = &config.common.cluster;
     let notice = Notice::new(
-        "database",
+        Loop::Database,
         cluster,
         "database-down",
         "database down",
@@ -426,7 +427,7 @@ async fn report_drift(drift: &[Drift], now: Millis, deps: &Deps) -> Result<(), E
         return Ok(()); // another invocation is reporting it
     }
     let notice = Notice::new(
-        "database",
+        Loop::Database,
         cluster,
         "database-drift",
         "database drift",

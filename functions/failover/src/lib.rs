@@ -20,6 +20,7 @@ use halfhour::aws::route53::Route53Dns;
 use halfhour::aws::s3::S3StaticSite;
 use halfhour::aws::sns::notifier;
 use halfhour::aws::web::HttpsWeb;
+use halfhour::domain::Loop;
 use halfhour::domain::custom_resource::{CustomResourceRequest, RequestType};
 use halfhour::domain::dns;
 use halfhour::domain::{AlarmTransition, Command, Flag, Notice};
@@ -37,7 +38,7 @@ use serde_json::{Value, json};
 pub use config::{FailoverConfig, StaticSiteMode};
 use plan::{BucketRefusal, BucketStep, FailoverState, Gate, Operator, Reason};
 
-pub const FUNCTION: &str = "failover";
+pub const FUNCTION: &str = Loop::Failover.function();
 const STATE_DOC: &str = halfhour::state::doc::FAILOVER;
 
 pub struct Deps {
@@ -186,7 +187,7 @@ async fn on_bucket(
         }
         let found = deps.site.find_bucket(bucket).await?;
         let step = plan::plan_bucket(&found, &config.common.cluster);
-        DecisionRecord::new("failover", &config.common.cluster, "static_site_bucket")
+        DecisionRecord::new(Loop::Failover, &config.common.cluster, "static_site_bucket")
             .inputs(json!({"bucket": bucket, "found": found, "request": request.request_type}))
             .reason(format!("{step:?}"))
             .dry_run(config.common.dry_run)
@@ -258,7 +259,7 @@ async fn on_records(
     // A changed RecordName: CloudFormation deletes the old resource after the new one exists.
     // This function may change only the new name, which the Delete must not give back.
     if let Some(old) = moved_from(&request, config) {
-        DecisionRecord::new("failover", &config.common.cluster, "release_elsewhere")
+        DecisionRecord::new(Loop::Failover, &config.common.cluster, "release_elsewhere")
             .inputs(json!({"request": request.request_type, "record": old, "now_keeping": config.record_name}))
             .reason(format!(
                 "{old} keeps its failover pair: give it back by hand; halfhour keeps {} now",
@@ -316,7 +317,7 @@ async fn keep_records(
         dns::plan_release(&existing, pair, withdrawn)
     };
     let verb = if adopt { "adopt" } else { "release" };
-    DecisionRecord::new("failover", cluster, verb)
+    DecisionRecord::new(Loop::Failover, cluster, verb)
         .inputs(
             json!({"request": request.request_type, "record": config.record_name,
                        "existing": existing, "changes": changes}),
@@ -419,7 +420,7 @@ async fn on_static_page(
         RequestType::Create | RequestType::Update if dry_run => Ok(()),
         RequestType::Create | RequestType::Update => publish_static_page(deps).await,
     };
-    DecisionRecord::new("failover", &config.common.cluster, "deploy_static_page")
+    DecisionRecord::new(Loop::Failover, &config.common.cluster, "deploy_static_page")
         .inputs(json!({"request": request.request_type, "logical_id": request.logical_resource_id}))
         .reason(match &outcome {
             Ok(()) => "published".to_owned(),
@@ -536,7 +537,7 @@ async fn decide(
         &config.policy,
         now,
     );
-    let record = DecisionRecord::new("failover", cluster, action_name(decision.reason))
+    let record = DecisionRecord::new(Loop::Failover, cluster, action_name(decision.reason))
         .inputs(
             json!({"site_healthy": site_healthy, "db_window": db_window, "operator": operator,
                        "mode": state.mode, "flips_in_window": decision.next.flips.len()}),
@@ -712,7 +713,7 @@ async fn notify(reason: Reason, gate: Gate, now: halfhour::domain::Millis, deps:
     let config = &deps.config;
     let action = action_name(reason);
     let mut notice = Notice::new(
-        "failover",
+        Loop::Failover,
         &config.common.cluster,
         action,
         format!("{} {}", config.record_name, action.replace('_', " ")),

@@ -19,6 +19,7 @@ use halfhour::aws::dynamodb::DynamoStateStore;
 use halfhour::aws::ec2::Ec2;
 use halfhour::aws::rds::Rds;
 use halfhour::aws::sns::notifier;
+use halfhour::domain::Loop;
 use halfhour::domain::dns::SiteFailovers;
 use halfhour::domain::image::{
     BAKE_DOC, CLUSTER_TAG, MANAGED_TAG, RELEASE_TAG, SOURCE_INSTANCE_TAG, db_snapshot_id,
@@ -43,7 +44,7 @@ use serde_json::{Value, json};
 pub use config::GoldImageConfig;
 use plan::{Bake, FailReason, Observed, Policy, Refusal, RolloutOutcome, Step};
 
-pub const FUNCTION: &str = "gold-image";
+pub const FUNCTION: &str = Loop::GoldImage.function();
 /// Steps one invocation may take before it yields to the next trigger.
 const MAX_STEPS: usize = 16;
 
@@ -227,7 +228,7 @@ async fn cancel(invocation: &Invocation, deps: &Deps) -> Result<BakeReport, Erro
     let cluster = &deps.config.common.cluster;
     let loaded = load_bake(deps).await?;
     let refused = plan::may_cancel(loaded.as_ref().map(|(b, _)| b));
-    DecisionRecord::new("gold-image", cluster, "cancel")
+    DecisionRecord::new(Loop::GoldImage, cluster, "cancel")
         .inputs(json!({"release": loaded.as_ref().map(|(b, _)| &b.release)}))
         .reason(match &refused {
             Ok(()) => {
@@ -246,7 +247,7 @@ async fn cancel(invocation: &Invocation, deps: &Deps) -> Result<BakeReport, Erro
 }
 
 fn ignore(image_id: &str, state: &str, why: &str, deps: &Deps) -> BakeReport {
-    DecisionRecord::new("gold-image", &deps.config.common.cluster, "ignore")
+    DecisionRecord::new(Loop::GoldImage, &deps.config.common.cluster, "ignore")
         .inputs(json!({"image_id": image_id, "state": state}))
         .reason(why)
         .dry_run(deps.config.common.dry_run)
@@ -358,7 +359,7 @@ async fn preview_bake(
 ) -> Result<BakeReport, Error> {
     let cluster = &deps.config.common.cluster;
     let (group, choice) = observe_and_choose(requested, invocation, deps).await?;
-    let record = DecisionRecord::new("gold-image", cluster, "bake")
+    let record = DecisionRecord::new(Loop::GoldImage, cluster, "bake")
         .inputs(json!({"requested": requested, "reason": reason, "desired": group.desired, "serving": group.serving()}))
         .dry_run(true);
     match choice {
@@ -416,7 +417,7 @@ async fn start_bake(
     let now = invocation.now;
     let (group, choice) = observe_and_choose(requested, invocation, deps).await?;
     let reference = choice.map_err(|refusal| {
-        DecisionRecord::new("gold-image", cluster, "refuse")
+        DecisionRecord::new(Loop::GoldImage, cluster, "refuse")
             .inputs(json!({"requested": requested, "reason": reason}))
             .reason(format!("{refusal:?}"))
             .emit();
@@ -455,7 +456,7 @@ async fn start_bake(
         now.plus(deps.config.bake_timeout),
     );
     save_bake(deps, &bake, previous.map(|(_, v)| v)).await?;
-    DecisionRecord::new("gold-image", cluster, "start")
+    DecisionRecord::new(Loop::GoldImage, cluster, "start")
         .inputs(json!({"release": release, "reference": bake.reference, "reason": reason, "desired": group.desired, "serving": group.serving()}))
         .reason(format!("imaging {} with reboot", bake.reference))
         .emit();
@@ -514,7 +515,7 @@ pub async fn advance(invocation: &Invocation, deps: &Deps) -> Result<BakeReport,
                 Some(status.running && status.checks == StatusChecks::Ok);
             step = plan::next_step(&bake, &observed, &policy, invocation.now);
         }
-        let record = DecisionRecord::new("gold-image", cluster, step_name(&step))
+        let record = DecisionRecord::new(Loop::GoldImage, cluster, step_name(&step))
             .inputs(json!({"release": bake.release, "reference": bake.reference, "desired": group.desired,
                            "serving": group.serving(), "image": bake.image_id, "image_state": observed.image_state,
                            "refresh": observed.refresh, "canary": bake.canary, "failed_over": observed.failed_over}))
@@ -824,7 +825,7 @@ pub async fn retain(bake: &Bake, group: &GroupSnapshot, deps: &Deps) -> Result<(
     let ids: Vec<String> = managed.iter().map(|i| i.id.clone()).collect();
     referenced.extend(deps.images.images_in_use(&ids).await?);
     let doomed = images_to_delete(&managed, deps.config.keep_images, &referenced);
-    DecisionRecord::new("gold-image", cluster, "retain")
+    DecisionRecord::new(Loop::GoldImage, cluster, "retain")
         .inputs(json!({"managed": ids, "referenced": referenced, "keep": deps.config.keep_images}))
         .reason(format!(
             "deregister {:?}",
@@ -853,7 +854,7 @@ pub async fn retain(bake: &Bake, group: &GroupSnapshot, deps: &Deps) -> Result<(
         .db_snapshots(db, &db_snapshot_prefix(cluster.as_str()))
         .await?;
     let retired = db_snapshots_to_delete(&existing, cluster.as_str(), &kept);
-    DecisionRecord::new("gold-image", cluster, "retain_db_snapshots")
+    DecisionRecord::new(Loop::GoldImage, cluster, "retain_db_snapshots")
         .inputs(json!({"db_snapshots": existing, "kept_releases": kept}))
         .reason(format!("delete {retired:?}"))
         .emit();
@@ -868,7 +869,7 @@ async fn notify_outcome(bake: &Bake, now: halfhour::domain::Millis, deps: &Deps)
     let notice = match bake.failure {
         None => rollout_notice(bake, cluster),
         Some(reason) => Notice::new(
-            "gold-image",
+            Loop::GoldImage,
             cluster,
             "bake-failed",
             format!("gold image {} failed", bake.release),
@@ -946,7 +947,7 @@ fn rollout_notice(bake: &Bake, cluster: &halfhour::domain::ClusterName) -> Notic
             ),
         ),
     };
-    let notice = Notice::new("gold-image", cluster, kind, title, description)
+    let notice = Notice::new(Loop::GoldImage, cluster, kind, title, description)
         .resource(image)
         .resource(&bake.reference);
     match kind {
@@ -1024,7 +1025,7 @@ async fn report_drift(
     let drifted = runs.is_none() || runs != bake.image_id;
     let cluster = &deps.config.common.cluster;
     let image = bake.image_id.as_deref().unwrap_or("?");
-    DecisionRecord::new("gold-image", cluster, "report_drift")
+    DecisionRecord::new(Loop::GoldImage, cluster, "report_drift")
         .inputs(
             json!({"release": bake.release, "rolled_out": bake.new_version, "launched": launched, "runs": runs}),
         )
@@ -1057,7 +1058,7 @@ async fn report_drift(
         return Ok(());
     }
     let notice = Notice::new(
-        "gold-image",
+        Loop::GoldImage,
         cluster,
         "drifted",
         "drifted off its gold image",
@@ -1149,7 +1150,7 @@ pub async fn reconcile(invocation: &Invocation, deps: &Deps) -> Result<BakeRepor
             }
         }
     }
-    DecisionRecord::new("gold-image", cluster, if repairs.is_empty() { "nothing_to_repair" } else { "repair" })
+    DecisionRecord::new(Loop::GoldImage, cluster, if repairs.is_empty() { "nothing_to_repair" } else { "repair" })
         .inputs(json!({"last_release": last.as_ref().map(|(b, _)| &b.release), "flags": flags.raised(invocation.now)}))
         .reason(format!("{repairs:?}"))
         .dry_run(dry_run)

@@ -21,6 +21,7 @@ use halfhour::aws::ec2::Ec2;
 use halfhour::aws::elbv2::ElbTargetGroups;
 use halfhour::aws::sns::notifier;
 use halfhour::aws::ssm::SsmProbe;
+use halfhour::domain::Loop;
 use halfhour::domain::image::{BAKE_DOC, Rollout};
 use halfhour::domain::{
     Command, Flag, GroupSnapshot, HandsOff, LifecycleAction, LifecycleResult, LifecycleState,
@@ -42,7 +43,7 @@ use serde_json::{Value, json};
 pub use config::LifecycleConfig;
 use plan::{LaunchDecision, LaunchObserved, TerminateDecision};
 
-pub const FUNCTION: &str = "lifecycle";
+pub const FUNCTION: &str = Loop::Lifecycle.function();
 /// The state-table document: when each waiting instance was first seen, and recent abandons.
 const STATE_DOC: &str = halfhour::state::doc::LIFECYCLE;
 
@@ -464,7 +465,7 @@ async fn decide_launch(
         hands_off,
     };
     let decision = plan::plan_launch(&observed, config.readiness_budget);
-    let record = DecisionRecord::new("lifecycle", cluster, launch_action_name(&decision))
+    let record = DecisionRecord::new(Loop::Lifecycle, cluster, launch_action_name(&decision))
         .inputs(
             json!({"instance": action.instance_id, "token": action.token, "observed": observed}),
         )
@@ -587,7 +588,7 @@ async fn decide_terminate(
     }
     let decision = plan::plan_terminate(waiting, draining, waited, config.drain_max, hands_off);
     let record = DecisionRecord::new(
-        "lifecycle",
+        Loop::Lifecycle,
         &config.common.cluster,
         terminate_action_name(&decision),
     )
@@ -730,12 +731,12 @@ async fn trip_breaker(abandons: usize, invocation: &Invocation, deps: &Deps) -> 
                 if revert.default_to.is_some() { ", and it is the template's default again" } else { "" }
             ),
         };
-        DecisionRecord::new("lifecycle", cluster, "trip_breaker")
+        DecisionRecord::new(Loop::Lifecycle, cluster, "trip_breaker")
             .inputs(json!({"abandons_in_window": abandons, "window_s": config.breaker_window.as_secs(), "revert": revert}))
             .reason(&what)
             .emit();
         let notice = Notice::new(
-            "lifecycle",
+            Loop::Lifecycle,
             cluster,
             "breaker-tripped",
             "launch circuit breaker tripped",

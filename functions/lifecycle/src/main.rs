@@ -2,7 +2,7 @@ use lifecycle::{Deps, LifecycleConfig, function_handler};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let metrics = halfhour::telemetry::init("lifecycle");
+    let metrics = halfhour::telemetry::init(halfhour::domain::Loop::Lifecycle);
     let config = LifecycleConfig::from_env()?;
     let deps = Deps::from_sdk(config, &halfhour::aws::sdk_config_from_env());
     halfhour::telemetry::serve(metrics, |event| function_handler(event, &deps)).await

@@ -21,6 +21,7 @@ use halfhour::aws::dynamodb::DynamoStateStore;
 use halfhour::aws::lambda::LambdaInvoker;
 use halfhour::aws::sns::notifier;
 use halfhour::config::{CommonConfig, ConfigError, Vars};
+use halfhour::domain::Loop;
 use halfhour::domain::{Command, Flag, FlagHold, Millis, Notice, PAUSE_OWNER, format_utc};
 pub use halfhour::invocation::Invocation;
 use halfhour::ports::{
@@ -205,7 +206,7 @@ pub async fn tick(invocation: &Invocation, deps: &Deps) -> Result<TickReport, Er
         tracing::warn!(error = %err, "held-back notices not summarised");
         0
     });
-    DecisionRecord::new("reconciler", &config.common.cluster, "tick")
+    DecisionRecord::new(Loop::Reconciler, &config.common.cluster, "tick")
         .inputs(json!({"functions": config.functions, "request_id": invocation.request_id, "summaries_sent": summaries}))
         .reason(format!(
             "asked {} loops to reconcile, {} failed",
@@ -265,7 +266,7 @@ async fn pause(reason: &str, invocation: &Invocation, deps: &Deps) -> Result<Swi
         .await?;
     remember_decision(deps.store.as_ref(), &record, now).await;
     let notice = Notice::new(
-        "reconciler",
+        Loop::Reconciler,
         cluster,
         "paused",
         "paused",
@@ -295,7 +296,7 @@ async fn resume(invocation: &Invocation, deps: &Deps) -> Result<SwitchReport, Er
     deps.store.lower_flag(cluster, Flag::Paused, None).await?;
     remember_decision(deps.store.as_ref(), &record, invocation.now).await;
     let notice = Notice::new(
-        "reconciler",
+        Loop::Reconciler,
         cluster,
         "resumed",
         "resumed",
@@ -317,7 +318,7 @@ async fn resume(invocation: &Invocation, deps: &Deps) -> Result<SwitchReport, Er
 }
 
 fn switch_record(action: &str, reason: &str, unchanged: bool, deps: &Deps) -> DecisionRecord {
-    let record = DecisionRecord::new("reconciler", &deps.config.common.cluster, action)
+    let record = DecisionRecord::new(Loop::Reconciler, &deps.config.common.cluster, action)
         .inputs(json!({"unchanged": unchanged}))
         .reason(reason)
         .dry_run(deps.config.common.dry_run);
@@ -384,7 +385,7 @@ async fn status(invocation: &Invocation, deps: &Deps) -> Result<ClusterStatus, E
         .hold(Flag::Paused)
         .filter(|_| flags.is_raised(Flag::Paused, now))
         .map(|hold| hold_json(Flag::Paused, hold));
-    DecisionRecord::new("reconciler", cluster, "status")
+    DecisionRecord::new(Loop::Reconciler, cluster, "status")
         .inputs(json!({"paused": paused.is_some(), "flags": flags.raised(now)}))
         .reason("reported")
         .dry_run(deps.config.common.dry_run)

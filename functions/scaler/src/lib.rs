@@ -15,6 +15,7 @@ use halfhour::aws::cloudwatch::CloudWatchAlarms;
 use halfhour::aws::dynamodb::DynamoStateStore;
 use halfhour::aws::ec2::Ec2;
 use halfhour::aws::sns::notifier;
+use halfhour::domain::Loop;
 use halfhour::domain::{
     AlarmState, AlarmTransition, CapacityWriter, Command, LifecycleState, Millis, Notice,
 };
@@ -37,7 +38,7 @@ use plan::{
     track_refusal,
 };
 
-pub const FUNCTION: &str = "scaler";
+pub const FUNCTION: &str = Loop::Scaling.function();
 /// The state-table document holding the cooldown clock and the last applied change.
 const STATE_DOC: &str = halfhour::state::doc::SCALER;
 /// Whether basic monitoring on the group's instances has been reported (and not cleared since).
@@ -181,7 +182,7 @@ async fn check_monitoring(now: Millis, deps: &Deps) -> Result<(), Error> {
         reported: !basic.is_empty(),
     };
     let record = DecisionRecord::new(
-        "scaling",
+        Loop::Scaling,
         cluster,
         if basic.is_empty() {
             "monitoring_ok"
@@ -193,7 +194,7 @@ async fn check_monitoring(now: Millis, deps: &Deps) -> Result<(), Error> {
     .reason("one-minute CPU alarms need detailed monitoring on every instance");
     let notice = (!basic.is_empty()).then(|| {
         Notice::new(
-            "scaling",
+            Loop::Scaling,
             cluster,
             "basic-monitoring",
             "instances on basic monitoring",
@@ -222,7 +223,7 @@ async fn check_coexistence(now: Millis, deps: &Deps) -> Result<(), Error> {
     };
     let named: Vec<String> = seen.writers.iter().map(ToString::to_string).collect();
     let record = DecisionRecord::new(
-        "scaling",
+        Loop::Scaling,
         cluster,
         if named.is_empty() {
             "sole_capacity_writer"
@@ -234,7 +235,7 @@ async fn check_coexistence(now: Millis, deps: &Deps) -> Result<(), Error> {
     .reason("one writer of desired capacity: halfhour's scaler, or the group's own policies");
     let notice = (!named.is_empty()).then(|| {
         Notice::new(
-            "scaling",
+            Loop::Scaling,
             cluster,
             "other-capacity-writers",
             "has other capacity writers",
@@ -447,7 +448,7 @@ async fn decide(
     let changed_elsewhere = state
         .last_target
         .filter(|target| *target != group.desired && !reapply);
-    let record = DecisionRecord::new("scaling", cluster, action_name(&decision))
+    let record = DecisionRecord::new(Loop::Scaling, cluster, action_name(&decision))
         .inputs(json!({"origin": origin, "alarm": alarm, "step": step, "observed": observed, "reapply": reapply,
                        "last_set_by_scaler": state.last_target, "changed_elsewhere": changed_elsewhere.is_some()}))
         .guards(observed.raised_flags.iter().map(|f| f.as_str()))
@@ -522,7 +523,7 @@ async fn apply(
         remember_decision(deps.store.as_ref(), &record, invocation.now).await;
         let elsewhere = changed_elsewhere.map(|last| {
             Notice::new(
-                "scaling",
+                Loop::Scaling,
                 cluster,
                 "changed-elsewhere",
                 "capacity changed elsewhere",
@@ -562,7 +563,7 @@ fn bound_notice(bound: BoundReached, alarm: &str, decision: &ScaleDecision, deps
     let cluster = &config.common.cluster;
     let notice = match bound {
         BoundReached::Max(max) => Notice::new(
-            "scaling",
+            Loop::Scaling,
             cluster,
             "at-max",
             format!("scaled out to its maximum ({max})"),
@@ -574,7 +575,7 @@ fn bound_notice(bound: BoundReached, alarm: &str, decision: &ScaleDecision, deps
         .next_step(format!("If the load is real, raise MaxSize (the stack's parameter; the group's own MaxSize too) above {max}."))
         .next_step("If it is not (a bot, a bad deploy), look at the load balancer's request count and the slowest pages."),
         BoundReached::Min(min) => Notice::new(
-            "scaling",
+            Loop::Scaling,
             cluster,
             "at-min",
             format!("scaled in to its minimum ({min})"),
@@ -623,7 +624,7 @@ async fn track_refused_scale_in(
     }
     if let (true, Some(episode), ScaleDecision::Hold { reason }) = (report, &episode, decision) {
         let notice = Notice::new(
-            "scaling",
+            Loop::Scaling,
             cluster,
             "scale-in-refused",
             "scale-in refused for long",

@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod image;
 pub mod instance;
 pub mod lease;
+pub mod loops;
 pub mod notice;
 mod time;
 
@@ -27,6 +28,7 @@ pub use instance::{
     StatusChecks, WarmPoolMove,
 };
 pub use lease::Lease;
+pub use loops::Loop;
 pub use notice::{Delivery, Notice, NoticeLedger};
 pub use time::{Millis, format_utc, parse_timestamp};
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{ClusterName, Millis, format_utc};
+use super::{ClusterName, Loop, Millis, format_utc};
 
 /// A notice of the same kind within this long of the last one sent is counted, not sent; the
 /// next one sent after it says how many it stands for.
@@ -42,14 +42,14 @@ pub struct Notice {
 
 impl Notice {
     pub fn new(
-        loop_name: &'static str,
+        told_by: Loop,
         cluster: &ClusterName,
         kind: &'static str,
         title: impl Into<String>,
         description: impl Into<String>,
     ) -> Self {
         Notice {
-            loop_name,
+            loop_name: told_by.name(),
             cluster: cluster.to_string(),
             kind,
             title: title.into(),
@@ -237,7 +237,7 @@ impl NoticeLedger {
             }
             let (loop_name, kind) = key.split_once('/').unwrap_or(("halfhour", key.as_str()));
             let mut notice = Notice::new(
-                "summary",
+                Loop::Reconciler,
                 cluster,
                 "held-back",
                 format!("{}: {} more", last.title, last.held),
@@ -265,7 +265,7 @@ mod tests {
 
     fn notice() -> Notice {
         Notice::new(
-            "scaling",
+            Loop::Scaling,
             &ClusterName::new("prod").unwrap(),
             "at-max",
             "is at its maximum",
@@ -295,7 +295,7 @@ mod tests {
     #[test]
     fn subjects_fit_snss_limit() {
         let n = Notice::new(
-            "scaling",
+            Loop::Scaling,
             &ClusterName::new("prod").unwrap(),
             "at-max",
             "x".repeat(300),
