@@ -103,6 +103,21 @@ pub trait StateStore: Send + Sync {
 }
 
 /// The Auto Scaling group a cluster runs on.
+/// The cluster's group, or an error naming the cluster and the group when none has that name.
+pub async fn cluster_group(
+    groups: &dyn ScalingGroup,
+    cluster: &crate::domain::ClusterName,
+    name: &str,
+) -> Result<crate::domain::GroupSnapshot> {
+    groups
+        .describe_group(name)
+        .await?
+        .ok_or_else(|| crate::Error::Aws {
+            operation: "DescribeAutoScalingGroups",
+            message: format!("cluster {cluster}'s group {name} does not exist"),
+        })
+}
+
 #[async_trait]
 pub trait ScalingGroup: Send + Sync {
     /// The group, or None when no group has that name.

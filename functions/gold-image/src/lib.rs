@@ -284,16 +284,12 @@ where
 }
 
 async fn observe_group(deps: &Deps) -> Result<GroupSnapshot, Error> {
-    deps.group
-        .describe_group(&deps.config.asg_name)
-        .await?
-        .ok_or_else(|| Error::Aws {
-            operation: "DescribeAutoScalingGroups",
-            message: format!(
-                "cluster {}'s group {} does not exist",
-                deps.config.common.cluster, deps.config.asg_name
-            ),
-        })
+    halfhour::ports::cluster_group(
+        deps.group.as_ref(),
+        &deps.config.common.cluster,
+        &deps.config.asg_name,
+    )
+    .await
 }
 
 fn refusal_error(refusal: Refusal) -> Error {

@@ -341,16 +341,12 @@ pub async fn reconcile(invocation: &Invocation, deps: &Deps) -> Result<Vec<Actio
 }
 
 async fn observe_group(deps: &Deps) -> Result<GroupSnapshot, Error> {
-    deps.group
-        .describe_group(&deps.config.asg_name)
-        .await?
-        .ok_or_else(|| Error::Aws {
-            operation: "DescribeAutoScalingGroups",
-            message: format!(
-                "cluster {}'s group {} does not exist",
-                deps.config.common.cluster, deps.config.asg_name
-            ),
-        })
+    halfhour::ports::cluster_group(
+        deps.group.as_ref(),
+        &deps.config.common.cluster,
+        &deps.config.asg_name,
+    )
+    .await
 }
 
 async fn load_state(deps: &Deps) -> Result<(LoopState, Option<u64>), Error> {

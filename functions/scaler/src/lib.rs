@@ -391,17 +391,8 @@ async fn decide(
 ) -> Result<ScaleDecided, Error> {
     let config = &deps.config;
     let cluster = &config.common.cluster;
-    let group = deps
-        .group
-        .describe_group(&config.asg_name)
-        .await?
-        .ok_or_else(|| Error::Aws {
-            operation: "DescribeAutoScalingGroups",
-            message: format!(
-                "cluster {cluster}'s group {} does not exist",
-                config.asg_name
-            ),
-        })?;
+    let group =
+        halfhour::ports::cluster_group(deps.group.as_ref(), cluster, &config.asg_name).await?;
     let flags = deps.store.read_flags(cluster).await?;
     let (state, version) =
         read_json_or_default::<ScalerState>(deps.store.as_ref(), cluster, STATE_DOC).await?;
