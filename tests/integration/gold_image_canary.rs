@@ -495,14 +495,7 @@ async fn a_bake_recorded_before_the_canary_existed_still_finishes() {
     let (s, _) = canary_setup("canary-upgrade").await;
     let (image, _) = bake_to_rollout(&s).await;
     let cluster = ClusterName::new(&s.cluster.name).expect("cluster name");
-    let doc = s
-        .deps
-        .store
-        .read_doc(&cluster, "bake")
-        .await
-        .expect("read")
-        .expect("the bake record");
-    let mut previous: Value = serde_json::from_str(&doc.body).expect("json");
+    let (mut previous, version) = bake_doc(&s, &cluster).await;
     let fields = previous.as_object_mut().expect("an object");
     for added in [
         "refresh_started_at",
@@ -518,7 +511,7 @@ async fn a_bake_recorded_before_the_canary_existed_still_finishes() {
     }
     s.deps
         .store
-        .write_doc(&cluster, "bake", &previous.to_string(), Some(doc.version))
+        .write_doc(&cluster, "bake", &previous.to_string(), Some(version))
         .await
         .expect("the previous release's record written");
     // AWS still runs the refresh with its canary: once that serves, its bake time passes.
@@ -534,17 +527,21 @@ async fn a_bake_recorded_before_the_canary_existed_still_finishes() {
     assert_eq!(bake_record(&steps), Some(json!("Successful")), "{steps:?}");
     assert_eq!(serving_image(&s, &image).await, (3, 3));
     assert!(fewest >= 3, "never fewer than three served ({fewest})");
-    let rewritten = s
-        .deps
-        .store
-        .read_doc(&cluster, "bake")
-        .await
-        .expect("read")
-        .expect("the bake record");
-    let body: Value = serde_json::from_str(&rewritten.body).expect("json");
     assert_eq!(
-        body["schema_version"],
+        bake_doc(&s, &cluster).await.0["schema_version"],
         halfhour::state::DOC_SCHEMA,
         "rewritten in this release's schema"
     );
+}
+
+/// The bake record as the state table holds it, and its version.
+async fn bake_doc(s: &Setup, cluster: &ClusterName) -> (Value, u64) {
+    let doc = s
+        .deps
+        .store
+        .read_doc(cluster, "bake")
+        .await
+        .expect("read")
+        .expect("the bake record");
+    (serde_json::from_str(&doc.body).expect("json"), doc.version)
 }
