@@ -62,7 +62,9 @@ pub fn init(serves: Loop) -> Option<&'static metrics_cloudwatch_embedded::Collec
         .with_max_level(level);
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     if json {
-        logs.json().init();
+        logs.fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(WithService::new(&settings.service))
+            .init();
     } else {
         logs.init();
     }
@@ -77,6 +79,49 @@ pub fn init(serves: Loop) -> Option<&'static metrics_cloudwatch_embedded::Collec
         Err(err) => {
             tracing::warn!(error = %err, "EMF metrics disabled");
             None
+        }
+    }
+}
+
+/// Each JSON log line with the service first, as Powertools' loggers name it on every line.
+struct WithService {
+    inner: tracing_subscriber::fmt::format::Format<tracing_subscriber::fmt::format::Json, ()>,
+    /// `"service":"<name>",` ready to go after the line's opening brace.
+    field: String,
+}
+
+impl WithService {
+    fn new(service: &str) -> Self {
+        WithService {
+            inner: tracing_subscriber::fmt::format()
+                .json()
+                .with_target(false)
+                .without_time(),
+            field: format!("\"service\":{},", Value::from(service)),
+        }
+    }
+}
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for WithService
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let mut line = String::new();
+        self.inner.format_event(
+            ctx,
+            tracing_subscriber::fmt::format::Writer::new(&mut line),
+            event,
+        )?;
+        match line.strip_prefix('{') {
+            Some(rest) => write!(writer, "{{{}{rest}", self.field),
+            None => writer.write_str(&line),
         }
     }
 }
@@ -269,6 +314,37 @@ mod tests {
             settings(&[("POWERTOOLS_METRICS_NAMESPACE", " ")]).namespace,
             "halfhour"
         );
+    }
+
+    /// Every JSON log line names the service first and stays one JSON object.
+    #[test]
+    fn every_json_line_names_the_service() {
+        struct Shared(&'static std::sync::Mutex<Vec<u8>>);
+        impl std::io::Write for Shared {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer: &'static std::sync::Mutex<Vec<u8>> =
+            Box::leak(Box::new(std::sync::Mutex::new(Vec::new())));
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || Shared(buffer))
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(WithService::new("shop \"ops\""))
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(error = "boom", "notification not sent");
+        });
+        let text = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
+        let line: Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(line["service"], "shop \"ops\"");
+        assert_eq!(line["level"], "WARN");
+        assert_eq!(line["fields"]["error"], "boom");
+        assert!(text.starts_with("{\"service\":"), "{text}");
     }
 
     /// The log line carries the record as an object, not a string.
