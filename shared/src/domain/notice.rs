@@ -79,12 +79,14 @@ impl Notice {
         self
     }
 
-    /// The e-mail subject: `halfhour: <cluster> <title>`, cut to SNS's limit.
-    pub fn subject(&self) -> String {
+    /// `halfhour: <cluster> <title>`: the chat title, and the e-mail subject once cut.
+    fn headline(&self) -> String {
         format!("halfhour: {} {}", self.cluster, self.title)
-            .chars()
-            .take(SUBJECT_LIMIT)
-            .collect()
+    }
+
+    /// The e-mail subject: the headline cut to SNS's limit.
+    pub fn subject(&self) -> String {
+        self.headline().chars().take(SUBJECT_LIMIT).collect()
     }
 
     fn summary_line(&self) -> Option<String> {
@@ -136,7 +138,7 @@ impl Notice {
             "source": "custom",
             "content": {
                 "textType": "client-markdown",
-                "title": format!("halfhour: {} {}", self.cluster, self.title),
+                "title": self.headline(),
                 "description": description,
                 "nextSteps": self.next_steps,
                 "keywords": ["halfhour", self.cluster, self.loop_name, self.decision],
@@ -249,11 +251,7 @@ impl NoticeLedger {
             .decision(kind.replace('-', "_"));
             notice.summarised = Some((last.held, last.sent_at));
             summaries.push(notice);
-            *last = KindSent {
-                sent_at: last.sent_at,
-                title: last.title.clone(),
-                held: 0,
-            };
+            last.held = 0;
         }
         summaries
     }
