@@ -142,7 +142,8 @@ def percentile(values: list[float], p: float) -> float:
 
 def build() -> dict[str, tuple[float, int]]:
     """Each package on its own (so each compiles only its own features): seconds, and how many
-    crates cargo compiled for it (0: it was up to date)."""
+    targets cargo compiled for it (a lib, a bin, a build script, of this package or a dependency;
+    0: it was up to date)."""
     built = {}
     for package in ["hello", *FUNCTIONS]:
         start = time.perf_counter()
@@ -156,6 +157,13 @@ def build() -> dict[str, tuple[float, int]]:
         )
         built[package] = (time.perf_counter() - start, compiled)
     return built
+
+
+def build_line(package: str, seconds: float, compiled: int) -> str:
+    """One package's build in this run: an up-to-date package has no build time to report."""
+    if not compiled:
+        return f"{package} up to date"
+    return f"{package} {seconds:.0f} s ({compiled} target{'' if compiled == 1 else 's'} compiled)"
 
 
 def zip_size(binary: Path) -> int:
@@ -441,10 +449,10 @@ def main() -> None:
         )
     table = "\n".join(lines)
     print(table)
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+    cores = os.cpu_count() or 0
+    machine = f"{platform.machine()}, {cores} core{'' if cores == 1 else 's'}, {platform.system()} {platform.release()}"
     builds = ", ".join(
-        f"{name} {seconds:.0f} s" + (f" ({compiled} crates compiled)" if compiled else " (up to date)")
-        for name, (seconds, compiled) in built.items()
+        build_line(name, seconds, compiled) for name, (seconds, compiled) in built.items()
     )
     analysis = (ROOT / "bench" / "analysis.md").read_text()
     (ROOT / "BENCHMARKS.md").write_text(

@@ -119,7 +119,7 @@ fn sources(dir: &Path) -> String {
 }
 
 /// Configuration has one list: every variable a function reads is set by template.yaml or is
-/// a row of one of README's configuration tables (with its default), every variable the
+/// a row of one of docs/configuration.md's tables (with its default), every variable the
 /// template sets is read, and every documented one exists.
 #[test]
 fn every_variable_the_code_reads_is_set_by_the_template_or_documented() {
@@ -136,8 +136,9 @@ fn every_variable_the_code_reads_is_set_by_the_template_or_documented() {
         .filter(|key| key.starts_with("HALFHOUR_") || key.starts_with("POWERTOOLS_"))
         .map(str::to_owned)
         .collect();
-    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
-    let documented: std::collections::BTreeSet<String> = readme
+    let tables = std::fs::read_to_string(repo().join("docs/configuration.md"))
+        .expect("docs/configuration.md");
+    let documented: std::collections::BTreeSet<String> = tables
         .lines()
         .filter(|line| line.starts_with("| `"))
         .filter_map(|row| row.split('|').nth(1))
@@ -149,7 +150,7 @@ fn every_variable_the_code_reads_is_set_by_the_template_or_documented() {
         .collect();
     assert!(
         unlisted.is_empty(),
-        "read by the code, but neither set in template.yaml nor a row of README's tables: {unlisted:?}"
+        "read by the code, but neither set in template.yaml nor a row of docs/configuration.md's tables: {unlisted:?}"
     );
     let stale: Vec<_> = set.difference(&code).collect();
     assert!(
@@ -159,7 +160,7 @@ fn every_variable_the_code_reads_is_set_by_the_template_or_documented() {
     let dead: Vec<_> = documented.difference(&code).collect();
     assert!(
         dead.is_empty(),
-        "documented in README, read by no function: {dead:?}"
+        "documented in docs/configuration.md, read by no function: {dead:?}"
     );
 }
 
