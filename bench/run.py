@@ -197,8 +197,8 @@ def emulator_requests(endpoint: str) -> int:
 def alarm(cluster: str, i: int) -> dict:
     stamp = datetime.fromtimestamp(1_795_000_000 + i * 30, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
     return {"detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch", "detail": {
-        "alarmName": f"{cluster}-cpu-high", "state": {"value": "ALARM", "timestamp": stamp},
-        "previousState": {"value": "OK", "timestamp": stamp}}}
+        "alarmName": f"{cluster}-cpu-high", "state": {"value": "ALARM", "reason": "Threshold Crossed", "timestamp": stamp},
+        "previousState": {"value": "OK", "reason": "Threshold Crossed", "timestamp": stamp}, "configuration": {"metrics": []}}}
 
 
 def tick(cluster: str, i: int) -> dict:

@@ -10,6 +10,7 @@ pub mod aws;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod envelope;
 pub mod error;
 pub mod idempotency;
 pub mod invocation;

@@ -3,6 +3,8 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::invocation::Invocation;
+
 use crate::domain::{ClusterName, Loop};
 
 /// CloudWatch namespace of halfhour's metrics unless `POWERTOOLS_METRICS_NAMESPACE` names
@@ -147,23 +149,29 @@ pub fn flush(collector: Option<&metrics_cloudwatch_embedded::Collector>) {
     }
 }
 
-/// Serve Lambda events with `handler`, flushing the invocation's metrics after each one.
-pub async fn serve<F, Fut>(
+/// Serve Lambda events: each payload goes to `handler` with its [`Invocation`] (request id,
+/// the clock read once, the time left), its answer back as JSON, and the invocation's metrics
+/// are flushed after each one.
+pub async fn serve<F, Fut, R>(
     metrics: Option<&'static metrics_cloudwatch_embedded::Collector>,
     handler: F,
 ) -> Result<(), lambda_runtime::Error>
 where
-    F: Fn(lambda_runtime::LambdaEvent<Value>) -> Fut,
-    Fut: std::future::Future<Output = Result<Value, crate::Error>>,
+    F: Fn(Value, Invocation) -> Fut,
+    Fut: std::future::Future<Output = Result<R, crate::Error>>,
+    R: serde::Serialize,
 {
-    lambda_runtime::run(lambda_runtime::service_fn(|event| {
-        let outcome = handler(event);
-        async move {
-            let outcome = outcome.await;
-            flush(metrics);
-            outcome
-        }
-    }))
+    lambda_runtime::run(lambda_runtime::service_fn(
+        |event: lambda_runtime::LambdaEvent<Value>| {
+            let invocation = Invocation::from_context(&event.context);
+            let outcome = handler(event.payload, invocation);
+            async move {
+                let outcome = outcome.await;
+                flush(metrics);
+                outcome
+            }
+        },
+    ))
     .await
 }
 

@@ -118,8 +118,10 @@ pub(crate) fn health_alarm(state: &str) -> Value {
         "version": "0", "id": "0f6a1c2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b", "detail-type": "CloudWatch Alarm State Change",
         "source": "aws.cloudwatch", "account": "123456789012", "time": "2026-11-27T15:00:00Z", "region": "us-east-1",
         "resources": ["arn:aws:cloudwatch:us-east-1:123456789012:alarm:prod-site-health"],
-        "detail": {"alarmName": "prod-site-health", "state": {"value": state, "timestamp": "2026-11-27T15:00:00.000+0000"},
-                   "previousState": {"value": "OK", "timestamp": "2026-11-27T14:00:00.000+0000"}}
+        "detail": {"alarmName": "prod-site-health",
+                   "state": {"value": state, "reason": "Threshold Crossed", "timestamp": "2026-11-27T15:00:00.000+0000"},
+                   "previousState": {"value": "OK", "reason": "Threshold Crossed", "timestamp": "2026-11-27T14:00:00.000+0000"},
+                   "configuration": {"metrics": []}}
     })
 }
 

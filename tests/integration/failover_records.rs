@@ -27,6 +27,10 @@ pub(crate) fn records_request(s: &Setup, request_type: &str, key: &str) -> Value
     let properties = &mut request["ResourceProperties"];
     properties["RecordName"] = json!(s.cluster.record_name);
     properties["LoadBalancerDnsName"] = json!(s.cluster.load_balancer_dns);
+    if request_type == "Update" {
+        // CloudFormation sends an update the properties it had too (crpg-ref-requests.html).
+        request["OldResourceProperties"] = request["ResourceProperties"].clone();
+    }
     request
 }
 

@@ -74,7 +74,20 @@ fn parse_everywhere(payload: &Value) {
             assert_eq!(err.kind(), ErrorKind::BadEvent, "{err} for {payload}");
         }
     };
-    let _ = halfhour::domain::AlarmTransition::from_event(payload);
+    typed(
+        halfhour::envelope::Envelope::recognise(
+            payload,
+            &halfhour::domain::ClusterName::new("prod").expect("a cluster name"),
+        )
+        .map(|_| ()),
+    );
+    typed(
+        scaler::Input::parse(
+            payload,
+            &scaler::ScalerConfig::from_lookup(vars).expect("valid config"),
+        )
+        .map(|_| ()),
+    );
     typed(
         gold_image::Input::parse(
             payload,

@@ -837,7 +837,15 @@ async fn bad_input_is_a_typed_error_with_zero_mutating_calls() {
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::BadEvent, "case {i}: {err}");
     }
-    let test_notification = json!({"Records": [{"EventSource": "aws:sns", "Sns": {"Message": json!({
+    // SNS's delivery to Lambda, as https://docs.aws.amazon.com/lambda/latest/dg/with-sns.html shows it.
+    let test_notification = json!({"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0",
+        "EventSubscriptionArn": "arn:aws:sns:us-east-1:123456789012:prod-lifecycle:8a21c3b4",
+        "Sns": {"Type": "Notification", "MessageId": "95df01b4-ee98-5cb9-9903-4c221d41eb5e",
+            "TopicArn": "arn:aws:sns:us-east-1:123456789012:prod-lifecycle", "Subject": null,
+            "Timestamp": "2026-11-27T14:00:00.512Z", "SignatureVersion": "1", "Signature": "EXAMPLE",
+            "SigningCertUrl": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0.pem",
+            "UnsubscribeUrl": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe", "MessageAttributes": {},
+            "Message": json!({
         "AccountId": "123456789012", "RequestId": "4e6156f4-a9e2-11e3-b6d3-0022d5b7b8d8",
         "AutoScalingGroupARN": "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:uuid:autoScalingGroupName/web",
         "AutoScalingGroupName": s.cluster.asg_name, "Service": "AWS Auto Scaling",

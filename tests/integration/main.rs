@@ -6,6 +6,7 @@ mod emulator_lifecycle;
 mod emulator_refresh;
 mod emulator_route53;
 mod emulator_sns;
+mod event_samples;
 mod failover_dns;
 mod failover_records;
 mod failover_static_site;

@@ -8,7 +8,7 @@ use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
 use halfhour::domain::{ClusterName, Flag, FlagHold, Millis, format_utc};
 use halfhour::{ErrorKind, clock};
 use halfhour_tests::{Cluster, Emulator};
-use scaler::{Deps, Invocation, ScalerConfig, function_handler, handle, reconcile};
+use scaler::{Deps, Invocation, ScalerConfig, handle, invoke, reconcile};
 use serde_json::{Value, json};
 
 pub(crate) struct Setup {
@@ -55,7 +55,8 @@ pub(crate) fn alarm_event(name: &str, state: &str, at: Millis) -> Value {
         "detail": {
             "alarmName": name,
             "state": {"value": state, "reason": "Threshold Crossed", "timestamp": format_utc(Millis(secs * 1000))},
-            "previousState": {"value": "OK", "reason": "", "timestamp": format_utc(Millis((secs - 300) * 1000))}
+            "previousState": {"value": "OK", "reason": "", "timestamp": format_utc(Millis((secs - 300) * 1000))},
+            "configuration": {"metrics": []}
         }
     })
 }
@@ -327,20 +328,16 @@ async fn reconciler_steps_an_alarm_still_in_alarm_once_each_cooldown() {
 #[tokio::test]
 async fn commands_for_another_cluster_or_unknown_actions_are_refused() {
     let s = setup("scale-commands", false).await;
-    let lambda_event = |payload: Value| {
-        let mut context = lambda_runtime::Context::default();
-        context.request_id = "cmd".into();
-        context.deadline = u64::try_from(clock::now().plus(Duration::from_secs(30)).0).unwrap();
-        lambda_runtime::LambdaEvent::new(payload, context)
-    };
-    let err = function_handler(
-        lambda_event(json!({"action": "reconcile", "cluster": "someone-else"})),
+    let at = invocation("cmd", clock::now());
+    let err = invoke(
+        &json!({"action": "reconcile", "cluster": "someone-else"}),
+        &at,
         &s.deps,
     )
     .await
     .unwrap_err();
     assert!(matches!(err, halfhour::Error::WrongCluster { .. }), "{err}");
-    let err = function_handler(lambda_event(json!({"action": "scale-to-100"})), &s.deps)
+    let err = invoke(&json!({"action": "scale-to-100"}), &at, &s.deps)
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::BadEvent);

@@ -7,6 +7,7 @@
 //! site, 2 holds static, 0 holds primary) and reads the site's health from the child.
 
 pub mod config;
+pub mod input;
 pub mod page;
 pub mod plan;
 
@@ -23,7 +24,8 @@ use halfhour::aws::web::HttpsWeb;
 use halfhour::domain::Loop;
 use halfhour::domain::custom_resource::{CustomResourceRequest, RequestType};
 use halfhour::domain::dns;
-use halfhour::domain::{AlarmTransition, Command, Flag, Notice};
+use halfhour::domain::{Flag, Notice};
+use halfhour::envelope::Envelope;
 pub use halfhour::invocation::Invocation;
 use halfhour::invocation::{Decided, lease_to_act};
 use halfhour::ports::{
@@ -31,11 +33,11 @@ use halfhour::ports::{
 };
 use halfhour::state::{read_json_or_default, remember_decision, write_json};
 use halfhour::telemetry::DecisionRecord;
-use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub use config::{FailoverConfig, StaticSiteMode};
+pub use input::Input;
 use plan::{BucketRefusal, BucketStep, FailoverState, Gate, Operator, Reason};
 
 pub const FUNCTION: &str = Loop::Failover.function();
@@ -67,51 +69,6 @@ impl Deps {
     }
 }
 
-/// What the function was asked to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Input {
-    /// A health alarm changed state, or the reconciler's tick: look and decide.
-    Evaluate,
-    PinStatic,
-    /// Hold DNS on the load balancer whatever the health check says.
-    PinPrimary,
-    Unpin,
-    /// Report, change nothing.
-    Status,
-    /// Publish the static page (after a deploy).
-    Publish,
-}
-
-impl Input {
-    pub fn parse(payload: &Value, config: &FailoverConfig) -> Result<Input, Error> {
-        let cluster = &config.common.cluster;
-        if let Some(command) = Command::from_event(payload, cluster) {
-            let command = command.map_err(|e| Error::from_command(e, cluster))?;
-            if !command.args.is_empty() {
-                return Err(Error::bad_event(format!(
-                    "unknown fields for `{}`: {:?}",
-                    command.action,
-                    command.args.keys().collect::<Vec<_>>()
-                )));
-            }
-            return match command.action.as_str() {
-                "reconcile" => Ok(Input::Evaluate),
-                "pin-static" => Ok(Input::PinStatic),
-                "pin-primary" => Ok(Input::PinPrimary),
-                "unpin" => Ok(Input::Unpin),
-                "status" => Ok(Input::Status),
-                "publish" => Ok(Input::Publish),
-                other => Err(Error::bad_event(format!(
-                    "failover knows no action `{other}` (pin-static, pin-primary, unpin, status, publish, reconcile)"
-                ))),
-            };
-        }
-        // The alarm says "look now"; the decision reads the site's health check itself.
-        AlarmTransition::from_event(payload).map_err(Error::BadEvent)?;
-        Ok(Input::Evaluate)
-    }
-}
-
 /// What an invocation saw and did.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FailoverReport {
@@ -124,20 +81,15 @@ pub struct FailoverReport {
     pub dry_run: bool,
 }
 
-pub async fn function_handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error> {
-    let invocation = Invocation::from_context(&event.context);
-    Ok(json!(handle(&event.payload, &invocation, deps).await?))
-}
-
 pub async fn handle(
     payload: &Value,
     invocation: &Invocation,
     deps: &Deps,
 ) -> Result<FailoverReport, Error> {
-    if let Some(request) = CustomResourceRequest::from_event(payload) {
-        return on_deploy(request.map_err(Error::BadEvent)?, invocation, deps).await;
-    }
-    let input = Input::parse(payload, &deps.config)?;
+    let input = match Envelope::recognise(payload, &deps.config.common.cluster)? {
+        Envelope::CustomResource(request) => return on_deploy(request, invocation, deps).await,
+        envelope => Input::of(envelope)?,
+    };
     let common = &deps.config.common;
     if input == Input::Status || common.dry_run {
         return apply(decide(input, invocation, deps, false).await?, deps).await;
@@ -737,7 +689,7 @@ fn next_steps(reason: Reason) -> &'static [&'static str] {
     match reason {
         Reason::FailedOver => &[
             "Visitors get the static page. Look at the load balancer's targets and the site's health check.",
-            "DNS fails back by itself once the site is healthy for the hold-down; {\"action\": \"pin_static\"} keeps it on the static page.",
+            "DNS fails back by itself once the site is healthy for the hold-down; {\"action\": \"pin-static\"} keeps it on the static page.",
         ],
         Reason::FlipBudgetSpent => &[
             "The site flapped: DNS stays where it is until the flip budget refills. Find why the health check flaps before it does.",
@@ -783,6 +735,36 @@ mod tests {
             ),
         ];
         FailoverConfig::from_lookup(halfhour::testing::lookup(&vars)).unwrap()
+    }
+
+    /// A command a notification tells the operator to send is one this function takes.
+    #[test]
+    fn every_command_a_notification_suggests_is_accepted() {
+        let reasons = [
+            Reason::Healthy,
+            Reason::FailedOver,
+            Reason::DbWindowGrace,
+            Reason::DbGraceHolding,
+            Reason::GraceOver,
+            Reason::HoldDown { remaining_s: 60 },
+            Reason::SiteStillDown,
+            Reason::FailedBack,
+            Reason::FlipBudgetSpent,
+            Reason::Pinned,
+            Reason::PinnedPrimary,
+            Reason::Unpinned,
+            Reason::Paused,
+        ];
+        let mut suggested = 0;
+        for step in reasons.into_iter().flat_map(next_steps) {
+            for (at, _) in step.match_indices("{\"action\"") {
+                let end = at + step[at..].find('}').unwrap() + 1;
+                let command: Value = serde_json::from_str(&step[at..end]).unwrap();
+                Input::parse(&command, &config()).unwrap_or_else(|e| panic!("{step}: {e}"));
+                suggested += 1;
+            }
+        }
+        assert!(suggested > 0, "no notification suggests a command");
     }
 
     /// Every shipped event fixture parses to the input it stands for.

@@ -7,6 +7,7 @@
 //! stopped: the AMI event, the reconciler's tick and a retried invoke all call [`advance`].
 
 pub mod config;
+pub mod input;
 pub mod plan;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,8 +27,8 @@ use halfhour::domain::image::{
     db_snapshot_prefix, db_snapshots_to_delete, images_to_delete,
 };
 use halfhour::domain::{
-    Canary, Command, Flag, FlagHold, GroupSnapshot, GroupTemplate, ImageRequest, LifecycleState,
-    Notice, RefreshRequest, RefreshStatus, StatusChecks,
+    Canary, Flag, FlagHold, GroupSnapshot, GroupTemplate, ImageRequest, LifecycleState, Notice,
+    RefreshRequest, RefreshStatus, StatusChecks,
 };
 use halfhour::idempotency::{Attempt, run_once};
 pub use halfhour::invocation::Invocation;
@@ -37,11 +38,11 @@ use halfhour::ports::{
 };
 use halfhour::state::{doc, read_json, remember_decision, write_json};
 use halfhour::telemetry::DecisionRecord;
-use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub use config::GoldImageConfig;
+pub use input::Input;
 use plan::{Bake, FailReason, Observed, Policy, Refusal, RolloutOutcome, Step};
 
 pub const FUNCTION: &str = Loop::GoldImage.function();
@@ -78,82 +79,6 @@ impl Deps {
     }
 }
 
-/// What the function was asked to do.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Input {
-    /// Manual or scheduled: start a bake.
-    Bake {
-        instance_id: Option<String>,
-        reason: String,
-        dry_run: bool,
-    },
-    /// EventBridge `EC2 AMI State Change`.
-    ImageStateChange { image_id: String, state: String },
-    /// The reconciler's tick.
-    Reconcile,
-    /// Stop the running bake before its roll-out: reference back in service, flag lowered.
-    Cancel,
-}
-
-impl Input {
-    pub fn parse(payload: &Value, config: &GoldImageConfig) -> Result<Input, Error> {
-        let cluster = &config.common.cluster;
-        if let Some(command) = Command::from_event(payload, cluster) {
-            let command = command.map_err(|e| Error::from_command(e, cluster))?;
-            return match command.action.as_str() {
-                "bake" => {
-                    #[derive(Deserialize)]
-                    #[serde(deny_unknown_fields)]
-                    struct Args {
-                        instance_id: Option<String>,
-                        reason: Option<String>,
-                        dry_run: Option<bool>,
-                    }
-                    let args = Args::deserialize(Value::Object(command.args))
-                        .map_err(|e| Error::bad_event(format!("malformed bake request: {e}")))?;
-                    if let Some(id) = &args.instance_id
-                        && !id.starts_with("i-")
-                    {
-                        return Err(Error::bad_event(format!("`{id}` is not an instance id")));
-                    }
-                    Ok(Input::Bake {
-                        instance_id: args.instance_id,
-                        reason: args.reason.unwrap_or_else(|| "manual".into()),
-                        dry_run: args.dry_run.unwrap_or(false),
-                    })
-                }
-                "reconcile" => Ok(Input::Reconcile),
-                "cancel" if command.args.is_empty() => Ok(Input::Cancel),
-                "cancel" => Err(Error::bad_event(format!(
-                    "unknown fields for `cancel`: {:?}",
-                    command.args.keys().collect::<Vec<_>>()
-                ))),
-                other => Err(Error::bad_event(format!(
-                    "gold-image knows no action `{other}` (bake, cancel, reconcile)"
-                ))),
-            };
-        }
-        if payload.get("detail-type").and_then(Value::as_str) == Some("EC2 AMI State Change") {
-            #[derive(Deserialize)]
-            struct Detail {
-                #[serde(rename = "ImageId")]
-                image_id: String,
-                #[serde(rename = "State")]
-                state: String,
-            }
-            let detail = Detail::deserialize(payload.get("detail").cloned().unwrap_or(Value::Null))
-                .map_err(|e| Error::bad_event(format!("malformed AMI state change: {e}")))?;
-            return Ok(Input::ImageStateChange {
-                image_id: detail.image_id,
-                state: detail.state,
-            });
-        }
-        Err(Error::bad_event(
-            "not a gold-image request: expected {\"action\": \"bake\"|\"cancel\"|\"reconcile\"} or an EC2 AMI State Change event",
-        ))
-    }
-}
-
 /// What an invocation did, returned to the caller and logged.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BakeReport {
@@ -161,11 +86,6 @@ pub struct BakeReport {
     pub steps: Vec<Value>,
     pub bake: Option<Value>,
     pub dry_run: bool,
-}
-
-pub async fn function_handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error> {
-    let invocation = Invocation::from_context(&event.context);
-    Ok(json!(handle(&event.payload, &invocation, deps).await?))
 }
 
 pub async fn handle(

@@ -8,6 +8,7 @@
 //! wait state, and the reconcile tick drives instances whose event was lost.
 
 pub mod config;
+pub mod input;
 pub mod plan;
 
 use std::collections::BTreeMap;
@@ -24,8 +25,8 @@ use halfhour::aws::ssm::SsmProbe;
 use halfhour::domain::Loop;
 use halfhour::domain::image::{BAKE_DOC, Rollout};
 use halfhour::domain::{
-    Command, Flag, GroupSnapshot, HandsOff, LifecycleAction, LifecycleResult, LifecycleState,
-    LifecycleTransition, Millis, Notice, ProbeOutcome, StatusChecks, WarmPoolMove, parse_timestamp,
+    Flag, GroupSnapshot, HandsOff, LifecycleAction, LifecycleResult, LifecycleState,
+    LifecycleTransition, Millis, Notice, ProbeOutcome, StatusChecks, WarmPoolMove,
 };
 use halfhour::idempotency::{Attempt, run_once};
 pub use halfhour::invocation::Invocation;
@@ -36,11 +37,11 @@ use halfhour::ports::{
 };
 use halfhour::state::{read_json, read_json_or_default, remember_decision, write_json};
 use halfhour::telemetry::DecisionRecord;
-use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub use config::LifecycleConfig;
+pub use input::Input;
 use plan::{LaunchDecision, LaunchObserved, TerminateDecision};
 
 pub const FUNCTION: &str = Loop::Lifecycle.function();
@@ -80,131 +81,6 @@ impl Deps {
     }
 }
 
-/// What the function was asked to do.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Input {
-    /// A lifecycle action event (EventBridge, or SNS-wrapped).
-    Action {
-        action: LifecycleAction,
-        started_at: Option<Millis>,
-    },
-    /// `autoscaling:TEST_NOTIFICATION`, sent when a hook is created: nothing to do.
-    TestNotification,
-    Reconcile,
-}
-
-#[derive(Deserialize)]
-struct ActionFields {
-    #[serde(rename = "LifecycleActionToken")]
-    token: Option<String>,
-    #[serde(rename = "AutoScalingGroupName")]
-    group: String,
-    #[serde(rename = "LifecycleHookName")]
-    hook: String,
-    #[serde(rename = "EC2InstanceId")]
-    instance_id: String,
-    #[serde(rename = "LifecycleTransition")]
-    transition: String,
-    #[serde(rename = "Time")]
-    time: Option<String>,
-    #[serde(rename = "Origin")]
-    origin: Option<String>,
-    #[serde(rename = "Destination")]
-    destination: Option<String>,
-}
-
-impl Input {
-    pub fn parse(payload: &Value, config: &LifecycleConfig) -> Result<Input, Error> {
-        let cluster = &config.common.cluster;
-        if let Some(command) = Command::from_event(payload, cluster) {
-            let command = command.map_err(|e| Error::from_command(e, cluster))?;
-            return match command.action.as_str() {
-                "reconcile" => Ok(Input::Reconcile),
-                other => Err(Error::bad_event(format!(
-                    "lifecycle knows no action `{other}` (reconcile)"
-                ))),
-            };
-        }
-        let (fields, time) = if let Some(records) = payload.get("Records") {
-            let message = records
-                .get(0)
-                .and_then(|r| r.pointer("/Sns/Message"))
-                .and_then(Value::as_str)
-                .ok_or_else(|| Error::bad_event("SNS record without a message"))?;
-            let message: Value = serde_json::from_str(message)
-                .map_err(|e| Error::bad_event(format!("SNS message is not JSON: {e}")))?;
-            if message.get("Event").and_then(Value::as_str) == Some("autoscaling:TEST_NOTIFICATION")
-            {
-                return Ok(Input::TestNotification);
-            }
-            (message, None)
-        } else if matches!(
-            payload.get("detail-type").and_then(Value::as_str),
-            Some(
-                "EC2 Instance-launch Lifecycle Action" | "EC2 Instance-terminate Lifecycle Action"
-            )
-        ) {
-            let time = payload
-                .get("time")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            (payload.get("detail").cloned().unwrap_or(Value::Null), time)
-        } else {
-            return Err(Error::bad_event(
-                "not a lifecycle event: expected an EC2 Instance-launch/terminate Lifecycle Action, an SNS lifecycle notification or {\"action\": \"reconcile\"}",
-            ));
-        };
-        let fields = ActionFields::deserialize(fields)
-            .map_err(|e| Error::bad_event(format!("malformed lifecycle action: {e}")))?;
-        let transition = LifecycleTransition::parse(&fields.transition).ok_or_else(|| {
-            Error::bad_event(format!(
-                "unknown lifecycle transition `{}`",
-                fields.transition
-            ))
-        })?;
-        if fields.group != config.asg_name {
-            return Err(Error::bad_event(format!(
-                "group `{}` is not cluster {cluster}'s group `{}`",
-                fields.group, config.asg_name
-            )));
-        }
-        let expected_hook = match transition {
-            LifecycleTransition::Launching => &config.launch_hook,
-            LifecycleTransition::Terminating => &config.terminate_hook,
-        };
-        if &fields.hook != expected_hook {
-            return Err(Error::bad_event(format!(
-                "hook `{}` is not halfhour's {transition:?} hook `{expected_hook}`",
-                fields.hook
-            )));
-        }
-        if !fields.instance_id.starts_with("i-") {
-            return Err(Error::bad_event(format!(
-                "`{}` is not an instance id",
-                fields.instance_id
-            )));
-        }
-        let started_at = time
-            .or(fields.time)
-            .map(|t| parse_timestamp(&t).map_err(Error::BadEvent))
-            .transpose()?;
-        let warm_pool =
-            WarmPoolMove::parse(fields.origin.as_deref(), fields.destination.as_deref())
-                .map_err(Error::BadEvent)?;
-        Ok(Input::Action {
-            action: LifecycleAction {
-                group: fields.group,
-                hook: fields.hook,
-                instance_id: fields.instance_id,
-                token: fields.token,
-                transition,
-                warm_pool,
-            },
-            started_at,
-        })
-    }
-}
-
 /// Persisted between invocations.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 struct LoopState {
@@ -235,11 +111,6 @@ pub struct ActionOutcome {
     pub transition: String,
     pub decision: Value,
     pub dry_run: bool,
-}
-
-pub async fn function_handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error> {
-    let invocation = Invocation::from_context(&event.context);
-    Ok(json!(handle(&event.payload, &invocation, deps).await?))
 }
 
 pub async fn handle(
@@ -807,8 +678,14 @@ mod tests {
             eventbridge.token.as_deref(),
             Some("71514b9d-6a40-4b26-8523-05e7ee35fa40")
         );
-        assert_eq!(at, parse_timestamp("2026-11-27T14:00:00Z").ok());
-        assert_eq!(sns_at, parse_timestamp("2026-11-27T14:00:00.387Z").ok());
+        assert_eq!(
+            at,
+            halfhour::domain::parse_timestamp("2026-11-27T14:00:00Z").ok()
+        );
+        assert_eq!(
+            sns_at,
+            halfhour::domain::parse_timestamp("2026-11-27T14:00:00.387Z").ok()
+        );
         assert_eq!(
             launch("terminate.json").0.transition,
             LifecycleTransition::Terminating

@@ -13,6 +13,9 @@
 //! each handing the cluster back to AWS's own behaviour), `resume`, and `status` (the lease, the
 //! flags and every loop's document, read from the state table).
 
+pub mod config;
+pub mod input;
+
 use std::sync::Arc;
 
 use halfhour::Error;
@@ -20,57 +23,19 @@ use halfhour::aws::SdkConfig;
 use halfhour::aws::dynamodb::DynamoStateStore;
 use halfhour::aws::lambda::LambdaInvoker;
 use halfhour::aws::sns::notifier;
-use halfhour::config::{CommonConfig, ConfigError, Vars};
 use halfhour::domain::Loop;
-use halfhour::domain::{Command, Flag, FlagHold, Millis, Notice, PAUSE_OWNER, format_utc};
+use halfhour::domain::{Flag, FlagHold, Millis, Notice, PAUSE_OWNER, format_utc};
 pub use halfhour::invocation::Invocation;
 use halfhour::ports::{
     Invoker, Notifier, StateStore, notify_best_effort, send_held_back_summaries,
 };
 use halfhour::state::remember_decision;
 use halfhour::telemetry::DecisionRecord;
-use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-pub const FUNCTIONS: &str = "HALFHOUR_RECONCILE_FUNCTIONS";
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReconcilerConfig {
-    pub common: CommonConfig,
-    /// The loops' functions (names or ARNs), each asked to reconcile every tick.
-    pub functions: Vec<String>,
-}
-
-impl ReconcilerConfig {
-    pub fn from_lookup(
-        lookup: impl Fn(&str) -> Option<String> + Copy,
-    ) -> Result<Self, ConfigError> {
-        let vars = Vars::new(lookup);
-        let functions: Vec<String> = vars
-            .required(FUNCTIONS)?
-            .split(',')
-            .map(str::trim)
-            .filter(|f| !f.is_empty())
-            .map(str::to_owned)
-            .collect();
-        if functions.is_empty() {
-            return Err(ConfigError::Invalid {
-                var: FUNCTIONS,
-                value: String::new(),
-                reason: "names no function".into(),
-            });
-        }
-        Ok(ReconcilerConfig {
-            common: CommonConfig::from_lookup(lookup)?,
-            functions,
-        })
-    }
-
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-}
+pub use config::{FUNCTIONS, ReconcilerConfig};
+pub use input::{Request, parse};
 
 pub struct Deps {
     pub config: ReconcilerConfig,
@@ -91,80 +56,12 @@ impl Deps {
     }
 }
 
-/// What the reconciler was asked to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Request {
-    /// The schedule's tick, or a manual `reconcile`.
-    Tick,
-    /// The kill switch, with the operator's reason (kept in the flag and the notification).
-    Pause {
-        reason: String,
-    },
-    Resume,
-    /// Report the cluster's switches and every loop's state; change nothing.
-    Status,
-}
-
 /// What one tick asked of each loop.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TickReport {
     pub invoked: Vec<String>,
     pub failed: Vec<String>,
     pub dry_run: bool,
-}
-
-/// The EventBridge schedule's event, or a manual `{"action": "reconcile"|"pause"|"resume"|"status"}`.
-pub fn parse(payload: &Value, config: &ReconcilerConfig) -> Result<Request, Error> {
-    let cluster = &config.common.cluster;
-    match Command::from_event(payload, cluster) {
-        Some(Ok(command)) => {
-            let reason = command.args.get("reason").cloned();
-            let unknown: Vec<&String> = command
-                .args
-                .keys()
-                .filter(|k| !(command.action == "pause" && k.as_str() == "reason"))
-                .collect();
-            if !unknown.is_empty() {
-                return Err(Error::bad_event(format!(
-                    "unknown fields for `{}`: {unknown:?}",
-                    command.action
-                )));
-            }
-            match command.action.as_str() {
-                "reconcile" => Ok(Request::Tick),
-                "pause" => match reason {
-                    None => Ok(Request::Pause {
-                        reason: "paused by an operator".into(),
-                    }),
-                    Some(Value::String(reason)) if !reason.trim().is_empty() => {
-                        Ok(Request::Pause { reason })
-                    }
-                    Some(other) => Err(Error::bad_event(format!(
-                        "`reason` must be a non-empty string, not {other}"
-                    ))),
-                },
-                "resume" => Ok(Request::Resume),
-                "status" => Ok(Request::Status),
-                other => Err(Error::bad_event(format!(
-                    "the reconciler knows no action `{other}` (reconcile, pause, resume, status)"
-                ))),
-            }
-        }
-        Some(Err(err)) => Err(Error::from_command(err, cluster)),
-        None if payload.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
-            && payload.get("source").and_then(Value::as_str) == Some("aws.events") =>
-        {
-            Ok(Request::Tick)
-        }
-        None => Err(Error::bad_event(
-            "not a reconciler request: expected an EventBridge Scheduled Event or {\"action\": \"reconcile\"|\"pause\"|\"resume\"|\"status\"}",
-        )),
-    }
-}
-
-pub async fn function_handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error> {
-    let invocation = Invocation::from_context(&event.context);
-    Ok(json!(handle(&event.payload, &invocation, deps).await?))
 }
 
 pub async fn handle(payload: &Value, invocation: &Invocation, deps: &Deps) -> Result<Value, Error> {
@@ -398,64 +295,4 @@ async fn status(invocation: &Invocation, deps: &Deps) -> Result<ClusterStatus, E
         loops: Value::Object(loops),
         dry_run: deps.config.common.dry_run,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn config() -> ReconcilerConfig {
-        let vars = [
-            ("HALFHOUR_TABLE", "t"),
-            ("HALFHOUR_CLUSTER", "prod"),
-            (FUNCTIONS, "scaler, lifecycle,,failover"),
-        ];
-        ReconcilerConfig::from_lookup(halfhour::testing::lookup(&vars)).unwrap()
-    }
-
-    #[test]
-    fn functions_are_listed_once_each() {
-        assert_eq!(config().functions, vec!["scaler", "lifecycle", "failover"]);
-    }
-
-    #[test]
-    fn the_schedule_and_the_manual_tick_are_accepted_and_nothing_else() {
-        let config = config();
-        let scheduled = halfhour::testing::event_fixture(
-            env!("CARGO_MANIFEST_DIR"),
-            "reconciler/scheduled.json",
-        );
-        assert_eq!(parse(&scheduled, &config).unwrap(), Request::Tick);
-        assert_eq!(
-            parse(&json!({"action": "reconcile"}), &config).unwrap(),
-            Request::Tick
-        );
-        for (file, expected) in [
-            (
-                "reconciler/pause.json",
-                Request::Pause {
-                    reason: "the health check is wrong".into(),
-                },
-            ),
-            ("reconciler/resume.json", Request::Resume),
-            ("reconciler/status.json", Request::Status),
-        ] {
-            let payload = halfhour::testing::event_fixture(env!("CARGO_MANIFEST_DIR"), file);
-            assert_eq!(parse(&payload, &config).unwrap(), expected, "{file}");
-        }
-        assert!(parse(&json!({"action": "pause", "reason": 3}), &config).is_err());
-        assert!(parse(&json!({"action": "resume", "reason": "x"}), &config).is_err());
-        assert!(matches!(
-            parse(&json!({"action": "reconcile", "cluster": "x"}), &config),
-            Err(Error::WrongCluster { .. })
-        ));
-        assert!(parse(&json!({"action": "bake"}), &config).is_err());
-        assert!(
-            parse(
-                &json!({"detail-type": "Scheduled Event", "source": "evil"}),
-                &config
-            )
-            .is_err()
-        );
-    }
 }

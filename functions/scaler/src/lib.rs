@@ -4,6 +4,7 @@
 //! halfhour's scaler is the one writer of desired capacity: it writes under the cluster lease.
 
 pub mod config;
+pub mod input;
 pub mod plan;
 
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use halfhour::aws::ec2::Ec2;
 use halfhour::aws::sns::notifier;
 use halfhour::domain::Loop;
 use halfhour::domain::{
-    AlarmState, AlarmTransition, CapacityWriter, Command, LifecycleState, Millis, Notice,
+    AlarmState, AlarmTransition, CapacityWriter, LifecycleState, Millis, Notice,
 };
 use halfhour::idempotency::{Attempt, run_once};
 pub use halfhour::invocation::Invocation;
@@ -28,11 +29,11 @@ use halfhour::ports::{
 };
 use halfhour::state::{read_json_or_default, remember_decision, write_json};
 use halfhour::telemetry::DecisionRecord;
-use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub use config::ScalerConfig;
+pub use input::Input;
 use plan::{
     BoundReached, HoldReason, Observed, RefusedScaleIn, ScaleDecision, bound_reached, plan_scale,
     track_refusal,
@@ -112,20 +113,24 @@ pub struct ScaleOutcome {
     pub dry_run: bool,
 }
 
-pub async fn function_handler(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, Error> {
-    let invocation = Invocation::from_context(&event.context);
-    let cluster = &deps.config.common.cluster;
-    match Command::from_event(&event.payload, cluster) {
-        None => Ok(json!(handle(&event.payload, &invocation, deps).await?)),
-        Some(Ok(command)) if command.action == "reconcile" => {
-            Ok(json!(reconcile(&invocation, deps).await?))
-        }
-        Some(Ok(command)) => Err(Error::bad_event(format!(
-            "the scaler knows no action `{}` (it answers alarm events and `reconcile`)",
-            command.action
-        ))),
-        Some(Err(err)) => Err(Error::from_command(err, cluster)),
-    }
+/// What one invocation answers: the alarm's outcome, or one per alarm the tick re-evaluated.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum ScalerReport {
+    Alarm(ScaleOutcome),
+    Reconcile(Vec<ScaleOutcome>),
+}
+
+/// One invocation of the function, whatever it was asked.
+pub async fn invoke(
+    payload: &Value,
+    invocation: &Invocation,
+    deps: &Deps,
+) -> Result<ScalerReport, Error> {
+    Ok(match Input::parse(payload, &deps.config)? {
+        Input::Reconcile => ScalerReport::Reconcile(reconcile(invocation, deps).await?),
+        Input::Alarm(alarm) => ScalerReport::Alarm(on_alarm(alarm, invocation, deps).await?),
+    })
 }
 
 /// The reconciler's part: alarm actions fire once per transition, so an alarm still in ALARM
@@ -284,13 +289,26 @@ where
     Ok(())
 }
 
-/// Parse → (idempotency, lease) → observe → plan → apply → one decision record.
+/// One alarm payload: parse → (idempotency, lease) → observe → plan → apply → one decision
+/// record. `reconcile` is not an alarm: it has [`reconcile`].
 pub async fn handle(
     payload: &Value,
     invocation: &Invocation,
     deps: &Deps,
 ) -> Result<ScaleOutcome, Error> {
-    let alarm = AlarmTransition::from_event(payload).map_err(Error::BadEvent)?;
+    match Input::parse(payload, &deps.config)? {
+        Input::Alarm(alarm) => on_alarm(alarm, invocation, deps).await,
+        Input::Reconcile => Err(Error::bad_event(
+            "`reconcile` answers every alarm: see scaler::reconcile",
+        )),
+    }
+}
+
+async fn on_alarm(
+    alarm: AlarmTransition,
+    invocation: &Invocation,
+    deps: &Deps,
+) -> Result<ScaleOutcome, Error> {
     let step = deps.config.step_for(&alarm.alarm_name).ok_or_else(|| {
         Error::bad_event(format!(
             "alarm `{}` is not one of cluster {}'s scaling alarms ({})",
@@ -654,7 +672,6 @@ fn action_name(decision: &ScaleDecision) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use halfhour::domain::ClusterName;
 
     fn fixture(name: &str) -> Value {
         halfhour::testing::event_fixture(env!("CARGO_MANIFEST_DIR"), &format!("scaler/{name}"))
@@ -680,8 +697,20 @@ mod tests {
                 "2026-11-27T15:10:05.870+0000",
             ),
         ];
+        let config = ScalerConfig::from_lookup(halfhour::testing::lookup(&[
+            ("HALFHOUR_TABLE", "t"),
+            ("HALFHOUR_CLUSTER", "prod"),
+            ("HALFHOUR_ASG_NAME", "prod-web"),
+            (
+                "HALFHOUR_SCALING_ALARMS",
+                "prod-cpu-high=+2,prod-cpu-low=-1",
+            ),
+        ]))
+        .unwrap();
         for (file, alarm, at) in cases {
-            let t = AlarmTransition::from_event(&fixture(file)).unwrap();
+            let Input::Alarm(t) = Input::parse(&fixture(file), &config).unwrap() else {
+                panic!("{file} is not an alarm");
+            };
             assert_eq!(t.alarm_name, alarm, "{file}");
             assert_eq!(t.state, AlarmState::Alarm, "{file}");
             assert_eq!(t.previous, Some(AlarmState::Ok), "{file}");
@@ -691,10 +720,9 @@ mod tests {
                 "{file}"
             );
         }
-        let prod = ClusterName::new("prod").unwrap();
-        let reconcile = Command::from_event(&fixture("reconcile.json"), &prod)
-            .unwrap()
-            .unwrap();
-        assert_eq!(reconcile.action, "reconcile");
+        assert_eq!(
+            Input::parse(&fixture("reconcile.json"), &config).unwrap(),
+            Input::Reconcile
+        );
     }
 }
