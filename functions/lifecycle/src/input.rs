@@ -81,3 +81,65 @@ impl Input {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> LifecycleConfig {
+        let vars = [
+            ("HALFHOUR_TABLE", "t"),
+            ("HALFHOUR_CLUSTER", "prod"),
+            ("HALFHOUR_ASG_NAME", "prod-web"),
+        ];
+        LifecycleConfig::from_lookup(halfhour::testing::lookup(&vars)).unwrap()
+    }
+
+    fn fixture(name: &str) -> Value {
+        halfhour::testing::event_fixture(env!("CARGO_MANIFEST_DIR"), &format!("lifecycle/{name}"))
+    }
+
+    /// Every shipped event fixture parses to the input it stands for.
+    #[test]
+    fn event_fixtures_parse() {
+        let config = config();
+        let launch = |file| match Input::parse(&fixture(file), &config).unwrap() {
+            Input::Action { action, started_at } => (action, started_at),
+            other => panic!("{file}: {other:?}"),
+        };
+        let (eventbridge, at) = launch("launch.json");
+        let (sns, sns_at) = launch("sns-launch.json");
+        assert_eq!(eventbridge, sns, "both shapes carry the same action");
+        assert_eq!(eventbridge.transition, LifecycleTransition::Launching);
+        assert_eq!(
+            eventbridge.token.as_deref(),
+            Some("71514b9d-6a40-4b26-8523-05e7ee35fa40")
+        );
+        assert_eq!(
+            at,
+            halfhour::domain::parse_timestamp("2026-11-27T14:00:00Z").ok()
+        );
+        assert_eq!(
+            sns_at,
+            halfhour::domain::parse_timestamp("2026-11-27T14:00:00.387Z").ok()
+        );
+        assert_eq!(
+            launch("terminate.json").0.transition,
+            LifecycleTransition::Terminating
+        );
+        assert_eq!(
+            launch("warm-pool-launch.json").0.warm_pool,
+            WarmPoolMove::IntoPool,
+            "AWS's warm-pool example: Origin EC2, Destination WarmPool"
+        );
+        assert_eq!(eventbridge.warm_pool, WarmPoolMove::None);
+        assert_eq!(
+            Input::parse(&fixture("test-notification.json"), &config).unwrap(),
+            Input::TestNotification
+        );
+        assert_eq!(
+            Input::parse(&fixture("reconcile.json"), &config).unwrap(),
+            Input::Reconcile
+        );
+    }
+}
