@@ -71,3 +71,67 @@ impl Input {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn config() -> GoldImageConfig {
+        let vars = [
+            ("HALFHOUR_TABLE", "t"),
+            ("HALFHOUR_CLUSTER", "prod"),
+            ("HALFHOUR_ASG_NAME", "web"),
+        ];
+        GoldImageConfig::from_lookup(halfhour::testing::lookup(&vars)).unwrap()
+    }
+
+    fn fixture(name: &str) -> Value {
+        halfhour::testing::event_fixture(env!("CARGO_MANIFEST_DIR"), &format!("gold-image/{name}"))
+    }
+
+    /// Every shipped event fixture parses to the input it stands for.
+    #[test]
+    fn event_fixtures_parse() {
+        let config = config();
+        assert_eq!(
+            Input::parse(&fixture("bake.json"), &config).unwrap(),
+            Input::Bake {
+                instance_id: None,
+                reason: "monthly security updates".into(),
+                dry_run: false
+            }
+        );
+        assert!(matches!(
+            Input::parse(&fixture("bake-from-instance.json"), &config).unwrap(),
+            Input::Bake { instance_id: Some(ref id), dry_run: true, .. } if id == "i-0abc12de34f567890"
+        ));
+        assert_eq!(
+            Input::parse(&fixture("ami-available.json"), &config).unwrap(),
+            Input::ImageStateChange {
+                image_id: "ami-0123456789abcdef0".into(),
+                state: "available".into()
+            }
+        );
+        assert!(matches!(
+            Input::parse(&fixture("ami-failed.json"), &config).unwrap(),
+            Input::ImageStateChange { ref state, .. } if state == "failed"
+        ));
+        assert_eq!(
+            Input::parse(&fixture("reconcile.json"), &config).unwrap(),
+            Input::Reconcile
+        );
+        assert_eq!(
+            Input::parse(&fixture("cancel.json"), &config).unwrap(),
+            Input::Cancel
+        );
+    }
+
+    #[test]
+    fn there_is_no_way_to_ask_for_no_reboot() {
+        let err =
+            Input::parse(&json!({"action": "bake", "no_reboot": true}), &config()).unwrap_err();
+        assert_eq!(err.kind(), halfhour::ErrorKind::BadEvent);
+    }
+}
