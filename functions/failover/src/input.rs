@@ -55,3 +55,80 @@ impl Input {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::next_steps;
+    use crate::plan::Reason;
+
+    fn config() -> FailoverConfig {
+        let vars = [
+            ("HALFHOUR_TABLE", "t"),
+            ("HALFHOUR_CLUSTER", "prod"),
+            ("HALFHOUR_HOSTED_ZONE_ID", "Z1"),
+            ("HALFHOUR_RECORD_NAME", "www.example.com"),
+            ("HALFHOUR_SITE_HEALTH_CHECK_ID", "site"),
+            ("HALFHOUR_GATE_HEALTH_CHECK_ID", "gate"),
+            (
+                "HALFHOUR_STATIC_SITE_URL",
+                "http://www.example.com.s3-website-us-east-1.amazonaws.com/",
+            ),
+        ];
+        FailoverConfig::from_lookup(halfhour::testing::lookup(&vars)).unwrap()
+    }
+
+    /// A command a notification tells the operator to send is one this function takes.
+    #[test]
+    fn every_command_a_notification_suggests_is_accepted() {
+        let reasons = [
+            Reason::Healthy,
+            Reason::FailedOver,
+            Reason::DbWindowGrace,
+            Reason::DbGraceHolding,
+            Reason::GraceOver,
+            Reason::HoldDown { remaining_s: 60 },
+            Reason::SiteStillDown,
+            Reason::FailedBack,
+            Reason::FlipBudgetSpent,
+            Reason::Pinned,
+            Reason::PinnedPrimary,
+            Reason::Unpinned,
+            Reason::Paused,
+        ];
+        let mut suggested = 0;
+        for step in reasons.into_iter().flat_map(next_steps) {
+            for (at, _) in step.match_indices("{\"action\"") {
+                let end = at + step[at..].find('}').unwrap() + 1;
+                let command: Value = serde_json::from_str(&step[at..end]).unwrap();
+                Input::parse(&command, &config()).unwrap_or_else(|e| panic!("{step}: {e}"));
+                suggested += 1;
+            }
+        }
+        assert!(suggested > 0, "no notification suggests a command");
+    }
+
+    /// Every shipped event fixture parses to the input it stands for.
+    #[test]
+    fn event_fixtures_parse() {
+        let config = config();
+        let cases = [
+            ("site-health-alarm.json", Input::Evaluate),
+            ("reconcile.json", Input::Evaluate),
+            ("pin-static.json", Input::PinStatic),
+            ("pin-primary.json", Input::PinPrimary),
+            ("unpin.json", Input::Unpin),
+            ("status.json", Input::Status),
+            ("publish.json", Input::Publish),
+        ];
+        for (file, expected) in cases {
+            let path = format!(
+                "{}/../../events/failover/{file}",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let payload: Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            assert_eq!(Input::parse(&payload, &config).unwrap(), expected, "{file}");
+        }
+    }
+}
