@@ -8,6 +8,14 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/halfhour/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# One build for everything below: on an x86_64 Linux machine (CI), `sam build` (cargo lambda,
+# x86_64), clippy, the tests and the demo compile for the same target with the same compiler, so
+# each dependency is compiled once, not once for the functions and again for the tests.
+# Deployable builds (`make build`, `sam build` on a workstation) keep cargo-lambda's Zig linker,
+# which links against Lambda's glibc.
+if [ "$(rustc -vV | sed -n 's/^host: //p')" = x86_64-unknown-linux-gnu ]; then
+  export CARGO_BUILD_TARGET=x86_64-unknown-linux-gnu CARGO_LAMBDA_COMPILER=cargo
+fi
 
 step() { printf '\n==> %s (%ss in)\n' "$*" "$SECONDS"; }
 
