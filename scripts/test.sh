@@ -9,8 +9,9 @@ cd "$root"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/halfhour/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # One build for everything below: on an x86_64 Linux machine (CI), `sam build` (cargo lambda,
-# x86_64), clippy, the tests and the demo compile for the same target with the same compiler, so
-# each dependency is compiled once, not once for the functions and again for the tests.
+# x86_64), the tests and the demo compile for the same target with the same compiler, so each
+# dependency is compiled once, not once for the functions and again for the tests (clippy's
+# check-only units are its own either way).
 # Deployable builds (`make build`, `sam build` on a workstation) keep cargo-lambda's Zig linker,
 # which links against Lambda's glibc.
 if [ "$(rustc -vV | sed -n 's/^host: //p')" = x86_64-unknown-linux-gnu ]; then
