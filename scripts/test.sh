@@ -27,17 +27,25 @@ export HALFHOUR_PYTHON
 tools=$(dirname "$(scripts/tools-venv.sh)")
 export PATH="$tools:$PATH" SAM_CLI_TELEMETRY=0
 
-step "cfn-lint template.yaml"
-cfn-lint template.yaml
+# The template checks are single-threaded Python: they run beside the build, which leaves a core
+# idle through long single-crate stretches, and report once it is done.
+templates_log=$(mktemp)
+trap 'rm -f "$templates_log"' EXIT
+step "template checks, beside the build below (their output follows the build)"
+(
+  step "cfn-lint template.yaml"
+  cfn-lint template.yaml
 
-step "sam validate --lint"
-sam validate --lint --region us-east-1
+  step "sam validate --lint"
+  sam validate --lint --region us-east-1
 
-step "checkov (every skip carries its reason in the resource's Metadata)"
-checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
+  step "checkov (every skip carries its reason in the resource's Metadata)"
+  checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
-step "every loop switch, observe mode and both cluster modes: cfn-lint, checkov, sam validate"
-"$tools/python" scripts/template_variants.py template.yaml
+  step "every loop switch, observe mode and both cluster modes: cfn-lint, checkov, sam validate"
+  "$tools/python" scripts/template_variants.py template.yaml
+) >"$templates_log" 2>&1 &
+templates=$!
 
 step "sam build (every function through cargo-lambda; x86_64, debug profile: CI proves the build, make bench measures release)"
 sam_build="$CARGO_TARGET_DIR/sam-build"
@@ -50,6 +58,12 @@ done
 step "sam package into the AWS emulator's S3, never AWS (what a nesting template deploys: code, licence, README; cfn-lint)"
 "$tools/python" scripts/package_check.py "$sam_build/build/template.yaml"
 
+step "template checks (run beside the build)"
+templates_ok=true
+wait "$templates" || templates_ok=false
+cat "$templates_log"
+$templates_ok || { echo "the template checks failed (above)" >&2; exit 1; }
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -60,7 +74,7 @@ step "tests"
 # Every emulator of the run also appends its requests here, for the IAM proof below.
 HALFHOUR_REQUEST_LOG=$(mktemp)
 export HALFHOUR_REQUEST_LOG
-trap 'rm -f "$HALFHOUR_REQUEST_LOG"' EXIT
+trap 'rm -f "$HALFHOUR_REQUEST_LOG" "$templates_log"' EXIT
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
 else
