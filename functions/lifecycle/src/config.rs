@@ -31,6 +31,13 @@ pub struct LifecycleConfig {
 }
 
 impl LifecycleConfig {
+    pub fn breaker(&self) -> crate::plan::Breaker {
+        crate::plan::Breaker {
+            window: self.breaker_window,
+            abandons: self.breaker_abandons,
+        }
+    }
+
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String> + Copy,
     ) -> Result<Self, ConfigError> {

@@ -220,7 +220,7 @@ async fn drive(
             json!(decide_launch(action, waiting, waited, &state, invocation, deps).await?)
         }
         LifecycleTransition::Terminating => {
-            json!(decide_terminate(action, waiting, waited, &group, now, deps).await?)
+            json!(decide_terminate(action, waiting, waited, &group, invocation, deps).await?)
         }
     };
     Ok(ActionOutcome {
@@ -263,12 +263,7 @@ async fn decide_launch(
         waited,
         into_warm_pool,
         db_failover: flags.is_raised(Flag::DbFailover, now),
-        breaker_open: plan::breaker_open(
-            &state.abandons,
-            now,
-            config.breaker_window,
-            config.breaker_abandons,
-        ),
+        breaker_open: plan::breaker_open(&state.abandons, now, config.breaker()),
         hands_off,
     };
     let decision = plan::plan_launch(&observed, config.readiness_budget);
@@ -280,7 +275,14 @@ async fn decide_launch(
         .reason(format!("{decision:?}"))
         .dry_run(config.common.dry_run);
     record.emit();
-    apply::launch(&decision, &record, action, invocation, deps).await?;
+    apply::apply(
+        decision.steps(config.common.dry_run),
+        &record,
+        action,
+        invocation,
+        deps,
+    )
+    .await?;
     Ok(decision)
 }
 
@@ -333,10 +335,11 @@ async fn decide_terminate(
     waiting: bool,
     waited: std::time::Duration,
     group: &GroupSnapshot,
-    now: Millis,
+    invocation: &Invocation,
     deps: &Deps,
 ) -> Result<TerminateDecision, Error> {
     let config = &deps.config;
+    let now = invocation.now;
     let dry_run = config.common.dry_run;
     let flags = deps.store.read_flags(&config.common.cluster).await?;
     let hands_off = HandsOff::of(dry_run, &flags, now);
@@ -371,7 +374,7 @@ async fn decide_terminate(
     .reason(format!("{decision:?}"))
     .dry_run(dry_run);
     record.emit();
-    apply::terminate(&decision, &record, action, now, deps).await?;
+    apply::apply(decision.steps(dry_run), &record, action, invocation, deps).await?;
     Ok(decision)
 }
 

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use halfhour::domain::image::Rollout;
 use halfhour::domain::{
-    HandsOff, InstanceStatus, Millis, ProbeOutcome, StatusChecks, TemplateVersion,
+    HandsOff, InstanceStatus, LifecycleResult, Millis, ProbeOutcome, StatusChecks, TemplateVersion,
 };
 
 /// What was seen of a launching instance.
@@ -139,9 +139,13 @@ pub fn plan_terminate(
     }
 }
 
-/// The breaker is open when `threshold` abandons fell within the last `window`.
-pub fn breaker_open(abandons: &[Millis], now: Millis, window: Duration, threshold: usize) -> bool {
-    abandons.iter().filter(|t| now.since(**t) < window).count() >= threshold
+/// The breaker is open when `breaker.abandons` abandons fell within the last `breaker.window`.
+pub fn breaker_open(abandons: &[Millis], now: Millis, breaker: Breaker) -> bool {
+    abandons
+        .iter()
+        .filter(|t| now.since(**t) < breaker.window)
+        .count()
+        >= breaker.abandons
 }
 
 /// How the breaker stops launching a broken roll-out. A group launches the version it names,
@@ -185,10 +189,295 @@ pub fn plan_revert(
     }
 }
 
+/// One effect of a lifecycle decision; `apply` carries the steps out in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Step {
+    /// CompleteLifecycleAction (AWS's "no active action" is fine once the instance has left its
+    /// wait state).
+    Complete(LifecycleResult),
+    /// CONTINUE and nothing else: observe mode's one call, which writes nothing (an action
+    /// already completed is no concern of ours).
+    HandBack,
+    /// RecordLifecycleActionHeartbeat, with the same tolerance as `Complete`.
+    Heartbeat,
+    /// Drop the instance's wait and probe records.
+    Forget,
+    /// Count the abandon in the breaker's window; [`after_abandon`] says whether it trips.
+    CountAbandon,
+    /// Revert what the group launches: `abandons` fell within the window.
+    TripBreaker { abandons: usize },
+    /// Keep the decision record in the cluster's history.
+    Remember,
+}
+
+impl LaunchDecision {
+    /// What carrying the decision out takes. In observe mode only the hand-back is a call.
+    pub fn steps(self, dry_run: bool) -> Vec<Step> {
+        use LifecycleResult::{Abandon, Continue};
+        match self {
+            LaunchDecision::FailOpen { .. } if dry_run => vec![Step::HandBack],
+            _ if dry_run => vec![],
+            LaunchDecision::Continue
+            | LaunchDecision::IntoWarmPool
+            | LaunchDecision::FailOpen { .. } => {
+                vec![Step::Complete(Continue), Step::Forget, Step::Remember]
+            }
+            LaunchDecision::Wait { .. } => vec![Step::Heartbeat],
+            LaunchDecision::Abandon { .. } => vec![
+                Step::Complete(Abandon),
+                Step::Forget,
+                Step::CountAbandon,
+                Step::Remember,
+            ],
+            LaunchDecision::NotWaiting => vec![Step::Forget],
+        }
+    }
+}
+
+impl TerminateDecision {
+    /// What carrying the decision out takes. In observe mode only the hand-back is a call.
+    pub fn steps(self, dry_run: bool) -> Vec<Step> {
+        match self {
+            TerminateDecision::FailOpen { .. } if dry_run => vec![Step::HandBack],
+            _ if dry_run => vec![],
+            TerminateDecision::Continue | TerminateDecision::FailOpen { .. } => vec![
+                Step::Complete(LifecycleResult::Continue),
+                Step::Forget,
+                Step::Remember,
+            ],
+            TerminateDecision::WaitForDrain => vec![Step::Heartbeat],
+            TerminateDecision::NotWaiting => vec![Step::Forget],
+        }
+    }
+}
+
+/// The breaker's settings: `abandons` within `window` open it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Breaker {
+    pub window: Duration,
+    pub abandons: usize,
+}
+
+/// The abandon at `now` joins the window's record; older ones leave it.
+pub fn count_abandon(abandons: &mut Vec<Millis>, now: Millis, breaker: Breaker) {
+    abandons.retain(|t| now.since(*t) < breaker.window);
+    abandons.push(now);
+}
+
+/// After an abandon was counted (`abandons` as recorded, with any written concurrently): the
+/// breaker trips when they open it, once per window.
+pub fn after_abandon(
+    abandons: &[Millis],
+    tripped_at: Option<Millis>,
+    now: Millis,
+    breaker: Breaker,
+) -> Option<Step> {
+    let tripped_recently = tripped_at.is_some_and(|t| now.since(t) < breaker.window);
+    (breaker_open(abandons, now, breaker) && !tripped_recently).then_some(Step::TripBreaker {
+        abandons: abandons.len(),
+    })
+}
+
+/// One call of the breaker's revert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum RevertStep {
+    RollbackRefresh,
+    PinGroupTo(i64),
+    DefaultTo(i64),
+}
+
+impl Revert {
+    pub fn steps(&self) -> Vec<RevertStep> {
+        let rollback = self.rollback_refresh.then_some(RevertStep::RollbackRefresh);
+        let pin = self.pin_group_to.map(RevertStep::PinGroupTo);
+        let default = self.default_to.map(RevertStep::DefaultTo);
+        [rollback, pin, default].into_iter().flatten().collect()
+    }
+}
+
+/// What the breaker saw when it tripped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TripObserved {
+    /// The group's launch template and the version it names, if it launches from one.
+    pub group_version: Option<TemplateVersion>,
+    /// The last roll-out, as the gold-image loop recorded it.
+    pub rollout: Option<Rollout>,
+    pub default_version: Option<i64>,
+    pub refresh_running: bool,
+}
+
+/// The breaker's revert and how to say it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trip {
+    pub revert: Revert,
+    /// One sentence: what the group launches now.
+    pub what: String,
+    pub next_step: &'static str,
+}
+
+pub fn plan_trip(observed: &TripObserved) -> Trip {
+    let revert = match (
+        observed.group_version,
+        &observed.rollout,
+        observed.default_version,
+    ) {
+        (Some(group_version), Some(rollout), Some(default)) => {
+            plan_revert(rollout, group_version, default, observed.refresh_running)
+        }
+        _ => Revert::default(),
+    };
+    let versions = observed.rollout.as_ref().map(|r| {
+        (
+            r.new_version.unwrap_or_default(),
+            r.previous_version.unwrap_or_default(),
+        )
+    });
+    let what = match versions.filter(|_| !revert.is_nothing()) {
+        None => "no known good launch-template version to revert to".to_owned(),
+        Some((bad, good)) => format!(
+            "{}the group launches version {good} again instead of {bad}{}",
+            if revert.rollback_refresh {
+                "the instance refresh rolling it out was rolled back; "
+            } else {
+                ""
+            },
+            if revert.default_to.is_some() {
+                ", and it is the template's default again"
+            } else {
+                ""
+            }
+        ),
+    };
+    let next_step = if revert.is_nothing() {
+        "Please look: the group still launches the image its instances fail on; point it at a known good launch-template version."
+    } else {
+        "Look at the broken image's instances (their console output, the application's logs) before the next bake."
+    };
+    Trip {
+        revert,
+        what,
+        next_step,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn observe_mode_hands_back_and_writes_nothing() {
+        let observe = LaunchDecision::FailOpen {
+            why: HandsOff::ObserveMode,
+        };
+        assert_eq!(observe.steps(true), vec![Step::HandBack]);
+        for decision in [
+            LaunchDecision::Continue,
+            LaunchDecision::Wait {
+                reason: WaitReason::Booting,
+            },
+            LaunchDecision::Abandon {
+                reason: BrokenReason::Impaired,
+            },
+            LaunchDecision::NotWaiting,
+        ] {
+            assert_eq!(decision.steps(true), vec![], "{decision:?}");
+        }
+        assert_eq!(TerminateDecision::WaitForDrain.steps(true), vec![]);
+        let paused = TerminateDecision::FailOpen {
+            why: HandsOff::Paused,
+        };
+        assert_eq!(
+            paused.steps(false),
+            vec![
+                Step::Complete(LifecycleResult::Continue),
+                Step::Forget,
+                Step::Remember
+            ]
+        );
+    }
+
+    #[test]
+    fn an_abandon_is_counted_before_it_is_remembered() {
+        let abandon = LaunchDecision::Abandon {
+            reason: BrokenReason::NotReadyInBudget,
+        };
+        assert_eq!(
+            abandon.steps(false),
+            vec![
+                Step::Complete(LifecycleResult::Abandon),
+                Step::Forget,
+                Step::CountAbandon,
+                Step::Remember
+            ]
+        );
+    }
+
+    #[test]
+    fn the_breaker_trips_once_per_window() {
+        let breaker = Breaker {
+            window: Duration::from_secs(1800),
+            abandons: 3,
+        };
+        let mut abandons = vec![Millis(0), Millis(1_000)];
+        count_abandon(&mut abandons, Millis(2_000_000), breaker);
+        assert_eq!(
+            abandons,
+            vec![Millis(2_000_000)],
+            "old abandons leave the window"
+        );
+        let recent = [Millis(1_000), Millis(2_000), Millis(3_000)];
+        assert_eq!(
+            after_abandon(&recent, None, Millis(4_000), breaker),
+            Some(Step::TripBreaker { abandons: 3 })
+        );
+        assert_eq!(
+            after_abandon(&recent[..2], None, Millis(4_000), breaker),
+            None
+        );
+        assert_eq!(
+            after_abandon(&recent, Some(Millis(500)), Millis(4_000), breaker),
+            None,
+            "tripped within the window already"
+        );
+        assert_eq!(
+            after_abandon(&recent, Some(Millis(0)), Millis(1_900_000), breaker),
+            None,
+            "the abandons themselves have left the window"
+        );
+    }
+
+    #[test]
+    fn a_trip_without_a_known_roll_out_reverts_nothing_and_says_so() {
+        let observed = TripObserved {
+            group_version: Some(TemplateVersion::Number(5)),
+            rollout: None,
+            default_version: None,
+            refresh_running: false,
+        };
+        let trip = plan_trip(&observed);
+        assert!(trip.revert.steps().is_empty());
+        assert!(trip.what.contains("no known good"), "{}", trip.what);
+        assert!(trip.next_step.starts_with("Please look"));
+        let observed = TripObserved {
+            rollout: Some(Rollout {
+                previous_version: Some(4),
+                new_version: Some(5),
+                refresh_id: None,
+            }),
+            default_version: Some(5),
+            ..observed
+        };
+        let trip = plan_trip(&observed);
+        assert_eq!(
+            trip.revert.steps(),
+            vec![RevertStep::PinGroupTo(4), RevertStep::DefaultTo(4)]
+        );
+        assert_eq!(
+            trip.what,
+            "the group launches version 4 again instead of 5, and it is the template's default again"
+        );
+    }
 
     #[test]
     fn the_breaker_reverts_what_the_group_launches() {
@@ -435,8 +724,12 @@ mod tests {
     fn breaker_counts_only_the_window() {
         let window = Duration::from_secs(1800);
         let abandons = [Millis(0), Millis(1_000_000), Millis(1_500_000)];
-        assert!(breaker_open(&abandons, Millis(1_700_000), window, 3));
-        assert!(!breaker_open(&abandons, Millis(1_800_001), window, 3));
+        let breaker = Breaker {
+            window,
+            abandons: 3,
+        };
+        assert!(breaker_open(&abandons, Millis(1_700_000), breaker));
+        assert!(!breaker_open(&abandons, Millis(1_800_001), breaker));
     }
 
     proptest! {
