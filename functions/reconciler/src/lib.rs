@@ -13,8 +13,10 @@
 //! each handing the cluster back to AWS's own behaviour), `resume`, and `status` (the lease, the
 //! flags and every loop's document, read from the state table).
 
+mod apply;
 pub mod config;
 pub mod input;
+pub mod plan;
 
 use std::sync::Arc;
 
@@ -24,18 +26,17 @@ use halfhour::aws::dynamodb::DynamoStateStore;
 use halfhour::aws::lambda::LambdaInvoker;
 use halfhour::aws::sns::notifier;
 use halfhour::domain::Loop;
-use halfhour::domain::{Flag, FlagHold, Millis, Notice, PAUSE_OWNER, format_utc};
+use halfhour::domain::{Flag, FlagHold, format_utc};
 pub use halfhour::invocation::Invocation;
-use halfhour::ports::{
-    Invoker, Notifier, StateStore, notify_best_effort, send_held_back_summaries,
-};
-use halfhour::state::remember_decision;
+use halfhour::ports::{Invoker, Notifier, StateStore};
 use halfhour::telemetry::DecisionRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+pub use apply::tick;
 pub use config::{FUNCTIONS, ReconcilerConfig};
 pub use input::{Request, parse};
+use plan::Switch;
 
 pub struct Deps {
     pub config: ReconcilerConfig,
@@ -67,62 +68,11 @@ pub struct TickReport {
 pub async fn handle(payload: &Value, invocation: &Invocation, deps: &Deps) -> Result<Value, Error> {
     Ok(match parse(payload, &deps.config)? {
         Request::Tick => json!(tick(invocation, deps).await?),
-        Request::Pause { reason } => json!(pause(&reason, invocation, deps).await?),
-        Request::Resume => json!(resume(invocation, deps).await?),
-        Request::Status => json!(status(invocation, deps).await?),
-    })
-}
-
-/// Ask every loop to reconcile (asynchronously); one loop's failure does not stop the others.
-/// In observe mode too: each loop observes as well, so a reconcile changes nothing in the
-/// cluster, and without it a trial would record none of the loops' periodic decisions.
-pub async fn tick(invocation: &Invocation, deps: &Deps) -> Result<TickReport, Error> {
-    let config = &deps.config;
-    let dry_run = config.common.dry_run;
-    let request = json!({"action": "reconcile", "cluster": config.common.cluster.as_str()});
-    let (mut invoked, mut failed) = (Vec::new(), Vec::new());
-    for function in &config.functions {
-        match deps.invoker.invoke_async(function, &request).await {
-            Ok(()) => invoked.push(function.clone()),
-            Err(err) => {
-                tracing::warn!(%function, error = %err, "reconcile tick not delivered");
-                failed.push(function.clone());
-            }
+        Request::Pause { reason } => {
+            json!(switch(Switch::Pause { reason }, invocation, deps).await?)
         }
-    }
-    // Notices held back by the quiet period are summarised once it is over, even when no
-    // later notice of their kind comes to carry the count.
-    let summaries = send_held_back_summaries(
-        deps.notifier.as_ref(),
-        deps.store.as_ref(),
-        &config.common.cluster,
-        invocation.now,
-    )
-    .await
-    .unwrap_or_else(|err| {
-        tracing::warn!(error = %err, "held-back notices not summarised");
-        0
-    });
-    DecisionRecord::new(Loop::Reconciler, &config.common.cluster, "tick")
-        .inputs(json!({"functions": config.functions, "request_id": invocation.request_id, "summaries_sent": summaries}))
-        .reason(format!(
-            "asked {} loops to reconcile, {} failed",
-            invoked.len(),
-            failed.len()
-        ))
-        .dry_run(dry_run)
-        .emit();
-    if !failed.is_empty() {
-        // Every loop was tried; Lambda's retry re-asks all of them, which is harmless.
-        return Err(Error::Retryable {
-            operation: "Invoke",
-            message: format!("reconcile tick not delivered to {}", failed.join(", ")),
-        });
-    }
-    Ok(TickReport {
-        invoked,
-        failed,
-        dry_run,
+        Request::Resume => json!(switch(Switch::Resume, invocation, deps).await?),
+        Request::Status => json!(status(invocation, deps).await?),
     })
 }
 
@@ -138,103 +88,31 @@ pub struct SwitchReport {
     pub dry_run: bool,
 }
 
-/// The kill switch: raise the pause flag (no expiry: it holds until `resume`), then tick. In
-/// observe mode as well: the flag is halfhour's own state, and a cluster paused during a trial
-/// stays paused when the trial ends.
-async fn pause(reason: &str, invocation: &Invocation, deps: &Deps) -> Result<SwitchReport, Error> {
+/// The kill switch, or its release: the plan says what changes, given the flag as it stands.
+async fn switch(
+    switch: Switch,
+    invocation: &Invocation,
+    deps: &Deps,
+) -> Result<SwitchReport, Error> {
     let cluster = &deps.config.common.cluster;
-    let now = invocation.now;
-    let already = deps
-        .store
-        .read_flags(cluster)
-        .await?
-        .is_raised(Flag::Paused, now);
-    let record = switch_record("pause", reason, already, deps);
-    if already {
-        return Ok(switch_report(true, already, None, deps));
-    }
-    let hold = FlagHold {
-        by: format!("{PAUSE_OWNER}: {reason}"),
-        since: now,
-        until: Millis(i64::MAX),
-    };
-    deps.store
-        .raise_flag(cluster, Flag::Paused, &hold, false, now)
-        .await?;
-    remember_decision(deps.store.as_ref(), &record, now).await;
-    let notice = Notice::new(
-        Loop::Reconciler,
-        cluster,
-        "paused",
-        "paused",
-        format!(
-            "Every loop of {cluster} stopped changing the cluster at {} ({reason}). Launches and terminations go on without waiting on halfhour, DNS follows Route53's own health check, capacity is left alone, a running bake waits.",
-            format_utc(now)
-        ),
-    )
-    .decision("pause")
-    .next_step("Resume with {\"action\": \"resume\"} on the reconciler.");
-    notify_best_effort(deps.notifier.as_ref(), deps.store.as_ref(), notice, now).await;
-    let ticked = tick(invocation, deps).await?;
-    Ok(switch_report(true, false, Some(ticked), deps))
-}
-
-async fn resume(invocation: &Invocation, deps: &Deps) -> Result<SwitchReport, Error> {
-    let cluster = &deps.config.common.cluster;
-    let paused = deps
+    let paused_now = deps
         .store
         .read_flags(cluster)
         .await?
         .is_raised(Flag::Paused, invocation.now);
-    let record = switch_record("resume", "resumed by an operator", !paused, deps);
-    if !paused {
-        return Ok(switch_report(false, !paused, None, deps));
-    }
-    deps.store.lower_flag(cluster, Flag::Paused, None).await?;
-    remember_decision(deps.store.as_ref(), &record, invocation.now).await;
-    let notice = Notice::new(
-        Loop::Reconciler,
-        cluster,
-        "resumed",
-        "resumed",
-        format!(
-            "Every loop of {cluster} acts again from {}.",
-            format_utc(invocation.now)
-        ),
-    )
-    .decision("resume");
-    notify_best_effort(
-        deps.notifier.as_ref(),
-        deps.store.as_ref(),
-        notice,
-        invocation.now,
-    )
-    .await;
-    let ticked = tick(invocation, deps).await?;
-    Ok(switch_report(false, false, Some(ticked), deps))
-}
-
-fn switch_record(action: &str, reason: &str, unchanged: bool, deps: &Deps) -> DecisionRecord {
-    let record = DecisionRecord::new(Loop::Reconciler, &deps.config.common.cluster, action)
-        .inputs(json!({"unchanged": unchanged}))
-        .reason(reason)
+    let plan = plan::plan_switch(&switch, paused_now, invocation.now, cluster);
+    let record = DecisionRecord::new(Loop::Reconciler, cluster, plan.action)
+        .inputs(json!({"unchanged": plan.unchanged}))
+        .reason(&plan.reason)
         .dry_run(deps.config.common.dry_run);
     record.emit();
-    record
-}
-
-fn switch_report(
-    paused: bool,
-    unchanged: bool,
-    tick: Option<TickReport>,
-    deps: &Deps,
-) -> SwitchReport {
-    SwitchReport {
-        paused,
-        unchanged,
+    let tick = apply::apply(plan.steps, &record, invocation, deps).await?;
+    Ok(SwitchReport {
+        paused: plan.paused,
+        unchanged: plan.unchanged,
         tick,
         dry_run: deps.config.common.dry_run,
-    }
+    })
 }
 
 /// The cluster as the shared brain holds it.
