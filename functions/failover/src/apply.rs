@@ -7,72 +7,60 @@ use halfhour::domain::{Loop, Notice};
 use halfhour::ports::notify_best_effort;
 use halfhour::state::{remember_decision, write_json};
 
-use crate::plan::{Gate, Reason};
-use crate::{
-    Deps, FailoverDecided, FailoverReport, Input, STATE_DOC, StaticSiteMode, action_name, page,
-};
+use crate::plan::{Gate, Reason, Step};
+use crate::{Deps, FailoverDecided, FailoverReport, STATE_DOC, StaticSiteMode, action_name, page};
 
 pub(crate) async fn apply(decided: FailoverDecided, deps: &Deps) -> Result<FailoverReport, Error> {
     let config = &deps.config;
     let cluster = &config.common.cluster;
     let FailoverDecided {
-        input,
-        act,
+        steps,
+        record,
         now,
-        state,
+        next,
         version,
         report,
-        plan,
     } = decided;
-    let Some(planned) = plan else {
-        if act && input == Input::Publish {
-            publish_static_page(deps).await?;
+    if let Some(record) = &record {
+        record.emit();
+    }
+    for step in steps {
+        match step {
+            Step::PublishPage => publish_static_page(deps).await?,
+            Step::SetGateThreshold(threshold) => {
+                deps.dns
+                    .set_gate_threshold(&config.gate_health_check_id, threshold)
+                    .await?
+            }
+            Step::SyncIpv6 { aaaa, withdrawn } => sync_ipv6(&aaaa, withdrawn, deps).await?,
+            Step::WriteState => {
+                let written =
+                    write_json(deps.store.as_ref(), cluster, STATE_DOC, &next, version).await?;
+                changed_underneath(written, cluster)?;
+            }
+            Step::Metrics {
+                flips_added,
+                on_static,
+            } => {
+                metrics::counter!("DnsFlips").increment(flips_added);
+                // 1 while DNS serves the static page: the stack's alarm fires when it lasts too long.
+                metrics::gauge!("ServingStatic").set(f64::from(u8::from(on_static)));
+            }
+            Step::Remember => {
+                if let Some(record) = &record {
+                    remember_decision(deps.store.as_ref(), record, now).await;
+                }
+            }
+            Step::Notify { reason, gate } => notify(reason, gate, now, deps).await,
         }
-        return Ok(report);
-    };
-    planned.record.emit();
-    if !act {
-        return Ok(report);
-    }
-    let decision = &planned.decision;
-    let gate = decision.next.mode.gate();
-    if decision.needs_static_page || planned.page_missing {
-        publish_static_page(deps).await?;
-    }
-    if planned.threshold_drifted() {
-        deps.dns
-            .set_gate_threshold(&config.gate_health_check_id, gate.threshold())
-            .await?;
-    }
-    if decision.next.ipv6_withdrawn != state.ipv6_withdrawn
-        && let Some(aaaa) = &decision.next.ipv6
-    {
-        sync_ipv6(aaaa, decision.next.ipv6_withdrawn, deps).await?;
-    }
-    if decision.next != state
-        && !write_json(
-            deps.store.as_ref(),
-            cluster,
-            STATE_DOC,
-            &decision.next,
-            version,
-        )
-        .await?
-    {
-        return Err(Error::Conflict(format!(
-            "failover state of {cluster} changed underneath"
-        )));
-    }
-    metrics::counter!("DnsFlips")
-        .increment((decision.next.flips.len().saturating_sub(state.flips.len())) as u64);
-    // 1 while DNS serves the static page: the stack's alarm fires when it lasts too long.
-    let on_static = !gate.serves_primary(planned.site_healthy);
-    metrics::gauge!("ServingStatic").set(if on_static { 1.0 } else { 0.0 });
-    if decision.notify {
-        remember_decision(deps.store.as_ref(), &planned.record, now).await;
-        notify(decision.reason, gate, now, deps).await;
     }
     Ok(report)
+}
+
+fn changed_underneath(written: bool, cluster: &halfhour::domain::ClusterName) -> Result<(), Error> {
+    written
+        .then_some(())
+        .ok_or_else(|| Error::Conflict(format!("failover state of {cluster} changed underneath")))
 }
 
 /// Withdraw the site's AAAA (DNS serves the static page, which has no IPv6 address) or put it
@@ -83,10 +71,8 @@ async fn sync_ipv6(aaaa: &dns::RecordSet, withdrawn: bool, deps: &Deps) -> Resul
         .dns
         .record_sets(&config.hosted_zone_id, &config.record_name)
         .await?;
-    let change = match (dns::own_ipv6(&existing, &config.record_name), withdrawn) {
-        (Some(present), true) => dns::RecordChange::Delete(present),
-        (None, false) => dns::RecordChange::Create(aaaa.clone()),
-        _ => return Ok(()),
+    let Some(change) = dns::ipv6_change(&existing, &config.record_name, aaaa, withdrawn) else {
+        return Ok(());
     };
     let comment = format!(
         "halfhour {} the IPv6 record of {}",

@@ -111,49 +111,19 @@ async fn load_state(deps: &Deps) -> Result<(FailoverState, Option<u64>), Error> 
 
 /// What the failover loop saw and chose, before it changes anything.
 struct FailoverDecided {
-    input: Input,
-    /// Whether changes are applied (not a status, not observe mode).
-    act: bool,
+    /// What carrying the decision out takes; empty unless acting (not a status, not observe mode).
+    steps: Vec<plan::Step>,
+    /// A look-and-decide input's record; none for status and publish.
+    record: Option<DecisionRecord>,
     now: halfhour::domain::Millis,
-    state: FailoverState,
+    next: FailoverState,
     version: Option<u64>,
     report: FailoverReport,
-    /// A look-and-decide input's plan; none for status and publish.
-    plan: Option<Planned>,
-}
-
-/// A plan and the drift it found: the gate's threshold and the static page as they are.
-struct Planned {
-    decision: plan::FailoverDecision,
-    record: DecisionRecord,
-    site_healthy: bool,
-    /// The gate check's threshold now (read only when acting).
-    threshold: Option<i32>,
-    /// The static page is missing or not this site's (read only when acting on a look).
-    page_missing: bool,
-}
-
-impl Planned {
-    fn threshold_drifted(&self) -> bool {
-        self.threshold
-            .is_some_and(|now| now != self.decision.next.mode.gate().threshold())
-    }
 }
 
 impl Decided for FailoverDecided {
     fn changes_something(&self) -> bool {
-        if !self.act {
-            return false;
-        }
-        let Some(planned) = &self.plan else {
-            return self.input == Input::Publish;
-        };
-        let decision = &planned.decision;
-        decision.needs_static_page
-            || planned.page_missing
-            || planned.threshold_drifted()
-            || decision.next != self.state
-            || decision.notify
+        plan::changes_something(&self.steps)
     }
 }
 
@@ -187,14 +157,17 @@ async fn decide(
     };
     let operator = match input {
         Input::Status | Input::Publish => {
+            let publish = act && input == Input::Publish;
             return Ok(FailoverDecided {
-                input,
-                act,
+                steps: publish
+                    .then_some(plan::Step::PublishPage)
+                    .into_iter()
+                    .collect(),
+                record: None,
                 now,
                 report: report(&state, None),
-                state,
+                next: state,
                 version,
-                plan: None,
             });
         }
         Input::PinStatic => Some(Operator::PinStatic),
@@ -220,35 +193,31 @@ async fn decide(
         .reason(format!("{:?}", decision.reason))
         .dry_run(!act);
     // The drift a look repairs: only read when the look may act on it.
-    let threshold = if act {
-        Some(
-            deps.dns
-                .gate_threshold(&config.gate_health_check_id)
-                .await?,
-        )
+    let steps = if act {
+        let threshold = deps
+            .dns
+            .gate_threshold(&config.gate_health_check_id)
+            .await?;
+        // The page must exist before Route53's own first fail-over: put back if it is missing.
+        let page_missing = input == Input::Evaluate
+            && !paused
+            && !decision.needs_static_page
+            && !static_page_present(deps).await?;
+        let found = plan::Found {
+            threshold: Some(threshold),
+            page_missing,
+        };
+        plan::steps(&decision, &state, found, site_healthy)
     } else {
-        None
+        Vec::new()
     };
-    // The page must exist before Route53's own first fail-over: put back if it is missing.
-    let page_missing = act
-        && input == Input::Evaluate
-        && !paused
-        && !decision.needs_static_page
-        && !static_page_present(deps).await?;
     Ok(FailoverDecided {
-        input,
-        act,
+        steps,
+        record: Some(record),
         now,
         report: report(&decision.next, Some(decision.reason)),
-        state,
+        next: decision.next,
         version,
-        plan: Some(Planned {
-            decision,
-            record,
-            site_healthy,
-            threshold,
-            page_missing,
-        }),
     })
 }
 

@@ -402,9 +402,154 @@ pub fn plan_bucket(
     }
 }
 
+/// One effect of a failover look; `apply` carries the steps out in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Publish halfhour's page where none is, and check visitors get it.
+    PublishPage,
+    /// Move the gate: the calculated check's HealthThreshold.
+    SetGateThreshold(i32),
+    /// Withdraw the site's AAAA (the static page has no IPv6 address) or put it back.
+    SyncIpv6 { aaaa: RecordSet, withdrawn: bool },
+    /// Write the next state (conditionally: a change underneath is a conflict).
+    WriteState,
+    /// The flips added and whether DNS serves the static page, as metrics.
+    Metrics { flips_added: u64, on_static: bool },
+    /// Keep the decision record in the cluster's history.
+    Remember,
+    /// Tell the operator.
+    Notify { reason: Reason, gate: Gate },
+}
+
+/// What a look found as it is, beside the state: the gate's threshold and the static page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Found {
+    /// The gate check's threshold now (read only when acting).
+    pub threshold: Option<i32>,
+    /// The static page is missing or not this site's (read only when acting on a look).
+    pub page_missing: bool,
+}
+
+/// The steps that carry `decision` out from `state`, repairing what `found` drifted.
+pub fn steps(
+    decision: &FailoverDecision,
+    state: &FailoverState,
+    found: Found,
+    site_healthy: bool,
+) -> Vec<Step> {
+    let gate = decision.next.mode.gate();
+    let mut steps = Vec::new();
+    if decision.needs_static_page || found.page_missing {
+        steps.push(Step::PublishPage);
+    }
+    if found.threshold.is_some_and(|now| now != gate.threshold()) {
+        steps.push(Step::SetGateThreshold(gate.threshold()));
+    }
+    if let (true, Some(aaaa)) = (
+        decision.next.ipv6_withdrawn != state.ipv6_withdrawn,
+        &decision.next.ipv6,
+    ) {
+        steps.push(Step::SyncIpv6 {
+            aaaa: aaaa.clone(),
+            withdrawn: decision.next.ipv6_withdrawn,
+        });
+    }
+    if decision.next != *state {
+        steps.push(Step::WriteState);
+    }
+    steps.push(Step::Metrics {
+        flips_added: decision.next.flips.len().saturating_sub(state.flips.len()) as u64,
+        on_static: !gate.serves_primary(site_healthy),
+    });
+    if decision.notify {
+        steps.extend([
+            Step::Remember,
+            Step::Notify {
+                reason: decision.reason,
+                gate,
+            },
+        ]);
+    }
+    steps
+}
+
+/// Whether carrying `steps` out changes anything: metrics only measure, so a look that only
+/// measures needs no lease.
+pub fn changes_something(steps: &[Step]) -> bool {
+    steps.iter().any(|s| !matches!(s, Step::Metrics { .. }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_look_that_changes_nothing_only_measures() {
+        let state = FailoverState::default();
+        let decision = FailoverDecision {
+            next: state.clone(),
+            reason: Reason::Healthy,
+            needs_static_page: false,
+            notify: false,
+        };
+        let found = Found {
+            threshold: Some(Gate::Follow.threshold()),
+            page_missing: false,
+        };
+        let steps = steps(&decision, &state, found, true);
+        assert_eq!(
+            steps,
+            vec![Step::Metrics {
+                flips_added: 0,
+                on_static: false
+            }]
+        );
+        assert!(!changes_something(&steps));
+    }
+
+    #[test]
+    fn a_fail_over_publishes_writes_measures_remembers_and_notifies_in_that_order() {
+        let state = FailoverState::default();
+        let now = Millis(1_000);
+        let next = FailoverState {
+            mode: Mode::HoldingStatic {
+                since: now,
+                healthy_since: None,
+            },
+            flips: vec![now],
+            failovers: vec![now],
+            ..state.clone()
+        };
+        let decision = FailoverDecision {
+            next,
+            reason: Reason::FailedOver,
+            needs_static_page: true,
+            notify: true,
+        };
+        let found = Found {
+            threshold: Some(Gate::Follow.threshold()),
+            page_missing: false,
+        };
+        let steps = steps(&decision, &state, found, false);
+        assert_eq!(
+            steps,
+            vec![
+                Step::PublishPage,
+                Step::SetGateThreshold(Gate::HoldStatic.threshold()),
+                Step::WriteState,
+                Step::Metrics {
+                    flips_added: 1,
+                    on_static: true
+                },
+                Step::Remember,
+                Step::Notify {
+                    reason: Reason::FailedOver,
+                    gate: Gate::HoldStatic
+                },
+            ]
+        );
+        assert!(changes_something(&steps));
+    }
 
     const POLICY: Policy = Policy {
         hold_down: Duration::from_secs(300),

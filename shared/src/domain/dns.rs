@@ -305,6 +305,21 @@ pub fn own_ipv6(existing: &[RecordSet], name: &str) -> Option<RecordSet> {
         .cloned()
 }
 
+/// The change that withdraws the site's own AAAA (`withdrawn`) or puts `aaaa` back, given the
+/// records as they are; None when they already say so (a retry changes nothing twice).
+pub fn ipv6_change(
+    existing: &[RecordSet],
+    name: &str,
+    aaaa: &RecordSet,
+    withdrawn: bool,
+) -> Option<RecordChange> {
+    match (own_ipv6(existing, name), withdrawn) {
+        (Some(present), true) => Some(RecordChange::Delete(present)),
+        (None, false) => Some(RecordChange::Create(aaaa.clone())),
+        _ => None,
+    }
+}
+
 /// The batch that gives the name back: halfhour's failover records deleted and a plain alias to
 /// the load balancer created in their place, and the site's AAAA put back if halfhour withdrew
 /// it; nothing when there is nothing of halfhour's left.
