@@ -1,0 +1,217 @@
+"""The emulator as a process: ``install()`` patches moto with every module's behaviour, ``Emulator``
+is the WSGI app (moto's server behind the request log, fault injection, the CBOR translation
+and the ``/_halfhour/`` endpoints), ``main`` serves it."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+from moto.autoscaling import models as asg_models
+from moto.autoscaling.responses import AutoScalingResponse
+from moto.awslambda.responses import LambdaResponse
+from moto.ec2.models.elastic_block_store import EBSBackend
+from moto.ec2.responses.amis import AmisResponse
+from moto.ec2.responses.instances import InstanceResponse
+from moto.ec2.responses.launch_templates import LaunchTemplates
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.route53 import models as r53_models
+from moto.route53.responses import Route53
+from moto.s3.responses import S3Response
+from moto.sns import models as sns_models
+from moto.ssm import models as ssm_models
+from moto.ssm.responses import SimpleSystemManagerResponse
+from werkzeug.serving import make_server
+
+from . import __doc__ as PACKAGE_DOC
+from .autoscaling import (
+    _active_instances,
+    _enter_standby,
+    _instance_launch_template,
+    _put_warm_pool,
+    _replace_instances,
+    _set_desired_capacity,
+    _sync_target_groups,
+    _with_expiry,
+    cancel_instance_refresh,
+    complete_lifecycle_action,
+    describe_instance_refreshes,
+    describe_warm_pool,
+    record_lifecycle_action_heartbeat,
+    rollback_instance_refresh,
+    set_desired_capacity,
+    start_instance_refresh,
+    update_auto_scaling_group,
+)
+from .cbor import _cbor_request_as_query, _query_response_as_cbor, _rpc_v2_cbor_operation
+from .control import control
+from .ec2 import (
+    _delete_snapshot,
+    create_image,
+    create_launch_template_version,
+    deregister_image,
+    describe_images,
+    reboot_instances,
+)
+from .faults import THROTTLE_CODES, _drop, _error_response
+from .lambda_ import lambda_invoke
+from .requestlog import _append_to_shared_log, _describe_request
+from .route53 import _change_record_sets, get_health_check_status, update_health_check
+from .s3 import get_object
+from .sns import _publish
+from .ssm import _instance_ids_from_targets, get_command_invocation, send_command
+from .state import SSM_REGISTRATION_SECONDS, STATE
+from .visitors import visit
+
+
+def install() -> None:
+    """Patch moto in place; idempotent."""
+    if getattr(install, "done", False):
+        return
+    asg_models.FakeAutoScalingGroup.set_desired_capacity = _set_desired_capacity
+    asg_models.FakeAutoScalingGroup.replace_autoscaling_group_instances = _replace_instances
+    asg_models.FakeAutoScalingGroup.active_instances = _active_instances
+    asg_models.AutoScalingBackend.update_attached_target_groups = lambda self, name: _sync_target_groups(
+        self.autoscaling_groups[name]
+    )
+    AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action
+    AutoScalingResponse.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat
+    AutoScalingResponse.start_instance_refresh = start_instance_refresh
+    AutoScalingResponse.describe_instance_refreshes = describe_instance_refreshes
+    AutoScalingResponse.cancel_instance_refresh = cancel_instance_refresh
+    AutoScalingResponse.rollback_instance_refresh = rollback_instance_refresh
+    AutoScalingResponse.describe_warm_pool = describe_warm_pool
+    asg_models.FakeAutoScalingGroup.put_warm_pool = _put_warm_pool
+    AutoScalingResponse.update_auto_scaling_group = update_auto_scaling_group
+    asg_models.AutoScalingBackend.enter_standby_instances = _enter_standby
+    asg_models.InstanceState.launch_template = property(_instance_launch_template)
+    AutoScalingResponse.set_desired_capacity = set_desired_capacity
+    for name in ("describe_auto_scaling_instances", "describe_auto_scaling_groups"):
+        setattr(AutoScalingResponse, name, _with_expiry(getattr(AutoScalingResponse, name)))
+    AmisResponse.create_image = create_image
+    LaunchTemplates.create_launch_template_version = create_launch_template_version
+    AmisResponse.describe_images = describe_images
+    AmisResponse.deregister_image = deregister_image
+    EBSBackend.delete_snapshot = _delete_snapshot
+    InstanceResponse.reboot_instances = reboot_instances
+    SimpleSystemManagerResponse.get_command_invocation = get_command_invocation
+    SimpleSystemManagerResponse.send_command = send_command
+    ssm_models.Command._get_instance_ids_from_targets = _instance_ids_from_targets
+    Route53.get_health_check_status = get_health_check_status
+    S3Response.get_object = get_object
+    Route53.update_health_check = update_health_check
+    r53_models.Route53Backend.change_resource_record_sets = _change_record_sets
+    LambdaResponse.invoke = lambda_invoke
+    sns_models.SNSBackend.publish = _publish
+    install.done = True  # type: ignore[attr-defined]
+
+
+class Emulator:
+    """WSGI app: serialises every request (AWS's conditional writes are atomic), logs it, and
+    answers the ``/_halfhour/`` control endpoints."""
+
+    def __init__(self) -> None:
+        install()
+        self.moto = DomainDispatcherApplication(create_backend_app)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_halfhour/site/"):
+            # GET /_halfhour/site/<host>/<path>: what a visitor's browser gets, raw.
+            host, _, rest = path[len("/_halfhour/site/"):].partition("/")
+            with STATE.lock:
+                status, headers, body = visit(host, "/" + rest)
+            reasons = {200: "OK", 301: "Moved Permanently", 403: "Forbidden", 404: "Not Found",
+                       502: "Bad Gateway", 503: "Service Unavailable"}
+            start_response(f"{status} {reasons.get(status, 'Status')}",
+                           [*headers.items(), ("Content-Length", str(len(body)))])
+            return [body]
+        if path.startswith("/_halfhour/"):
+            with STATE.lock:
+                return control(environ, start_response, path[len("/_halfhour/"):])
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        operation = _rpc_v2_cbor_operation(environ)
+        if operation is not None:
+            environ, body = _cbor_request_as_query(environ, body, operation)
+        environ["wsgi.input"] = io.BytesIO(body)
+        entry = _describe_request(environ, body)
+        with STATE.lock:
+            faults = STATE.faults.get(entry["app"])
+            fault = faults.choose(entry["mutating"]) if faults else None
+            if faults and fault:
+                faults.count(fault)
+        if fault == "slow":
+            time.sleep(0.2 + faults.random.random() * 0.8 if faults else 0.5)
+        with STATE.lock:
+            entry["seq"] = len(STATE.log)
+            entry["time"] = STATE.clock.now()
+            if fault:
+                entry["fault"] = fault
+            if fault in ("throttle", "500", "503", "drop", "crashed"):
+                entry["status"] = 0 if fault in ("drop", "crashed") else (503 if fault == "503" else 500 if fault == "500" else 400)
+                STATE.log.append(entry)
+                _append_to_shared_log(entry)
+            else:
+                captured: list[Any] = []
+
+                def capture(status: str, headers: Any, exc_info: Any = None) -> Any:
+                    captured[:] = [status, headers]
+                    return lambda data: None
+
+                chunks = list(self.moto(environ, capture))
+                status, headers = captured if captured else ("500 Internal Server Error", [])
+                if operation is not None:
+                    status, headers, chunks = _query_response_as_cbor(status, b"".join(chunks), operation)
+                entry["status"] = int(status.split()[0])
+                STATE.log.append(entry)
+                _append_to_shared_log(entry)
+        if fault in ("drop", "drop_after", "crashed"):
+            _drop(environ)
+        if fault in ("throttle", "500", "503"):
+            service = entry["service"]
+            if fault == "throttle":
+                code = THROTTLE_CODES.get(service, "Throttling")
+                status_code = {"ec2": 503, "s3": 503, "lambda": 429, "monitoring": 503}.get(service, 400)
+                status, headers, data = _error_response(service, status_code, code, "Rate exceeded")
+            else:
+                code = "InternalFailure" if fault == "500" else "ServiceUnavailable"
+                status, headers, data = _error_response(service, int(fault), code, "injected fault")
+            start_response(status, headers)
+            return [data]
+        start_response(status, headers)
+        return chunks
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=PACKAGE_DOC.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "5000")),
+                        help="0 picks a free port; the chosen one is printed")
+    parser.add_argument("--ssm-registration-seconds", type=float, default=SSM_REGISTRATION_SECONDS,
+                        help="how long after launch an instance with a profile becomes an SSM managed node")
+    parser.add_argument("--exit-with-parent", action="store_true",
+                        help="stop when the process that started it exits (test harnesses)")
+    args = parser.parse_args(argv)
+    STATE.ssm_registration_seconds = args.ssm_registration_seconds
+    server = make_server(args.host, args.port, Emulator(), threaded=True)
+    if args.exit_with_parent:
+        threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    print(f"halfhour emulator listening on http://{args.host}:{server.server_port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    sys.exit(0)
+
