@@ -17,7 +17,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import uuid
 import zipfile
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "emulator"))
 import seed  # noqa: E402
+from halfhour_emu.client import EmulatorClient  # noqa: E402
 
 FUNCTIONS = ["scaler", "gold-image", "lifecycle", "failover", "db-events", "reconciler"]
 COLD_STARTS = int(os.environ.get("BENCH_COLD_STARTS", "20"))
@@ -190,8 +190,7 @@ def stop(process: subprocess.Popen) -> int:
 
 
 def emulator_requests(endpoint: str) -> int:
-    with urllib.request.urlopen(f"{endpoint}/_halfhour/requests") as response:
-        return len(json.load(response))
+    return len(EmulatorClient(endpoint).requests())
 
 
 def alarm(cluster: str, i: int) -> dict:
@@ -228,6 +227,7 @@ class Cluster:
         import boto3
 
         self.endpoint, self.name = endpoint, name
+        self.emu = EmulatorClient(endpoint)
         self.env = seed.seed(endpoint, name)
         kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
                   aws_secret_access_key="testing")
@@ -247,9 +247,8 @@ class Cluster:
 
     def launch_event(self) -> dict:
         """EventBridge's lifecycle event for the group's newest launch waiting on its hook."""
-        with urllib.request.urlopen(f"{self.endpoint}/_halfhour/lifecycle-actions") as response:
-            waiting = [a for a in json.load(response) if a["AutoScalingGroupName"] == self.env["HALFHOUR_ASG_NAME"]
-                       and a["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_LAUNCHING"]
+        waiting = [a for a in self.emu.lifecycle_actions() if a["AutoScalingGroupName"] == self.env["HALFHOUR_ASG_NAME"]
+                   and a["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_LAUNCHING"]
         action = next(a for a in waiting if a["EC2InstanceId"] not in self.launched)
         self.launched.add(action["EC2InstanceId"])
         return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "EC2 Instance-launch Lifecycle Action",
@@ -262,18 +261,11 @@ class Cluster:
                     "Origin": "EC2", "Destination": "AutoScalingGroup"}}
 
     def site_healthy(self, healthy: bool) -> None:
-        control(self.endpoint, "health-check-status",
-                {"health_check_id": self.env["HALFHOUR_SITE_HEALTH_CHECK_ID"], "healthy": healthy})
+        self.emu.health_check_status(self.env["HALFHOUR_SITE_HEALTH_CHECK_ID"], healthy)
 
     def restore_gate(self) -> None:
         self.r53.update_health_check(HealthCheckId=self.env["HALFHOUR_GATE_HEALTH_CHECK_ID"],
                                      HealthThreshold=self.gate_threshold)
-
-
-def control(endpoint: str, route: str, body: dict) -> None:
-    request = urllib.request.Request(f"{endpoint}/_halfhour/{route}", data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    urllib.request.urlopen(request).read()
 
 
 @dataclass
@@ -369,7 +361,7 @@ def main() -> None:
     for name in scenarios():
         cluster = clusters[name] = Cluster(endpoint, f"bench-{name}")
         for function in FUNCTIONS:
-            control(endpoint, "functions", {"name": f"{cluster.name}-{function}"})
+            cluster.emu.declare_function(f"{cluster.name}-{function}")
         envs[name] = {**base_env, **cluster.env,
                       "HALFHOUR_RECONCILE_FUNCTIONS": ",".join(f"{cluster.name}-{f}" for f in FUNCTIONS[:-1])}
     print(f"1 + {COLD_STARTS} cold starts of each binary, round-robin", file=sys.stderr, flush=True)

@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT / "demo"))
 
 import boto3  # noqa: E402
 import seed  # noqa: E402
+from halfhour_emu.client import EmulatorClient  # noqa: E402
 from report import write_report  # noqa: E402
 
 CLUSTER = "prod"
@@ -132,35 +133,24 @@ class World:
     log_path: Path | None = None  # the watch log of this world's functions
     refresh: str = ""  # the refresh phase the gold-image loop last reported
     bake: dict[str, Any] = field(default_factory=dict)  # the bake record it last reported
+    emu: EmulatorClient = field(init=False, repr=False)  # the emulator's control endpoints
+
+    def __post_init__(self) -> None:
+        self.emu = EmulatorClient(self.emulator)
 
     def client(self, service: str) -> Any:
         return boto3.client(service, endpoint_url=self.emulator, region_name="us-east-1",
                             aws_access_key_id="testing", aws_secret_access_key="testing")
 
-    # -- the emulator's control endpoints
-
-    def control(self, method: str, route: str, payload: dict[str, Any] | None = None) -> Any:
-        data = json.dumps(payload).encode() if payload is not None else None
-        request = urllib.request.Request(f"{self.emulator}/_halfhour/{route}", data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read() or b"null")
+    # -- the emulator's control endpoints (self.emu)
 
     def visit(self, host: str, path: str = "/") -> tuple[int, str]:
         """What a visitor's browser gets from host + path (DNS followed as Route53 answers)."""
-        status, _, body = self.visit_with_headers(host, path)
+        status, _, body = self.emu.visit(host, path)
         return status, body
 
-    def visit_with_headers(self, host: str, path: str = "/") -> tuple[int, dict[str, str], str]:
-        try:
-            with urllib.request.urlopen(f"{self.emulator}/_halfhour/site/{host}{path}", timeout=30) as response:
-                return response.status, dict(response.headers), response.read().decode(errors="replace")
-        except urllib.error.HTTPError as err:
-            return err.code, dict(err.headers), err.read().decode(errors="replace")
-
     def site_healthy(self, healthy: bool) -> None:
-        self.control("POST", "health-check-status",
-                     {"health_check_id": self.env["HALFHOUR_SITE_HEALTH_CHECK_ID"], "healthy": healthy})
+        self.emu.health_check_status(self.env["HALFHOUR_SITE_HEALTH_CHECK_ID"], healthy)
 
     # -- what the cluster looks like
 
@@ -168,8 +158,7 @@ class World:
         group = self.client("autoscaling").describe_auto_scaling_groups(
             AutoScalingGroupNames=[self.env["HALFHOUR_ASG_NAME"]])["AutoScalingGroups"][0]
         states = [i["LifecycleState"] for i in group["Instances"]]
-        answer = self.control("GET", f"resolve?zone={self.env['HALFHOUR_HOSTED_ZONE_ID']}"
-                                     f"&name={self.env['HALFHOUR_RECORD_NAME']}")
+        answer = self.emu.resolve(self.env["HALFHOUR_HOSTED_ZONE_ID"], self.env["HALFHOUR_RECORD_NAME"])
         return {
             "desired": group["DesiredCapacity"],
             "in_service": states.count("InService"),
@@ -229,7 +218,7 @@ class World:
         self.deliver_async_invokes()
 
     def deliver_async_invokes(self) -> None:
-        log = self.control("GET", f"requests?since={self.log_cursor}")
+        log = self.emu.requests(since=self.log_cursor)
         self.log_cursor += len(log)
         for entry in log:
             if entry["service"] == "lambda" and entry["action"] == "Invoke" and entry["status"] == 202:
@@ -238,7 +227,7 @@ class World:
 
     def deliver_lifecycle_actions(self) -> int:
         """EventBridge's delivery of each waiting instance's lifecycle action."""
-        actions = self.control("GET", "lifecycle-actions")
+        actions = self.emu.lifecycle_actions()
         for action in actions:
             launching = action["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_LAUNCHING"
             event = fixture("lifecycle/launch.json" if launching else "lifecycle/terminate.json")
@@ -256,11 +245,11 @@ class World:
         if not self.deliver_lifecycle_actions():
             return
         for _ in range(rounds):
-            if not self.control("GET", "lifecycle-actions"):
+            if not self.emu.lifecycle_actions():
                 return
             # A new instance is a Systems Manager managed node only once its agent registered:
             # move the emulator's clock past that instead of waiting for it.
-            self.control("POST", "clock", {"advance_seconds": 5})
+            self.emu.advance_clock(5)
             self.invoke("lifecycle", fixture("lifecycle/reconcile.json"), "reconciler: lifecycle reconcile")
             time.sleep(0.5)
 
@@ -344,11 +333,11 @@ def bake_up_to_rollout(world: World, request: dict[str, Any]) -> dict[str, Any]:
     report = world.invoke("gold-image", request, "operator: sam remote invoke bake")
     bake = (report["body"] or {}).get("bake") or {}
     draining = world.observe()["entering_standby"] == 1 and not bake.get("image_id")
-    world.control("POST", "clock", {"advance_seconds": 31})  # the target group's deregistration delay
+    world.emu.advance_clock(31)  # the target group's deregistration delay
     report = world.invoke("gold-image", fixture("gold-image/reconcile.json"), "reconciler tick: the bake resumes")
     image = ((report["body"] or {}).get("bake") or {}).get("image_id")
     standby = world.observe()["standby"] == 1
-    world.control("POST", "clock", {"advance_seconds": 31})
+    world.emu.advance_clock(31)
     available = fixture("gold-image/ami-available.json")
     available["detail"]["ImageId"] = image
     available["resources"] = [f"arn:aws:ec2:us-east-1::image/{image}"]
@@ -360,7 +349,7 @@ def bake_up_to_rollout(world: World, request: dict[str, Any]) -> dict[str, Any]:
 def advance_refresh(world: World) -> None:
     """What AWS does between two looks at a refresh: time passes (each replacement's SSM agent
     registers, the canary's bake time runs), and EventBridge delivers the hooks' events."""
-    world.control("POST", "clock", {"advance_seconds": 5})
+    world.emu.advance_clock(5)
     world.deliver_lifecycle_actions()
 
 
@@ -387,21 +376,21 @@ def trial(world: World) -> None:
     asg = world.client("autoscaling")
     group = world.env["HALFHOUR_ASG_NAME"]
     world.begin(0, "A trial in observe mode (DryRun=true) on a live cluster: halfhour records, the cluster behaves as without it")
-    cursor = len(world.control("GET", "requests"))
+    cursor = len(world.emu.requests())
     world.log_cursor = cursor
     before = world.observe()
     world.expect(before["in_service"] == 2 and before["dns"] == "balancer",
                  "the live site: 2 instances InService, its own record answers the load balancer")
     # The deploy: CloudFormation asks the failover function for the site's records.
-    resolve = f"resolve?zone={world.env['HALFHOUR_HOSTED_ZONE_ID']}&name={world.env['HALFHOUR_RECORD_NAME']}"
-    answer = world.control("GET", resolve)
+    zone, name = world.env["HALFHOUR_HOSTED_ZONE_ID"], world.env["HALFHOUR_RECORD_NAME"]
+    answer = world.emu.resolve(zone, name)
     records = fixture("failover/deploy-records.json")
-    records["ResponseURL"] = f"{world.emulator}/_halfhour/cfn-response/trial-records"
+    records["ResponseURL"] = world.emu.cfn_response_url("trial-records")
     records["ResourceProperties"].update(RecordName=world.env["HALFHOUR_RECORD_NAME"],
                                          LoadBalancerDnsName=answer["target"], ObserveMode="true")
     world.invoke("failover", records, "cloudformation: Custom::FailoverRecords Create")
-    replies = [r["body"] for r in world.control("GET", "cfn-responses") if r["key"] == "trial-records"]
-    world.expect(bool(replies) and replies[-1].get("Status") == "SUCCESS" and world.control("GET", resolve) == answer,
+    replies = world.emu.cfn_responses("trial-records")
+    world.expect(bool(replies) and replies[-1].get("Status") == "SUCCESS" and world.emu.resolve(zone, name) == answer,
                  "the deploy is answered SUCCESS and the site's own record stays exactly as it was")
     asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=3)
     world.record("operator: desired 3", "-", "one instance launches into Pending:Wait")
@@ -430,7 +419,7 @@ def trial(world: World) -> None:
     state = world.observe()
     world.expect(state["in_service"] == 2 and state["waiting"] == 0, "the scale-in is not held either")
     world.tick()
-    mutations = [r["action"] for r in world.control("GET", f"requests?since={cursor}") if r["mutating"]]
+    mutations = [r["action"] for r in world.emu.requests(since=cursor) if r["mutating"]]
     expected = ["CompleteLifecycleAction"] * 2 + ["Invoke"] * len(LOOPS) + ["SetDesiredCapacity"] * 2
     world.expect(sorted(mutations) == expected,
                  "the only changes: the operator's two capacity changes, CONTINUE for each hook and the "
@@ -448,14 +437,13 @@ def https_site(world: World) -> None:
     private bucket, then the site again."""
     record, balancer = world.env["HALFHOUR_RECORD_NAME"], world.env["HALFHOUR_LOAD_BALANCER_DNS"]
     world.begin(8, "The same outage behind CloudFront: a 503 maintenance page with Retry-After, then the site again")
-    world.control("POST", "endpoint", {"host": balancer, "port": 443, "path": "/", "status": 200,
-                                       "body": "<h1>The shop</h1>"})
+    world.emu.endpoint_answers(balancer, 200, "<h1>The shop</h1>", port=443, path="/")
     world.expect(world.visit(record) == (200, "<h1>The shop</h1>"), "visitors of the site's name get the site")
     world.site_healthy(False)
     failed_over = world.site_alarm("ALARM")
     world.expect((failed_over["body"] or {}).get("reason") == "FailedOver" and world.observe()["dns"] == "static",
                  "the site check fails: DNS answers the distribution")
-    answers = [world.visit_with_headers(record, path) for path in ("/", "/wp-login.php", "/2026/12/a-post/")]
+    answers = [world.emu.visit(record, path) for path in ("/", "/wp-login.php", "/2026/12/a-post/")]
     world.expect(all(status == 503 and headers.get("Retry-After") == "120" and "right back" in body
                      for status, headers, body in answers),
                  "every path answers 503 with the maintenance page and Retry-After: 120")
@@ -560,11 +548,11 @@ def story(world: World) -> None:
     reference, image = made["reference"], made["image"]
     world.expect(made["draining"], f"reference {reference} leaves the load balancer first (EnteringStandby), no reboot yet")
     world.expect(bool(image) and made["standby"], f"reference {reference} in Standby, image {image} pending")
-    requests = world.control("GET", f"requests?since={cursor}")
+    requests = world.emu.requests(since=cursor)
     creates = [r for r in requests if r["action"] == "CreateImage"]
     world.expect(len(creates) == 1 and creates[0]["params"].get("NoReboot") == "false",
                  "one CreateImage, NoReboot=false sent explicitly")
-    world.expect(world.control("GET", "reboots").get(reference or "", 0) == 1, "the reference instance rebooted")
+    world.expect(world.emu.reboots().get(reference or "", 0) == 1, "the reference instance rebooted")
     default = world.client("ec2").describe_launch_template_versions(
         LaunchTemplateId=world.env["HALFHOUR_LAUNCH_TEMPLATE_ID"], Versions=["$Default"])["LaunchTemplateVersions"][0]
     world.expect(default["LaunchTemplateData"]["ImageId"] == image, f"launch template default v{default['VersionNumber']} runs {image}")
@@ -578,7 +566,7 @@ def story(world: World) -> None:
     world.expect(state["in_service"] >= 2 and state["standby"] == 0, "nothing left in Standby; the site kept serving")
 
     world.begin(6, "A second bake whose image answers 5xx: caught at the canary and rolled back")
-    good, cursor = image, len(world.control("GET", "requests"))
+    good, cursor = image, len(world.emu.requests())
     broken = bake_up_to_rollout(world, {**fixture("gold-image/bake.json"), "reason": "release 43"})["image"]
     first = len(world.rows)  # from the roll-out on (the reference's Standby is the bake's own dip)
     world.expect(wait_until(world, lambda: world.refresh == "CanaryBake" and running_images(world).get(broken) == 1,
@@ -602,7 +590,7 @@ def story(world: World) -> None:
         LaunchTemplateId=world.env["HALFHOUR_LAUNCH_TEMPLATE_ID"], Versions=["$Default"])["LaunchTemplateVersions"][0]
     world.expect(default["LaunchTemplateData"]["ImageId"] == good and "RolledBack" in (world.bake.get("outcome") or {}),
                  f"the template's default runs {good} again; the bake record marks {broken} bad")
-    told = [r for r in world.control("GET", f"requests?since={cursor}") if r["action"] == "Publish"]
+    told = [r for r in world.emu.requests(since=cursor) if r["action"] == "Publish"]
     world.expect(len(told) == 1 and "rolled back" in told[0]["params"].get("Subject", ""),
                  "one notification: the gold image was rolled back, and why")
 
@@ -647,8 +635,7 @@ def main() -> int:
         env.update(DEMO_TIMERS)
         env["HALFHOUR_RECONCILE_FUNCTIONS"] = ",".join(LOOPS)
         for function in LOOPS:
-            urllib.request.urlopen(urllib.request.Request(
-                f"{endpoint}/_halfhour/functions", data=json.dumps({"name": function}).encode(), method="POST"))
+            EmulatorClient(endpoint).declare_function(function)
         invoke_port = free_port()
         watch_log = open(args.out / "cargo-lambda-watch.log", "w")
         processes.start(["cargo", "lambda", "watch", "--invoke-port", str(invoke_port), "--ignore-changes"],
@@ -663,7 +650,7 @@ def main() -> int:
         trial(trial_world)
         world.rows, world.checks, world.steps = trial_world.rows, trial_world.checks, trial_world.steps
         processes.stop_all_but(2)  # the trial's functions; the emulator and the main watch stay
-        world.log_cursor = len(world.control("GET", "requests"))
+        world.log_cursor = len(world.emu.requests())
         world.started = time.monotonic()
         story(world)
         https_site(start_https(endpoint, processes, args.out, world))
@@ -730,7 +717,7 @@ def warm_up(world: World, functions: list[str] | None = None) -> None:
         except urllib.error.HTTPError:
             pass  # a bad-event error is the expected answer to the warm-up payload
         print(f"  {function} ready in {time.monotonic() - started:.0f} s", flush=True)
-    world.log_cursor = len(world.control("GET", "requests"))
+    world.log_cursor = len(world.emu.requests())
 
 
 if __name__ == "__main__":

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import urllib.request
 
 import boto3
+from halfhour_emu.client import EmulatorClient
 
 # The template's default MaintenancePageKey.
 MAINTENANCE_PAGE = "maintenance.html"
@@ -95,10 +95,7 @@ def seed(endpoint: str, cluster: str, capacity: int = 2, observe: bool = False,
     s3.create_bucket(Bucket=record)
     if cloudfront:
         # The static side behind CloudFront: a private bucket only the distribution reads.
-        request = urllib.request.Request(f"{endpoint}/_halfhour/static-distribution", method="POST",
-                                         data=json.dumps({"bucket": record, "alias": record}).encode())
-        with urllib.request.urlopen(request) as response:
-            distribution = json.load(response)
+        distribution = EmulatorClient(endpoint).static_distribution(record, record)
         s3.put_public_access_block(Bucket=record, PublicAccessBlockConfiguration={
             "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
         statement = {"Sid": "TheDistributionReadsThePage", "Effect": "Allow",

@@ -35,7 +35,8 @@ One module per section: ``autoscaling`` (lifecycle hooks, instance refresh, stan
 bounds, warm pools), ``ec2`` (images, reboots, launch templates), ``ssm``, ``s3``, ``sns``,
 ``route53``, ``visitors`` (``/_halfhour/site/``), ``lambda_``, ``requestlog``, ``faults``, ``cbor``;
 ``state`` holds what they remember (one ``STATE``), ``control`` the ``/_halfhour/`` route table,
-``app`` ``install()``, the WSGI app and ``main``.
+``app`` ``install()``, the WSGI app and ``main``; ``client`` is the Python control client the demo
+and the bench use (urllib only: importing it needs no moto).
 
 Run it standalone: ``python tests/emulator/halfhour_emulator.py --port 5000`` (or ``make emulator``).
 """

@@ -2,7 +2,7 @@
 each answering JSON. The request log, faults, reboot counts, Route53 health-check status (an
 override), what an endpoint answers, health-probe outcomes per instance, image or group
 (answered through SSM Run Command), the clock tests advance so lifecycle timeouts happen without
-waiting, and failover resolution."""
+waiting, and failover resolution. ``client.py`` is the Python side of the same table."""
 
 from __future__ import annotations
 
