@@ -6,6 +6,7 @@
 mod apply;
 pub mod config;
 pub mod input;
+mod notices;
 pub mod plan;
 mod reports;
 
@@ -19,7 +20,7 @@ use halfhour::aws::dynamodb::DynamoStateStore;
 use halfhour::aws::ec2::Ec2;
 use halfhour::aws::sns::notifier;
 use halfhour::domain::Loop;
-use halfhour::domain::{AlarmState, AlarmTransition, LifecycleState, Millis};
+use halfhour::domain::{AlarmState, AlarmTransition, LifecycleState};
 use halfhour::idempotency::{Attempt, run_once};
 pub use halfhour::invocation::Invocation;
 use halfhour::invocation::{Decided, lease_to_act};
@@ -31,10 +32,11 @@ use halfhour::telemetry::DecisionRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use apply::{action_name, apply};
+use apply::apply;
 pub use config::ScalerConfig;
 pub use input::Input;
-use plan::{Observed, RefusedScaleIn, ScaleDecision, plan_scale};
+use notices::action_name;
+use plan::{Observed, ScaleDecision, ScalerState, plan_scale};
 use reports::{check_coexistence, check_monitoring};
 
 pub const FUNCTION: &str = Loop::Scaling.function();
@@ -72,19 +74,6 @@ impl Deps {
 pub enum Origin {
     Event,
     Reconcile,
-}
-
-/// Persisted between invocations, so cold starts respect the cooldowns and a re-driven event
-/// re-applies its own change instead of stepping again.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-struct ScalerState {
-    last_scale_out: Option<Millis>,
-    last_scale_in: Option<Millis>,
-    last_event: Option<String>,
-    last_target: Option<u32>,
-    /// The scale-in alarm the guards keep refusing, when one is.
-    #[serde(default)]
-    refused_in: Option<RefusedScaleIn>,
 }
 
 /// What the handler answers (and stores for duplicate deliveries).
@@ -216,7 +205,7 @@ async fn under_lease(
         invocation.now,
         common.lease,
         || decide(alarm, step, invocation, deps, true, origin),
-        |decided| apply(decided, alarm, invocation, deps),
+        |decided| apply(decided, invocation, deps),
     )
     .await
 }
@@ -230,7 +219,7 @@ async fn decide_and_apply(
     origin: Origin,
 ) -> Result<ScaleOutcome, Error> {
     let decided = decide(alarm, step, invocation, deps, act, origin).await?;
-    apply(decided, alarm, invocation, deps).await
+    apply(decided, invocation, deps).await
 }
 
 /// What the scaler saw and chose for one alarm, before it changes anything.
@@ -241,14 +230,11 @@ struct ScaleDecided {
     /// The decision re-applies a recorded change (a re-driven event) instead of stepping again.
     reapply: bool,
     desired: u32,
-    state: ScalerState,
+    /// What carrying the decision out takes (none unless acting).
+    steps: Vec<plan::Step>,
     version: Option<u64>,
-    event_key: String,
-    /// What the scaler last set, when the group's desired capacity is no longer that.
-    changed_elsewhere: Option<u32>,
-    /// The bounds the decision kept to (halfhour's within the group's own).
-    bounds: halfhour::domain::Bounds,
     record: DecisionRecord,
+    outcome: ScaleOutcome,
 }
 
 impl Decided for ScaleDecided {
@@ -289,31 +275,18 @@ async fn decide(
         last_scale_in: state.last_scale_in,
     };
     // A re-driven event whose change was recorded but maybe not applied: apply that change again.
-    let (decision, reapply) = match (state.last_event.as_deref(), state.last_target) {
-        (Some(key), Some(target)) if key == event_key && act => (
-            ScaleDecision::Set {
-                from: group.desired,
-                to: target,
-                direction: if target >= group.desired {
-                    plan::Direction::Out
-                } else {
-                    plan::Direction::In
-                },
-            },
-            true,
-        ),
-        _ => (
-            plan_scale(
-                &observed,
-                step,
-                alarm.state,
-                config.bounds,
-                &config.cooldowns,
-                invocation.now,
-            ),
-            false,
-        ),
-    };
+    let reapplied = plan::plan_reapply(&state, &event_key, group.desired).filter(|_| act);
+    let reapply = reapplied.is_some();
+    let decision = reapplied.unwrap_or_else(|| {
+        plan_scale(
+            &observed,
+            step,
+            alarm.state,
+            config.bounds,
+            &config.cooldowns,
+            invocation.now,
+        )
+    });
     // Desired capacity moved since the scaler's own last change: someone else writes it too.
     let changed_elsewhere = state
         .last_target
@@ -327,16 +300,39 @@ async fn decide(
             ScaleDecision::Set { from, to, .. } => format!("desired {from} -> {to}"),
         })
         .dry_run(config.common.dry_run);
+    let act = act && !config.common.dry_run;
+    let steps = plan::steps(
+        &plan::Chosen {
+            decision,
+            act,
+            reapply,
+            observed_desired: group.desired,
+            state: &state,
+            event_key: &event_key,
+            changed_elsewhere,
+            bounds: config.bounds.within(group.bounds),
+            alarm,
+            now: invocation.now,
+        },
+        config,
+    );
+    let desired = match decision {
+        ScaleDecision::Set { to, .. } if act => to,
+        _ => group.desired,
+    };
     Ok(ScaleDecided {
         decision,
-        act: act && !config.common.dry_run,
+        act,
         reapply,
         desired: group.desired,
-        state,
+        steps,
         version,
-        event_key,
-        changed_elsewhere,
-        bounds: config.bounds.within(group.bounds),
         record,
+        outcome: ScaleOutcome {
+            alarm: alarm.alarm_name.clone(),
+            decision: json!(decision),
+            desired: Some(desired),
+            dry_run: config.common.dry_run,
+        },
     })
 }

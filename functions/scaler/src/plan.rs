@@ -2,9 +2,10 @@
 
 use serde::Serialize;
 
-use halfhour::domain::{AlarmState, Bounds, Flag, Millis};
+use halfhour::domain::{AlarmState, AlarmTransition, Bounds, Flag, Millis, Notice};
 
-use crate::config::Cooldowns;
+use crate::config::{Cooldowns, ScalerConfig};
+use crate::notices;
 
 /// What the scaler saw before deciding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -197,6 +198,139 @@ pub fn bound_reached(decision: &ScaleDecision, bounds: Bounds) -> Option<BoundRe
     }
 }
 
+/// Persisted between invocations, so cold starts respect the cooldowns and a re-driven event
+/// re-applies its own change instead of stepping again.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct ScalerState {
+    pub last_scale_out: Option<Millis>,
+    pub last_scale_in: Option<Millis>,
+    pub last_event: Option<String>,
+    pub last_target: Option<u32>,
+    /// The scale-in alarm the guards keep refusing, when one is.
+    #[serde(default)]
+    pub refused_in: Option<RefusedScaleIn>,
+}
+
+/// One effect of a scaling decision; `apply` carries the steps out in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Write the scaler's state (conditionally: a change underneath is a conflict). A change's
+    /// intent is written before the change: a crash after it re-applies the same target.
+    WriteState(ScalerState),
+    SetDesired(u32),
+    /// Keep the decision record in the cluster's history.
+    Remember,
+    Notify(Notice),
+}
+
+/// What a decision is carried out from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chosen<'a> {
+    pub decision: ScaleDecision,
+    /// Whether the change is applied (an alarm in ALARM outside observe mode).
+    pub act: bool,
+    /// The decision re-applies a recorded change (a re-driven event) instead of stepping again.
+    pub reapply: bool,
+    pub observed_desired: u32,
+    pub state: &'a ScalerState,
+    pub event_key: &'a str,
+    /// What the scaler last set, when the group's desired capacity is no longer that.
+    pub changed_elsewhere: Option<u32>,
+    /// The bounds the decision kept to (halfhour's within the group's own).
+    pub bounds: Bounds,
+    pub alarm: &'a AlarmTransition,
+    pub now: Millis,
+}
+
+/// The steps that carry a decision out: a change (its intent, the capacity, the record, the
+/// notices that go with it), or, on a hold, the refused scale-in followed.
+pub fn steps(decided: &Chosen, config: &ScalerConfig) -> Vec<Step> {
+    let Chosen {
+        decision,
+        state,
+        alarm,
+        now,
+        ..
+    } = *decided;
+    if !decided.act {
+        return Vec::new();
+    }
+    let ScaleDecision::Set { to, direction, .. } = decision else {
+        return refused_steps(decided, config);
+    };
+    let mut steps = Vec::new();
+    if !decided.reapply {
+        let mut next = state.clone();
+        match direction {
+            Direction::Out => next.last_scale_out = Some(now),
+            Direction::In => {
+                next.last_scale_in = Some(now);
+                next.refused_in = None; // the refusal is over
+            }
+        }
+        next.last_event = Some(decided.event_key.to_owned());
+        next.last_target = Some(to);
+        steps.push(Step::WriteState(next));
+    }
+    if to != decided.observed_desired {
+        steps.push(Step::SetDesired(to));
+    }
+    steps.push(Step::Remember);
+    let elsewhere = decided.changed_elsewhere.map(|last| {
+        notices::changed_elsewhere(last, decided.observed_desired, to, alarm, &decision, config)
+    });
+    let at_bound = bound_reached(&decision, decided.bounds)
+        .map(|bound| notices::at_bound(bound, &alarm.alarm_name, &decision, config));
+    steps.extend(elsewhere.into_iter().chain(at_bound).map(Step::Notify));
+    steps
+}
+
+/// On a hold: follow a scale-in the guards keep refusing (a scale-in's own write ends it), and
+/// tell the operator once it has lasted.
+fn refused_steps(decided: &Chosen, config: &ScalerConfig) -> Vec<Step> {
+    let state = decided.state;
+    let (episode, report) = track_refusal(
+        state.refused_in.as_ref(),
+        &decided.decision,
+        &decided.alarm.event_key(),
+        decided.now,
+        config.refused_scale_in_notice,
+    );
+    if episode == state.refused_in {
+        return Vec::new();
+    }
+    let notice =
+        match (report, &episode, decided.decision) {
+            (true, Some(episode), ScaleDecision::Hold { reason }) => Some(
+                notices::refused_for_long(episode, reason, decided.alarm, config),
+            ),
+            _ => None,
+        };
+    let next = ScalerState {
+        refused_in: episode,
+        ..state.clone()
+    };
+    [Step::WriteState(next)]
+        .into_iter()
+        .chain(notice.map(Step::Notify))
+        .collect()
+}
+
+/// A re-driven event whose change was recorded (maybe not applied): the same change again,
+/// never a further step.
+pub fn plan_reapply(state: &ScalerState, event_key: &str, desired: u32) -> Option<ScaleDecision> {
+    let (key, target) = (state.last_event.as_deref()?, state.last_target?);
+    (key == event_key).then_some(ScaleDecision::Set {
+        from: desired,
+        to: target,
+        direction: if target >= desired {
+            Direction::Out
+        } else {
+            Direction::In
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +342,105 @@ mod tests {
         scale_out: Duration::from_secs(120),
         scale_in: Duration::from_secs(600),
     };
+
+    fn carried_out(
+        decision: ScaleDecision,
+        act: bool,
+        reapply: bool,
+        state: &ScalerState,
+    ) -> Vec<Step> {
+        let config = ScalerConfig::from_lookup(halfhour::testing::lookup(&[
+            ("HALFHOUR_TABLE", "t"),
+            ("HALFHOUR_CLUSTER", "prod"),
+            ("HALFHOUR_ASG_NAME", "prod-web"),
+            ("HALFHOUR_SCALING_ALARMS", "prod-cpu-high=+2"),
+        ]))
+        .expect("valid");
+        let alarm = AlarmTransition {
+            alarm_name: "prod-cpu-high".into(),
+            state: AlarmState::Alarm,
+            previous: None,
+            changed_at: Millis(7),
+        };
+        let chosen = Chosen {
+            decision,
+            act,
+            reapply,
+            observed_desired: 4,
+            state,
+            event_key: "prod-cpu-high@7",
+            changed_elsewhere: None,
+            bounds: BOUNDS,
+            alarm: &alarm,
+            now: Millis(1_000),
+        };
+        steps(&chosen, &config)
+    }
+
+    #[test]
+    fn a_change_writes_its_intent_before_the_capacity_and_a_replay_only_the_capacity() {
+        let out = ScaleDecision::Set {
+            from: 4,
+            to: 6,
+            direction: Direction::Out,
+        };
+        let state = ScalerState::default();
+        let steps = carried_out(out, true, false, &state);
+        let Some(Step::WriteState(intent)) = steps.first() else {
+            panic!("{steps:?}")
+        };
+        assert_eq!(
+            (
+                intent.last_target,
+                intent.last_event.as_deref(),
+                intent.last_scale_out
+            ),
+            (Some(6), Some("prod-cpu-high@7"), Some(Millis(1_000)))
+        );
+        assert_eq!(steps[1..], [Step::SetDesired(6), Step::Remember]);
+        assert_eq!(
+            carried_out(out, true, true, &state),
+            vec![Step::SetDesired(6), Step::Remember]
+        );
+        assert_eq!(
+            carried_out(out, false, false, &state),
+            vec![],
+            "observe mode"
+        );
+    }
+
+    #[test]
+    fn reaching_the_maximum_is_told() {
+        let out = ScaleDecision::Set {
+            from: 8,
+            to: 10,
+            direction: Direction::Out,
+        };
+        let steps = carried_out(out, true, false, &ScalerState::default());
+        assert!(
+            matches!(steps.last(), Some(Step::Notify(n)) if n.kind == "at-max"),
+            "{steps:?}"
+        );
+    }
+
+    #[test]
+    fn a_re_driven_event_replays_its_recorded_target() {
+        let state = ScalerState {
+            last_event: Some("a@1".into()),
+            last_target: Some(3),
+            ..ScalerState::default()
+        };
+        assert_eq!(
+            plan_reapply(&state, "a@1", 4),
+            Some(ScaleDecision::Set {
+                from: 4,
+                to: 3,
+                direction: Direction::In
+            })
+        );
+        assert_eq!(plan_reapply(&state, "a@2", 4), None);
+        assert_eq!(plan_reapply(&ScalerState::default(), "a@1", 4), None);
+    }
 
     fn observed(desired: u32) -> Observed {
         Observed {
