@@ -9,6 +9,7 @@
 pub mod aws;
 pub mod clock;
 pub mod config;
+pub mod core;
 pub mod domain;
 pub mod envelope;
 pub mod error;

@@ -566,15 +566,17 @@ async fn a_bake_interrupted_after_any_step_completes_on_re_drive() {
             calls: AtomicUsize::new(0),
         });
         let crashing = Deps {
-            config: s.deps.config.clone(),
-            store: Arc::clone(&s.deps.store),
+            core: halfhour::core::Core {
+                config: s.deps.config.clone(),
+                store: Arc::clone(&s.deps.store),
+                notifier: None,
+            },
             group: crash.clone(),
             instances: crash.clone(),
             images: crash.clone(),
             statuses: Arc::clone(&s.deps.statuses),
             templates: crash.clone(),
             db: Arc::clone(&s.deps.db),
-            notifier: None,
         };
         let mut outcome = handle(&bake_request(&s.cluster), &invocation("bake"), &crashing).await;
         // Drive on with the crashing deps until the crash happens, then re-drive with healthy ones.

@@ -11,14 +11,13 @@ use std::sync::Arc;
 
 use halfhour::Error;
 use halfhour::aws::SdkConfig;
-use halfhour::aws::dynamodb::DynamoStateStore;
 use halfhour::aws::rds::Rds;
-use halfhour::aws::sns::notifier;
+use halfhour::core::Core;
 use halfhour::domain::Loop;
 use halfhour::domain::{Flag, Millis};
 use halfhour::idempotency::{Attempt, run_once};
 pub use halfhour::invocation::Invocation;
-use halfhour::ports::{Databases, Notifier, StateStore};
+use halfhour::ports::Databases;
 use halfhour::telemetry::DecisionRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -31,19 +30,17 @@ pub const FUNCTION: &str = Loop::Database.function();
 pub(crate) const STATE_DOC: &str = halfhour::state::doc::DATABASE;
 
 pub struct Deps {
-    pub config: DbEventsConfig,
-    pub store: Arc<dyn StateStore>,
+    pub core: Core<DbEventsConfig>,
     pub databases: Arc<dyn Databases>,
-    pub notifier: Option<Arc<dyn Notifier>>,
 }
+
+halfhour::loop_deps!(Deps, DbEventsConfig);
 
 impl Deps {
     pub fn from_sdk(config: DbEventsConfig, sdk: &SdkConfig) -> Self {
         Deps {
-            store: Arc::new(DynamoStateStore::new(sdk, config.common.table.clone())),
             databases: Arc::new(Rds::new(sdk)),
-            notifier: notifier(sdk, config.common.notify_topic_arn.as_ref()),
-            config,
+            core: Core::from_sdk(config, sdk),
         }
     }
 }

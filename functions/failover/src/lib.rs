@@ -18,16 +18,15 @@ use std::sync::Arc;
 use halfhour::Error;
 use halfhour::aws::SdkConfig;
 use halfhour::aws::custom_resource::ResponseUrl;
-use halfhour::aws::dynamodb::DynamoStateStore;
 use halfhour::aws::route53::Route53Dns;
 use halfhour::aws::s3::S3StaticSite;
-use halfhour::aws::sns::notifier;
 use halfhour::aws::web::HttpsWeb;
+use halfhour::core::Core;
 use halfhour::domain::{Flag, Loop};
 use halfhour::envelope::Envelope;
 pub use halfhour::invocation::Invocation;
 use halfhour::invocation::{Decided, lease_to_act};
-use halfhour::ports::{CustomResourceReplies, Dns, Notifier, StateStore, StaticSite, Web};
+use halfhour::ports::{CustomResourceReplies, Dns, StaticSite, Web};
 use halfhour::state::read_json_or_default;
 use halfhour::telemetry::DecisionRecord;
 use serde::{Deserialize, Serialize};
@@ -43,27 +42,25 @@ pub const FUNCTION: &str = Loop::Failover.function();
 const STATE_DOC: &str = halfhour::state::doc::FAILOVER;
 
 pub struct Deps {
-    pub config: FailoverConfig,
-    pub store: Arc<dyn StateStore>,
+    pub core: Core<FailoverConfig>,
     pub dns: Arc<dyn Dns>,
     pub site: Arc<dyn StaticSite>,
     /// The static side as visitors see it.
     pub web: Arc<dyn Web>,
     /// Answers the deploy's custom resource (the page is published before the records exist).
     pub replies: Arc<dyn CustomResourceReplies>,
-    pub notifier: Option<Arc<dyn Notifier>>,
 }
+
+halfhour::loop_deps!(Deps, FailoverConfig);
 
 impl Deps {
     pub fn from_sdk(config: FailoverConfig, sdk: &SdkConfig) -> Self {
         Deps {
-            store: Arc::new(DynamoStateStore::new(sdk, config.common.table.clone())),
             dns: Arc::new(Route53Dns::new(sdk)),
             site: Arc::new(S3StaticSite::new(sdk)),
             web: Arc::new(HttpsWeb::default()),
             replies: Arc::new(ResponseUrl),
-            notifier: notifier(sdk, config.common.notify_topic_arn.as_ref()),
-            config,
+            core: Core::from_sdk(config, sdk),
         }
     }
 }

@@ -18,17 +18,15 @@ use std::sync::Arc;
 use halfhour::Error;
 use halfhour::aws::SdkConfig;
 use halfhour::aws::autoscaling::AsgScalingGroup;
-use halfhour::aws::dynamodb::DynamoStateStore;
 use halfhour::aws::ec2::Ec2;
 use halfhour::aws::rds::Rds;
-use halfhour::aws::sns::notifier;
+use halfhour::core::Core;
 use halfhour::domain::image::BAKE_DOC;
 use halfhour::domain::{Flag, FlagHold, GroupSnapshot, Loop};
 use halfhour::idempotency::{Attempt, run_once};
 pub use halfhour::invocation::Invocation;
 use halfhour::ports::{
-    DbSnapshots, GroupInstances, Images, InstanceStatuses, LaunchTemplates, Notifier, ScalingGroup,
-    StateStore,
+    DbSnapshots, GroupInstances, Images, InstanceStatuses, LaunchTemplates, ScalingGroup,
 };
 use halfhour::state::{read_json, write_json};
 use halfhour::telemetry::DecisionRecord;
@@ -45,31 +43,29 @@ pub use reconcile::{Repair, reconcile};
 pub const FUNCTION: &str = Loop::GoldImage.function();
 
 pub struct Deps {
-    pub config: GoldImageConfig,
-    pub store: Arc<dyn StateStore>,
+    pub core: Core<GoldImageConfig>,
     pub group: Arc<dyn ScalingGroup>,
     pub instances: Arc<dyn GroupInstances>,
     pub images: Arc<dyn Images>,
     pub statuses: Arc<dyn InstanceStatuses>,
     pub templates: Arc<dyn LaunchTemplates>,
     pub db: Arc<dyn DbSnapshots>,
-    pub notifier: Option<Arc<dyn Notifier>>,
 }
+
+halfhour::loop_deps!(Deps, GoldImageConfig);
 
 impl Deps {
     pub fn from_sdk(config: GoldImageConfig, sdk: &SdkConfig) -> Self {
         let asg = Arc::new(AsgScalingGroup::new(sdk));
         let ec2 = Arc::new(Ec2::new(sdk));
         Deps {
-            store: Arc::new(DynamoStateStore::new(sdk, config.common.table.clone())),
             group: asg.clone(),
             instances: asg,
             images: ec2.clone(),
             statuses: ec2.clone(),
             templates: ec2,
             db: Arc::new(Rds::new(sdk)),
-            notifier: notifier(sdk, config.common.notify_topic_arn.as_ref()),
-            config,
+            core: Core::from_sdk(config, sdk),
         }
     }
 }

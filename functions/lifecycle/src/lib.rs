@@ -19,11 +19,10 @@ use std::sync::Arc;
 use halfhour::Error;
 use halfhour::aws::SdkConfig;
 use halfhour::aws::autoscaling::AsgScalingGroup;
-use halfhour::aws::dynamodb::DynamoStateStore;
 use halfhour::aws::ec2::Ec2;
 use halfhour::aws::elbv2::ElbTargetGroups;
-use halfhour::aws::sns::notifier;
 use halfhour::aws::ssm::SsmProbe;
+use halfhour::core::Core;
 use halfhour::domain::Loop;
 use halfhour::domain::{
     Flag, GroupSnapshot, HandsOff, LifecycleAction, LifecycleState, LifecycleTransition, Millis,
@@ -32,8 +31,8 @@ use halfhour::domain::{
 use halfhour::idempotency::{Attempt, run_once};
 pub use halfhour::invocation::Invocation;
 use halfhour::ports::{
-    GroupInstances, HealthProbe, InstanceStatuses, LaunchTemplates, LifecycleActions, Notifier,
-    ScalingGroup, StateStore, TargetGroups,
+    GroupInstances, HealthProbe, InstanceStatuses, LaunchTemplates, LifecycleActions, ScalingGroup,
+    TargetGroups,
 };
 use halfhour::state::{read_json_or_default, write_json};
 use halfhour::telemetry::DecisionRecord;
@@ -50,8 +49,7 @@ pub const FUNCTION: &str = Loop::Lifecycle.function();
 const STATE_DOC: &str = halfhour::state::doc::LIFECYCLE;
 
 pub struct Deps {
-    pub config: LifecycleConfig,
-    pub store: Arc<dyn StateStore>,
+    pub core: Core<LifecycleConfig>,
     pub group: Arc<dyn ScalingGroup>,
     pub actions: Arc<dyn LifecycleActions>,
     pub statuses: Arc<dyn InstanceStatuses>,
@@ -60,15 +58,15 @@ pub struct Deps {
     pub templates: Arc<dyn LaunchTemplates>,
     /// The breaker's revert: refresh rollback and the group's launch-template version.
     pub instances: Arc<dyn GroupInstances>,
-    pub notifier: Option<Arc<dyn Notifier>>,
 }
+
+halfhour::loop_deps!(Deps, LifecycleConfig);
 
 impl Deps {
     pub fn from_sdk(config: LifecycleConfig, sdk: &SdkConfig) -> Self {
         let asg = Arc::new(AsgScalingGroup::new(sdk));
         let ec2 = Arc::new(Ec2::new(sdk));
         Deps {
-            store: Arc::new(DynamoStateStore::new(sdk, config.common.table.clone())),
             group: asg.clone(),
             actions: asg.clone(),
             instances: asg,
@@ -76,8 +74,7 @@ impl Deps {
             probe: Arc::new(SsmProbe::new(sdk)),
             targets: Arc::new(ElbTargetGroups::new(sdk)),
             templates: ec2,
-            notifier: notifier(sdk, config.common.notify_topic_arn.as_ref()),
-            config,
+            core: Core::from_sdk(config, sdk),
         }
     }
 }

@@ -22,13 +22,12 @@ use std::sync::Arc;
 
 use halfhour::Error;
 use halfhour::aws::SdkConfig;
-use halfhour::aws::dynamodb::DynamoStateStore;
 use halfhour::aws::lambda::LambdaInvoker;
-use halfhour::aws::sns::notifier;
+use halfhour::core::Core;
 use halfhour::domain::Loop;
 use halfhour::domain::{Flag, FlagHold, format_utc};
 pub use halfhour::invocation::Invocation;
-use halfhour::ports::{Invoker, Notifier, StateStore};
+use halfhour::ports::Invoker;
 use halfhour::telemetry::DecisionRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -39,20 +38,17 @@ pub use input::{Request, parse};
 use plan::Switch;
 
 pub struct Deps {
-    pub config: ReconcilerConfig,
+    pub core: Core<ReconcilerConfig>,
     pub invoker: Arc<dyn Invoker>,
-    /// The shared brain: the pause flag and what `status` reports.
-    pub store: Arc<dyn StateStore>,
-    pub notifier: Option<Arc<dyn Notifier>>,
 }
+
+halfhour::loop_deps!(Deps, ReconcilerConfig);
 
 impl Deps {
     pub fn from_sdk(config: ReconcilerConfig, sdk: &SdkConfig) -> Self {
         Deps {
             invoker: Arc::new(LambdaInvoker::new(sdk)),
-            store: Arc::new(DynamoStateStore::new(sdk, config.common.table.clone())),
-            notifier: notifier(sdk, config.common.notify_topic_arn.as_ref()),
-            config,
+            core: Core::from_sdk(config, sdk),
         }
     }
 }

@@ -16,17 +16,14 @@ use halfhour::Error;
 use halfhour::aws::SdkConfig;
 use halfhour::aws::autoscaling::AsgScalingGroup;
 use halfhour::aws::cloudwatch::CloudWatchAlarms;
-use halfhour::aws::dynamodb::DynamoStateStore;
 use halfhour::aws::ec2::Ec2;
-use halfhour::aws::sns::notifier;
+use halfhour::core::Core;
 use halfhour::domain::Loop;
 use halfhour::domain::{AlarmState, AlarmTransition, LifecycleState};
 use halfhour::idempotency::{Attempt, run_once};
 pub use halfhour::invocation::Invocation;
 use halfhour::invocation::{Decided, lease_to_act};
-use halfhour::ports::{
-    Alarms, CapacityWriters, InstanceMonitoring, Notifier, ScalingGroup, StateStore,
-};
+use halfhour::ports::{Alarms, CapacityWriters, InstanceMonitoring, ScalingGroup};
 use halfhour::state::read_json_or_default;
 use halfhour::telemetry::DecisionRecord;
 use serde::{Deserialize, Serialize};
@@ -44,26 +41,24 @@ pub const FUNCTION: &str = Loop::Scaling.function();
 const STATE_DOC: &str = halfhour::state::doc::SCALER;
 
 pub struct Deps {
-    pub config: ScalerConfig,
-    pub store: Arc<dyn StateStore>,
+    pub core: Core<ScalerConfig>,
     pub group: Arc<dyn ScalingGroup>,
     pub alarms: Arc<dyn Alarms>,
     pub monitoring: Arc<dyn InstanceMonitoring>,
     /// The group's own scaling policies and scheduled actions, which would fight the scaler.
     pub writers: Arc<dyn CapacityWriters>,
-    pub notifier: Option<Arc<dyn Notifier>>,
 }
+
+halfhour::loop_deps!(Deps, ScalerConfig);
 
 impl Deps {
     pub fn from_sdk(config: ScalerConfig, sdk: &SdkConfig) -> Self {
         Deps {
-            store: Arc::new(DynamoStateStore::new(sdk, config.common.table.clone())),
             group: Arc::new(AsgScalingGroup::new(sdk)),
             writers: Arc::new(AsgScalingGroup::new(sdk)),
             alarms: Arc::new(CloudWatchAlarms::new(sdk)),
             monitoring: Arc::new(Ec2::new(sdk)),
-            notifier: notifier(sdk, config.common.notify_topic_arn.as_ref()),
-            config,
+            core: Core::from_sdk(config, sdk),
         }
     }
 }

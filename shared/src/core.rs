@@ -1,0 +1,60 @@
+//! What every loop's dependencies begin with: its configuration, the shared brain and the
+//! notifier. Each function's `Deps` holds a [`Core`] and derefs to it (see [`loop_deps!`]), so
+//! `deps.config`, `deps.store` and `deps.notifier` read the same in every loop.
+
+use std::sync::Arc;
+
+use crate::config::CommonConfig;
+use crate::ports::{Notifier, StateStore};
+
+/// A loop's configuration: it has the settings every loop shares.
+pub trait LoopConfig {
+    fn common(&self) -> &CommonConfig;
+}
+
+pub struct Core<C> {
+    pub config: C,
+    pub store: Arc<dyn StateStore>,
+    /// None without a topic: notifications are only logged.
+    pub notifier: Option<Arc<dyn Notifier>>,
+}
+
+#[cfg(all(feature = "dynamodb", feature = "sns"))]
+impl<C: LoopConfig> Core<C> {
+    /// The state table and the topic the configuration names, through the SDK.
+    pub fn from_sdk(config: C, sdk: &crate::aws::SdkConfig) -> Self {
+        let common = config.common();
+        Core {
+            store: Arc::new(crate::aws::dynamodb::DynamoStateStore::new(
+                sdk,
+                common.table.clone(),
+            )),
+            notifier: crate::aws::sns::notifier(sdk, common.notify_topic_arn.as_ref()),
+            config,
+        }
+    }
+}
+
+/// `loop_deps!(Deps, LifecycleConfig)`: the function's `Deps` (with a `core` field) derefs to
+/// its [`Core`], and its configuration is a [`LoopConfig`].
+#[macro_export]
+macro_rules! loop_deps {
+    ($deps:ty, $config:ty) => {
+        impl ::std::ops::Deref for $deps {
+            type Target = $crate::core::Core<$config>;
+            fn deref(&self) -> &Self::Target {
+                &self.core
+            }
+        }
+        impl ::std::ops::DerefMut for $deps {
+            fn deref_mut(&mut self) -> &mut Self::Target {
+                &mut self.core
+            }
+        }
+        impl $crate::core::LoopConfig for $config {
+            fn common(&self) -> &$crate::config::CommonConfig {
+                &self.common
+            }
+        }
+    };
+}
