@@ -14,8 +14,13 @@ pub enum ErrorKind {
     /// A transient AWS failure (throttling, 5xx, timeout) that outlasted the SDK's retries;
     /// Lambda's retry or the reconciler takes over.
     Retryable,
-    /// AWS refused the request for good (validation, access denied, not found).
+    /// AWS refused the request for good (validation, access denied), or answered what this
+    /// release cannot use.
     Aws,
+    /// What the deployment names (a group, a database, a launch template) is not there.
+    NotFound,
+    /// halfhour's own state cannot be read or written as it is: a person must look.
+    CorruptState,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,11 +40,18 @@ pub enum Error {
         operation: &'static str,
         message: String,
     },
-    #[error("AWS {operation} failed: {message}")]
+    /// AWS refused the request (its error `code` kept, e.g. `AccessDenied`), or answered
+    /// without what the request exists for.
+    #[error("AWS {operation} failed{}: {message}", code_suffix(code.as_deref()))]
     Aws {
         operation: &'static str,
+        code: Option<String>,
         message: String,
     },
+    #[error("{what} does not exist")]
+    NotFound { what: String },
+    #[error("{what} {reason}")]
+    CorruptState { what: String, reason: String },
     /// State written by a newer halfhour than this one (a downgrade): this release cannot tell
     /// what it means, so it acts on none of it.
     #[error(
@@ -62,12 +74,46 @@ impl Error {
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::Retryable { .. } => ErrorKind::Retryable,
             Error::Aws { .. } => ErrorKind::Aws,
+            Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::CorruptState { .. } => ErrorKind::CorruptState,
         }
     }
 
     pub fn bad_event(reason: impl Into<String>) -> Self {
         Error::BadEvent(reason.into())
     }
+
+    /// AWS answered, but not with what halfhour can use (no error code: it did not refuse).
+    pub fn aws(operation: &'static str, message: impl Into<String>) -> Self {
+        Error::Aws {
+            operation,
+            code: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Error::NotFound { what: what.into() }
+    }
+
+    pub fn corrupt_state(what: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        Error::CorruptState {
+            what: what.into(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// AWS's error code, when AWS refused.
+    pub fn aws_code(&self) -> Option<&str> {
+        match self {
+            Error::Aws { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+fn code_suffix(code: Option<&str>) -> String {
+    code.map(|c| format!(" ({c})")).unwrap_or_default()
 }
 
 /// CloudWatch shows `errorType` per kind, so alarms and DLQ triage can tell them apart.
@@ -79,6 +125,8 @@ impl From<Error> for lambda_runtime::Diagnostic {
             ErrorKind::Conflict => "halfhour.Conflict",
             ErrorKind::Retryable => "halfhour.Retryable",
             ErrorKind::Aws => "halfhour.Aws",
+            ErrorKind::NotFound => "halfhour.NotFound",
+            ErrorKind::CorruptState => "halfhour.CorruptState",
         };
         lambda_runtime::Diagnostic {
             error_type: kind.to_owned(),
@@ -114,6 +162,32 @@ mod tests {
         let diagnostic: lambda_runtime::Diagnostic = Error::bad_event("no detail").into();
         assert_eq!(diagnostic.error_type, "halfhour.BadEvent");
         assert_eq!(diagnostic.error_message, "bad event: no detail");
+    }
+
+    #[test]
+    fn an_aws_refusal_keeps_its_code_and_says_it() {
+        let refused = Error::Aws {
+            operation: "GetObject",
+            code: Some("AccessDenied".into()),
+            message: "no".into(),
+        };
+        assert_eq!(refused.aws_code(), Some("AccessDenied"));
+        assert_eq!(
+            refused.to_string(),
+            "AWS GetObject failed (AccessDenied): no"
+        );
+        assert_eq!(
+            Error::aws("CreateImage", "no image id in the answer").to_string(),
+            "AWS CreateImage failed: no image id in the answer"
+        );
+        let missing = Error::not_found("cluster prod's group prod-web");
+        assert_eq!(missing.kind(), ErrorKind::NotFound);
+        let diagnostic: lambda_runtime::Diagnostic = missing.into();
+        assert_eq!(diagnostic.error_type, "halfhour.NotFound");
+        assert_eq!(
+            diagnostic.error_message,
+            "cluster prod's group prod-web does not exist"
+        );
     }
 
     #[test]

@@ -115,18 +115,22 @@ where
         PriorAttempt::PayloadMismatch => return Err(Error::PayloadMismatch { key: key.into() }),
         PriorAttempt::Completed(stored) => {
             let stored = stored.unwrap_or_else(|| "null".into());
-            let value = serde_json::from_str(&stored).map_err(|e| Error::Aws {
-                operation: "idempotency replay",
-                message: format!("stored result for `{key}` is unreadable: {e}"),
+            let value = serde_json::from_str(&stored).map_err(|e| {
+                Error::corrupt_state(
+                    format!("the stored result for `{key}`"),
+                    format!("is unreadable: {e}"),
+                )
             })?;
             return Ok(Outcome::Replayed(value));
         }
     }
     match action().await {
         Ok(value) => {
-            let stored = serde_json::to_string(&value).map_err(|e| Error::Aws {
-                operation: "idempotency store",
-                message: format!("result for `{key}` cannot be stored: {e}"),
+            let stored = serde_json::to_string(&value).map_err(|e| {
+                Error::corrupt_state(
+                    format!("the result for `{key}`"),
+                    format!("cannot be stored: {e}"),
+                )
             })?;
             store
                 .complete_attempt(function, key, &hash, &stored, now.plus(ttl))

@@ -112,10 +112,7 @@ pub async fn cluster_group(
     groups
         .describe_group(name)
         .await?
-        .ok_or_else(|| crate::Error::Aws {
-            operation: "DescribeAutoScalingGroups",
-            message: format!("cluster {cluster}'s group {name} does not exist"),
-        })
+        .ok_or_else(|| crate::Error::not_found(format!("cluster {cluster}'s group {name}")))
 }
 
 #[async_trait]

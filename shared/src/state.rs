@@ -73,9 +73,11 @@ pub async fn read_json<T: DeserializeOwned>(
     let Some(doc) = store.read_doc(cluster, name).await? else {
         return Ok(None);
     };
-    let unreadable = |e: serde_json::Error| Error::Aws {
-        operation: "ReadDoc",
-        message: format!("{name} state of {cluster} is unreadable: {e}"),
+    let unreadable = |e: serde_json::Error| {
+        Error::corrupt_state(
+            format!("the {name} state of {cluster}"),
+            format!("is unreadable: {e}"),
+        )
     };
     let body = serde_json::from_str(&doc.body).map_err(unreadable)?;
     let body = upgrade(body, || format!("the {name} state of {cluster}"))?;
@@ -105,9 +107,11 @@ pub async fn write_json<T: Serialize>(
     value: &T,
     expected: Option<u64>,
 ) -> Result<bool> {
-    let mut body = serde_json::to_value(value).map_err(|e| Error::Aws {
-        operation: "WriteDoc",
-        message: format!("{name} state of {cluster} cannot be written: {e}"),
+    let mut body = serde_json::to_value(value).map_err(|e| {
+        Error::corrupt_state(
+            format!("the {name} state of {cluster}"),
+            format!("cannot be written: {e}"),
+        )
     })?;
     if let Some(fields) = body.as_object_mut() {
         fields.insert(SCHEMA_FIELD.to_owned(), DOC_SCHEMA.into());

@@ -34,3 +34,24 @@ async fn a_structured_message_needs_json_with_a_default_entry() {
         .await
         .expect("a valid structured message");
 }
+
+/// AWS's refusal reaches the caller with its error code, not only as text: SNS answers
+/// `NotFound` for a topic that does not exist (API_Publish, Errors).
+#[tokio::test]
+async fn an_aws_refusal_keeps_its_error_code() {
+    let config = Emulator::shared().sdk_config("emulator-sns-code").await;
+    let missing = "arn:aws:sns:us-east-1:123456789012:no-such-topic".to_owned();
+    let notifier = halfhour::aws::sns::notifier(&config, Some(&missing)).expect("a notifier");
+    let cluster = halfhour::domain::ClusterName::new("prod").expect("valid");
+    let notice = halfhour::domain::Notice::new(
+        halfhour::domain::Loop::Scaling,
+        &cluster,
+        "at-max",
+        "title",
+        "description",
+    );
+    let err = notifier.notify(&notice).await.expect_err("no such topic");
+    assert_eq!(err.kind(), halfhour::ErrorKind::Aws, "{err}");
+    assert_eq!(err.aws_code(), Some("NotFound"), "{err}");
+    assert!(err.to_string().contains("(NotFound)"), "{err}");
+}

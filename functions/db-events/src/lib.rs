@@ -121,12 +121,11 @@ pub async fn reconcile(invocation: &Invocation, deps: &Deps) -> Result<DbReport,
         .databases
         .describe_db(&config.db_instance)
         .await?
-        .ok_or_else(|| Error::Aws {
-            operation: "DescribeDBInstances",
-            message: format!(
-                "cluster {cluster}'s database {} does not exist",
+        .ok_or_else(|| {
+            Error::not_found(format!(
+                "cluster {cluster}'s database {}",
                 config.db_instance
-            ),
+            ))
         })?;
     let drift = drift_of(&db);
     let flags = deps.store.read_flags(cluster).await?;

@@ -216,12 +216,11 @@ pub(crate) fn group_template<'a>(
     group: &'a GroupSnapshot,
     deps: &Deps,
 ) -> Result<&'a GroupTemplate, Error> {
-    group.launch_template.as_ref().ok_or_else(|| Error::Aws {
-        operation: "DescribeAutoScalingGroups",
-        message: format!(
-            "group {} has no launch template to roll the image into",
+    group.launch_template.as_ref().ok_or_else(|| {
+        Error::not_found(format!(
+            "a launch template on group {} (to roll the image into)",
             deps.config.asg_name
-        ),
+        ))
     })
 }
 

@@ -90,13 +90,13 @@ async fn confirm_left_wait_unless(
         )
     });
     if still_waiting {
-        return Err(Error::Aws {
-            operation: "CompleteLifecycleAction",
-            message: format!(
+        return Err(Error::aws(
+            "CompleteLifecycleAction",
+            format!(
                 "AWS found no active lifecycle action for {} although it still waits",
                 action.instance_id
             ),
-        });
+        ));
     }
     Ok(())
 }

@@ -34,13 +34,17 @@ impl AsgScalingGroup {
 fn group_template(group: &str, spec: LaunchTemplateSpecification) -> Result<GroupTemplate> {
     let version = spec.version.as_deref().unwrap_or("$Default");
     Ok(GroupTemplate {
-        id: spec.launch_template_id.ok_or_else(|| Error::Aws {
-            operation: "DescribeAutoScalingGroups",
-            message: format!("group {group}'s launch template has no id"),
+        id: spec.launch_template_id.ok_or_else(|| {
+            Error::aws(
+                "DescribeAutoScalingGroups",
+                format!("group {group}'s launch template has no id"),
+            )
         })?,
-        version: TemplateVersion::parse(version).ok_or_else(|| Error::Aws {
-            operation: "DescribeAutoScalingGroups",
-            message: format!("group {group} names launch-template version `{version}`"),
+        version: TemplateVersion::parse(version).ok_or_else(|| {
+            Error::aws(
+                "DescribeAutoScalingGroups",
+                format!("group {group} names launch-template version `{version}`"),
+            )
         })?,
     })
 }
@@ -104,20 +108,18 @@ impl ScalingGroup for AsgScalingGroup {
             return Ok(None);
         };
         let count = |v: Option<i32>, what: &str| {
-            v.and_then(|n| u32::try_from(n).ok())
-                .ok_or_else(|| Error::Aws {
-                    operation: "DescribeAutoScalingGroups",
-                    message: format!("group {name} has no valid {what}"),
-                })
+            v.and_then(|n| u32::try_from(n).ok()).ok_or_else(|| {
+                Error::aws(
+                    "DescribeAutoScalingGroups",
+                    format!("group {name} has no valid {what}"),
+                )
+            })
         };
         let bounds = Bounds::new(
             count(group.min_size, "MinSize")?,
             count(group.max_size, "MaxSize")?,
         )
-        .map_err(|message| Error::Aws {
-            operation: "DescribeAutoScalingGroups",
-            message,
-        })?;
+        .map_err(|message| Error::aws("DescribeAutoScalingGroups", message))?;
         let instances = group
             .instances
             .unwrap_or_default()
@@ -151,9 +153,11 @@ impl ScalingGroup for AsgScalingGroup {
     }
 
     async fn set_desired_capacity(&self, name: &str, desired: u32) -> Result<()> {
-        let desired = i32::try_from(desired).map_err(|_| Error::Aws {
-            operation: "SetDesiredCapacity",
-            message: format!("desired capacity {desired} is out of range"),
+        let desired = i32::try_from(desired).map_err(|_| {
+            Error::aws(
+                "SetDesiredCapacity",
+                format!("desired capacity {desired} is out of range"),
+            )
         })?;
         self.client
             .set_desired_capacity()
@@ -234,10 +238,9 @@ impl GroupInstances for AsgScalingGroup {
             .send()
             .await;
         match started {
-            Ok(out) => out.instance_refresh_id.ok_or_else(|| Error::Aws {
-                operation: "StartInstanceRefresh",
-                message: "no refresh id in the answer".into(),
-            }),
+            Ok(out) => out
+                .instance_refresh_id
+                .ok_or_else(|| Error::aws("StartInstanceRefresh", "no refresh id in the answer")),
             Err(err) => match err.as_service_error() {
                 Some(StartInstanceRefreshError::InstanceRefreshInProgressFault(_)) => {
                     Err(Error::Conflict(format!(

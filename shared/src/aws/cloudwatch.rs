@@ -45,10 +45,7 @@ impl Alarms for CloudWatchAlarms {
                         .state_value()
                         .map(|s| AlarmState::parse(s.as_str()))
                         .transpose()
-                        .map_err(|message| Error::Aws {
-                            operation: "DescribeAlarms",
-                            message,
-                        })?
+                        .map_err(|message| Error::aws("DescribeAlarms", message))?
                         .unwrap_or(AlarmState::InsufficientData);
                     let since = alarm
                         .state_updated_timestamp()

@@ -113,10 +113,10 @@ fn get_n(item: &Item, name: &str) -> Option<i64> {
 }
 
 fn corrupt(operation: &'static str, what: &str) -> Error {
-    Error::Aws {
-        operation,
-        message: format!("state table item is malformed: {what}"),
-    }
+    Error::corrupt_state(
+        format!("a state table item ({operation})"),
+        format!("is malformed: {what}"),
+    )
 }
 
 fn lease_from(item: &Item) -> Option<Lease> {

@@ -123,21 +123,22 @@ impl Images for Ec2 {
             .send()
             .await;
         match created {
-            Ok(out) => out.image_id.ok_or_else(|| Error::Aws {
-                operation: "CreateImage",
-                message: "no image id in the answer".into(),
-            }),
+            Ok(out) => out
+                .image_id
+                .ok_or_else(|| Error::aws("CreateImage", "no image id in the answer")),
             // Names are unique: a retried request finds the image its first attempt made.
             Err(err) if err.code() == Some("InvalidAMIName.Duplicate") => self
                 .find_image_by_name(&request.name)
                 .await?
                 .map(|image| image.id)
-                .ok_or_else(|| Error::Aws {
-                    operation: "CreateImage",
-                    message: format!(
-                        "name {} is taken by an image this account cannot see",
-                        request.name
-                    ),
+                .ok_or_else(|| {
+                    Error::aws(
+                        "CreateImage",
+                        format!(
+                            "name {} is taken by an image this account cannot see",
+                            request.name
+                        ),
+                    )
                 }),
             Err(err) => Err(classify("CreateImage", err)),
         }
@@ -234,14 +235,14 @@ impl Images for Ec2 {
         if left.is_empty() {
             return Ok(());
         }
-        Err(Error::Aws {
-            operation: "DeregisterImage",
-            message: format!(
+        Err(Error::aws(
+            "DeregisterImage",
+            format!(
                 "image {} is deregistered but its snapshots {} were not deleted: delete them by hand",
                 image.id,
                 left.join(", ")
             ),
-        })
+        ))
     }
 }
 
@@ -317,13 +318,11 @@ impl LaunchTemplates for Ec2 {
             .send()
             .await
             .map_err(|e| classify("DescribeLaunchTemplateVersions", e))?;
-        let found = out
-            .launch_template_versions()
-            .first()
-            .ok_or_else(|| Error::Aws {
-                operation: "DescribeLaunchTemplateVersions",
-                message: format!("launch template {template_id} has no version {version}"),
-            })?;
+        let found = out.launch_template_versions().first().ok_or_else(|| {
+            Error::not_found(format!(
+                "version {version} of launch template {template_id}"
+            ))
+        })?;
         Ok(LaunchTemplateVersion {
             number: found.version_number().unwrap_or_default(),
             description: found.version_description().map(str::to_owned),
@@ -359,9 +358,11 @@ impl LaunchTemplates for Ec2 {
             .map_err(|e| classify("CreateLaunchTemplateVersion", e))?;
         out.launch_template_version
             .and_then(|v| v.version_number)
-            .ok_or_else(|| Error::Aws {
-                operation: "CreateLaunchTemplateVersion",
-                message: "no version number in the answer".into(),
+            .ok_or_else(|| {
+                Error::aws(
+                    "CreateLaunchTemplateVersion",
+                    "no version number in the answer",
+                )
             })
     }
 

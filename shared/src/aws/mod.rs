@@ -257,6 +257,10 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let message = DisplayErrorContext(&err).to_string();
+    let code = err
+        .as_service_error()
+        .and_then(|e| e.code())
+        .map(str::to_owned);
     let retryable = match &err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             true
@@ -273,7 +277,11 @@ where
     if retryable {
         Error::Retryable { operation, message }
     } else {
-        Error::Aws { operation, message }
+        Error::Aws {
+            operation,
+            code,
+            message,
+        }
     }
 }
 

@@ -60,11 +60,11 @@ impl Dns for Route53Dns {
         out.health_check()
             .and_then(|h| h.health_check_config())
             .and_then(|c| c.health_threshold())
-            .ok_or_else(|| Error::Aws {
-                operation: "GetHealthCheck",
-                message: format!(
-                    "health check {gate_id} is not a calculated gate (no HealthThreshold)"
-                ),
+            .ok_or_else(|| {
+                Error::aws(
+                    "GetHealthCheck",
+                    format!("health check {gate_id} is not a calculated gate (no HealthThreshold)"),
+                )
             })
     }
 
@@ -185,10 +185,10 @@ fn from_sdk(record: &ResourceRecordSet) -> RecordSet {
 }
 
 fn invalid(what: impl std::fmt::Display) -> Error {
-    Error::Aws {
-        operation: "ChangeResourceRecordSets",
-        message: format!("record set not expressible: {what}"),
-    }
+    Error::aws(
+        "ChangeResourceRecordSets",
+        format!("record set not expressible: {what}"),
+    )
 }
 
 fn to_sdk(record: &RecordSet) -> Result<ResourceRecordSet> {

@@ -20,10 +20,7 @@ fn built<T>(
     what: &'static str,
     built: std::result::Result<T, aws_sdk_s3::error::BuildError>,
 ) -> Result<T> {
-    built.map_err(|e| Error::Aws {
-        operation: what,
-        message: format!("request not expressible: {e}"),
-    })
+    built.map_err(|e| Error::aws(what, format!("request not expressible: {e}")))
 }
 
 #[derive(Clone, Debug)]

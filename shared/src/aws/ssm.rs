@@ -65,10 +65,7 @@ impl HealthProbe for SsmProbe {
         sent.command
             .and_then(|c| c.command_id)
             .map(Some)
-            .ok_or_else(|| Error::Aws {
-                operation: "SendCommand",
-                message: "no command id in the answer".into(),
-            })
+            .ok_or_else(|| Error::aws("SendCommand", "no command id in the answer"))
     }
 
     async fn probe_result(&self, command_id: &str, instance_id: &str) -> Result<ProbeOutcome> {
