@@ -120,7 +120,7 @@ async fn observe_rollout(
             .hold(Flag::Refreshing)
             .filter(|_| flags.is_raised(Flag::Refreshing, invocation.now))
             .map(|hold| hold.until);
-        if let Some(id) = &bake.refresh_id {
+        if let Some(id) = &bake.rollout.refresh_id {
             if refresh_look.is_none() {
                 *refresh_look = Some(deps.instances.refresh(&group.name, id).await?);
             }

@@ -102,9 +102,9 @@ pub(crate) async fn apply(
                     .create_version(template, launched, &image, &bake.release)
                     .await?
             };
-            bake.previous_version.get_or_insert(launched);
+            bake.rollout.previous_version.get_or_insert(launched);
             deps.templates.set_default_version(template, number).await?;
-            bake.new_version = Some(number);
+            bake.rollout.new_version = Some(number);
         }
         Step::RenewRefreshHold => {
             raise_refreshing(bake, config.refresh_hold, invocation, deps).await?;
@@ -124,7 +124,7 @@ pub(crate) async fn apply(
             );
             let request = RefreshRequest {
                 launch_template_id: template.to_owned(),
-                version: bake.new_version.unwrap_or_default(),
+                version: bake.rollout.new_version.unwrap_or_default(),
                 min_healthy_percentage: min_healthy,
                 max_healthy_percentage: plan::refresh_max_healthy(min_healthy, group.desired),
                 instance_warmup_seconds: i32::try_from(config.instance_warmup.as_secs())
@@ -133,9 +133,9 @@ pub(crate) async fn apply(
                 alarms: config.refresh_alarms.clone(),
             };
             match deps.instances.start_instance_refresh(asg, &request).await {
-                Ok(id) => bake.refresh_id = Some(id),
+                Ok(id) => bake.rollout.refresh_id = Some(id),
                 // A resumed bake whose first attempt started the refresh: it is running.
-                Err(Error::Conflict(_)) if bake.new_version.is_some() => {}
+                Err(Error::Conflict(_)) if bake.rollout.new_version.is_some() => {}
                 Err(err) => return Err(err),
             }
             bake.refresh_started = true;
@@ -244,7 +244,7 @@ pub async fn retain(bake: &Bake, group: &GroupSnapshot, deps: &Deps) -> Result<(
         "$Default".to_owned(),
         "$Latest".to_owned(),
     ];
-    versions.extend(bake.previous_version.map(|v| v.to_string()));
+    versions.extend(bake.rollout.previous_version.map(|v| v.to_string()));
     let template = template.id.as_str();
     let mut referenced = BTreeSet::new();
     for version in &versions {
@@ -316,8 +316,8 @@ async fn notify_outcome(bake: &Bake, now: halfhour::domain::Millis, deps: &Deps)
 /// What the operator reads when a roll-out ended: how it went, and what to do next.
 fn rollout_notice(bake: &Bake, cluster: &halfhour::domain::ClusterName) -> Notice {
     let image = bake.image_id.as_deref().unwrap_or("?");
-    let new = bake.new_version.unwrap_or_default();
-    let previous = bake.previous_version.unwrap_or_default();
+    let new = bake.rollout.new_version.unwrap_or_default();
+    let previous = bake.rollout.previous_version.unwrap_or_default();
     let canary = match bake.canary {
         Some(canary) => format!(
             " One instance ran it first (the canary, {}% of the group) and served alone for {} s before the rest was replaced.",

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use halfhour::domain::image::Rollout;
 use halfhour::domain::{
     Canary, Flag, GroupSnapshot, ImageState, LifecycleState, Millis, ModeFlags, RefreshStatus,
     RefreshView, TemplateVersion,
@@ -25,11 +26,10 @@ pub struct Bake {
     /// number (AWS rolls back only to a numbered version).
     #[serde(default)]
     pub pinned_from: Option<TemplateVersion>,
-    /// The numbered version the group launched before the roll-out: the rollback version.
-    pub previous_version: Option<i64>,
-    pub new_version: Option<i64>,
+    /// The versions of the roll-out and its refresh, as the lifecycle breaker reads them.
+    #[serde(flatten)]
+    pub rollout: Rollout,
     pub refresh_started: bool,
-    pub refresh_id: Option<String>,
     #[serde(default)]
     pub refresh_started_at: Option<Millis>,
     /// The canary the refresh was started with (None: one pass).
@@ -80,10 +80,8 @@ impl Bake {
             db_snapshot: None,
             image_id: None,
             pinned_from: None,
-            previous_version: None,
-            new_version: None,
+            rollout: Rollout::default(),
             refresh_started: false,
-            refresh_id: None,
             refresh_started_at: None,
             canary: None,
             canary_reached: None,
@@ -346,7 +344,7 @@ pub enum Refusal {
 /// re-resolving its image, say): the version it launches now, if so.
 pub fn drifted_from_rollout(bake: &Bake, group: &GroupSnapshot) -> Option<TemplateVersion> {
     let launched = group.launch_template.as_ref()?.version;
-    let expected = [bake.new_version?, bake.previous_version?];
+    let expected = [bake.rollout.new_version?, bake.rollout.previous_version?];
     (bake.failure.is_none() && !expected.map(TemplateVersion::Number).contains(&launched))
         .then_some(launched)
 }
@@ -373,7 +371,7 @@ pub fn may_cancel(bake: Option<&Bake>) -> Result<(), Refusal> {
     let bake = bake
         .filter(|b| b.is_active() && b.failure.is_none())
         .ok_or(Refusal::NothingToCancel)?;
-    match bake.new_version {
+    match bake.rollout.new_version {
         Some(version) => Err(Refusal::RolloutBegun { version }),
         None => Ok(()),
     }
@@ -445,7 +443,7 @@ pub fn next_step(bake: &Bake, observed: &Observed<'_>, policy: &Policy, now: Mil
     if observed.paused {
         return Step::Paused;
     }
-    if bake.new_version.is_some() {
+    if bake.rollout.new_version.is_some() {
         // Rolled out: the refresh replaces the reference too, so it is no longer looked at.
         return rollout_step(bake, observed, policy, now);
     }
@@ -454,7 +452,7 @@ pub fn next_step(bake: &Bake, observed: &Observed<'_>, policy: &Policy, now: Mil
             reason: FailReason::ReferenceLost,
         };
     };
-    if now >= bake.deadline && bake.new_version.is_none() {
+    if now >= bake.deadline && bake.rollout.new_version.is_none() {
         return Step::Fail {
             reason: FailReason::TimedOut,
         };
@@ -534,8 +532,8 @@ fn rollout_step(bake: &Bake, observed: &Observed<'_>, policy: &Policy, now: Mill
     if outcome.image_is_bad()
         && !bake.default_restored
         && observed.default_version.is_some()
-        && observed.default_version == bake.new_version
-        && let Some(version) = bake.previous_version
+        && observed.default_version == bake.rollout.new_version
+        && let Some(version) = bake.rollout.previous_version
     {
         return Step::RestoreDefault { version };
     }
@@ -742,7 +740,10 @@ mod tests {
             Step::NewTemplateVersion
         );
         let b = Bake {
-            new_version: Some(2),
+            rollout: Rollout {
+                new_version: Some(2),
+                ..Rollout::default()
+            },
             ..b
         };
         assert_eq!(
@@ -969,7 +970,10 @@ mod tests {
         };
         assert_eq!(may_cancel(Some(&finished)), Err(Refusal::NothingToCancel));
         let rolled = Bake {
-            new_version: Some(7),
+            rollout: Rollout {
+                new_version: Some(7),
+                ..Rollout::default()
+            },
             ..bake()
         };
         assert_eq!(
@@ -1040,10 +1044,43 @@ mod tests {
     }
 
     #[test]
+    fn the_breaker_reads_the_roll_out_from_the_bake_through_one_type() {
+        let recorded = Bake {
+            rollout: Rollout {
+                previous_version: Some(3),
+                new_version: Some(4),
+                refresh_id: Some("r-9".into()),
+            },
+            ..bake()
+        };
+        let stored = serde_json::to_value(&recorded).expect("serialisable");
+        assert_eq!(
+            (
+                &stored["previous_version"],
+                &stored["new_version"],
+                &stored["refresh_id"]
+            ),
+            (
+                &serde_json::json!(3),
+                &serde_json::json!(4),
+                &serde_json::json!("r-9")
+            ),
+            "the document's shape is the one earlier releases wrote"
+        );
+        let seen: Rollout = serde_json::from_value(stored.clone()).expect("the breaker's view");
+        assert_eq!(seen, recorded.rollout);
+        let back: Bake = serde_json::from_value(stored).expect("the bake");
+        assert_eq!(back, recorded);
+    }
+
+    #[test]
     fn a_group_moved_off_the_rollout_is_drift() {
         let done = Bake {
-            previous_version: Some(1),
-            new_version: Some(2),
+            rollout: Rollout {
+                previous_version: Some(1),
+                new_version: Some(2),
+                refresh_id: None,
+            },
             refresh_started: true,
             finished: true,
             ..bake()
@@ -1100,10 +1137,12 @@ mod tests {
     fn watching(canary: Option<Canary>, reached: Option<u32>) -> Bake {
         Bake {
             image_id: Some("ami-2".into()),
-            previous_version: Some(1),
-            new_version: Some(2),
+            rollout: Rollout {
+                previous_version: Some(1),
+                new_version: Some(2),
+                refresh_id: Some("r-1".into()),
+            },
             refresh_started: true,
-            refresh_id: Some("r-1".into()),
             refresh_started_at: Some(Millis(5)),
             canary,
             canary_reached: reached,

@@ -33,7 +33,7 @@ async fn report_drift(
         Some(outcome) => *outcome == RolloutOutcome::Successful,
         // A bake finished before halfhour watched its refresh: AWS keeps six weeks of refreshes,
         // and one that is gone had succeeded.
-        None => match &bake.refresh_id {
+        None => match &bake.rollout.refresh_id {
             Some(id) => deps
                 .instances
                 .refresh(&group.name, id)
@@ -56,7 +56,7 @@ async fn report_drift(
     let image = bake.image_id.as_deref().unwrap_or("?");
     DecisionRecord::new(Loop::GoldImage, cluster, "report_drift")
         .inputs(
-            json!({"release": bake.release, "rolled_out": bake.new_version, "launched": launched, "runs": runs}),
+            json!({"release": bake.release, "rolled_out": bake.rollout.new_version, "launched": launched, "runs": runs}),
         )
         .reason(if drifted {
             "the group launches a version halfhour did not roll out"
@@ -95,7 +95,7 @@ async fn report_drift(
             "The group {} of {cluster} launches launch-template version {} instead of the gold image {image} (version {}, release {}). Something outside halfhour changed it, e.g. a stack update that re-resolved ImageId. New instances now run that image.",
             group.name,
             launched.as_request(),
-            bake.new_version.unwrap_or_default(),
+            bake.rollout.new_version.unwrap_or_default(),
             bake.release
         ),
     )
@@ -151,7 +151,7 @@ pub async fn reconcile(invocation: &Invocation, deps: &Deps) -> Result<BakeRepor
             .hold(Flag::Refreshing)
             .filter(|h| h.until > invocation.now)
         {
-            let running = match &bake.refresh_id {
+            let running = match &bake.rollout.refresh_id {
                 Some(id) => deps
                     .instances
                     .refresh(&deps.config.asg_name, id)

@@ -108,11 +108,15 @@ pub struct GroupTemplate {
 /// The state-table document where the gold-image loop records its current (or last) bake.
 pub const BAKE_DOC: &str = "bake";
 
-/// The launch-template versions of the last roll-out, as recorded in the [`BAKE_DOC`]: the
-/// lifecycle loop's circuit breaker reverts to `previous_version` when `new_version` is broken.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+/// The launch-template versions of the last roll-out: the fact two loops share. The gold-image
+/// loop records it in its bake (in the [`BAKE_DOC`]); the lifecycle loop's circuit breaker
+/// reverts to `previous_version` when `new_version` is broken.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Rollout {
+    /// The numbered version the group launched before the roll-out: the rollback version.
+    #[serde(default)]
     pub previous_version: Option<i64>,
+    #[serde(default)]
     pub new_version: Option<i64>,
     /// The instance refresh rolling `new_version` out, if one was started.
     #[serde(default)]
