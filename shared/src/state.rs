@@ -121,6 +121,89 @@ pub async fn write_json<T: Serialize>(
         .await
 }
 
+/// A loop's document in the state table, typed: its name and the shape of its body. It owns
+/// optimistic concurrency: a write names the version it read, and a change underneath is
+/// [`Error::Conflict`] (or, for [`StateDoc::update`], a re-read and another try).
+pub struct StateDoc<T> {
+    name: &'static str,
+    body: std::marker::PhantomData<fn() -> T>,
+}
+
+/// A document as read, and the version a write back names (None: never written).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub version: Option<u64>,
+}
+
+impl<T> StateDoc<T> {
+    pub const fn new(name: &'static str) -> Self {
+        StateDoc {
+            name,
+            body: std::marker::PhantomData,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+impl<T: Serialize> StateDoc<T> {
+    /// Write `value` over the document read at `version`; another writer's change since is a
+    /// conflict (Lambda retries; the next attempt reads the change).
+    pub async fn save(
+        &self,
+        store: &dyn StateStore,
+        cluster: &ClusterName,
+        value: &T,
+        version: Option<u64>,
+    ) -> Result<()> {
+        if write_json(store, cluster, self.name, value, version).await? {
+            return Ok(());
+        }
+        Err(Error::Conflict(format!(
+            "the {} state of {cluster} changed underneath",
+            self.name
+        )))
+    }
+}
+
+impl<T: Serialize + DeserializeOwned + Default> StateDoc<T> {
+    /// The document, or its default when it was never written.
+    pub async fn load(
+        &self,
+        store: &dyn StateStore,
+        cluster: &ClusterName,
+    ) -> Result<Versioned<T>> {
+        let (value, version) = read_json_or_default(store, cluster, self.name).await?;
+        Ok(Versioned { value, version })
+    }
+
+    /// Apply `change` to the document as it is now: on a race, re-read and apply it again.
+    pub async fn update(
+        &self,
+        store: &dyn StateStore,
+        cluster: &ClusterName,
+        change: impl Fn(&mut T),
+    ) -> Result<T> {
+        for _ in 0..UPDATE_ATTEMPTS {
+            let Versioned { mut value, version } = self.load(store, cluster).await?;
+            change(&mut value);
+            if write_json(store, cluster, self.name, &value, version).await? {
+                return Ok(value);
+            }
+        }
+        Err(Error::Conflict(format!(
+            "the {} state of {cluster} keeps changing underneath",
+            self.name
+        )))
+    }
+}
+
+/// How often [`StateDoc::update`] re-reads a document others keep writing before it gives up.
+const UPDATE_ATTEMPTS: usize = 5;
+
 /// How many acted-on decisions `status` shows per loop.
 const DECISIONS_KEPT: usize = 5;
 
@@ -178,6 +261,42 @@ mod tests {
         kept: u32,
         #[serde(default)]
         added_later: bool,
+    }
+
+    #[tokio::test]
+    async fn a_stale_save_is_a_conflict_and_an_update_re_reads() {
+        const DOC: StateDoc<Doc> = StateDoc::new("typed");
+        let store = MemoryStateStore::default();
+        let cluster = ClusterName::new("prod").unwrap();
+        let first = DOC.load(&store, &cluster).await.unwrap();
+        assert_eq!(
+            first,
+            Versioned {
+                value: Doc::default(),
+                version: None
+            }
+        );
+        let one = Doc {
+            kept: 1,
+            added_later: false,
+        };
+        DOC.save(&store, &cluster, &one, first.version)
+            .await
+            .unwrap();
+        let stale = DOC
+            .save(&store, &cluster, &one, first.version)
+            .await
+            .unwrap_err();
+        assert_eq!(stale.kind(), crate::ErrorKind::Conflict, "{stale}");
+        assert!(
+            stale
+                .to_string()
+                .contains("typed state of prod changed underneath"),
+            "{stale}"
+        );
+        let updated = DOC.update(&store, &cluster, |d| d.kept += 1).await.unwrap();
+        assert_eq!(updated.kept, 2);
+        assert_eq!(DOC.load(&store, &cluster).await.unwrap().value.kept, 2);
     }
 
     #[tokio::test]

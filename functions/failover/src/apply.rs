@@ -5,10 +5,10 @@ use halfhour::Error;
 use halfhour::domain::dns;
 use halfhour::domain::{Loop, Notice};
 use halfhour::ports::notify_best_effort;
-use halfhour::state::{remember_decision, write_json};
+use halfhour::state::remember_decision;
 
 use crate::plan::{Gate, Reason, Step};
-use crate::{Deps, FailoverDecided, FailoverReport, STATE_DOC, StaticSiteMode, action_name, page};
+use crate::{Deps, FailoverDecided, FailoverReport, STATE, StaticSiteMode, action_name, page};
 
 pub(crate) async fn apply(decided: FailoverDecided, deps: &Deps) -> Result<FailoverReport, Error> {
     let config = &deps.config;
@@ -34,9 +34,9 @@ pub(crate) async fn apply(decided: FailoverDecided, deps: &Deps) -> Result<Failo
             }
             Step::SyncIpv6 { aaaa, withdrawn } => sync_ipv6(&aaaa, withdrawn, deps).await?,
             Step::WriteState => {
-                let written =
-                    write_json(deps.store.as_ref(), cluster, STATE_DOC, &next, version).await?;
-                changed_underneath(written, cluster)?;
+                STATE
+                    .save(deps.store.as_ref(), cluster, &next, version)
+                    .await?
             }
             Step::Metrics {
                 flips_added,
@@ -55,12 +55,6 @@ pub(crate) async fn apply(decided: FailoverDecided, deps: &Deps) -> Result<Failo
         }
     }
     Ok(report)
-}
-
-fn changed_underneath(written: bool, cluster: &halfhour::domain::ClusterName) -> Result<(), Error> {
-    written
-        .then_some(())
-        .ok_or_else(|| Error::Conflict(format!("failover state of {cluster} changed underneath")))
 }
 
 /// Withdraw the site's AAAA (DNS serves the static page, which has no IPv6 address) or put it

@@ -6,14 +6,13 @@ use halfhour::domain::Loop;
 use halfhour::domain::custom_resource::{CustomResourceRequest, RequestType};
 use halfhour::domain::dns;
 use halfhour::invocation::Invocation;
-use halfhour::state::write_json;
 use halfhour::telemetry::DecisionRecord;
 use serde_json::{Value, json};
 
 use crate::apply::{apply, publish_static_page};
 use crate::plan::{self, BucketRefusal, BucketStep};
 use crate::{
-    Deps, FailoverConfig, FailoverReport, Input, STATE_DOC, StaticSiteMode, decide, load_state,
+    Deps, FailoverConfig, FailoverReport, Input, STATE, StaticSiteMode, decide, load_state,
 };
 
 /// The stack's custom resources: the static page (`Custom::StaticPage`) and the site's records
@@ -209,12 +208,9 @@ async fn keep_records(
         return Ok(());
     }
     let state = next;
-    if !write_json(deps.store.as_ref(), cluster, STATE_DOC, &state, version).await? {
-        return Err(Error::Conflict(format!(
-            "failover state of {cluster} changed underneath"
-        )));
-    }
-    Ok(())
+    STATE
+        .save(deps.store.as_ref(), cluster, &state, version)
+        .await
 }
 
 /// The pair the stack asks for: its targets from the resource's properties, the name and the

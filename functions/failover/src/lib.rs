@@ -27,7 +27,7 @@ use halfhour::envelope::Envelope;
 pub use halfhour::invocation::Invocation;
 use halfhour::invocation::{Decided, lease_to_act};
 use halfhour::ports::{CustomResourceReplies, Dns, StaticSite, Web};
-use halfhour::state::read_json_or_default;
+use halfhour::state::StateDoc;
 use halfhour::telemetry::DecisionRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -39,7 +39,7 @@ pub use input::Input;
 use plan::{FailoverState, Operator, Reason};
 
 pub const FUNCTION: &str = Loop::Failover.function();
-const STATE_DOC: &str = halfhour::state::doc::FAILOVER;
+const STATE: StateDoc<FailoverState> = StateDoc::new(halfhour::state::doc::FAILOVER);
 
 pub struct Deps {
     pub core: Core<FailoverConfig>,
@@ -103,7 +103,10 @@ pub async fn handle(
 }
 
 async fn load_state(deps: &Deps) -> Result<(FailoverState, Option<u64>), Error> {
-    read_json_or_default(deps.store.as_ref(), &deps.config.common.cluster, STATE_DOC).await
+    let loaded = STATE
+        .load(deps.store.as_ref(), &deps.config.common.cluster)
+        .await?;
+    Ok((loaded.value, loaded.version))
 }
 
 /// What the failover loop saw and chose, before it changes anything.

@@ -28,7 +28,7 @@ pub use halfhour::invocation::Invocation;
 use halfhour::ports::{
     DbSnapshots, GroupInstances, Images, InstanceStatuses, LaunchTemplates, ScalingGroup,
 };
-use halfhour::state::{read_json, write_json};
+use halfhour::state::{StateDoc, read_json};
 use halfhour::telemetry::DecisionRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -305,12 +305,14 @@ pub(crate) async fn save_bake(
     bake: &Bake,
     expected: Option<u64>,
 ) -> Result<u64, Error> {
-    let cluster = &deps.config.common.cluster;
-    if !write_json(deps.store.as_ref(), cluster, BAKE_DOC, bake, expected).await? {
-        return Err(Error::Conflict(format!(
-            "bake state of {cluster} changed underneath"
-        )));
-    }
+    const BAKE: StateDoc<Bake> = StateDoc::new(BAKE_DOC);
+    BAKE.save(
+        deps.store.as_ref(),
+        &deps.config.common.cluster,
+        bake,
+        expected,
+    )
+    .await?;
     Ok(expected.map_or(1, |v| v + 1))
 }
 

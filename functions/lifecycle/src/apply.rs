@@ -102,7 +102,7 @@ async fn confirm_left_wait_unless(
 }
 
 async fn forget(action: &LifecycleAction, deps: &Deps) -> Result<(), Error> {
-    let (state, _) = load_state(deps).await?;
+    let state = load_state(deps).await?;
     let id = &action.instance_id;
     if state.waiting.contains_key(id) || state.probes.contains_key(id) {
         update_state(deps, |s| {

@@ -34,7 +34,7 @@ use halfhour::ports::{
     GroupInstances, HealthProbe, InstanceStatuses, LaunchTemplates, LifecycleActions, ScalingGroup,
     TargetGroups,
 };
-use halfhour::state::{read_json_or_default, write_json};
+use halfhour::state::StateDoc;
 use halfhour::telemetry::DecisionRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -46,7 +46,7 @@ pub use reconcile::reconcile;
 
 pub const FUNCTION: &str = Loop::Lifecycle.function();
 /// The state-table document: when each waiting instance was first seen, and recent abandons.
-const STATE_DOC: &str = halfhour::state::doc::LIFECYCLE;
+const STATE: StateDoc<LoopState> = StateDoc::new(halfhour::state::doc::LIFECYCLE);
 
 pub struct Deps {
     pub core: Core<LifecycleConfig>,
@@ -157,23 +157,18 @@ async fn observe_group(deps: &Deps) -> Result<GroupSnapshot, Error> {
     .await
 }
 
-async fn load_state(deps: &Deps) -> Result<(LoopState, Option<u64>), Error> {
-    read_json_or_default(deps.store.as_ref(), &deps.config.common.cluster, STATE_DOC).await
+async fn load_state(deps: &Deps) -> Result<LoopState, Error> {
+    let loaded = STATE
+        .load(deps.store.as_ref(), &deps.config.common.cluster)
+        .await?;
+    Ok(loaded.value)
 }
 
-/// Apply `change` to the loop state with optimistic concurrency (re-read and retry on a race).
+/// Apply `change` to the loop state as it is now (re-read and retried on a race).
 async fn update_state(deps: &Deps, change: impl Fn(&mut LoopState)) -> Result<LoopState, Error> {
-    let cluster = &deps.config.common.cluster;
-    for _ in 0..5 {
-        let (mut state, version) = load_state(deps).await?;
-        change(&mut state);
-        if write_json(deps.store.as_ref(), cluster, STATE_DOC, &state, version).await? {
-            return Ok(state);
-        }
-    }
-    Err(Error::Conflict(format!(
-        "lifecycle state of {cluster} keeps changing underneath"
-    )))
+    STATE
+        .update(deps.store.as_ref(), &deps.config.common.cluster, change)
+        .await
 }
 
 /// Observe the instance, decide, act, and record one decision.
@@ -197,7 +192,7 @@ async fn drive(
         Some(member) => member.state == wait_state,
         None => action.warm_pool != WarmPoolMove::None,
     };
-    let (state, _) = load_state(deps).await?;
+    let state = load_state(deps).await?;
     let since = state
         .waiting
         .get(&action.instance_id)

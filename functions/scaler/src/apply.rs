@@ -5,10 +5,10 @@
 use halfhour::Error;
 use halfhour::invocation::Invocation;
 use halfhour::ports::notify_best_effort;
-use halfhour::state::{remember_decision, write_json};
+use halfhour::state::remember_decision;
 
 use crate::plan::Step;
-use crate::{Deps, STATE_DOC, ScaleDecided, ScaleOutcome};
+use crate::{Deps, STATE, ScaleDecided, ScaleOutcome};
 
 pub(crate) async fn apply(
     decided: ScaleDecided,
@@ -29,11 +29,9 @@ pub(crate) async fn apply(
     for step in steps {
         match step {
             Step::WriteState(next) => {
-                let written =
-                    write_json(deps.store.as_ref(), cluster, STATE_DOC, &next, version).await?;
-                written.then_some(()).ok_or_else(|| {
-                    Error::Conflict(format!("scaler state of {cluster} changed underneath"))
-                })?;
+                STATE
+                    .save(deps.store.as_ref(), cluster, &next, version)
+                    .await?
             }
             Step::SetDesired(to) => {
                 deps.group

@@ -24,7 +24,7 @@ use halfhour::idempotency::{Attempt, run_once};
 pub use halfhour::invocation::Invocation;
 use halfhour::invocation::{Decided, lease_to_act};
 use halfhour::ports::{Alarms, CapacityWriters, InstanceMonitoring, ScalingGroup};
-use halfhour::state::read_json_or_default;
+use halfhour::state::{StateDoc, Versioned};
 use halfhour::telemetry::DecisionRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -38,7 +38,7 @@ use reports::{check_coexistence, check_monitoring};
 
 pub const FUNCTION: &str = Loop::Scaling.function();
 /// The state-table document holding the cooldown clock and the last applied change.
-const STATE_DOC: &str = halfhour::state::doc::SCALER;
+const STATE: StateDoc<ScalerState> = StateDoc::new(halfhour::state::doc::SCALER);
 
 pub struct Deps {
     pub core: Core<ScalerConfig>,
@@ -254,8 +254,10 @@ async fn decide(
     let group =
         halfhour::ports::cluster_group(deps.group.as_ref(), cluster, &config.asg_name).await?;
     let flags = deps.store.read_flags(cluster).await?;
-    let (state, version) =
-        read_json_or_default::<ScalerState>(deps.store.as_ref(), cluster, STATE_DOC).await?;
+    let Versioned {
+        value: state,
+        version,
+    } = STATE.load(deps.store.as_ref(), cluster).await?;
     // A reconcile tick is its own change: only a re-driven event replays a recorded one.
     let event_key = match origin {
         Origin::Event => alarm.event_key(),
