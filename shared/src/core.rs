@@ -36,7 +36,8 @@ impl<C: LoopConfig> Core<C> {
 }
 
 /// `loop_deps!(Deps, LifecycleConfig)`: the function's `Deps` (with a `core` field) derefs to
-/// its [`Core`], and its configuration is a [`LoopConfig`].
+/// its [`Core`]; its configuration is a [`LoopConfig`] and reads the environment (`from_env`)
+/// through its own `from_lookup`.
 #[macro_export]
 macro_rules! loop_deps {
     ($deps:ty, $config:ty) => {
@@ -54,6 +55,12 @@ macro_rules! loop_deps {
         impl $crate::core::LoopConfig for $config {
             fn common(&self) -> &$crate::config::CommonConfig {
                 &self.common
+            }
+        }
+        impl $config {
+            /// The configuration Lambda gives the function: its environment.
+            pub fn from_env() -> Result<Self, $crate::config::ConfigError> {
+                Self::from_lookup(|name| ::std::env::var(name).ok())
             }
         }
     };

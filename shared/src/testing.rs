@@ -225,6 +225,14 @@ pub fn event_fixture(manifest_dir: &str, path: &str) -> serde_json::Value {
 }
 
 /// A configuration lookup over fixed pairs, for `*Config::from_lookup` in tests.
+/// `base` with `extra` over it (a name in both reads as `extra` has it), as a config lookup.
+pub fn lookup_over<'a>(
+    base: &'a [(&'a str, &'a str)],
+    extra: &'a [(&'a str, &'a str)],
+) -> impl Fn(&str) -> Option<String> + Copy + 'a {
+    move |name| lookup(extra)(name).or_else(|| lookup(base)(name))
+}
+
 pub fn lookup<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + Copy + 'a {
     move |name| {
         pairs

@@ -30,8 +30,4 @@ impl DbEventsConfig {
             close_grace: vars.seconds_or(CLOSE_GRACE_SECONDS, 60, 0, 600)?,
         })
     }
-
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
 }

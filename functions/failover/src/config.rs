@@ -163,20 +163,15 @@ impl FailoverConfig {
             },
         })
     }
-
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
     use std::time::Duration;
 
     fn config(extra: &[(&'static str, &'static str)]) -> Result<FailoverConfig, ConfigError> {
-        let mut vars: HashMap<&str, &str> = HashMap::from([
+        let base = [
             ("HALFHOUR_TABLE", "t"),
             ("HALFHOUR_CLUSTER", "prod"),
             (HOSTED_ZONE_ID, "Z1"),
@@ -187,10 +182,8 @@ mod tests {
                 STATIC_SITE_URL,
                 "http://www.example.com.s3-website-us-east-1.amazonaws.com/",
             ),
-        ]);
-        vars.extend(extra.iter().copied());
-        let vars: &'static HashMap<&str, &str> = Box::leak(Box::new(vars));
-        FailoverConfig::from_lookup(|name| vars.get(name).map(|v| v.to_string()))
+        ];
+        FailoverConfig::from_lookup(halfhour::testing::lookup_over(&base, extra))
     }
 
     #[test]

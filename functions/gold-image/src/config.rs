@@ -104,26 +104,19 @@ impl GoldImageConfig {
             refresh_alarms,
         })
     }
-
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn config(extra: &[(&'static str, &'static str)]) -> Result<GoldImageConfig, ConfigError> {
-        let mut vars: HashMap<&str, &str> = HashMap::from([
+        let base = [
             ("HALFHOUR_TABLE", "state"),
             ("HALFHOUR_CLUSTER", "prod"),
             (ASG_NAME, "web"),
-        ]);
-        vars.extend(extra.iter().copied());
-        let vars: &'static HashMap<&str, &str> = Box::leak(Box::new(vars));
-        GoldImageConfig::from_lookup(|name| vars.get(name).map(|v| v.to_string()))
+        ];
+        GoldImageConfig::from_lookup(halfhour::testing::lookup_over(&base, extra))
     }
 
     #[test]

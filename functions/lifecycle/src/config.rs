@@ -81,26 +81,19 @@ impl LifecycleConfig {
             breaker_window: vars.seconds_or(BREAKER_WINDOW_SECONDS, 1800, 60, 86_400)?,
         })
     }
-
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn config(extra: &[(&'static str, &'static str)]) -> Result<LifecycleConfig, ConfigError> {
-        let mut vars: HashMap<&str, &str> = HashMap::from([
+        let base = [
             ("HALFHOUR_TABLE", "t"),
             ("HALFHOUR_CLUSTER", "prod"),
             (ASG_NAME, "web"),
-        ]);
-        vars.extend(extra.iter().copied());
-        let vars: &'static HashMap<&str, &str> = Box::leak(Box::new(vars));
-        LifecycleConfig::from_lookup(|name| vars.get(name).map(|v| v.to_string()))
+        ];
+        LifecycleConfig::from_lookup(halfhour::testing::lookup_over(&base, extra))
     }
 
     #[test]

@@ -35,8 +35,4 @@ impl ReconcilerConfig {
             functions,
         })
     }
-
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
 }

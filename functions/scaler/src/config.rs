@@ -66,10 +66,6 @@ impl ScalerConfig {
         })
     }
 
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
     pub fn step_for(&self, alarm_name: &str) -> Option<i32> {
         self.steps.get(alarm_name).copied()
     }
@@ -109,18 +105,15 @@ fn parse_steps(value: &str) -> Result<BTreeMap<String, i32>, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn config(extra: &[(&'static str, &'static str)]) -> Result<ScalerConfig, ConfigError> {
-        let mut vars: HashMap<&str, &str> = HashMap::from([
+        let base = [
             ("HALFHOUR_TABLE", "state"),
             ("HALFHOUR_CLUSTER", "prod"),
             (ASG_NAME, "web"),
             (SCALING_ALARMS, "cpu-high=+2, cpu-low=-1"),
-        ]);
-        vars.extend(extra.iter().copied());
-        let vars: &'static HashMap<&str, &str> = Box::leak(Box::new(vars));
-        ScalerConfig::from_lookup(|name| vars.get(name).map(|v| v.to_string()))
+        ];
+        ScalerConfig::from_lookup(halfhour::testing::lookup_over(&base, extra))
     }
 
     #[test]
