@@ -170,7 +170,7 @@ async fn fails_over_natively_holds_static_through_the_hold_down_then_fails_back(
     let down = handle(&health_alarm("ALARM"), &at("a1", t0()), &s.deps)
         .await
         .unwrap();
-    assert_eq!(down.reason, Some(json!("FailedOver")));
+    assert_eq!(down.reason.map(|r| json!(r)), Some(json!("FailedOver")));
     assert_eq!(down.gate, "HoldStatic");
     // The static page went up (and was read back) before the gate moved.
     let mutations = actions(&s.app);
@@ -214,7 +214,7 @@ async fn fails_over_natively_holds_static_through_the_hold_down_then_fails_back(
     .await
     .unwrap();
     assert_eq!(
-        early.reason,
+        early.reason.map(|r| json!(r)),
         Some(json!({"HoldDown": {"remaining_s": HOLD_DOWN}}))
     );
     let still = handle(
@@ -224,7 +224,10 @@ async fn fails_over_natively_holds_static_through_the_hold_down_then_fails_back(
     )
     .await
     .unwrap();
-    assert_eq!(still.reason, Some(json!({"HoldDown": {"remaining_s": 30}})));
+    assert_eq!(
+        still.reason.map(|r| json!(r)),
+        Some(json!({"HoldDown": {"remaining_s": 30}}))
+    );
     assert_eq!(s.answer(), "SECONDARY");
     let back = handle(
         &json!({"action": "reconcile"}),
@@ -233,7 +236,7 @@ async fn fails_over_natively_holds_static_through_the_hold_down_then_fails_back(
     )
     .await
     .unwrap();
-    assert_eq!(back.reason, Some(json!("FailedBack")));
+    assert_eq!(back.reason.map(|r| json!(r)), Some(json!("FailedBack")));
     assert_eq!(s.answer(), "PRIMARY");
     let published = halfhour_tests::notices::published(&s.app);
     assert_eq!(published.len(), 2, "fail-over and fail-back are notified");
@@ -272,7 +275,7 @@ async fn a_redirecting_load_balancer_makes_the_site_check_unhealthy_and_dns_fail
     let down = handle(&health_alarm("ALARM"), &at("r1", t0()), &s.deps)
         .await
         .unwrap();
-    assert_eq!(down.reason, Some(json!("FailedOver")));
+    assert_eq!(down.reason.map(|r| json!(r)), Some(json!("FailedOver")));
     assert_eq!(down.gate, "HoldStatic");
 
     // An ALB whose targets are all gone answers 503 with its own page; the site check the
@@ -312,7 +315,7 @@ async fn a_redirecting_load_balancer_makes_the_site_check_unhealthy_and_dns_fail
     .await
     .unwrap();
     assert_eq!(
-        back.reason,
+        back.reason.map(|r| json!(r)),
         Some(json!({"HoldDown": {"remaining_s": HOLD_DOWN}}))
     );
 }
@@ -341,13 +344,16 @@ async fn a_db_failover_window_keeps_dns_on_primary_through_the_outage() {
     )
     .await
     .unwrap();
-    assert_eq!(held.reason, Some(json!("DbWindowGrace")));
+    assert_eq!(held.reason.map(|r| json!(r)), Some(json!("DbWindowGrace")));
     emulator.set_health_check_status(&s.cluster.site_health_check_id, false);
     assert_eq!(s.answer(), "PRIMARY", "the DB outage does not move DNS");
     let during = handle(&health_alarm("ALARM"), &at("a1", after(60)), &s.deps)
         .await
         .unwrap();
-    assert_eq!(during.reason, Some(json!("DbGraceHolding")));
+    assert_eq!(
+        during.reason.map(|r| json!(r)),
+        Some(json!("DbGraceHolding"))
+    );
     assert_eq!(s.answer(), "PRIMARY");
     // The failover completes and the site is back: the window closes after its grace.
     handle_db(
@@ -369,7 +375,7 @@ async fn a_db_failover_window_keeps_dns_on_primary_through_the_outage() {
     )
     .await
     .unwrap();
-    assert_eq!(closed.reason, Some(json!("GraceOver")));
+    assert_eq!(closed.reason.map(|r| json!(r)), Some(json!("GraceOver")));
     assert_eq!(closed.gate, "Follow");
     assert_eq!(s.answer(), "PRIMARY");
 }
@@ -520,7 +526,7 @@ async fn pin_and_unpin_and_status() {
     )
     .await
     .unwrap();
-    assert_eq!(pinned.reason, Some(json!("Pinned")));
+    assert_eq!(pinned.reason.map(|r| json!(r)), Some(json!("Pinned")));
     assert_eq!(
         s.answer(),
         "SECONDARY",
@@ -534,7 +540,7 @@ async fn pin_and_unpin_and_status() {
     .await
     .unwrap();
     assert_eq!(
-        later.reason,
+        later.reason.map(|r| json!(r)),
         Some(json!("Pinned")),
         "a pin overrides everything"
     );
@@ -551,7 +557,12 @@ async fn pin_and_unpin_and_status() {
         .await
         .unwrap();
     assert!(
-        unpinned.reason.unwrap().get("HoldDown").is_some(),
+        unpinned
+            .reason
+            .map(|r| json!(r))
+            .unwrap()
+            .get("HoldDown")
+            .is_some(),
         "unpin goes through a hold-down"
     );
     handle(
@@ -568,7 +579,7 @@ async fn pin_and_unpin_and_status() {
     )
     .await
     .unwrap();
-    assert_eq!(back.reason, Some(json!("FailedBack")));
+    assert_eq!(back.reason.map(|r| json!(r)), Some(json!("FailedBack")));
     assert_eq!(s.answer(), "PRIMARY");
 }
 
@@ -593,7 +604,7 @@ async fn a_cold_start_mid_hold_resumes_the_hold_from_the_state_table() {
         .await
         .unwrap();
     assert_eq!(
-        resumed.reason,
+        resumed.reason.map(|r| json!(r)),
         Some(json!({"HoldDown": {"remaining_s": 30}})),
         "the healthy streak survived the cold start"
     );
@@ -601,7 +612,7 @@ async fn a_cold_start_mid_hold_resumes_the_hold_from_the_state_table() {
     let back = handle(&json!({"action": "reconcile"}), &at("t3", after(70)), &cold)
         .await
         .unwrap();
-    assert_eq!(back.reason, Some(json!("FailedBack")));
+    assert_eq!(back.reason.map(|r| json!(r)), Some(json!("FailedBack")));
 }
 
 #[tokio::test]
@@ -642,7 +653,7 @@ async fn bad_input_is_refused_and_dry_run_writes_nothing() {
     let decided = handle(&health_alarm("ALARM"), &at("d1", t0()), &dry.deps)
         .await
         .unwrap();
-    assert_eq!(decided.reason, Some(json!("FailedOver")));
+    assert_eq!(decided.reason.map(|r| json!(r)), Some(json!("FailedOver")));
     assert!(decided.dry_run);
     assert!(
         actions(&dry.app).is_empty(),
@@ -683,7 +694,7 @@ async fn the_static_page_is_there_before_route53_ever_fails_over() {
     let tick = handle(&json!({"action": "reconcile"}), &at("t", t0()), &s.deps)
         .await
         .unwrap();
-    assert_eq!(tick.reason, Some(json!("Healthy")));
+    assert_eq!(tick.reason.map(|r| json!(r)), Some(json!("Healthy")));
     let html = s3_client(&s.config)
         .get_object()
         .bucket(&s.cluster.bucket)
@@ -751,7 +762,7 @@ async fn a_tick_that_changes_nothing_takes_no_lease_and_writes_nothing() {
 
     let before = Emulator::shared().request_mark(&s.app);
     let held = handle(&tick, &at("t2", after(60)), &s.deps).await.unwrap();
-    assert_eq!(held.reason, Some(json!("Healthy")));
+    assert_eq!(held.reason.map(|r| json!(r)), Some(json!("Healthy")));
     let (all, mutating) = actions_after(&s.app, before);
     assert_eq!(
         all,

@@ -36,7 +36,7 @@ async fn the_operators_page_survives_fail_overs_and_reconciles() {
     let down = handle_at(&health_alarm("ALARM"), "down".into(), t0(), &s.deps)
         .await
         .unwrap();
-    assert_eq!(down.reason, Some(json!("FailedOver")));
+    assert_eq!(down.reason.map(|r| json!(r)), Some(json!("FailedOver")));
     emulator.set_health_check_status(&s.cluster.site_health_check_id, true);
     for (n, secs) in [30, 60, 30 + HOLD_DOWN].into_iter().enumerate() {
         handle_at(
@@ -150,7 +150,7 @@ async fn behind_cloudfront_the_outage_is_a_503_page_with_retry_after_from_a_priv
     let down = handle_at(&health_alarm("ALARM"), "cf-down".into(), t0(), &s)
         .await
         .unwrap();
-    assert_eq!(down.reason, Some(json!("FailedOver")));
+    assert_eq!(down.reason.map(|r| json!(r)), Some(json!("FailedOver")));
     for path in ["", "wp-admin/", "2026/12/01/a-post/"] {
         let visitors = web
             .get(&format!(

@@ -197,9 +197,8 @@ pub(crate) fn image_of(report: &gold_image::BakeReport) -> String {
     report
         .bake
         .as_ref()
-        .and_then(|b| b["image_id"].as_str())
+        .and_then(|b| b.image_id.clone())
         .expect("an image id")
-        .to_owned()
 }
 
 #[tokio::test]
@@ -217,10 +216,7 @@ async fn full_bake_reboots_the_reference_and_rolls_out_a_new_version() {
         started.steps,
         vec![json!({"ScaleUp": {"to": 3}}), json!("WaitForCapacity")]
     );
-    let reference = started.bake.as_ref().unwrap()["reference"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let reference = started.bake.as_ref().unwrap().reference.clone();
     let newcomer = s
         .cluster
         .instances_in(&s.config, "Pending:Wait")
@@ -587,7 +583,7 @@ async fn a_bake_interrupted_after_any_step_completes_on_re_drive() {
             if let Some(image) = outcome
                 .as_ref()
                 .ok()
-                .and_then(|r| r.bake.as_ref()?["image_id"].as_str().map(str::to_owned))
+                .and_then(|r| r.bake.as_ref()?.image_id.clone())
             {
                 emulator.set_image_state(&image, "available");
             }
@@ -610,14 +606,10 @@ async fn a_bake_interrupted_after_any_step_completes_on_re_drive() {
             .await;
             let report = report
                 .unwrap_or_else(|err| panic!("crash point {crash_at}: re-drive failed: {err}"));
-            if let Some(image) = report.bake.as_ref().and_then(|b| b["image_id"].as_str()) {
+            if let Some(image) = report.bake.as_ref().and_then(|b| b.image_id.as_deref()) {
                 emulator.set_image_state(image, "available");
             }
-            if report
-                .bake
-                .as_ref()
-                .is_some_and(|b| b["finished"] == json!(true))
-            {
+            if report.bake.as_ref().is_some_and(|b| b.finished) {
                 done = true;
                 break;
             }
@@ -969,7 +961,7 @@ pub(crate) async fn tick_until_finished(s: &Setup, name: &str) -> (Vec<Value>, u
         .expect("a tick");
         fewest = fewest.min(serving(s).await);
         steps.extend(report.steps);
-        if report.bake.is_some_and(|b| b["finished"] == json!(true)) {
+        if report.bake.is_some_and(|b| b.finished) {
             return (steps, fewest);
         }
     }
@@ -1042,10 +1034,7 @@ async fn the_reference_reboots_only_after_the_load_balancer_drained_it() {
         .await
         .unwrap();
     assert_eq!(started.steps.last(), Some(&json!("WaitForStandby")));
-    let reference = started.bake.as_ref().unwrap()["reference"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let reference = started.bake.as_ref().unwrap().reference.clone();
     assert_eq!(created_images(&s.app), 0, "no reboot while draining");
     tokio::time::sleep(Duration::from_secs(4)).await;
     let resumed = handle(

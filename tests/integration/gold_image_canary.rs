@@ -311,7 +311,7 @@ async fn scale_in_decision(s: &Setup) -> Value {
         desired,
         "capacity untouched"
     );
-    outcome.decision
+    json!(outcome.decision)
 }
 
 #[tokio::test]
@@ -452,7 +452,7 @@ async fn a_broken_image_is_caught_at_the_canary_and_the_previous_image_keeps_ser
         )
         .await
         .expect("a gold-image tick");
-        if report.bake.is_some_and(|b| b["finished"] == json!(true)) {
+        if report.bake.is_some_and(|b| b.finished) {
             finished = Some(report.steps);
             break;
         }

@@ -225,9 +225,7 @@ async fn adversarial_hour(seed: u64) {
                 &loops.gold,
             )
             .await;
-            bake_image = report
-                .ok()
-                .and_then(|r| r.bake?.get("image_id")?.as_str().map(str::to_owned));
+            bake_image = report.ok().and_then(|r| r.bake?.image_id);
         }
         if t == 3300
             && let Some(image) = &bake_image

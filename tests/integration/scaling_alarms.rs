@@ -163,12 +163,12 @@ async fn repeated_alarm_climbs_to_ten_and_holds_at_max() {
         )
         .await
         .unwrap();
-        seen.push((outcome.desired, outcome.decision.clone()));
+        seen.push((outcome.desired, outcome.decision));
         now = now.plus(Duration::from_secs(121));
     }
     let desired_seen: Vec<_> = seen.iter().map(|(d, _)| d.unwrap()).collect();
     assert_eq!(desired_seen, vec![4, 6, 8, 10, 10, 10]);
-    assert_eq!(seen[5].1, json!({"Hold": {"reason": "AtMax"}}));
+    assert_eq!(json!(seen[5].1), json!({"Hold": {"reason": "AtMax"}}));
     assert_eq!(desired(&s).await, 10);
     assert_eq!(set_desired_calls(&s.app), 4);
 }
@@ -203,7 +203,10 @@ async fn scale_in_is_refused_during_a_bake() {
     )
     .await
     .unwrap();
-    assert_eq!(outcome.decision, json!({"Hold": {"reason": "Baking"}}));
+    assert_eq!(
+        json!(outcome.decision),
+        json!({"Hold": {"reason": "Baking"}})
+    );
     assert_eq!(desired(&s).await, 4);
     assert_eq!(
         set_desired_calls(&s.app),
@@ -247,7 +250,7 @@ async fn dry_run_decides_and_logs_but_never_mutates() {
     .unwrap();
     assert!(outcome.dry_run);
     assert_eq!(
-        outcome.decision,
+        json!(outcome.decision),
         json!({"Set": {"from": 2, "to": 4, "direction": "Out"}})
     );
     assert_eq!(desired(&s).await, 2);
@@ -305,7 +308,7 @@ async fn reconciler_steps_an_alarm_still_in_alarm_once_each_cooldown() {
     assert_eq!(first[0].desired, Some(4));
     let inside_cooldown = step(now.plus(Duration::from_secs(60))).await;
     assert_eq!(
-        inside_cooldown[0].decision,
+        json!(inside_cooldown[0].decision),
         json!({"Hold": {"reason": "ScaleOutCooldown"}})
     );
     assert_eq!(
@@ -597,7 +600,7 @@ async fn a_held_alarm_takes_no_lease_and_writes_only_its_idempotency_record() {
     .await
     .unwrap();
     assert_eq!(
-        held.decision,
+        json!(held.decision),
         json!({"Hold": {"reason": "ScaleOutCooldown"}})
     );
     let requests = Emulator::shared().requests_after(&s.app, before);
@@ -749,7 +752,7 @@ async fn a_scale_in_refused_for_long_is_told_once() {
         let at = t0.plus(Duration::from_secs(seconds));
         let outcomes = reconcile(&invocation("tick", at), &deps).await.unwrap();
         assert_eq!(
-            outcomes[0].decision,
+            json!(outcomes[0].decision),
             json!({"Hold": {"reason": "Refreshing"}})
         );
     }

@@ -98,7 +98,7 @@ async fn a_hold_down_recorded_by_the_previous_release_survives_the_upgrade() {
     .await
     .unwrap();
     assert_eq!(
-        held.reason,
+        held.reason.map(|r| json!(r)),
         Some(json!({"HoldDown": {"remaining_s": 30}})),
         "the healthy streak the previous release recorded still counts"
     );
@@ -110,7 +110,7 @@ async fn a_hold_down_recorded_by_the_previous_release_survives_the_upgrade() {
     )
     .await
     .unwrap();
-    assert_eq!(back.reason, Some(json!("FailedBack")));
+    assert_eq!(back.reason.map(|r| json!(r)), Some(json!("FailedBack")));
     assert_eq!(s.answer(), "PRIMARY");
     let doc = upgraded
         .store
@@ -177,7 +177,10 @@ async fn a_db_window_raised_by_the_previous_release_holds_and_newer_state_is_ref
     )
     .await
     .unwrap();
-    assert_eq!(refused.decision, json!({"Hold": {"reason": "DbFailover"}}));
+    assert_eq!(
+        json!(refused.decision),
+        json!({"Hold": {"reason": "DbFailover"}})
+    );
 
     put_flags_item(&s, "db_failover", window_until, Some(99)).await;
     let mark = Emulator::shared().request_mark(&s.app);

@@ -72,8 +72,8 @@ pub struct FailoverReport {
     pub db_window: bool,
     pub gate: String,
     pub serving: String,
-    pub reason: Option<Value>,
-    pub state: Value,
+    pub reason: Option<Reason>,
+    pub state: FailoverState,
     pub dry_run: bool,
 }
 
@@ -151,8 +151,8 @@ async fn decide(
             "SECONDARY"
         }
         .into(),
-        reason: reason.map(|r| json!(r)),
-        state: json!(state),
+        reason,
+        state: state.clone(),
         dry_run: config.common.dry_run,
     };
     let operator = match input {

@@ -125,7 +125,7 @@ pub struct Policy {
 }
 
 /// Why the plan chose what it chose.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reason {
     Healthy,
     FailedOver,

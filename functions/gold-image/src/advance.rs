@@ -89,7 +89,7 @@ pub async fn advance(invocation: &Invocation, deps: &Deps) -> Result<BakeReport,
     Ok(BakeReport {
         release: Some(bake.release.clone()),
         steps,
-        bake: Some(json!(bake)),
+        bake: Some(bake.clone()),
         dry_run,
     })
 }

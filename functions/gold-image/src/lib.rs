@@ -75,7 +75,7 @@ impl Deps {
 pub struct BakeReport {
     pub release: Option<String>,
     pub steps: Vec<Value>,
-    pub bake: Option<Value>,
+    pub bake: Option<Bake>,
     pub dry_run: bool,
 }
 

@@ -116,34 +116,60 @@ async fn switch(
 pub struct ClusterStatus {
     pub cluster: String,
     /// Who paused it and why, or None when every loop acts.
-    pub paused: Option<Value>,
-    pub lease: Option<Value>,
-    /// Every flag raised now: who raised it, since and until when (UTC).
-    pub flags: Vec<Value>,
+    pub paused: Option<RaisedFlag>,
+    pub lease: Option<HeldLease>,
+    /// Every flag raised now.
+    pub flags: Vec<RaisedFlag>,
     /// Each loop's documents as last written (a bake, the DNS hold, the waiting instances...).
     pub loops: Value,
     pub dry_run: bool,
+}
+
+/// A raised flag: who raised it, since and until when (UTC; None: until lowered).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RaisedFlag {
+    pub flag: String,
+    pub by: String,
+    pub since: String,
+    pub until: Option<String>,
+}
+
+impl RaisedFlag {
+    fn of(flag: Flag, hold: &FlagHold) -> Self {
+        RaisedFlag {
+            flag: flag.as_str().to_owned(),
+            by: hold.by.clone(),
+            since: format_utc(hold.since),
+            until: (hold.until.0 != i64::MAX).then(|| format_utc(hold.until)),
+        }
+    }
+}
+
+/// The lease on the cluster: who holds it, until when (UTC).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HeldLease {
+    pub owner: String,
+    pub until: String,
 }
 
 async fn status(invocation: &Invocation, deps: &Deps) -> Result<ClusterStatus, Error> {
     let cluster = &deps.config.common.cluster;
     let now = invocation.now;
     let flags = deps.store.read_flags(cluster).await?;
-    let hold_json = |flag: Flag, hold: &FlagHold| {
-        json!({"flag": flag.as_str(), "by": hold.by, "since": format_utc(hold.since),
-               "until": (hold.until.0 != i64::MAX).then(|| format_utc(hold.until))})
-    };
-    let raised: Vec<Value> = flags
+    let raised: Vec<RaisedFlag> = flags
         .raised(now)
         .into_iter()
-        .filter_map(|flag| flags.hold(flag).map(|hold| hold_json(flag, hold)))
+        .filter_map(|flag| flags.hold(flag).map(|hold| RaisedFlag::of(flag, hold)))
         .collect();
     let lease = deps
         .store
         .read_lease(cluster)
         .await?
         .filter(|lease| !lease.is_expired(now))
-        .map(|lease| json!({"owner": lease.owner, "until": format_utc(lease.until)}));
+        .map(|lease| HeldLease {
+            owner: lease.owner,
+            until: format_utc(lease.until),
+        });
     let mut loops = serde_json::Map::new();
     for (owner, name) in halfhour::state::doc::ALL {
         if let Some(doc) = deps.store.read_doc(cluster, name).await? {
@@ -155,7 +181,7 @@ async fn status(invocation: &Invocation, deps: &Deps) -> Result<ClusterStatus, E
     let paused = flags
         .hold(Flag::Paused)
         .filter(|_| flags.is_raised(Flag::Paused, now))
-        .map(|hold| hold_json(Flag::Paused, hold));
+        .map(|hold| RaisedFlag::of(Flag::Paused, hold));
     DecisionRecord::new(Loop::Reconciler, cluster, "status")
         .inputs(json!({"paused": paused.is_some(), "flags": flags.raised(now)}))
         .reason("reported")

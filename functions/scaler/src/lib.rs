@@ -75,7 +75,7 @@ pub enum Origin {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ScaleOutcome {
     pub alarm: String,
-    pub decision: Value,
+    pub decision: ScaleDecision,
     pub desired: Option<u32>,
     pub dry_run: bool,
 }
@@ -327,7 +327,7 @@ async fn decide(
         record,
         outcome: ScaleOutcome {
             alarm: alarm.alarm_name.clone(),
-            decision: json!(decision),
+            decision,
             desired: Some(desired),
             dry_run: config.common.dry_run,
         },

@@ -20,14 +20,14 @@ pub struct Observed {
     pub last_scale_in: Option<Millis>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum Direction {
     Out,
     In,
 }
 
 /// Why the scaler left capacity alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum HoldReason {
     NotInAlarm,
     AtMax,
@@ -42,7 +42,7 @@ pub enum HoldReason {
     Paused,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum ScaleDecision {
     Set {
         from: u32,
