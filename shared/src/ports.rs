@@ -391,7 +391,8 @@ pub trait Dns: Send + Sync {
     /// The gate's HealthThreshold: 1 follows the site, 2 holds static, 0 holds primary.
     async fn gate_threshold(&self, gate_id: &str) -> Result<i32>;
 
-    async fn set_gate_threshold(&self, gate_id: &str, threshold: i32) -> Result<()>;
+    /// Move the gate: its HealthThreshold says which side Route53 answers with.
+    async fn set_gate(&self, gate_id: &str, gate: crate::domain::dns::Gate) -> Result<()>;
 
     /// Every record set of `name` in the zone (all types), as Route53 lists them.
     async fn record_sets(

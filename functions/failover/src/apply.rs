@@ -27,9 +27,9 @@ pub(crate) async fn apply(decided: FailoverDecided, deps: &Deps) -> Result<Failo
     for step in steps {
         match step {
             Step::PublishPage => publish_static_page(deps).await?,
-            Step::SetGateThreshold(threshold) => {
+            Step::SetGate(gate) => {
                 deps.dns
-                    .set_gate_threshold(&config.gate_health_check_id, threshold)
+                    .set_gate(&config.gate_health_check_id, gate)
                     .await?
             }
             Step::SyncIpv6 { aaaa, withdrawn } => sync_ipv6(&aaaa, withdrawn, deps).await?,

@@ -13,45 +13,7 @@ use serde::{Deserialize, Serialize};
 use halfhour::domain::dns::RecordSet;
 use halfhour::domain::{BucketFound, ClusterName, Millis};
 
-/// The gate's HealthThreshold (a CALCULATED check whose only child is the site check):
-/// Route53 documents 0 as always healthy and a threshold above the children as always unhealthy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Gate {
-    /// Threshold 1: DNS follows the site natively (the first fail-over needs no Lambda).
-    Follow,
-    /// Threshold 2: always unhealthy, DNS stays on the static site.
-    HoldStatic,
-    /// Threshold 0: always healthy, DNS stays on the load balancer.
-    HoldPrimary,
-}
-
-impl Gate {
-    pub fn threshold(self) -> i32 {
-        match self {
-            Gate::Follow => 1,
-            Gate::HoldStatic => 2,
-            Gate::HoldPrimary => 0,
-        }
-    }
-
-    pub fn from_threshold(threshold: i32) -> Option<Gate> {
-        match threshold {
-            1 => Some(Gate::Follow),
-            2 => Some(Gate::HoldStatic),
-            0 => Some(Gate::HoldPrimary),
-            _ => None,
-        }
-    }
-
-    /// Which side Route53 answers with this gate and this site health.
-    pub fn serves_primary(self, site_healthy: bool) -> bool {
-        match self {
-            Gate::Follow => site_healthy,
-            Gate::HoldStatic => false,
-            Gate::HoldPrimary => true,
-        }
-    }
-}
+pub use halfhour::domain::dns::Gate;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Mode {
@@ -407,8 +369,8 @@ pub fn plan_bucket(
 pub enum Step {
     /// Publish halfhour's page where none is, and check visitors get it.
     PublishPage,
-    /// Move the gate: the calculated check's HealthThreshold.
-    SetGateThreshold(i32),
+    /// Move the gate (the calculated check's HealthThreshold).
+    SetGate(Gate),
     /// Withdraw the site's AAAA (the static page has no IPv6 address) or put it back.
     SyncIpv6 { aaaa: RecordSet, withdrawn: bool },
     /// Write the next state (conditionally: a change underneath is a conflict).
@@ -442,8 +404,11 @@ pub fn steps(
     if decision.needs_static_page || found.page_missing {
         steps.push(Step::PublishPage);
     }
-    if found.threshold.is_some_and(|now| now != gate.threshold()) {
-        steps.push(Step::SetGateThreshold(gate.threshold()));
+    if found
+        .threshold
+        .is_some_and(|now| Gate::from_threshold(now) != Some(gate))
+    {
+        steps.push(Step::SetGate(gate));
     }
     if let (true, Some(aaaa)) = (
         decision.next.ipv6_withdrawn != state.ipv6_withdrawn,
@@ -535,7 +500,7 @@ mod tests {
             steps,
             vec![
                 Step::PublishPage,
-                Step::SetGateThreshold(Gate::HoldStatic.threshold()),
+                Step::SetGate(Gate::HoldStatic),
                 Step::WriteState,
                 Step::Metrics {
                     flips_added: 1,

@@ -142,11 +142,11 @@ impl Dns for Route53Dns {
         Ok(())
     }
 
-    async fn set_gate_threshold(&self, gate_id: &str, threshold: i32) -> Result<()> {
+    async fn set_gate(&self, gate_id: &str, gate: crate::domain::dns::Gate) -> Result<()> {
         self.client
             .update_health_check()
             .health_check_id(gate_id)
-            .health_threshold(threshold)
+            .health_threshold(gate.threshold())
             .send()
             .await
             .map_err(|e| classify("UpdateHealthCheck", e))?;

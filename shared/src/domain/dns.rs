@@ -5,6 +5,48 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The DNS gate: the HealthThreshold of a CALCULATED health check whose only child is the site's
+/// check, on the PRIMARY record. Route53 documents 0 as always healthy and a threshold above the
+/// number of children as always unhealthy
+/// (<https://docs.aws.amazon.com/Route53/latest/APIReference/API_HealthCheckConfig.html>).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Gate {
+    /// Threshold 1: DNS follows the site natively (the first fail-over needs no Lambda).
+    Follow,
+    /// Threshold 2: always unhealthy, DNS stays on the static site.
+    HoldStatic,
+    /// Threshold 0: always healthy, DNS stays on the load balancer.
+    HoldPrimary,
+}
+
+impl Gate {
+    pub fn threshold(self) -> i32 {
+        match self {
+            Gate::Follow => 1,
+            Gate::HoldStatic => 2,
+            Gate::HoldPrimary => 0,
+        }
+    }
+
+    pub fn from_threshold(threshold: i32) -> Option<Gate> {
+        match threshold {
+            1 => Some(Gate::Follow),
+            2 => Some(Gate::HoldStatic),
+            0 => Some(Gate::HoldPrimary),
+            _ => None,
+        }
+    }
+
+    /// Which side Route53 answers with this gate and this site health.
+    pub fn serves_primary(self, site_healthy: bool) -> bool {
+        match self {
+            Gate::Follow => site_healthy,
+            Gate::HoldStatic => false,
+            Gate::HoldPrimary => true,
+        }
+    }
+}
+
 /// When DNS went to the static side, as the failover loop records it in its document
 /// (`state::doc::FAILOVER`, field `failovers`): the view other loops read of it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -356,6 +398,21 @@ fn release_a(existing: &[RecordSet], wanted: &FailoverPair) -> Vec<RecordChange>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_gate_is_its_threshold_and_says_which_side_dns_serves() {
+        for gate in [Gate::Follow, Gate::HoldStatic, Gate::HoldPrimary] {
+            assert_eq!(Gate::from_threshold(gate.threshold()), Some(gate));
+        }
+        assert_eq!(
+            Gate::from_threshold(3),
+            None,
+            "an operator's own threshold is no gate"
+        );
+        assert!(Gate::Follow.serves_primary(true) && !Gate::Follow.serves_primary(false));
+        assert!(!Gate::HoldStatic.serves_primary(true));
+        assert!(Gate::HoldPrimary.serves_primary(false));
+    }
 
     fn pair() -> FailoverPair {
         FailoverPair {
