@@ -1,4 +1,5 @@
-//! Run an action at most once per (function, event key), Powertools-style, on a [`StateStore`].
+//! Run an action at most once per (function, event key), Powertools-style, on the state
+//! table's idempotency records ([`Attempts`]).
 
 use std::future::Future;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::{Millis, PriorAttempt};
 use crate::error::{Error, Result};
-use crate::ports::StateStore;
+use crate::ports::Attempts;
 
 /// Whether the action ran now or an earlier attempt's result was replayed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,7 +89,7 @@ pub async fn run_once<S, P, T, F, Fut>(
     action: F,
 ) -> Result<Outcome<T>>
 where
-    S: StateStore + ?Sized,
+    S: Attempts + ?Sized,
     P: Serialize,
     T: Serialize + DeserializeOwned,
     F: FnOnce() -> Fut,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::clock;
 use crate::domain::{ClusterName, Millis};
 use crate::error::{Error, Result};
-use crate::ports::{LeaseOutcome, StateStore};
+use crate::ports::{LeaseOutcome, Leases};
 
 /// One invocation's identity and time frame: the request id (Lambda's async retries reuse it),
 /// the clock read once, and the time left before Lambda's deadline.
@@ -36,7 +36,7 @@ impl Invocation {
 /// Run `work` holding the cluster's lease as `owner`; the lease is given back whatever `work`
 /// returns. A lease held by another writer is a [`Error::Conflict`]: Lambda retries later.
 pub async fn with_lease<T, F, Fut>(
-    store: &dyn StateStore,
+    store: &dyn Leases,
     cluster: &ClusterName,
     owner: &str,
     now: Millis,
@@ -71,7 +71,7 @@ pub trait Decided {
 /// is decided again under the lease, since what was observed may have moved before the lease
 /// was taken, and that decision is the one applied.
 pub async fn lease_to_act<D, T, F, Fut, A, AFut>(
-    store: &dyn StateStore,
+    store: &dyn Leases,
     cluster: &ClusterName,
     owner: &str,
     now: Millis,
@@ -99,6 +99,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::Leases;
     use crate::testing::MemoryStateStore;
 
     #[tokio::test]

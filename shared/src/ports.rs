@@ -24,9 +24,16 @@ pub struct Versioned {
 }
 
 /// The shared brain: one table holding, per cluster, the lease, the mode flags and the
-/// loops' state, plus idempotency records. Every write is conditional.
+/// loops' state, plus idempotency records. Every write is conditional. A caller that needs one
+/// part names its port ([`Leases`], [`Flags`], [`Documents`], [`Attempts`]); `&dyn StateStore`
+/// coerces to each.
+pub trait StateStore: Leases + Flags + Documents + Attempts {}
+
+impl<T: Leases + Flags + Documents + Attempts> StateStore for T {}
+
+/// The cluster's lease: one writer mutates a cluster at a time.
 #[async_trait]
-pub trait StateStore: Send + Sync {
+pub trait Leases: Send + Sync {
     /// Take the lease if it is free, expired, or already `owner`'s (then it is renewed).
     async fn acquire_lease(
         &self,
@@ -49,7 +56,11 @@ pub trait StateStore: Send + Sync {
     async fn release_lease(&self, cluster: &ClusterName, owner: &str) -> Result<()>;
 
     async fn read_lease(&self, cluster: &ClusterName) -> Result<Option<Lease>>;
+}
 
+/// The mode flags other loops respect (baking, refreshing, a DB failover window, paused).
+#[async_trait]
+pub trait Flags: Send + Sync {
     /// Raise `flag`. With `exclusive`, refuse (Ok(false)) while another owner's hold is live.
     async fn raise_flag(
         &self,
@@ -64,7 +75,11 @@ pub trait StateStore: Send + Sync {
     async fn lower_flag(&self, cluster: &ClusterName, flag: Flag, by: Option<&str>) -> Result<()>;
 
     async fn read_flags(&self, cluster: &ClusterName) -> Result<ModeFlags>;
+}
 
+/// Each loop's documents, written only over the version read.
+#[async_trait]
+pub trait Documents: Send + Sync {
     async fn read_doc(&self, cluster: &ClusterName, name: &str) -> Result<Option<Versioned>>;
 
     /// Write a document if its version is still `expected` (None: it must not exist yet).
@@ -76,7 +91,11 @@ pub trait StateStore: Send + Sync {
         body: &str,
         expected: Option<u64>,
     ) -> Result<bool>;
+}
 
+/// Idempotency records: one attempt per event key and payload.
+#[async_trait]
+pub trait Attempts: Send + Sync {
     /// Claim an idempotent attempt. [`PriorAttempt::None`] means the caller now owns an
     /// INPROGRESS record until `in_progress_until`; anything else describes the live record.
     async fn begin_attempt(
@@ -267,7 +286,7 @@ pub trait Notifier: Send + Sync {
 /// logged, never returned; a ledger that cannot be read or written never holds one back.
 pub async fn notify_best_effort(
     notifier: Option<&std::sync::Arc<dyn Notifier>>,
-    store: &dyn StateStore,
+    store: &dyn Documents,
     mut notice: crate::domain::Notice,
     now: crate::domain::Millis,
 ) {
@@ -309,7 +328,7 @@ pub async fn notify_best_effort(
 /// Send the summaries of notices held back whose quiet period is over (the reconciler's tick).
 pub async fn send_held_back_summaries(
     notifier: Option<&std::sync::Arc<dyn Notifier>>,
-    store: &dyn StateStore,
+    store: &dyn Documents,
     cluster: &crate::domain::ClusterName,
     now: crate::domain::Millis,
 ) -> Result<usize> {

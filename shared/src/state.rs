@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 
 use crate::domain::ClusterName;
 use crate::error::{Error, Result};
-use crate::ports::StateStore;
+use crate::ports::Documents;
 
 /// The name of each loop's document in the state table (`doc#<name>`), and which loop keeps it:
 /// the cluster-wide `status` reports them all.
@@ -66,7 +66,7 @@ fn upgrade(mut body: serde_json::Value, what: impl Fn() -> String) -> Result<ser
 
 /// A loop's document and the version to name when writing it back, or None if never written.
 pub async fn read_json<T: DeserializeOwned>(
-    store: &dyn StateStore,
+    store: &dyn Documents,
     cluster: &ClusterName,
     name: &str,
 ) -> Result<Option<(T, u64)>> {
@@ -87,7 +87,7 @@ pub async fn read_json<T: DeserializeOwned>(
 
 /// A loop's document, or its default when never written, with the version to write back.
 pub async fn read_json_or_default<T: DeserializeOwned + Default>(
-    store: &dyn StateStore,
+    store: &dyn Documents,
     cluster: &ClusterName,
     name: &str,
 ) -> Result<(T, Option<u64>)> {
@@ -101,7 +101,7 @@ pub async fn read_json_or_default<T: DeserializeOwned + Default>(
 /// (None: not written yet).
 /// Ok(false) when another writer got there first.
 pub async fn write_json<T: Serialize>(
-    store: &dyn StateStore,
+    store: &dyn Documents,
     cluster: &ClusterName,
     name: &str,
     value: &T,
@@ -154,7 +154,7 @@ impl<T: Serialize> StateDoc<T> {
     /// conflict (Lambda retries; the next attempt reads the change).
     pub async fn save(
         &self,
-        store: &dyn StateStore,
+        store: &dyn Documents,
         cluster: &ClusterName,
         value: &T,
         version: Option<u64>,
@@ -171,11 +171,7 @@ impl<T: Serialize> StateDoc<T> {
 
 impl<T: Serialize + DeserializeOwned + Default> StateDoc<T> {
     /// The document, or its default when it was never written.
-    pub async fn load(
-        &self,
-        store: &dyn StateStore,
-        cluster: &ClusterName,
-    ) -> Result<Versioned<T>> {
+    pub async fn load(&self, store: &dyn Documents, cluster: &ClusterName) -> Result<Versioned<T>> {
         let (value, version) = read_json_or_default(store, cluster, self.name).await?;
         Ok(Versioned { value, version })
     }
@@ -183,7 +179,7 @@ impl<T: Serialize + DeserializeOwned + Default> StateDoc<T> {
     /// Apply `change` to the document as it is now: on a race, re-read and apply it again.
     pub async fn update(
         &self,
-        store: &dyn StateStore,
+        store: &dyn Documents,
         cluster: &ClusterName,
         change: impl Fn(&mut T),
     ) -> Result<T> {
@@ -219,7 +215,7 @@ pub struct RememberedDecision {
 /// effort: the decision is already taken and logged, so a lost race or a failed write is logged
 /// and never fails it.
 pub async fn remember_decision(
-    store: &dyn StateStore,
+    store: &dyn Documents,
     record: &crate::telemetry::DecisionRecord,
     now: crate::domain::Millis,
 ) {
@@ -254,6 +250,7 @@ pub async fn remember_decision(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::Documents;
     use crate::testing::MemoryStateStore;
 
     #[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -12,7 +12,7 @@ use crate::domain::{
     PriorAttempt,
 };
 use crate::error::{Error, Result};
-use crate::ports::{LeaseOutcome, StateStore, Versioned};
+use crate::ports::{Attempts, Documents, Flags, LeaseOutcome, Leases, Versioned};
 
 #[derive(Default)]
 struct Tables {
@@ -37,7 +37,7 @@ impl MemoryStateStore {
 }
 
 #[async_trait]
-impl StateStore for MemoryStateStore {
+impl Leases for MemoryStateStore {
     async fn acquire_lease(
         &self,
         cluster: &ClusterName,
@@ -91,7 +91,10 @@ impl StateStore for MemoryStateStore {
     async fn read_lease(&self, cluster: &ClusterName) -> Result<Option<Lease>> {
         self.with(|t| Ok(t.leases.get(cluster).cloned()))
     }
+}
 
+#[async_trait]
+impl Flags for MemoryStateStore {
     async fn raise_flag(
         &self,
         cluster: &ClusterName,
@@ -128,7 +131,10 @@ impl StateStore for MemoryStateStore {
     async fn read_flags(&self, cluster: &ClusterName) -> Result<ModeFlags> {
         self.with(|t| Ok(t.flags.get(cluster).cloned().unwrap_or_default()))
     }
+}
 
+#[async_trait]
+impl Documents for MemoryStateStore {
     async fn read_doc(&self, cluster: &ClusterName, name: &str) -> Result<Option<Versioned>> {
         self.with(|t| Ok(t.docs.get(&(cluster.clone(), name.to_owned())).cloned()))
     }
@@ -157,7 +163,10 @@ impl StateStore for MemoryStateStore {
             Ok(true)
         })
     }
+}
 
+#[async_trait]
+impl Attempts for MemoryStateStore {
     async fn begin_attempt(
         &self,
         function: &str,

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use halfhour::domain::{ClusterName, Flag, FlagHold, Millis};
-use halfhour::ports::StateStore;
+use halfhour::ports::{Documents, Flags};
 
 use crate::fresh_store;
 

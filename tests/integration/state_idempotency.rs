@@ -102,7 +102,7 @@ async fn timed_out_attempt_may_be_retried_and_completed_one_expires() {
     let now = Millis(3_000_000);
     let payload = json!({"a": 1});
     // A crashed attempt: begun, never completed.
-    use halfhour::ports::StateStore;
+    use halfhour::ports::Attempts;
     let hash = halfhour::idempotency::payload_hash(&payload).unwrap();
     store
         .begin_attempt("scaler", "k", &hash, now, now.plus(Duration::from_secs(30)))

@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use halfhour::domain::{ClusterName, Millis};
-use halfhour::ports::{LeaseOutcome, StateStore};
+use halfhour::ports::{LeaseOutcome, Leases};
 use halfhour::{Error, ErrorKind};
 
 use crate::fresh_store;

@@ -27,7 +27,7 @@ use crate::domain::{
     PriorAttempt,
 };
 use crate::error::{Error, Result};
-use crate::ports::{LeaseOutcome, StateStore, Versioned};
+use crate::ports::{Attempts, Documents, Flags, LeaseOutcome, Leases, Versioned};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -163,7 +163,7 @@ macro_rules! condition_failed {
 }
 
 #[async_trait]
-impl StateStore for DynamoStateStore {
+impl Leases for DynamoStateStore {
     async fn acquire_lease(
         &self,
         cluster: &ClusterName,
@@ -278,7 +278,10 @@ impl StateStore for DynamoStateStore {
         })
         .transpose()
     }
+}
 
+#[async_trait]
+impl Flags for DynamoStateStore {
     async fn raise_flag(
         &self,
         cluster: &ClusterName,
@@ -360,7 +363,10 @@ impl StateStore for DynamoStateStore {
         }
         Ok(ModeFlags { holds })
     }
+}
 
+#[async_trait]
+impl Documents for DynamoStateStore {
     async fn read_doc(&self, cluster: &ClusterName, name: &str) -> Result<Option<Versioned>> {
         let item = self
             .get(cluster_pk(cluster), &format!("doc#{name}"), "ReadDoc")
@@ -406,7 +412,10 @@ impl StateStore for DynamoStateStore {
             },
         }
     }
+}
 
+#[async_trait]
+impl Attempts for DynamoStateStore {
     async fn begin_attempt(
         &self,
         function: &str,
