@@ -35,6 +35,31 @@ impl<C: LoopConfig> Core<C> {
     }
 }
 
+impl<C: LoopConfig> Core<C> {
+    /// Run `action` at most once for the event `key`: the idempotency record (the stack's TTL)
+    /// answers a duplicate delivery with the first run's result.
+    pub async fn once<P, T, F, Fut>(
+        &self,
+        function: &str,
+        key: &str,
+        payload: &P,
+        invocation: &crate::invocation::Invocation,
+        action: F,
+    ) -> crate::error::Result<T>
+    where
+        P: serde::Serialize,
+        T: serde::Serialize + serde::de::DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = crate::error::Result<T>>,
+    {
+        let ttl = self.config.common().idempotency_ttl;
+        let attempt = crate::idempotency::Attempt::new(function, key, invocation, ttl);
+        let outcome =
+            crate::idempotency::run_once(self.store.as_ref(), attempt, payload, action).await?;
+        Ok(outcome.into_inner())
+    }
+}
+
 /// `loop_deps!(Deps, LifecycleConfig)`: the function's `Deps` (with a `core` field) derefs to
 /// its [`Core`]; its configuration is a [`LoopConfig`] and reads the environment (`from_env`)
 /// through its own `from_lookup`.

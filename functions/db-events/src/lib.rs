@@ -15,7 +15,6 @@ use halfhour::aws::rds::Rds;
 use halfhour::core::Core;
 use halfhour::domain::Loop;
 use halfhour::domain::{Flag, Millis};
-use halfhour::idempotency::{Attempt, run_once};
 pub use halfhour::invocation::Invocation;
 use halfhour::ports::Databases;
 use halfhour::telemetry::DecisionRecord;
@@ -70,20 +69,11 @@ pub async fn handle(
             on_event(event, &message, invocation, deps).await
         }
         Input::Event { id, event, message } => {
-            let attempt = Attempt::new(
-                FUNCTION,
-                &id,
-                invocation,
-                deps.config.common.idempotency_ttl,
-            );
-            run_once(
-                deps.store.as_ref(),
-                attempt,
-                &json!({"event": event, "message": message}),
-                || on_event(event, &message, invocation, deps),
-            )
+            let payload = json!({"event": event, "message": message});
+            deps.once(FUNCTION, &id, &payload, invocation, || {
+                on_event(event, &message, invocation, deps)
+            })
             .await
-            .map(|o| o.into_inner())
         }
     }
 }

@@ -23,7 +23,6 @@ use halfhour::aws::rds::Rds;
 use halfhour::core::Core;
 use halfhour::domain::image::BAKE_DOC;
 use halfhour::domain::{Flag, FlagHold, GroupSnapshot, Loop};
-use halfhour::idempotency::{Attempt, run_once};
 pub use halfhour::invocation::Invocation;
 use halfhour::ports::{
     DbSnapshots, GroupInstances, Images, InstanceStatuses, LaunchTemplates, ScalingGroup,
@@ -100,20 +99,13 @@ pub async fn handle(
             preflight(instance_id.as_deref(), deps).await?;
             // Lambda's async retries reuse the request id: a retried invoke is the same bake.
             let key = format!("bake#{}", invocation.request_id);
-            let attempt = Attempt::new(
-                FUNCTION,
-                &key,
-                invocation,
-                deps.config.common.idempotency_ttl,
-            );
             let request = json!({"instance_id": instance_id, "reason": reason});
-            run_once(deps.store.as_ref(), attempt, &request, || {
+            deps.once(FUNCTION, &key, &request, invocation, || {
                 with_lease(invocation, deps, || {
                     start_bake(instance_id.as_deref(), &reason, invocation, deps)
                 })
             })
             .await
-            .map(|outcome| outcome.into_inner())
         }
         Input::ImageStateChange { image_id, state } => {
             let Some((bake, _)) = load_bake(deps).await?.filter(|(b, _)| b.is_active()) else {

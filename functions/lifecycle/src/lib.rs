@@ -28,7 +28,6 @@ use halfhour::domain::{
     Flag, GroupSnapshot, HandsOff, LifecycleAction, LifecycleState, LifecycleTransition, Millis,
     ProbeOutcome, StatusChecks, WarmPoolMove,
 };
-use halfhour::idempotency::{Attempt, run_once};
 pub use halfhour::invocation::Invocation;
 use halfhour::ports::{
     GroupInstances, HealthProbe, InstanceStatuses, LaunchTemplates, LifecycleActions, ScalingGroup,
@@ -133,17 +132,12 @@ pub async fn handle(
                     action.transition, action.instance_id, invocation.request_id
                 ),
             };
-            let attempt = Attempt::new(
-                FUNCTION,
-                &key,
-                invocation,
-                deps.config.common.idempotency_ttl,
-            );
-            let outcome = run_once(deps.store.as_ref(), attempt, &action, || {
-                drive(&action, started_at, invocation, deps)
-            })
-            .await?;
-            Ok(vec![outcome.into_inner()])
+            let outcome = deps
+                .once(FUNCTION, &key, &action, invocation, || {
+                    drive(&action, started_at, invocation, deps)
+                })
+                .await?;
+            Ok(vec![outcome])
         }
     }
 }

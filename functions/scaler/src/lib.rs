@@ -20,7 +20,6 @@ use halfhour::aws::ec2::Ec2;
 use halfhour::core::Core;
 use halfhour::domain::Loop;
 use halfhour::domain::{AlarmState, AlarmTransition, LifecycleState};
-use halfhour::idempotency::{Attempt, run_once};
 pub use halfhour::invocation::Invocation;
 use halfhour::invocation::{Decided, lease_to_act};
 use halfhour::ports::{Alarms, CapacityWriters, InstanceMonitoring, ScalingGroup};
@@ -172,17 +171,10 @@ async fn on_alarm(
         return decide_and_apply(&alarm, step, invocation, deps, false, Origin::Event).await;
     }
     let key = alarm.event_key();
-    let attempt = Attempt::new(
-        FUNCTION,
-        &key,
-        invocation,
-        deps.config.common.idempotency_ttl,
-    );
-    run_once(deps.store.as_ref(), attempt, &alarm, || {
+    deps.once(FUNCTION, &key, &alarm, invocation, || {
         under_lease(&alarm, step, invocation, deps, Origin::Event)
     })
     .await
-    .map(|outcome| outcome.into_inner())
 }
 
 async fn under_lease(
