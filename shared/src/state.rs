@@ -131,7 +131,7 @@ pub struct StateDoc<T> {
 
 /// A document as read, and the version a write back names (None: never written).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Versioned<T> {
+pub struct Loaded<T> {
     pub value: T,
     pub version: Option<u64>,
 }
@@ -142,10 +142,6 @@ impl<T> StateDoc<T> {
             name,
             body: std::marker::PhantomData,
         }
-    }
-
-    pub fn name(&self) -> &'static str {
-        self.name
     }
 }
 
@@ -171,9 +167,9 @@ impl<T: Serialize> StateDoc<T> {
 
 impl<T: Serialize + DeserializeOwned + Default> StateDoc<T> {
     /// The document, or its default when it was never written.
-    pub async fn load(&self, store: &dyn Documents, cluster: &ClusterName) -> Result<Versioned<T>> {
+    pub async fn load(&self, store: &dyn Documents, cluster: &ClusterName) -> Result<Loaded<T>> {
         let (value, version) = read_json_or_default(store, cluster, self.name).await?;
-        Ok(Versioned { value, version })
+        Ok(Loaded { value, version })
     }
 
     /// Apply `change` to the document as it is now: on a race, re-read and apply it again.
@@ -184,7 +180,7 @@ impl<T: Serialize + DeserializeOwned + Default> StateDoc<T> {
         change: impl Fn(&mut T),
     ) -> Result<T> {
         for _ in 0..UPDATE_ATTEMPTS {
-            let Versioned { mut value, version } = self.load(store, cluster).await?;
+            let Loaded { mut value, version } = self.load(store, cluster).await?;
             change(&mut value);
             if write_json(store, cluster, self.name, &value, version).await? {
                 return Ok(value);
@@ -268,7 +264,7 @@ mod tests {
         let first = DOC.load(&store, &cluster).await.unwrap();
         assert_eq!(
             first,
-            Versioned {
+            Loaded {
                 value: Doc::default(),
                 version: None
             }

@@ -23,7 +23,7 @@ use halfhour::domain::{AlarmState, AlarmTransition, LifecycleState};
 pub use halfhour::invocation::Invocation;
 use halfhour::invocation::{Decided, lease_to_act};
 use halfhour::ports::{Alarms, CapacityWriters, InstanceMonitoring, ScalingGroup};
-use halfhour::state::{StateDoc, Versioned};
+use halfhour::state::{Loaded, StateDoc};
 use halfhour::telemetry::DecisionRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -246,7 +246,7 @@ async fn decide(
     let group =
         halfhour::ports::cluster_group(deps.group.as_ref(), cluster, &config.asg_name).await?;
     let flags = deps.store.read_flags(cluster).await?;
-    let Versioned {
+    let Loaded {
         value: state,
         version,
     } = STATE.load(deps.store.as_ref(), cluster).await?;
