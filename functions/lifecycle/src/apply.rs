@@ -126,14 +126,13 @@ async fn trip_breaker(abandons: usize, invocation: &Invocation, deps: &Deps) -> 
         let group = observe_group(deps).await?;
         let observed = observe_trip(&group, deps).await?;
         let trip = plan::plan_trip(&observed);
-        let template = group.launch_template.as_ref().map(|t| t.id.as_str()).unwrap_or_default();
-        for step in trip.revert.steps() {
+        for step in &trip.steps {
             match step {
                 RevertStep::RollbackRefresh => {
                     deps.instances.rollback_instance_refresh(&group.name).await?;
                 }
-                RevertStep::PinGroupTo(good) => deps.instances.set_launch_template_version(&group.name, template, good).await?,
-                RevertStep::DefaultTo(good) => deps.templates.set_default_version(template, good).await?,
+                RevertStep::PinGroupTo { template_id, version } => deps.instances.set_launch_template_version(&group.name, template_id, *version).await?,
+                RevertStep::DefaultTo { template_id, version } => deps.templates.set_default_version(template_id, *version).await?,
             }
         }
         DecisionRecord::new(Loop::Lifecycle, cluster, "trip_breaker")
@@ -177,7 +176,7 @@ async fn observe_trip(
     };
     let (Some(template), Some(recorded)) = (&group.launch_template, &rollout) else {
         return Ok(TripObserved {
-            group_version: group.launch_template.as_ref().map(|t| t.version),
+            group_template: group.launch_template.clone(),
             rollout,
             default_version: None,
             refresh_running: false,
@@ -193,7 +192,7 @@ async fn observe_trip(
     };
     let default = deps.templates.version(&template.id, "$Default").await?;
     Ok(TripObserved {
-        group_version: Some(template.version),
+        group_template: Some(template.clone()),
         rollout,
         default_version: Some(default.number),
         refresh_running,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use halfhour::domain::image::Rollout;
+use halfhour::domain::image::{GroupTemplate, Rollout};
 use halfhour::domain::{
     HandsOff, InstanceStatus, LifecycleResult, Millis, ProbeOutcome, StatusChecks, TemplateVersion,
 };
@@ -279,18 +279,25 @@ pub fn after_abandon(
 }
 
 /// One call of the breaker's revert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum RevertStep {
     RollbackRefresh,
-    PinGroupTo(i64),
-    DefaultTo(i64),
+    PinGroupTo { template_id: String, version: i64 },
+    DefaultTo { template_id: String, version: i64 },
 }
 
 impl Revert {
-    pub fn steps(&self) -> Vec<RevertStep> {
+    /// The calls, on the group's launch template `template_id`.
+    fn steps(&self, template_id: &str) -> Vec<RevertStep> {
         let rollback = self.rollback_refresh.then_some(RevertStep::RollbackRefresh);
-        let pin = self.pin_group_to.map(RevertStep::PinGroupTo);
-        let default = self.default_to.map(RevertStep::DefaultTo);
+        let pin = self.pin_group_to.map(|version| RevertStep::PinGroupTo {
+            template_id: template_id.to_owned(),
+            version,
+        });
+        let default = self.default_to.map(|version| RevertStep::DefaultTo {
+            template_id: template_id.to_owned(),
+            version,
+        });
         [rollback, pin, default].into_iter().flatten().collect()
     }
 }
@@ -299,7 +306,7 @@ impl Revert {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TripObserved {
     /// The group's launch template and the version it names, if it launches from one.
-    pub group_version: Option<TemplateVersion>,
+    pub group_template: Option<GroupTemplate>,
     /// The last roll-out, as the gold-image loop recorded it.
     pub rollout: Option<Rollout>,
     pub default_version: Option<i64>,
@@ -310,21 +317,23 @@ pub struct TripObserved {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trip {
     pub revert: Revert,
+    pub steps: Vec<RevertStep>,
     /// One sentence: what the group launches now.
     pub what: String,
     pub next_step: &'static str,
 }
 
 pub fn plan_trip(observed: &TripObserved) -> Trip {
-    let revert = match (
-        observed.group_version,
+    let (revert, steps) = match (
+        &observed.group_template,
         &observed.rollout,
         observed.default_version,
     ) {
-        (Some(group_version), Some(rollout), Some(default)) => {
-            plan_revert(rollout, group_version, default, observed.refresh_running)
+        (Some(template), Some(rollout), Some(default)) => {
+            let revert = plan_revert(rollout, template.version, default, observed.refresh_running);
+            (revert, revert.steps(&template.id))
         }
-        _ => Revert::default(),
+        _ => (Revert::default(), Vec::new()),
     };
     let versions = observed.rollout.as_ref().map(|r| {
         (
@@ -355,6 +364,7 @@ pub fn plan_trip(observed: &TripObserved) -> Trip {
     };
     Trip {
         revert,
+        steps,
         what,
         next_step,
     }
@@ -450,13 +460,16 @@ mod tests {
     #[test]
     fn a_trip_without_a_known_roll_out_reverts_nothing_and_says_so() {
         let observed = TripObserved {
-            group_version: Some(TemplateVersion::Number(5)),
+            group_template: Some(GroupTemplate {
+                id: "lt-1".into(),
+                version: TemplateVersion::Number(5),
+            }),
             rollout: None,
             default_version: None,
             refresh_running: false,
         };
         let trip = plan_trip(&observed);
-        assert!(trip.revert.steps().is_empty());
+        assert!(trip.steps.is_empty());
         assert!(trip.what.contains("no known good"), "{}", trip.what);
         assert!(trip.next_step.starts_with("Please look"));
         let observed = TripObserved {
@@ -470,8 +483,17 @@ mod tests {
         };
         let trip = plan_trip(&observed);
         assert_eq!(
-            trip.revert.steps(),
-            vec![RevertStep::PinGroupTo(4), RevertStep::DefaultTo(4)]
+            trip.steps,
+            vec![
+                RevertStep::PinGroupTo {
+                    template_id: "lt-1".into(),
+                    version: 4
+                },
+                RevertStep::DefaultTo {
+                    template_id: "lt-1".into(),
+                    version: 4
+                }
+            ]
         );
         assert_eq!(
             trip.what,
