@@ -20,6 +20,44 @@ fi
 
 step() { printf '\n==> %s (%ss in)\n' "$*" "$SECONDS"; }
 
+# A cold run is bound by compiling: everything that compiles starts first, in the background,
+# and the installs and checks that need no build run beside it. The build (every binary, then
+# every test target: the units `sam build`, the tests and the demo use) and clippy (check-only
+# units, its own target dir so the two never wait on each other's lock) each log to a file
+# and are waited for where their result is needed.
+logs=$(mktemp -d)
+# On any exit, also a failure, nothing started here keeps running.
+cleanup() {
+  for job in $(jobs -p); do pkill -P "$job" 2>/dev/null || true; kill "$job" 2>/dev/null || true; done
+  rm -rf "$logs" "${HALFHOUR_REQUEST_LOG:-}"
+}
+trap cleanup EXIT
+wait_for() { # wait_for <name> <pid>: print the background step's log; its failure fails the run
+  local ok=true
+  wait "$2" || ok=false
+  cat "$logs/$1.log"
+  $ok || { echo "$1 failed (above)" >&2; exit 1; }
+}
+
+step "build and clippy, beside the steps below (their output follows where each is needed)"
+(
+  step "cargo build: every function, then every test target"
+  cargo build --workspace --bins
+  if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --no-run
+  else
+    cargo test --workspace --no-run
+  fi
+) >"$logs/build.log" 2>&1 &
+build=$!
+(
+  step "cargo fmt --check"
+  cargo fmt --all -- --check
+  step "cargo clippy -D warnings"
+  CARGO_TARGET_DIR="$CARGO_TARGET_DIR/clippy" cargo clippy --workspace --all-targets --quiet -- -D warnings
+) >"$logs/clippy.log" 2>&1 &
+clippy=$!
+
 step "venvs (moto server + halfhour extension; SAM CLI, cfn-lint, checkov, cargo-lambda)"
 HALFHOUR_PYTHON=$(scripts/emulator-venv.sh)
 export HALFHOUR_PYTHON
@@ -29,9 +67,7 @@ export PATH="$tools:$PATH" SAM_CLI_TELEMETRY=0
 
 # The template checks are single-threaded Python: they run beside the build, which leaves a core
 # idle through long single-crate stretches, and report once it is done.
-templates_log=$(mktemp)
-trap 'rm -f "$templates_log"' EXIT
-step "template checks, beside the build below (their output follows the build)"
+step "template checks, beside the build (their output follows sam package)"
 (
   step "cfn-lint template.yaml"
   cfn-lint template.yaml
@@ -44,8 +80,11 @@ step "template checks, beside the build below (their output follows the build)"
 
   step "every loop switch, observe mode and both cluster modes: cfn-lint, checkov, sam validate"
   "$tools/python" scripts/template_variants.py template.yaml
-) >"$templates_log" 2>&1 &
+) >"$logs/templates.log" 2>&1 &
 templates=$!
+
+step "the build (started first)"
+wait_for build "$build"
 
 step "sam build (every function through cargo-lambda; x86_64, debug profile: CI proves the build, make bench measures release)"
 sam_build="$CARGO_TARGET_DIR/sam-build"
@@ -59,22 +98,15 @@ step "sam package into the AWS emulator's S3, never AWS (what a nesting template
 "$tools/python" scripts/package_check.py "$sam_build/build/template.yaml"
 
 step "template checks (run beside the build)"
-templates_ok=true
-wait "$templates" || templates_ok=false
-cat "$templates_log"
-$templates_ok || { echo "the template checks failed (above)" >&2; exit 1; }
+wait_for templates "$templates"
 
-step "cargo fmt --check"
-cargo fmt --all -- --check
-
-step "cargo clippy -D warnings"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+step "fmt and clippy (run beside the build)"
+wait_for clippy "$clippy"
 
 step "tests"
 # Every emulator of the run also appends its requests here, for the IAM proof below.
 HALFHOUR_REQUEST_LOG=$(mktemp)
 export HALFHOUR_REQUEST_LOG
-trap 'rm -f "$HALFHOUR_REQUEST_LOG" "$templates_log"' EXIT
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
 else
