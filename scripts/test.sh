@@ -19,6 +19,12 @@ if [ "$(rustc -vV | sed -n 's/^host: //p')" = x86_64-unknown-linux-gnu ]; then
 fi
 
 step() { printf '\n==> %s (%ss in)\n' "$*" "$SECONDS"; }
+# Every unit and integration test: with cargo nextest when present, else cargo test.
+if cargo nextest --version >/dev/null 2>&1; then
+  run_tests() { cargo nextest run --workspace "$@"; }
+else
+  run_tests() { cargo test --workspace "$@"; }
+fi
 
 # A cold run is bound by compiling: everything that compiles starts first, in the background,
 # and the installs and checks that need no build run beside it. The build (every binary, then
@@ -43,11 +49,7 @@ step "build and clippy, beside the steps below (their output follows where each 
 (
   step "cargo build: every function, then every test target"
   cargo build --workspace --bins
-  if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --workspace --no-run
-  else
-    cargo test --workspace --no-run
-  fi
+  run_tests --no-run
 ) >"$logs/build.log" 2>&1 &
 build=$!
 (
@@ -107,11 +109,7 @@ step "tests"
 # Every emulator of the run also appends its requests here, for the IAM proof below.
 HALFHOUR_REQUEST_LOG=$(mktemp)
 export HALFHOUR_REQUEST_LOG
-if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast
-else
-  cargo test --workspace --no-fail-fast
-fi
+run_tests --no-fail-fast
 
 step "IAM proof: each function's policy grants exactly what its tests saw it call"
 "$tools/python" scripts/iam_proof.py template.yaml "$HALFHOUR_REQUEST_LOG"
