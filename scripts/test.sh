@@ -55,6 +55,13 @@ build=$!
 (
   step "cargo fmt --check"
   cargo fmt --all -- --check
+  step "no Lambda compiles the test kit (halfhour's test-util feature is for dev-dependencies only)"
+  for fn in functions/*/; do
+    if cargo tree --quiet -p "$(basename "$fn")" -e normal,features -i halfhour | grep -q 'feature "test-util"'; then
+      echo "$(basename "$fn")'s Lambda build enables halfhour/test-util" >&2
+      exit 1
+    fi
+  done
   step "cargo clippy -D warnings"
   CARGO_TARGET_DIR="$CARGO_TARGET_DIR/clippy" cargo clippy --workspace --all-targets --quiet -- -D warnings
 ) >"$logs/clippy.log" 2>&1 &

@@ -18,6 +18,7 @@ pub mod invocation;
 pub mod ports;
 pub mod state;
 pub mod telemetry;
+#[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 
 pub use error::{Error, ErrorKind};

@@ -3,17 +3,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use gold_image::{Deps, GoldImageConfig, Invocation, handle};
 use halfhour::domain::image::{CLUSTER_TAG, MANAGED_TAG, RELEASE_TAG, db_snapshot_id};
-use halfhour::domain::{
-    ClusterName, Flag, GroupSnapshot, ImageInfo, ImageRequest, LaunchTemplateVersion, Millis,
-    RefreshRequest,
-};
-use halfhour::ports::{GroupInstances, Images, LaunchTemplates, ScalingGroup};
+use halfhour::domain::{ClusterName, Flag, Millis};
+use halfhour::testing::{CrashAfter, CrashPoint};
 use halfhour::{Error, ErrorKind, clock};
 use halfhour_tests::fixture::{LAUNCH_HOOK, TERMINATE_HOOK};
 use halfhour_tests::{Cluster, Emulator, Shape};
@@ -408,144 +403,6 @@ async fn duplicate_and_concurrent_bakes_make_one_image() {
     assert_eq!(created_images(&s.app), 1, "exactly one CreateImage");
 }
 
-/// Ports that fail — after doing the work — on the Nth mutating call: a crash between an AWS
-/// effect and its record, the hardest place to resume from.
-pub(crate) struct CrashAfter {
-    inner: Arc<Deps>,
-    crash_at: usize,
-    calls: AtomicUsize,
-}
-
-impl CrashAfter {
-    fn tick(&self) -> Result<(), Error> {
-        if self.calls.fetch_add(1, Ordering::SeqCst) + 1 == self.crash_at {
-            return Err(Error::Retryable {
-                operation: "crash",
-                message: "simulated crash after the call".into(),
-            });
-        }
-        Ok(())
-    }
-    fn crashed(&self) -> bool {
-        self.calls.load(Ordering::SeqCst) >= self.crash_at
-    }
-}
-
-#[async_trait]
-impl ScalingGroup for CrashAfter {
-    async fn describe_group(&self, name: &str) -> halfhour::error::Result<Option<GroupSnapshot>> {
-        self.inner.group.describe_group(name).await
-    }
-    async fn set_desired_capacity(&self, name: &str, desired: u32) -> halfhour::error::Result<()> {
-        self.inner.group.set_desired_capacity(name, desired).await?;
-        self.tick()
-    }
-}
-
-#[async_trait]
-impl GroupInstances for CrashAfter {
-    async fn protect_from_scale_in(
-        &self,
-        g: &str,
-        i: &str,
-        p: bool,
-    ) -> halfhour::error::Result<()> {
-        self.inner.instances.protect_from_scale_in(g, i, p).await?;
-        self.tick()
-    }
-    async fn enter_standby(&self, g: &str, i: &str) -> halfhour::error::Result<()> {
-        self.inner.instances.enter_standby(g, i).await?;
-        self.tick()
-    }
-    async fn exit_standby(&self, g: &str, i: &str) -> halfhour::error::Result<()> {
-        self.inner.instances.exit_standby(g, i).await?;
-        self.tick()
-    }
-    async fn start_instance_refresh(
-        &self,
-        g: &str,
-        r: &RefreshRequest,
-    ) -> halfhour::error::Result<String> {
-        let id = self.inner.instances.start_instance_refresh(g, r).await?;
-        self.tick().map(|()| id)
-    }
-    async fn refresh(
-        &self,
-        g: &str,
-        id: &str,
-    ) -> halfhour::error::Result<Option<halfhour::domain::RefreshView>> {
-        self.inner.instances.refresh(g, id).await
-    }
-    async fn set_launch_template_version(
-        &self,
-        g: &str,
-        t: &str,
-        v: i64,
-    ) -> halfhour::error::Result<()> {
-        self.inner
-            .instances
-            .set_launch_template_version(g, t, v)
-            .await?;
-        self.tick()
-    }
-    async fn rollback_instance_refresh(&self, g: &str) -> halfhour::error::Result<bool> {
-        let rolled = self.inner.instances.rollback_instance_refresh(g).await?;
-        self.tick().map(|()| rolled)
-    }
-}
-
-#[async_trait]
-impl Images for CrashAfter {
-    async fn create_image(&self, request: &ImageRequest) -> halfhour::error::Result<String> {
-        let id = self.inner.images.create_image(request).await?;
-        self.tick().map(|()| id)
-    }
-    async fn find_image_by_name(&self, name: &str) -> halfhour::error::Result<Option<ImageInfo>> {
-        self.inner.images.find_image_by_name(name).await
-    }
-    async fn describe_image(&self, id: &str) -> halfhour::error::Result<Option<ImageInfo>> {
-        self.inner.images.describe_image(id).await
-    }
-    async fn managed_images(&self, c: &ClusterName) -> halfhour::error::Result<Vec<ImageInfo>> {
-        self.inner.images.managed_images(c).await
-    }
-    async fn images_in_use(
-        &self,
-        ids: &[String],
-    ) -> halfhour::error::Result<std::collections::BTreeSet<String>> {
-        self.inner.images.images_in_use(ids).await
-    }
-    async fn deregister_with_snapshots(&self, image: &ImageInfo) -> halfhour::error::Result<()> {
-        self.inner.images.deregister_with_snapshots(image).await?;
-        self.tick()
-    }
-}
-
-#[async_trait]
-impl LaunchTemplates for CrashAfter {
-    async fn version(&self, t: &str, v: &str) -> halfhour::error::Result<LaunchTemplateVersion> {
-        self.inner.templates.version(t, v).await
-    }
-    async fn create_version(
-        &self,
-        t: &str,
-        source: i64,
-        image: &str,
-        d: &str,
-    ) -> halfhour::error::Result<i64> {
-        let n = self
-            .inner
-            .templates
-            .create_version(t, source, image, d)
-            .await?;
-        self.tick().map(|()| n)
-    }
-    async fn set_default_version(&self, t: &str, v: i64) -> halfhour::error::Result<()> {
-        self.inner.templates.set_default_version(t, v).await?;
-        self.tick()
-    }
-}
-
 #[tokio::test]
 async fn a_bake_interrupted_after_any_step_completes_on_re_drive() {
     let emulator = Emulator::shared();
@@ -556,22 +413,20 @@ async fn a_bake_interrupted_after_any_step_completes_on_re_drive() {
         let app = format!("bake-crash{crash_at}");
         let s = setup(&app, false, &[("HALFHOUR_BAKE_DB_SNAPSHOT", "false")]).await;
         three_in_service(&s).await;
-        let crash = Arc::new(CrashAfter {
-            inner: Arc::clone(&s.deps),
-            crash_at,
-            calls: AtomicUsize::new(0),
-        });
+        // Each port does its mutating call, then fails on the crash_at-th one counted across all
+        // four: a crash between an AWS effect and its record, the hardest place to resume from.
+        let crash = CrashPoint::after(crash_at);
         let crashing = Deps {
             core: halfhour::core::Core {
                 config: s.deps.config.clone(),
                 store: Arc::clone(&s.deps.store),
                 notifier: None,
             },
-            group: crash.clone(),
-            instances: crash.clone(),
-            images: crash.clone(),
+            group: CrashAfter::new(Arc::clone(&s.deps.group), &crash),
+            instances: CrashAfter::new(Arc::clone(&s.deps.instances), &crash),
+            images: CrashAfter::new(Arc::clone(&s.deps.images), &crash),
             statuses: Arc::clone(&s.deps.statuses),
-            templates: crash.clone(),
+            templates: CrashAfter::new(Arc::clone(&s.deps.templates), &crash),
             db: Arc::clone(&s.deps.db),
         };
         let mut outcome = handle(&bake_request(&s.cluster), &invocation("bake"), &crashing).await;

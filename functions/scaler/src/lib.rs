@@ -5,6 +5,8 @@
 
 mod apply;
 pub mod config;
+#[cfg(test)]
+mod handler_tests;
 pub mod input;
 mod notices;
 pub mod plan;

@@ -1,5 +1,5 @@
-//! In-memory fakes of the ports, for unit tests of handlers and plans. They follow the same
-//! domain rules as the real adapters; the emulator tests prove the adapters against AWS semantics.
+//! The state table in memory: leases, flags, documents and idempotency records with the same
+//! conditional-write rules as the DynamoDB store.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -222,31 +222,5 @@ impl Attempts for MemoryStateStore {
             t.attempts.remove(&(function.to_owned(), key.to_owned()));
             Ok(())
         })
-    }
-}
-
-/// A shipped event fixture (`events/<path>` at the repository root), parsed; for the
-/// functions' tests, which pass their `CARGO_MANIFEST_DIR`.
-pub fn event_fixture(manifest_dir: &str, path: &str) -> serde_json::Value {
-    let file = format!("{manifest_dir}/../../events/{path}");
-    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"))
-}
-
-/// A configuration lookup over fixed pairs, for `*Config::from_lookup` in tests.
-/// `base` with `extra` over it (a name in both reads as `extra` has it), as a config lookup.
-pub fn lookup_over<'a>(
-    base: &'a [(&'a str, &'a str)],
-    extra: &'a [(&'a str, &'a str)],
-) -> impl Fn(&str) -> Option<String> + Copy + 'a {
-    move |name| lookup(extra)(name).or_else(|| lookup(base)(name))
-}
-
-pub fn lookup<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + Copy + 'a {
-    move |name| {
-        pairs
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.to_string())
     }
 }
