@@ -8,6 +8,7 @@ use aws_sdk_route53::types::{
     AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet,
     ResourceRecordSetFailover, RrType,
 };
+use halfhour_tests::fixture::endpoint_check;
 use halfhour_tests::{Cluster, Emulator};
 
 fn plain(name: &str, ip: &str) -> ResourceRecordSet {
@@ -145,40 +146,6 @@ async fn change_batches_are_all_or_nothing_and_refuse_what_route53_refuses() {
     .await
     .unwrap_err();
     assert!(refused(&err).contains("already exists"), "{err:?}");
-}
-
-/// Create an endpoint check on `host:port/health` of `kind` (looking for `halfhour-healthy`
-/// when it matches strings); its id.
-pub(crate) async fn endpoint_check(
-    r53: &aws_sdk_route53::Client,
-    reference: &str,
-    kind: aws_sdk_route53::types::HealthCheckType,
-    host: &str,
-    port: i32,
-) -> String {
-    use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckType};
-    let string_match = matches!(
-        kind,
-        HealthCheckType::HttpStrMatch | HealthCheckType::HttpsStrMatch
-    );
-    r53.create_health_check()
-        .caller_reference(reference)
-        .health_check_config(
-            HealthCheckConfig::builder()
-                .r#type(kind)
-                .fully_qualified_domain_name(host)
-                .resource_path("/health")
-                .port(port)
-                .set_search_string(string_match.then(|| "halfhour-healthy".to_owned()))
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .health_check
-        .unwrap()
-        .id
 }
 
 async fn healthy(config: &aws_config::SdkConfig, id: &str) -> bool {

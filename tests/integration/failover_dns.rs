@@ -1,159 +1,19 @@
 //! The failover and database loops against the emulator: the gate, Route53's failover answer,
 //! the static page, DB windows, pin/unpin, a cold start mid-hold, bad input and dry run.
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use db_events::{DbEventsConfig, handle as handle_db};
-use failover::{Deps, FailoverConfig, Invocation, handle};
-use halfhour::domain::{Millis, parse_timestamp};
+use db_events::handle as handle_db;
+use failover::handle;
 use halfhour::{Error, ErrorKind};
+use halfhour_tests::Emulator;
 use halfhour_tests::fixture::{
     HEALTH_PATH, MAINTENANCE_PAGE, SITE_HEALTHY, reported_healthy, s3_client,
 };
-use halfhour_tests::{Cluster, Emulator};
+use halfhour_tests::loops::failover::{
+    HOLD_DOWN, actions, after, at, health_alarm, rds_event, setup, t0, visitors_get,
+};
 use serde_json::{Value, json};
-
-pub(crate) const HOLD_DOWN: u64 = 60;
-
-pub(crate) struct Setup {
-    /// The test's own calls (seeding, checking); the functions have theirs below.
-    pub(crate) config: aws_config::SdkConfig,
-    pub(crate) function_config: aws_config::SdkConfig,
-    pub(crate) db_events_config: aws_config::SdkConfig,
-    pub(crate) cluster: Cluster,
-    pub(crate) vars: HashMap<String, String>,
-    pub(crate) deps: Arc<Deps>,
-    pub(crate) app: String,
-    pub(crate) db_events_app: String,
-}
-
-impl Setup {
-    /// A fresh set of deps on the same table: what a cold start sees.
-    pub(crate) fn cold_start(&self) -> Deps {
-        let config =
-            FailoverConfig::from_lookup(|name| self.vars.get(name).cloned()).expect("valid config");
-        Deps::from_sdk(config, &self.function_config)
-    }
-
-    pub(crate) fn db_deps(&self) -> db_events::Deps {
-        let config =
-            DbEventsConfig::from_lookup(|name| self.vars.get(name).cloned()).expect("valid config");
-        db_events::Deps::from_sdk(config, &self.db_events_config)
-    }
-
-    pub(crate) fn answer(&self) -> String {
-        Emulator::shared().resolve(&self.cluster.hosted_zone_id, &self.cluster.record_name)
-    }
-}
-
-pub(crate) async fn setup(app: &str, extra: &[(&str, &str)]) -> Setup {
-    let emulator = Emulator::shared();
-    let (seed, cluster, topic) = crate::seeded_with_topic(app).await;
-    let mut vars: HashMap<String, String> = HashMap::from([
-        ("HALFHOUR_TABLE".into(), cluster.table.clone()),
-        ("HALFHOUR_CLUSTER".into(), cluster.name.clone()),
-        (
-            "HALFHOUR_HOSTED_ZONE_ID".into(),
-            cluster.hosted_zone_id.clone(),
-        ),
-        ("HALFHOUR_RECORD_NAME".into(), cluster.record_name.clone()),
-        (
-            "HALFHOUR_SITE_HEALTH_CHECK_ID".into(),
-            cluster.site_health_check_id.clone(),
-        ),
-        (
-            "HALFHOUR_GATE_HEALTH_CHECK_ID".into(),
-            cluster.gate_health_check_id.clone(),
-        ),
-        ("HALFHOUR_HOLD_DOWN_SECONDS".into(), HOLD_DOWN.to_string()),
-        (
-            "HALFHOUR_DB_INSTANCE_ID".into(),
-            cluster.db_instance_id.clone(),
-        ),
-        ("HALFHOUR_NOTIFY_TOPIC_ARN".into(), topic),
-        (
-            "HALFHOUR_STATIC_SITE_URL".into(),
-            emulator.site_url(&cluster.website_host()),
-        ),
-    ]);
-    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let (function_config, function_app) = emulator.function_sdk_config("failover", app).await;
-    let (db_events_config, db_events_app) = emulator.function_sdk_config("db-events", app).await;
-    let failover_config =
-        FailoverConfig::from_lookup(|name| vars.get(name).cloned()).expect("valid config");
-    let deps = Arc::new(Deps::from_sdk(failover_config, &function_config));
-    Setup {
-        config: seed,
-        function_config,
-        db_events_config,
-        cluster,
-        vars,
-        deps,
-        app: function_app,
-        db_events_app,
-    }
-}
-
-pub(crate) fn at(id: &str, now: Millis) -> Invocation {
-    Invocation {
-        request_id: id.into(),
-        now,
-        remaining: Duration::from_secs(30),
-    }
-}
-
-pub(crate) fn t0() -> Millis {
-    parse_timestamp("2026-11-27T15:00:00Z").expect("valid timestamp")
-}
-
-pub(crate) fn after(secs: u64) -> Millis {
-    t0().plus(Duration::from_secs(secs))
-}
-
-/// The site-health alarm's EventBridge shape (the function reads the check itself).
-pub(crate) fn health_alarm(state: &str) -> Value {
-    json!({
-        "version": "0", "id": "0f6a1c2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b", "detail-type": "CloudWatch Alarm State Change",
-        "source": "aws.cloudwatch", "account": "123456789012", "time": "2026-11-27T15:00:00Z", "region": "us-east-1",
-        "resources": ["arn:aws:cloudwatch:us-east-1:123456789012:alarm:prod-site-health"],
-        "detail": {"alarmName": "prod-site-health",
-                   "state": {"value": state, "reason": "Threshold Crossed", "timestamp": "2026-11-27T15:00:00.000+0000"},
-                   "previousState": {"value": "OK", "reason": "Threshold Crossed", "timestamp": "2026-11-27T14:00:00.000+0000"},
-                   "configuration": {"metrics": []}}
-    })
-}
-
-pub(crate) fn rds_event(db: &str, event_id: &str, message: &str) -> Value {
-    json!({
-        "version": "0", "id": format!("rds-{event_id}-{db}"), "detail-type": "RDS DB Instance Event", "source": "aws.rds",
-        "account": "123456789012", "time": "2026-11-27T15:00:00Z", "region": "us-east-1",
-        "resources": [format!("arn:aws:rds:us-east-1:123456789012:db:{db}")],
-        "detail": {"EventCategories": ["failover"], "SourceType": "DB_INSTANCE",
-                   "SourceArn": format!("arn:aws:rds:us-east-1:123456789012:db:{db}"), "Date": "2026-11-27T15:00:00.000Z",
-                   "Message": message, "SourceIdentifier": db, "EventID": event_id}
-    })
-}
-
-/// One delivery of `event` at `now` (the fault suites re-drive with it).
-pub(crate) async fn handle_at(
-    event: &Value,
-    id: String,
-    now: Millis,
-    deps: &Deps,
-) -> Result<failover::FailoverReport, halfhour::Error> {
-    handle(event, &at(&id, now), deps).await
-}
-
-pub(crate) fn actions(app: &str) -> Vec<String> {
-    Emulator::shared()
-        .requests(app)
-        .into_iter()
-        .filter(|r| r.mutating)
-        .map(|r| r.action)
-        .collect()
-}
 
 #[tokio::test]
 async fn fails_over_natively_holds_static_through_the_hold_down_then_fails_back() {
@@ -293,7 +153,7 @@ async fn a_redirecting_load_balancer_makes_the_site_check_unhealthy_and_dns_fail
         async move { reported_healthy(&config, &id).await.unwrap() }
     };
     assert!(!check(s.cluster.site_health_check_id.clone()).await);
-    let old_shape = crate::emulator_route53::endpoint_check(
+    let old_shape = halfhour_tests::fixture::endpoint_check(
         &r53,
         "fo-redirect-old-shape",
         aws_sdk_route53::types::HealthCheckType::Http,
@@ -452,15 +312,6 @@ async fn a_static_side_visitors_cannot_read_is_a_clear_error() {
         message.contains("get HTTP 403") && message.contains("public S3 website"),
         "{message}"
     );
-}
-
-/// What a visitor's browser gets from the static side, as the failover function reads it.
-pub(crate) async fn visitors_get(s: &Setup) -> halfhour::ports::WebAnswer {
-    use halfhour::ports::Web;
-    halfhour::aws::web::HttpsWeb::default()
-        .get(&s.vars["HALFHOUR_STATIC_SITE_URL"])
-        .await
-        .expect("the emulator answers for the static site")
 }
 
 /// The RDS user guide's own failover event: `SourceIdentifier` as `rds:<name>`, here without an

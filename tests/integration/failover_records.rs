@@ -11,28 +11,8 @@ use aws_sdk_route53::types::{
 use halfhour_tests::Emulator;
 use serde_json::{Value, json};
 
-use crate::failover_dns::{Setup, at, setup, t0};
-
-/// The CloudFormation request for the stack's `Custom::FailoverRecords`, answered at `key`.
-pub(crate) fn records_request(s: &Setup, request_type: &str, key: &str) -> Value {
-    let mut request = halfhour_tests::emulator::event("failover/deploy-records.json");
-    request["RequestType"] = json!(request_type);
-    request["ResponseURL"] = json!(format!(
-        "{}/_halfhour/cfn-response/{key}",
-        Emulator::shared().endpoint
-    ));
-    if request_type != "Create" {
-        request["PhysicalResourceId"] = json!(s.cluster.record_name);
-    }
-    let properties = &mut request["ResourceProperties"];
-    properties["RecordName"] = json!(s.cluster.record_name);
-    properties["LoadBalancerDnsName"] = json!(s.cluster.load_balancer_dns);
-    if request_type == "Update" {
-        // CloudFormation sends an update the properties it had too (crpg-ref-requests.html).
-        request["OldResourceProperties"] = request["ResourceProperties"].clone();
-    }
-    request
-}
+use halfhour_tests::loops::failover::records_request;
+use halfhour_tests::loops::failover::{Setup, at, setup, t0};
 
 async fn deliver(s: &Setup, request_type: &str, key: &str) -> Value {
     let request = records_request(s, request_type, key);
@@ -336,7 +316,7 @@ async fn a_dual_stack_sites_aaaa_is_withdrawn_while_static_and_put_back_after() 
     // The site fails: DNS serves the static page, and the AAAA is withdrawn with it.
     emulator.set_health_check_status(&s.cluster.site_health_check_id, false);
     let down = failover::handle(
-        &crate::failover_dns::health_alarm("ALARM"),
+        &halfhour_tests::loops::failover::health_alarm("ALARM"),
         &at("down", t0()),
         &s.deps,
     )
@@ -347,7 +327,7 @@ async fn a_dual_stack_sites_aaaa_is_withdrawn_while_static_and_put_back_after() 
     assert_eq!(ipv6().await, 0, "no IPv6 answer while the site is static");
     // A duplicate delivery changes nothing twice.
     failover::handle(
-        &crate::failover_dns::health_alarm("ALARM"),
+        &halfhour_tests::loops::failover::health_alarm("ALARM"),
         &at("down-again", t0()),
         &s.deps,
     )
@@ -358,14 +338,18 @@ async fn a_dual_stack_sites_aaaa_is_withdrawn_while_static_and_put_back_after() 
     // Healthy for the hold-down: back to the load balancer, AAAA and all.
     emulator.set_health_check_status(&s.cluster.site_health_check_id, true);
     let tick = json!({"action": "reconcile"});
-    failover::handle(&tick, &at("up", crate::failover_dns::after(10)), &s.deps)
-        .await
-        .unwrap();
+    failover::handle(
+        &tick,
+        &at("up", halfhour_tests::loops::failover::after(10)),
+        &s.deps,
+    )
+    .await
+    .unwrap();
     let back = failover::handle(
         &tick,
         &at(
             "back",
-            crate::failover_dns::after(10 + crate::failover_dns::HOLD_DOWN),
+            halfhour_tests::loops::failover::after(10 + halfhour_tests::loops::failover::HOLD_DOWN),
         ),
         &s.deps,
     )
@@ -378,7 +362,7 @@ async fn a_dual_stack_sites_aaaa_is_withdrawn_while_static_and_put_back_after() 
     emulator.set_health_check_status(&s.cluster.site_health_check_id, false);
     failover::handle(
         &tick,
-        &at("down-2", crate::failover_dns::after(4000)),
+        &at("down-2", halfhour_tests::loops::failover::after(4000)),
         &s.deps,
     )
     .await
@@ -558,7 +542,7 @@ async fn behind_cloudfront_a_dual_stack_sites_aaaa_fails_over_too() {
     assert_eq!(ipv6()["target"], json!(domain));
     let mark = emulator.request_mark(&s.app);
     let down = failover::handle(
-        &crate::failover_dns::health_alarm("ALARM"),
+        &halfhour_tests::loops::failover::health_alarm("ALARM"),
         &at("cf-down", t0()),
         &s.deps,
     )

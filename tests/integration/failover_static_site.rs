@@ -11,8 +11,10 @@ use halfhour_tests::Emulator;
 use halfhour_tests::fixture::{HEALTH_PATH, MAINTENANCE_PAGE, s3_client};
 use serde_json::json;
 
-use crate::failover_dns::{HOLD_DOWN, after, at, handle_at, health_alarm, setup, t0, visitors_get};
-use crate::failover_records::records_request;
+use halfhour_tests::loops::failover::records_request;
+use halfhour_tests::loops::failover::{
+    HOLD_DOWN, after, at, handle_at, health_alarm, setup, t0, visitors_get,
+};
 
 const OPERATORS_PAGE: &str =
     "<html><body><h1>Shop closed for maintenance</h1><p>Back at 14:00.</p></body></html>";
@@ -167,7 +169,7 @@ async fn behind_cloudfront_the_outage_is_a_503_page_with_retry_after_from_a_priv
 
 /// The failover function's deps for CloudFront mode: the same cluster, the static side read
 /// through the distribution.
-fn setup_with(seeded: &crate::failover_dns::Setup, domain: &str) -> failover::Deps {
+fn setup_with(seeded: &halfhour_tests::loops::failover::Setup, domain: &str) -> failover::Deps {
     let mut vars = seeded.vars.clone();
     vars.insert("HALFHOUR_STATIC_SITE_MODE".into(), "cloudfront".into());
     vars.insert(

@@ -12,7 +12,7 @@ use halfhour::domain::{ClusterName, Flag};
 use halfhour_tests::Emulator;
 use serde_json::{Value, json};
 
-use crate::gold_image_bake::{
+use halfhour_tests::loops::gold_image::{
     Setup, actions, ami_event, bake_request, bake_to_rollout, default_image, gold_config,
     invocation, serving, setup, three_in_service, tick_until_finished,
 };
@@ -212,10 +212,10 @@ async fn a_good_image_passes_the_canary_and_completes() {
     assert_eq!(second.kind(), halfhour::ErrorKind::Conflict, "{second}");
     assert_eq!(actions(&s.app, "CreateImage").len(), images_before);
     let reconciler =
-        crate::operator_switches::reconciler_for(&s.cluster, "canary-good", false).await;
+        halfhour_tests::loops::reconciler::reconciler_for(&s.cluster, "canary-good", false).await;
     let status = reconciler::handle(
         &json!({"action": "status"}),
-        &crate::operator_switches::at("status", clock::now()),
+        &halfhour_tests::loops::reconciler::at("status", clock::now()),
         &reconciler,
     )
     .await
@@ -297,8 +297,8 @@ async fn scale_in_decision(s: &Setup) -> Value {
         .await
         .expect("desired");
     let outcome = scaler::handle(
-        &crate::scaling_alarms::alarm_event("cpu-low", "ALARM", now),
-        &crate::scaling_alarms::invocation("cpu-low", now),
+        &halfhour_tests::loops::scaling::alarm_event("cpu-low", "ALARM", now),
+        &halfhour_tests::loops::scaling::invocation("cpu-low", now),
         &deps,
     )
     .await
@@ -383,7 +383,7 @@ async fn an_alarm_during_the_canary_bake_rolls_it_back_and_the_image_is_never_ro
 #[tokio::test]
 async fn a_fail_over_during_the_canary_rolls_it_back() {
     let emulator = Emulator::shared();
-    let dns = crate::failover_dns::setup("canary-failover", &[]).await;
+    let dns = halfhour_tests::loops::failover::setup("canary-failover", &[]).await;
     let s = gold_on(
         &dns.config,
         &dns.cluster,
@@ -399,8 +399,8 @@ async fn a_fail_over_during_the_canary_rolls_it_back() {
     // records it.
     emulator.set_health_check_status(&s.cluster.site_health_check_id, false);
     failover::handle(
-        &crate::failover_dns::health_alarm("ALARM"),
-        &crate::failover_dns::at("down", clock::now()),
+        &halfhour_tests::loops::failover::health_alarm("ALARM"),
+        &halfhour_tests::loops::failover::at("down", clock::now()),
         &dns.deps,
     )
     .await
@@ -431,7 +431,7 @@ async fn a_fail_over_during_the_canary_rolls_it_back() {
 #[tokio::test]
 async fn a_broken_image_is_caught_at_the_canary_and_the_previous_image_keeps_serving() {
     let emulator = Emulator::shared();
-    let ls = crate::lifecycle_hooks::setup("canary-broken", &[]).await;
+    let ls = halfhour_tests::loops::lifecycle::setup("canary-broken", &[]).await;
     let topic =
         halfhour_tests::fixture::create_topic(&ls.config, &format!("{}-gold", ls.cluster.name))
             .await
@@ -441,7 +441,7 @@ async fn a_broken_image_is_caught_at_the_canary_and_the_previous_image_keeps_ser
     let (image, _) = bake_to_rollout(&s).await;
     emulator.set_image_probe(&image, false);
 
-    let mut t = crate::lifecycle_hooks::event_time();
+    let mut t = halfhour_tests::loops::lifecycle::event_time();
     let mut fewest = serving(&s).await;
     let mut finished = None;
     for round in 0..12 {
@@ -459,7 +459,7 @@ async fn a_broken_image_is_caught_at_the_canary_and_the_previous_image_keeps_ser
         for look in ["see", "judge"] {
             lifecycle::handle(
                 &json!({"action": "reconcile"}),
-                &crate::lifecycle_hooks::at(&format!("{look}-{round}"), t),
+                &halfhour_tests::loops::lifecycle::at(&format!("{look}-{round}"), t),
                 &ls.deps,
             )
             .await
@@ -479,7 +479,7 @@ async fn a_broken_image_is_caught_at_the_canary_and_the_previous_image_keeps_ser
         "{steps:?}"
     );
     assert_eq!(
-        crate::lifecycle_hooks::calls(&ls.app, "RollbackInstanceRefresh").len(),
+        halfhour_tests::loops::lifecycle::calls(&ls.app, "RollbackInstanceRefresh").len(),
         1,
         "the breaker rolled the refresh back"
     );

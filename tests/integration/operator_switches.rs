@@ -8,59 +8,12 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use halfhour::ErrorKind;
-use halfhour::domain::Millis;
 use halfhour_tests::{Cluster, Emulator};
 use serde_json::{Value, json};
 
-use crate::reliability_adversarial_hour::loops;
-use crate::{failover_dns, gold_image_bake, lifecycle_hooks, scaling_alarms};
-
-pub(crate) fn at(id: &str, now: Millis) -> halfhour::invocation::Invocation {
-    halfhour::invocation::Invocation {
-        request_id: id.into(),
-        now,
-        remaining: Duration::from_secs(60),
-    }
-}
-
-/// The reconciler of `cluster`, fanning out to five declared (emulated) loop functions.
-pub(crate) async fn reconciler_for(
-    cluster: &Cluster,
-    app: &str,
-    dry_run: bool,
-) -> reconciler::Deps {
-    let functions: Vec<String> = ["gold-image", "scaler", "lifecycle", "failover"]
-        .iter()
-        .map(|name| {
-            let function = format!("{app}-{name}");
-            Emulator::shared().declare_function(&function);
-            function
-        })
-        .collect();
-    let topic = halfhour_tests::fixture::create_topic(
-        &Emulator::shared().sdk_config(&format!("{app}-seed")).await,
-        &format!("{}-switches", cluster.name),
-    )
-    .await
-    .unwrap();
-    let vars = [
-        ("HALFHOUR_TABLE", cluster.table.clone()),
-        ("HALFHOUR_CLUSTER", cluster.name.clone()),
-        ("HALFHOUR_RECONCILE_FUNCTIONS", functions.join(",")),
-        ("HALFHOUR_NOTIFY_TOPIC_ARN", topic),
-        ("DRY_RUN", dry_run.to_string()),
-    ];
-    let config = reconciler::ReconcilerConfig::from_lookup(|name| {
-        vars.iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.clone())
-    })
-    .unwrap();
-    let (sdk, _) = Emulator::shared()
-        .function_sdk_config("reconciler", app)
-        .await;
-    reconciler::Deps::from_sdk(config, &sdk)
-}
+use halfhour_tests::loops;
+use halfhour_tests::loops::every::every_loop;
+use halfhour_tests::loops::reconciler::{at, reconciler_for};
 
 async fn desired(config: &aws_config::SdkConfig, cluster: &Cluster) -> i32 {
     cluster.desired_capacity(config).await.unwrap()
@@ -99,9 +52,9 @@ fn cluster_calls(app: &str, skip: usize) -> Vec<String> {
 async fn pause_stops_every_loop_keeps_launches_flowing_and_resume_restores() {
     let emulator = Emulator::shared();
     let app = "switch-pause";
-    let (cluster, seed, loops) = loops(app).await;
+    let (cluster, seed, loops) = every_loop(app).await;
     let reconciler = reconciler_for(&cluster, app, false).await;
-    let t0 = failover_dns::t0();
+    let t0 = loops::failover::t0();
     let later = |secs: u64| t0.plus(Duration::from_secs(secs));
     let resolve = || emulator.resolve(&cluster.hosted_zone_id, &cluster.record_name);
 
@@ -142,7 +95,7 @@ async fn pause_stops_every_loop_keeps_launches_flowing_and_resume_restores() {
 
     // Scaling: a CPU storm changes nothing.
     for n in 0..3 {
-        let event = scaling_alarms::alarm_event("cpu-high", "ALARM", later(10 + n));
+        let event = loops::scaling::alarm_event("cpu-high", "ALARM", later(10 + n));
         let outcome = scaler::handle(
             &event,
             &at(&format!("cpu-{n}"), later(10 + n)),
@@ -169,7 +122,7 @@ async fn pause_stops_every_loop_keeps_launches_flowing_and_resume_restores() {
         .unwrap();
     let launched = cluster.instances_in(&seed, "Pending:Wait").await.unwrap();
     assert_eq!(launched.len(), 1);
-    for event in lifecycle_hooks::waiting_actions_of(&cluster.asg_name) {
+    for event in loops::lifecycle::waiting_actions_of(&cluster.asg_name) {
         let outcomes = lifecycle::handle(&event, &at("launch", later(20)), &loops.lifecycle)
             .await
             .unwrap();
@@ -197,7 +150,7 @@ async fn pause_stops_every_loop_keeps_launches_flowing_and_resume_restores() {
         .await
         .unwrap();
     assert_eq!(leaving.len(), 1);
-    for event in lifecycle_hooks::waiting_actions_of(&cluster.asg_name) {
+    for event in loops::lifecycle::waiting_actions_of(&cluster.asg_name) {
         let outcomes = lifecycle::handle(&event, &at("leave", later(25)), &loops.lifecycle)
             .await
             .unwrap();
@@ -214,7 +167,7 @@ async fn pause_stops_every_loop_keeps_launches_flowing_and_resume_restores() {
 
     // Failover: DNS is handed back to Route53's own health check (the gate follows the site).
     let report = failover::handle(
-        &failover_dns::health_alarm("ALARM"),
+        &loops::failover::health_alarm("ALARM"),
         &at("fo-1", later(30)),
         &loops.failover,
     )
@@ -230,7 +183,7 @@ async fn pause_stops_every_loop_keeps_launches_flowing_and_resume_restores() {
 
     // Gold image: no bake starts.
     let refused = gold_image::handle(
-        &gold_image_bake::bake_request(&cluster),
+        &loops::gold_image::bake_request(&cluster),
         &at("bake", later(40)),
         &loops.gold,
     )
@@ -241,7 +194,7 @@ async fn pause_stops_every_loop_keeps_launches_flowing_and_resume_restores() {
 
     // Database: it only records windows the others respect, so it runs on while paused.
     let window = db_events::handle(
-        &failover_dns::rds_event(
+        &loops::failover::rds_event(
             &cluster.db_instance_id,
             "RDS-EVENT-0013",
             "Multi-AZ instance failover started.",
@@ -253,7 +206,7 @@ async fn pause_stops_every_loop_keeps_launches_flowing_and_resume_restores() {
     .unwrap();
     assert_eq!(window.action, "open_window");
     let closing = db_events::handle(
-        &failover_dns::rds_event(
+        &loops::failover::rds_event(
             &cluster.db_instance_id,
             "RDS-EVENT-0015",
             "Multi-AZ instance failover completed.",
@@ -358,14 +311,14 @@ async fn pause_stops_every_loop_keeps_launches_flowing_and_resume_restores() {
     .await
     .unwrap();
     assert_eq!(resumed["paused"], json!(false));
-    let event = scaling_alarms::alarm_event("cpu-high", "ALARM", later(80));
+    let event = loops::scaling::alarm_event("cpu-high", "ALARM", later(80));
     let outcome = scaler::handle(&event, &at("cpu-after", later(80)), &loops.scaler)
         .await
         .unwrap();
     assert_eq!(outcome.desired, Some((desired_before + 2) as u32));
     emulator.set_health_check_status(&cluster.site_health_check_id, false);
     let failed_over = failover::handle(
-        &failover_dns::health_alarm("ALARM"),
+        &loops::failover::health_alarm("ALARM"),
         &at("fo-2", later(190)),
         &loops.failover,
     )
@@ -391,11 +344,11 @@ async fn pause_stops_every_loop_keeps_launches_flowing_and_resume_restores() {
 
 #[tokio::test]
 async fn pin_primary_holds_the_load_balancer_through_an_outage() {
-    let s = failover_dns::setup("switch-pin-primary", &[]).await;
+    let s = loops::failover::setup("switch-pin-primary", &[]).await;
     let emulator = Emulator::shared();
     let pinned = failover::handle(
         &json!({"action": "pin-primary", "cluster": s.cluster.name}),
-        &at("pin", failover_dns::t0()),
+        &at("pin", loops::failover::t0()),
         &s.deps,
     )
     .await
@@ -407,8 +360,8 @@ async fn pin_primary_holds_the_load_balancer_through_an_outage() {
     emulator.set_health_check_status(&s.cluster.site_health_check_id, false);
     for (n, secs) in [10u64, 600, 3600].into_iter().enumerate() {
         let report = failover::handle(
-            &failover_dns::health_alarm("ALARM"),
-            &at(&format!("alarm-{n}"), failover_dns::after(secs)),
+            &loops::failover::health_alarm("ALARM"),
+            &at(&format!("alarm-{n}"), loops::failover::after(secs)),
             &s.deps,
         )
         .await
@@ -425,7 +378,7 @@ async fn pin_primary_holds_the_load_balancer_through_an_outage() {
     }
     let unpinned = failover::handle(
         &json!({"action": "unpin"}),
-        &at("unpin", failover_dns::after(3700)),
+        &at("unpin", loops::failover::after(3700)),
         &s.deps,
     )
     .await
@@ -440,13 +393,13 @@ async fn pin_primary_holds_the_load_balancer_through_an_outage() {
 
 #[tokio::test]
 async fn cancel_puts_the_reference_back_and_rolls_out_nothing() {
-    let s = gold_image_bake::setup("switch-cancel", false, &[]).await;
-    gold_image_bake::three_in_service(&s).await;
-    let version_before = gold_image_bake::group_version(&s).await;
-    let image_before = gold_image_bake::default_image(&s).await;
+    let s = loops::gold_image::setup("switch-cancel", false, &[]).await;
+    loops::gold_image::three_in_service(&s).await;
+    let version_before = loops::gold_image::group_version(&s).await;
+    let image_before = loops::gold_image::default_image(&s).await;
     let started = gold_image::handle(
-        &gold_image_bake::bake_request(&s.cluster),
-        &gold_image_bake::invocation("bake"),
+        &loops::gold_image::bake_request(&s.cluster),
+        &loops::gold_image::invocation("bake"),
         &s.deps,
     )
     .await
@@ -458,13 +411,13 @@ async fn cancel_puts_the_reference_back_and_rolls_out_nothing() {
         started.steps
     );
     assert_eq!(
-        gold_image_bake::in_standby(&s).await,
+        loops::gold_image::in_standby(&s).await,
         vec![reference.clone()]
     );
 
     let cancelled = gold_image::handle(
         &json!({"action": "cancel", "cluster": s.cluster.name}),
-        &gold_image_bake::invocation("cancel"),
+        &loops::gold_image::invocation("cancel"),
         &s.deps,
     )
     .await
@@ -491,10 +444,10 @@ async fn cancel_puts_the_reference_back_and_rolls_out_nothing() {
         Some("InService")
     );
     assert_eq!(back.protected_from_scale_in(), Some(false));
-    assert_eq!(gold_image_bake::group_version(&s).await, version_before);
-    assert_eq!(gold_image_bake::default_image(&s).await, image_before);
-    assert!(gold_image_bake::actions(&s.app, "StartInstanceRefresh").is_empty());
-    assert!(gold_image_bake::actions(&s.app, "CreateLaunchTemplateVersion").is_empty());
+    assert_eq!(loops::gold_image::group_version(&s).await, version_before);
+    assert_eq!(loops::gold_image::default_image(&s).await, image_before);
+    assert!(loops::gold_image::actions(&s.app, "StartInstanceRefresh").is_empty());
+    assert!(loops::gold_image::actions(&s.app, "CreateLaunchTemplateVersion").is_empty());
     let flags = s
         .deps
         .store
@@ -506,15 +459,15 @@ async fn cancel_puts_the_reference_back_and_rolls_out_nothing() {
     // Nothing left to cancel: a typed refusal, and a new bake may start.
     let again = gold_image::handle(
         &json!({"action": "cancel"}),
-        &gold_image_bake::invocation("cancel-2"),
+        &loops::gold_image::invocation("cancel-2"),
         &s.deps,
     )
     .await
     .unwrap_err();
     assert_eq!(again.kind(), ErrorKind::BadEvent);
     gold_image::handle(
-        &gold_image_bake::bake_request(&s.cluster),
-        &gold_image_bake::invocation("bake-2"),
+        &loops::gold_image::bake_request(&s.cluster),
+        &loops::gold_image::invocation("bake-2"),
         &s.deps,
     )
     .await
@@ -522,11 +475,11 @@ async fn cancel_puts_the_reference_back_and_rolls_out_nothing() {
 }
 
 /// Deliver `instance`'s lifecycle event: observe mode answers it CONTINUE, unheld.
-async fn answered_at_once(s: &lifecycle_hooks::Setup, instance: &str) {
-    let event = lifecycle_hooks::lifecycle_event(s, instance);
+async fn answered_at_once(s: &loops::lifecycle::Setup, instance: &str) {
+    let event = loops::lifecycle::lifecycle_event(s, instance);
     let outcomes = lifecycle::handle(
         &event,
-        &lifecycle_hooks::at(instance, lifecycle_hooks::event_time()),
+        &loops::lifecycle::at(instance, loops::lifecycle::event_time()),
         &s.deps,
     )
     .await
@@ -540,9 +493,9 @@ async fn answered_at_once(s: &lifecycle_hooks::Setup, instance: &str) {
 #[tokio::test]
 async fn observe_mode_lets_launches_and_terminations_go_at_once_and_writes_nothing() {
     let emulator = Emulator::shared();
-    let s = lifecycle_hooks::setup("switch-observe", &[("DRY_RUN", "true")]).await;
+    let s = loops::lifecycle::setup("switch-observe", &[("DRY_RUN", "true")]).await;
     emulator.set_group_probe(&s.cluster.asg_name, false);
-    let launched = lifecycle_hooks::launch_one(&s).await;
+    let launched = loops::lifecycle::launch_one(&s).await;
     answered_at_once(&s, &launched).await;
     assert!(
         s.cluster
@@ -552,7 +505,7 @@ async fn observe_mode_lets_launches_and_terminations_go_at_once_and_writes_nothi
             .contains(&launched),
         "in service at once, not after the heartbeat"
     );
-    lifecycle_hooks::set_desired(&s, 2).await;
+    loops::lifecycle::set_desired(&s, 2).await;
     let leaving = s
         .cluster
         .instances_in(&s.config, "Terminating:Wait")
@@ -588,7 +541,7 @@ async fn a_pause_during_a_trial_holds_after_the_trial() {
         .await;
     let cluster = Cluster::seed(&seed).await.unwrap();
     let trial = reconciler_for(&cluster, "switch-trial-pause", true).await;
-    let t0 = failover_dns::t0();
+    let t0 = loops::failover::t0();
     let paused = reconciler::handle(
         &json!({"action": "pause", "reason": "trial"}),
         &at("pause", t0),
@@ -621,7 +574,7 @@ async fn a_flapping_kill_switch_is_summarised_not_repeated() {
     let seed = Emulator::shared().sdk_config("switch-flap-seed").await;
     let cluster = Cluster::seed(&seed).await.unwrap();
     let deps = reconciler_for(&cluster, "switch-flap", false).await;
-    let t0 = failover_dns::t0();
+    let t0 = loops::failover::t0();
     let minute = Duration::from_secs(60);
     for (i, action) in ["pause", "resume", "pause", "resume"].iter().enumerate() {
         let now = t0.plus(minute * u32::try_from(i).unwrap());

@@ -8,7 +8,7 @@
 // Suite helpers too: an unwrap that fails is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use halfhour::Error;
@@ -16,21 +16,12 @@ use halfhour::domain::{Millis, parse_timestamp};
 use halfhour_tests::{Cluster, Emulator};
 use serde_json::{Value, json};
 
-use crate::reliability_faults::retried;
-use crate::{failover_dns, gold_image_bake, lifecycle_hooks, scaling_alarms};
+use halfhour_tests::faults::retried;
+use halfhour_tests::loops;
+use halfhour_tests::loops::every::{FLIP_BUDGET, every_loop};
 
 const STEP: u64 = 10;
 const HOUR: u64 = 3600;
-const FLIP_BUDGET: usize = 4;
-
-pub(crate) struct Loops {
-    pub(crate) scaler: scaler::Deps,
-    pub(crate) lifecycle: lifecycle::Deps,
-    pub(crate) failover: failover::Deps,
-    pub(crate) db: db_events::Deps,
-    pub(crate) gold: gold_image::Deps,
-}
-
 /// xorshift64*: a seeded, dependency-free source of the hour's randomness.
 struct Rng(u64);
 
@@ -41,61 +32,6 @@ impl Rng {
         self.0 ^= self.0 >> 27;
         (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64 <= p
     }
-}
-
-/// Every loop's function on one seeded cluster, each with its own app name (`<function>.<app>`).
-pub(crate) async fn loops(app: &str) -> (Cluster, aws_config::SdkConfig, Loops) {
-    let emulator = Emulator::shared();
-    let (seed, cluster, topic) = crate::seeded_with_topic(app).await;
-    let vars: HashMap<&str, String> = HashMap::from([
-        ("HALFHOUR_TABLE", cluster.table.clone()),
-        ("HALFHOUR_CLUSTER", cluster.name.clone()),
-        ("HALFHOUR_ASG_NAME", cluster.asg_name.clone()),
-        ("HALFHOUR_SCALING_ALARMS", "cpu-high=+2,cpu-low=-1".into()),
-        ("HALFHOUR_HOSTED_ZONE_ID", cluster.hosted_zone_id.clone()),
-        ("HALFHOUR_RECORD_NAME", cluster.record_name.clone()),
-        (
-            "HALFHOUR_SITE_HEALTH_CHECK_ID",
-            cluster.site_health_check_id.clone(),
-        ),
-        (
-            "HALFHOUR_GATE_HEALTH_CHECK_ID",
-            cluster.gate_health_check_id.clone(),
-        ),
-        ("HALFHOUR_FLIP_BUDGET", FLIP_BUDGET.to_string()),
-        ("HALFHOUR_DB_INSTANCE_ID", cluster.db_instance_id.clone()),
-        ("HALFHOUR_NOTIFY_TOPIC_ARN", topic),
-        ("HALFHOUR_READINESS_BUDGET_SECONDS", "60".into()),
-        (
-            "HALFHOUR_STATIC_SITE_URL",
-            emulator.site_url(&cluster.website_host()),
-        ),
-    ]);
-    let lookup = |name: &str| vars.get(name).cloned();
-    let config = |function: &'static str| emulator.function_sdk_config(function, app);
-    let loops = Loops {
-        scaler: scaler::Deps::from_sdk(
-            scaler::ScalerConfig::from_lookup(lookup).unwrap(),
-            &config("scaler").await.0,
-        ),
-        lifecycle: lifecycle::Deps::from_sdk(
-            lifecycle::LifecycleConfig::from_lookup(lookup).unwrap(),
-            &config("lifecycle").await.0,
-        ),
-        failover: failover::Deps::from_sdk(
-            failover::FailoverConfig::from_lookup(lookup).unwrap(),
-            &config("failover").await.0,
-        ),
-        db: db_events::Deps::from_sdk(
-            db_events::DbEventsConfig::from_lookup(lookup).unwrap(),
-            &config("db-events").await.0,
-        ),
-        gold: gold_image::Deps::from_sdk(
-            gold_image::GoldImageConfig::from_lookup(lookup).unwrap(),
-            &config("gold-image").await.0,
-        ),
-    };
-    (cluster, seed, loops)
 }
 
 /// Errors Lambda would retry are fine mid-storm (the next delivery or tick re-derives);
@@ -156,7 +92,7 @@ async fn images_in_use(config: &aws_config::SdkConfig, cluster: &Cluster) -> BTr
 async fn adversarial_hour(seed: u64) {
     let emulator = Emulator::shared();
     let app = format!("hour{seed}");
-    let (cluster, config, loops) = loops(&app).await;
+    let (cluster, config, loops) = every_loop(&app).await;
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let t0 = parse_timestamp("2026-11-27T14:00:00Z").unwrap();
     let at = |t: u64| t0.plus(Duration::from_secs(t));
@@ -179,7 +115,7 @@ async fn adversarial_hour(seed: u64) {
             healthy = !healthy;
             health_changes += 1;
             emulator.set_health_check_status(&cluster.site_health_check_id, healthy);
-            let alarm = failover_dns::health_alarm(if healthy { "OK" } else { "ALARM" });
+            let alarm = loops::failover::health_alarm(if healthy { "OK" } else { "ALARM" });
             tolerate(
                 "site alarm",
                 failover::handle(&alarm, &invocation(now, id("alarm")), &loops.failover).await,
@@ -189,7 +125,7 @@ async fn adversarial_hour(seed: u64) {
         let storm = (600..1800).contains(&t) && t % 120 == 0;
         let calm = (2100..3000).contains(&t) && t % 180 == 0;
         if storm || calm {
-            let event = scaling_alarms::alarm_event(
+            let event = loops::scaling::alarm_event(
                 if storm { "cpu-high" } else { "cpu-low" },
                 "ALARM",
                 now,
@@ -205,8 +141,11 @@ async fn adversarial_hour(seed: u64) {
         // The database fails over for two minutes.
         for (when, event_id) in [(1200, "RDS-EVENT-0013"), (1320, "RDS-EVENT-0015")] {
             if t == when {
-                let event =
-                    failover_dns::rds_event(&cluster.db_instance_id, event_id, "Multi-AZ failover");
+                let event = loops::failover::rds_event(
+                    &cluster.db_instance_id,
+                    event_id,
+                    "Multi-AZ failover",
+                );
                 tolerate(
                     "rds",
                     db_events::handle(&event, &invocation(now, id("rds")), &loops.db).await,
@@ -220,7 +159,7 @@ async fn adversarial_hour(seed: u64) {
         // A gold-image bake once the site is steady; its AMI becomes available five minutes later.
         if t == 3000 {
             let report = gold_image::handle(
-                &gold_image_bake::bake_request(&cluster),
+                &loops::gold_image::bake_request(&cluster),
                 &invocation(now, id("bake")),
                 &loops.gold,
             )
@@ -231,14 +170,14 @@ async fn adversarial_hour(seed: u64) {
             && let Some(image) = &bake_image
         {
             emulator.set_image_state(image, "available");
-            let event = gold_image_bake::ami_event(image, "available");
+            let event = loops::gold_image::ami_event(image, "available");
             tolerate(
                 "ami",
                 gold_image::handle(&event, &invocation(now, id("ami")), &loops.gold).await,
             );
         }
         // ASG → EventBridge is best-effort: a quarter of the lifecycle events never arrive.
-        for event in lifecycle_hooks::waiting_actions_of(&cluster.asg_name) {
+        for event in loops::lifecycle::waiting_actions_of(&cluster.asg_name) {
             if rng.chance(0.25) {
                 lifecycle_lost += 1;
             } else {
@@ -315,7 +254,7 @@ async fn adversarial_hour(seed: u64) {
         Some("PRIMARY"),
         "seed {seed}: back on the site"
     );
-    let stuck: Vec<Value> = lifecycle_hooks::waiting_actions_of(&cluster.asg_name);
+    let stuck: Vec<Value> = loops::lifecycle::waiting_actions_of(&cluster.asg_name);
     assert!(
         stuck.is_empty(),
         "seed {seed}: instances still waiting on a hook: {stuck:?}"

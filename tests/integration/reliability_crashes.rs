@@ -15,8 +15,8 @@ use halfhour::ports::StateStore;
 use halfhour_tests::Emulator;
 use serde_json::json;
 
-use crate::reliability_faults::{effects, redriven, retried};
-use crate::{failover_dns, lifecycle_hooks, scaling_alarms};
+use halfhour_tests::faults::{effects, redriven, retried};
+use halfhour_tests::loops;
 
 fn mutating_calls(app: &str) -> usize {
     Emulator::shared().mutating_requests(app).len()
@@ -47,10 +47,10 @@ async fn only_the_killed_lease(
 #[tokio::test]
 async fn a_scale_out_killed_at_any_call_converges_on_re_drive() {
     let emulator = Emulator::shared();
-    let probe = scaling_alarms::setup("crash-scale-probe", false).await;
+    let probe = loops::scaling::setup("crash-scale-probe", false).await;
     let now = halfhour::clock::now();
-    let event = scaling_alarms::alarm_event("cpu-high", "ALARM", now);
-    scaling_alarms::handle_at(&event, "r".into(), now, &probe.deps)
+    let event = loops::scaling::alarm_event("cpu-high", "ALARM", now);
+    loops::scaling::handle_at(&event, "r".into(), now, &probe.deps)
         .await
         .unwrap();
     let points = mutating_calls(&probe.app);
@@ -60,18 +60,18 @@ async fn a_scale_out_killed_at_any_call_converges_on_re_drive() {
         "lease, idempotency, capacity at least: {points}"
     );
     for crash_at in 1..=points {
-        let s = scaling_alarms::setup(&format!("crash-scale{crash_at}"), false).await;
+        let s = loops::scaling::setup(&format!("crash-scale{crash_at}"), false).await;
         emulator.crash_after(&s.app, crash_at);
-        let first = scaling_alarms::handle_at(&event, "r".into(), now, &s.deps).await;
+        let first = loops::scaling::handle_at(&event, "r".into(), now, &s.deps).await;
         emulator.clear_faults(&s.app);
         if let Err(err) = &first {
             assert!(retried(err.kind()), "crash at {crash_at}: {err}");
         }
         redriven(now, |n, at| {
-            scaling_alarms::handle_at(&event, format!("r{n}"), at, &s.deps)
+            loops::scaling::handle_at(&event, format!("r{n}"), at, &s.deps)
         })
         .await;
-        assert_eq!(scaling_alarms::desired(&s).await, 4, "crash at {crash_at}");
+        assert_eq!(loops::scaling::desired(&s).await, 4, "crash at {crash_at}");
         assert_eq!(
             effects(&s.app, "SetDesiredCapacity").min(1),
             1,
@@ -99,34 +99,34 @@ async fn a_scale_out_killed_at_any_call_converges_on_re_drive() {
 #[tokio::test]
 async fn a_launch_killed_at_any_call_converges_on_re_drive() {
     let emulator = Emulator::shared();
-    let probe = lifecycle_hooks::setup("crash-life-probe", &[]).await;
-    let instance = lifecycle_hooks::launch_one(&probe).await;
-    let event = lifecycle_hooks::lifecycle_event(&probe, &instance);
-    let start = lifecycle_hooks::event_time();
-    lifecycle_hooks::handle_at(&event, "l".into(), start, &probe.deps)
+    let probe = loops::lifecycle::setup("crash-life-probe", &[]).await;
+    let instance = loops::lifecycle::launch_one(&probe).await;
+    let event = loops::lifecycle::lifecycle_event(&probe, &instance);
+    let start = loops::lifecycle::event_time();
+    loops::lifecycle::handle_at(&event, "l".into(), start, &probe.deps)
         .await
         .unwrap();
     let points = mutating_calls(&probe.app);
     println!("crash points for {}: {points}", probe.app);
     assert!(points >= 2, "{points}");
     for crash_at in 1..=points {
-        let s = lifecycle_hooks::setup(&format!("crash-life{crash_at}"), &[]).await;
-        let instance = lifecycle_hooks::launch_one(&s).await;
-        let event = lifecycle_hooks::lifecycle_event(&s, &instance);
+        let s = loops::lifecycle::setup(&format!("crash-life{crash_at}"), &[]).await;
+        let instance = loops::lifecycle::launch_one(&s).await;
+        let event = loops::lifecycle::lifecycle_event(&s, &instance);
         emulator.crash_after(&s.app, crash_at);
-        let first = lifecycle_hooks::handle_at(&event, "l".into(), start, &s.deps).await;
+        let first = loops::lifecycle::handle_at(&event, "l".into(), start, &s.deps).await;
         emulator.clear_faults(&s.app);
         if let Err(err) = &first {
             assert!(retried(err.kind()), "crash at {crash_at}: {err}");
         }
         // Lambda's retry, then (if the event is spent) the reconciler's tick drives what waits.
         redriven(start, |n, at| {
-            lifecycle_hooks::handle_at(&event, format!("l{n}"), at, &s.deps)
+            loops::lifecycle::handle_at(&event, format!("l{n}"), at, &s.deps)
         })
         .await;
         let tick = json!({"action": "reconcile"});
         redriven(start, |n, at| {
-            lifecycle_hooks::handle_at(&tick, format!("t{n}"), at, &s.deps)
+            loops::lifecycle::handle_at(&tick, format!("t{n}"), at, &s.deps)
         })
         .await;
         let in_service = s
@@ -153,31 +153,32 @@ async fn a_launch_killed_at_any_call_converges_on_re_drive() {
 #[tokio::test]
 async fn a_fail_over_killed_at_any_call_converges_on_re_drive() {
     let emulator = Emulator::shared();
-    let event = failover_dns::health_alarm("ALARM");
-    let probe = failover_dns::setup("crash-fo-probe", &[]).await;
+    let event = loops::failover::health_alarm("ALARM");
+    let probe = loops::failover::setup("crash-fo-probe", &[]).await;
     emulator.set_health_check_status(&probe.cluster.site_health_check_id, false);
-    failover_dns::handle_at(&event, "a".into(), failover_dns::t0(), &probe.deps)
+    loops::failover::handle_at(&event, "a".into(), loops::failover::t0(), &probe.deps)
         .await
         .unwrap();
     let points = mutating_calls(&probe.app);
     println!("crash points for {}: {points}", probe.app);
     assert!(points >= 3, "page, gate, state at least: {points}");
     for crash_at in 1..=points {
-        let s = failover_dns::setup(&format!("crash-fo{crash_at}"), &[]).await;
+        let s = loops::failover::setup(&format!("crash-fo{crash_at}"), &[]).await;
         emulator.set_health_check_status(&s.cluster.site_health_check_id, false);
         emulator.crash_after(&s.app, crash_at);
-        let first = failover_dns::handle_at(&event, "a".into(), failover_dns::t0(), &s.deps).await;
+        let first =
+            loops::failover::handle_at(&event, "a".into(), loops::failover::t0(), &s.deps).await;
         emulator.clear_faults(&s.app);
         if let Err(err) = &first {
             assert!(retried(err.kind()), "crash at {crash_at}: {err}");
         }
-        let report = redriven(failover_dns::t0(), |n, at| {
-            failover_dns::handle_at(&event, format!("a{n}"), at, &s.deps)
+        let report = redriven(loops::failover::t0(), |n, at| {
+            loops::failover::handle_at(&event, format!("a{n}"), at, &s.deps)
         })
         .await;
         assert_eq!(report.gate, "HoldStatic", "crash at {crash_at}");
         assert_eq!(s.answer(), "SECONDARY", "crash at {crash_at}");
-        let (t0, ttl) = (failover_dns::t0(), s.deps.config.common.lease);
+        let (t0, ttl) = (loops::failover::t0(), s.deps.config.common.lease);
         assert!(
             only_the_killed_lease(
                 s.deps.store.as_ref(),
@@ -195,36 +196,44 @@ async fn a_fail_over_killed_at_any_call_converges_on_re_drive() {
 #[tokio::test]
 async fn a_db_failover_event_killed_at_any_call_converges_on_re_drive() {
     let emulator = Emulator::shared();
-    let probe = failover_dns::setup("crash-db-probe", &[]).await;
-    let event = failover_dns::rds_event(
+    let probe = loops::failover::setup("crash-db-probe", &[]).await;
+    let event = loops::failover::rds_event(
         &probe.cluster.db_instance_id,
         "RDS-EVENT-0013",
         "failover started",
     );
     let db = probe.db_deps();
-    db_events::handle(&event, &failover_dns::at("d", failover_dns::t0()), &db)
-        .await
-        .unwrap();
+    db_events::handle(
+        &event,
+        &loops::failover::at("d", loops::failover::t0()),
+        &db,
+    )
+    .await
+    .unwrap();
     let points = mutating_calls(&probe.db_events_app);
     println!("crash points for {}: {points}", probe.db_events_app);
     assert!(points >= 1, "{points}");
     for crash_at in 1..=points {
-        let s = failover_dns::setup(&format!("crash-db{crash_at}"), &[]).await;
-        let event = failover_dns::rds_event(
+        let s = loops::failover::setup(&format!("crash-db{crash_at}"), &[]).await;
+        let event = loops::failover::rds_event(
             &s.cluster.db_instance_id,
             "RDS-EVENT-0013",
             "failover started",
         );
         let db = s.db_deps();
         emulator.crash_after(&s.db_events_app, crash_at);
-        let first =
-            db_events::handle(&event, &failover_dns::at("d", failover_dns::t0()), &db).await;
+        let first = db_events::handle(
+            &event,
+            &loops::failover::at("d", loops::failover::t0()),
+            &db,
+        )
+        .await;
         emulator.clear_faults(&s.db_events_app);
         if let Err(err) = &first {
             assert!(retried(err.kind()), "crash at {crash_at}: {err}");
         }
-        let report = redriven(failover_dns::t0(), |n, at| {
-            let invocation = failover_dns::at(&format!("d{n}"), at);
+        let report = redriven(loops::failover::t0(), |n, at| {
+            let invocation = loops::failover::at(&format!("d{n}"), at);
             let (event, db) = (&event, &db);
             async move { db_events::handle(event, &invocation, db).await }
         })
@@ -236,7 +245,10 @@ async fn a_db_failover_event_killed_at_any_call_converges_on_re_drive() {
         let cluster = ClusterName::new(&s.cluster.name).unwrap();
         let flags = s.deps.store.read_flags(&cluster).await.unwrap();
         assert!(
-            flags.is_raised(halfhour::domain::Flag::DbFailover, failover_dns::after(60)),
+            flags.is_raised(
+                halfhour::domain::Flag::DbFailover,
+                loops::failover::after(60)
+            ),
             "crash at {crash_at}: the other loops see the window"
         );
     }

@@ -13,8 +13,8 @@ use halfhour::domain::{Flag, Millis};
 use halfhour::{Error, clock};
 use halfhour_tests::Emulator;
 
-use crate::reliability_faults::{effects, redriven, retried};
-use crate::{failover_dns, gold_image_bake, lifecycle_hooks};
+use halfhour_tests::faults::{effects, redriven, retried};
+use halfhour_tests::loops;
 
 const STORM: usize = 50;
 
@@ -53,13 +53,13 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_launch_and_fifty_terminate_deliveries_complete_once_each() {
-    let s = Arc::new(lifecycle_hooks::setup("dup-life", &[]).await);
-    let instance = lifecycle_hooks::launch_one(&s).await;
-    let launch = lifecycle_hooks::lifecycle_event(&s, &instance);
+    let s = Arc::new(loops::lifecycle::setup("dup-life", &[]).await);
+    let instance = loops::lifecycle::launch_one(&s).await;
+    let launch = loops::lifecycle::lifecycle_event(&s, &instance);
     let deps = Arc::clone(&s.deps);
-    storm(lifecycle_hooks::event_time(), move |id, at| {
+    storm(loops::lifecycle::event_time(), move |id, at| {
         let (deps, launch) = (Arc::clone(&deps), launch.clone());
-        async move { lifecycle_hooks::handle_at(&launch, id, at, &deps).await }
+        async move { loops::lifecycle::handle_at(&launch, id, at, &deps).await }
     })
     .await;
     assert!(
@@ -71,21 +71,21 @@ async fn fifty_launch_and_fifty_terminate_deliveries_complete_once_each() {
     );
     assert_eq!(effects(&s.app, "CompleteLifecycleAction"), 1);
 
-    lifecycle_hooks::set_desired(&s, 2).await;
+    loops::lifecycle::set_desired(&s, 2).await;
     let leaving = s
         .cluster
         .instances_in(&s.config, "Terminating:Wait")
         .await
         .unwrap();
     assert_eq!(leaving.len(), 1);
-    let terminate = lifecycle_hooks::lifecycle_event(&s, &leaving[0]);
+    let terminate = loops::lifecycle::lifecycle_event(&s, &leaving[0]);
     let deps = Arc::clone(&s.deps);
-    storm(lifecycle_hooks::event_time(), move |id, at| {
+    storm(loops::lifecycle::event_time(), move |id, at| {
         let (deps, terminate) = (Arc::clone(&deps), terminate.clone());
-        async move { lifecycle_hooks::handle_at(&terminate, id, at, &deps).await }
+        async move { loops::lifecycle::handle_at(&terminate, id, at, &deps).await }
     })
     .await;
-    assert!(lifecycle_hooks::waiting_actions(&s).is_empty());
+    assert!(loops::lifecycle::waiting_actions(&s).is_empty());
     assert_eq!(
         effects(&s.app, "CompleteLifecycleAction"),
         2,
@@ -100,12 +100,14 @@ async fn fifty_launch_and_fifty_terminate_deliveries_complete_once_each() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_site_health_alarms_fail_over_once() {
-    let s = failover_dns::setup("dup-fo", &[]).await;
+    let s = loops::failover::setup("dup-fo", &[]).await;
     Emulator::shared().set_health_check_status(&s.cluster.site_health_check_id, false);
     let deps = Arc::clone(&s.deps);
-    storm(failover_dns::t0(), move |id, at| {
+    storm(loops::failover::t0(), move |id, at| {
         let deps = Arc::clone(&deps);
-        async move { failover_dns::handle_at(&failover_dns::health_alarm("ALARM"), id, at, &deps).await }
+        async move {
+            loops::failover::handle_at(&loops::failover::health_alarm("ALARM"), id, at, &deps).await
+        }
     })
     .await;
     assert_eq!(s.answer(), "SECONDARY");
@@ -119,21 +121,21 @@ async fn fifty_site_health_alarms_fail_over_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_db_failover_events_open_one_window() {
-    let s = failover_dns::setup("dup-db", &[]).await;
-    let event = failover_dns::rds_event(
+    let s = loops::failover::setup("dup-db", &[]).await;
+    let event = loops::failover::rds_event(
         &s.cluster.db_instance_id,
         "RDS-EVENT-0013",
         "failover started",
     );
     let db = Arc::new(s.db_deps());
-    storm(failover_dns::t0(), move |id, at| {
+    storm(loops::failover::t0(), move |id, at| {
         let (db, event) = (Arc::clone(&db), event.clone());
-        async move { db_events::handle(&event, &failover_dns::at(&id, at), &db).await }
+        async move { db_events::handle(&event, &loops::failover::at(&id, at), &db).await }
     })
     .await;
     let cluster = halfhour::domain::ClusterName::new(&s.cluster.name).unwrap();
     let flags = s.deps.store.read_flags(&cluster).await.unwrap();
-    assert!(flags.is_raised(Flag::DbFailover, failover_dns::after(1)));
+    assert!(flags.is_raised(Flag::DbFailover, loops::failover::after(1)));
     assert!(
         effects(&s.db_events_app, "Publish") <= 1,
         "at most one notification"
@@ -143,17 +145,17 @@ async fn fifty_db_failover_events_open_one_window() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_bake_requests_and_fifty_ami_events_make_one_image_and_one_roll_out() {
     let emulator = Emulator::shared();
-    let s =
-        gold_image_bake::setup("dup-bake", false, &[("HALFHOUR_BAKE_DB_SNAPSHOT", "false")]).await;
-    gold_image_bake::three_in_service(&s).await;
+    let s = loops::gold_image::setup("dup-bake", false, &[("HALFHOUR_BAKE_DB_SNAPSHOT", "false")])
+        .await;
+    loops::gold_image::three_in_service(&s).await;
     // Fifty operators asking at once: one bake runs, the others are refused or told to retry.
-    let bake = gold_image_bake::bake_request(&s.cluster);
+    let bake = loops::gold_image::bake_request(&s.cluster);
     let deps = Arc::clone(&s.deps);
     let tasks: Vec<_> = (0..STORM)
         .map(|i| {
             let (deps, bake) = (Arc::clone(&deps), bake.clone());
             tokio::spawn(async move {
-                gold_image_bake::handle_at(&bake, format!("bake-{i}"), clock::now(), &deps).await
+                loops::gold_image::handle_at(&bake, format!("bake-{i}"), clock::now(), &deps).await
             })
         })
         .collect();
@@ -165,22 +167,22 @@ async fn fifty_bake_requests_and_fifty_ami_events_make_one_image_and_one_roll_ou
             started.get_or_insert(report);
         }
     }
-    let image = gold_image_bake::image_of(&started.expect("one bake started"));
+    let image = loops::gold_image::image_of(&started.expect("one bake started"));
     assert_eq!(effects(&s.app, "CreateImage"), 1, "one image");
 
     emulator.set_image_state(&image, "available");
-    let available = gold_image_bake::ami_event(&image, "available");
+    let available = loops::gold_image::ami_event(&image, "available");
     let deps = Arc::clone(&s.deps);
     storm(clock::now(), move |id, at| {
         let (deps, available) = (Arc::clone(&deps), available.clone());
-        async move { gold_image_bake::handle_at(&available, id, at, &deps).await }
+        async move { loops::gold_image::handle_at(&available, id, at, &deps).await }
     })
     .await;
     assert_eq!(effects(&s.app, "ExitStandby"), 1);
     assert_eq!(effects(&s.app, "CreateLaunchTemplateVersion"), 1);
     assert_eq!(effects(&s.app, "StartInstanceRefresh"), 1);
     assert_eq!(
-        gold_image_bake::default_image(&s).await.as_deref(),
+        loops::gold_image::default_image(&s).await.as_deref(),
         Some(image.as_str())
     );
 }

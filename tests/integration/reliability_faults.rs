@@ -8,40 +8,18 @@
 // Suite helpers too: an unwrap that fails is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use std::future::Future;
 use std::time::Duration;
 
-use halfhour::domain::{ClusterName, Millis};
-use halfhour::{Error, ErrorKind, clock};
+use halfhour::domain::ClusterName;
+use halfhour::{ErrorKind, clock};
+use halfhour_tests::Emulator;
 use halfhour_tests::emulator::FaultPlan;
-use halfhour_tests::{Emulator, LoggedRequest};
 use serde_json::{Value, json};
 
-use crate::{failover_dns, gold_image_bake, lifecycle_hooks, scaling_alarms};
+use halfhour_tests::faults::{applied, lost_answers, redriven, ten_percent};
+use halfhour_tests::loops;
 
-pub(crate) const EVERY_FAULT: &[&str] = &["throttle", "500", "503", "slow", "drop", "drop_after"];
 const SEEDS: [u64; 3] = [11, 22, 33];
-/// Lambda retries an async event twice; the reconciler's tick re-derives after that.
-const ATTEMPTS: usize = 6;
-
-pub(crate) fn ten_percent(seed: u64) -> FaultPlan<'static> {
-    FaultPlan {
-        rate: 0.10,
-        seed,
-        kinds: EVERY_FAULT,
-    }
-}
-
-/// One answer in five lost after AWS applied the request: the SDK retries the call itself, so
-/// every conditional or creating call meets its own first try.
-pub(crate) fn lost_answers(seed: u64) -> FaultPlan<'static> {
-    FaultPlan {
-        rate: 0.2,
-        seed,
-        kinds: &["drop_after"],
-    }
-}
-
 /// Each suite runs every seed under both plans.
 fn plans() -> impl Iterator<Item = (String, FaultPlan<'static>)> {
     SEEDS.into_iter().flat_map(|seed| {
@@ -50,45 +28,6 @@ fn plans() -> impl Iterator<Item = (String, FaultPlan<'static>)> {
             (format!("lost{seed}"), lost_answers(seed)),
         ]
     })
-}
-
-/// What Lambda retries (and the reconciler later re-derives): a fault outlasting the SDK's
-/// retries, or another writer holding the cluster.
-pub(crate) fn retried(kind: ErrorKind) -> bool {
-    matches!(kind, ErrorKind::Retryable | ErrorKind::Conflict)
-}
-
-/// Run `attempt(n, now)` until it succeeds, as Lambda (then the reconciler) would: the same event
-/// again a minute later while the answer is a retryable error or a lease conflict.
-pub(crate) async fn redriven<T, F, Fut>(start: Millis, mut attempt: F) -> T
-where
-    F: FnMut(usize, Millis) -> Fut,
-    Fut: Future<Output = Result<T, Error>>,
-{
-    let mut last = None;
-    for n in 0..ATTEMPTS {
-        let now = start.plus(Duration::from_secs(60 * n as u64));
-        match attempt(n, now).await {
-            Ok(value) => return value,
-            Err(err) if retried(err.kind()) => last = Some(err.to_string()),
-            Err(err) => panic!(
-                "a fault must surface as retryable, got {:?}: {err}",
-                err.kind()
-            ),
-        }
-    }
-    panic!("no convergence after {ATTEMPTS} deliveries: {last:?}")
-}
-
-/// How many of `app`'s `action` requests took effect (answer lost or not).
-pub(crate) fn effects(app: &str, action: &str) -> usize {
-    applied(&Emulator::shared().requests(app), action).len()
-}
-
-fn applied<'a>(log: &'a [LoggedRequest], action: &str) -> Vec<&'a LoggedRequest> {
-    log.iter()
-        .filter(|r| r.action == action && r.took_effect())
-        .collect()
 }
 
 /// How many faults `app` met, printed per kind for RELIABILITY.md (`--no-capture`).
@@ -102,20 +41,20 @@ fn injected(app: &str) -> u64 {
 #[tokio::test]
 async fn scaling_under_faults_climbs_to_ten_exactly_like_the_fault_free_run() {
     for (seed, plan) in plans() {
-        let s = scaling_alarms::setup(&format!("faults-scale{seed}"), false).await;
+        let s = loops::scaling::setup(&format!("faults-scale{seed}"), false).await;
         Emulator::shared().inject_faults(&s.app, &plan);
         let mut at = clock::now();
         for i in 0..6 {
-            let event = scaling_alarms::alarm_event("cpu-high", "ALARM", at);
+            let event = loops::scaling::alarm_event("cpu-high", "ALARM", at);
             redriven(at, |_, now| {
-                scaling_alarms::handle_at(&event, format!("r{i}"), now, &s.deps)
+                loops::scaling::handle_at(&event, format!("r{i}"), now, &s.deps)
             })
             .await;
             at = at.plus(Duration::from_secs(121));
         }
         assert!(injected(&s.app) > 0, "seed {seed}: faults were injected");
         Emulator::shared().clear_faults(&s.app);
-        assert_eq!(scaling_alarms::desired(&s).await, 10, "seed {seed}");
+        assert_eq!(loops::scaling::desired(&s).await, 10, "seed {seed}");
         let log = Emulator::shared().requests(&s.app);
         let mut targets: Vec<String> = applied(&log, "SetDesiredCapacity")
             .iter()
@@ -137,21 +76,21 @@ async fn scaling_under_faults_climbs_to_ten_exactly_like_the_fault_free_run() {
 #[tokio::test]
 async fn launches_and_terminations_under_faults_complete_each_instance_once() {
     for (seed, plan) in plans() {
-        let s = lifecycle_hooks::setup(&format!("faults-life{seed}"), &[]).await;
+        let s = loops::lifecycle::setup(&format!("faults-life{seed}"), &[]).await;
         Emulator::shared().inject_faults(&s.app, &plan);
-        lifecycle_hooks::set_desired(&s, 4).await;
+        loops::lifecycle::set_desired(&s, 4).await;
         for pass in 0..2 {
-            for event in lifecycle_hooks::waiting_actions(&s) {
-                redriven(lifecycle_hooks::event_time(), |n, now| {
-                    lifecycle_hooks::handle_at(&event, format!("{pass}-{n}"), now, &s.deps)
+            for event in loops::lifecycle::waiting_actions(&s) {
+                redriven(loops::lifecycle::event_time(), |n, now| {
+                    loops::lifecycle::handle_at(&event, format!("{pass}-{n}"), now, &s.deps)
                 })
                 .await;
             }
         }
-        lifecycle_hooks::set_desired(&s, 2).await;
-        for event in lifecycle_hooks::waiting_actions(&s) {
-            redriven(lifecycle_hooks::event_time(), |n, now| {
-                lifecycle_hooks::handle_at(&event, format!("t-{n}"), now, &s.deps)
+        loops::lifecycle::set_desired(&s, 2).await;
+        for event in loops::lifecycle::waiting_actions(&s) {
+            redriven(loops::lifecycle::event_time(), |n, now| {
+                loops::lifecycle::handle_at(&event, format!("t-{n}"), now, &s.deps)
             })
             .await;
         }
@@ -164,7 +103,7 @@ async fn launches_and_terminations_under_faults_complete_each_instance_once() {
             .unwrap();
         assert_eq!(in_service.len(), 2, "seed {seed}: back to 2 InService");
         assert!(
-            lifecycle_hooks::waiting_actions(&s).is_empty(),
+            loops::lifecycle::waiting_actions(&s).is_empty(),
             "seed {seed}: nothing waits"
         );
         let log = Emulator::shared().requests(&s.app);
@@ -188,12 +127,12 @@ async fn launches_and_terminations_under_faults_complete_each_instance_once() {
 async fn failover_under_faults_fails_over_and_back_once() {
     let emulator = Emulator::shared();
     for (seed, plan) in plans() {
-        let s = failover_dns::setup(&format!("faults-fo{seed}"), &[]).await;
+        let s = loops::failover::setup(&format!("faults-fo{seed}"), &[]).await;
         emulator.inject_faults(&s.app, &plan);
         emulator.set_health_check_status(&s.cluster.site_health_check_id, false);
-        let down = failover_dns::health_alarm("ALARM");
-        redriven(failover_dns::t0(), |n, now| {
-            failover_dns::handle_at(&down, format!("a{n}"), now, &s.deps)
+        let down = loops::failover::health_alarm("ALARM");
+        redriven(loops::failover::t0(), |n, now| {
+            loops::failover::handle_at(&down, format!("a{n}"), now, &s.deps)
         })
         .await;
         assert_eq!(s.answer(), "SECONDARY", "seed {seed}");
@@ -206,8 +145,8 @@ async fn failover_under_faults_fails_over_and_back_once() {
                 "seed {seed}: DNS came back within the hold-down and retries"
             );
             let tick = json!({"action": "reconcile"});
-            redriven(failover_dns::after(60 * minute), |n, now| {
-                failover_dns::handle_at(&tick, format!("t{minute}-{n}"), now, &s.deps)
+            redriven(loops::failover::after(60 * minute), |n, now| {
+                loops::failover::handle_at(&tick, format!("t{minute}-{n}"), now, &s.deps)
             })
             .await;
             minute += 1;
@@ -243,26 +182,26 @@ async fn a_bake_whose_answers_are_often_lost_still_applies_each_step_once() {
 async fn bake_under(plan: impl Fn(u64) -> FaultPlan<'static>) {
     let emulator = Emulator::shared();
     for seed in SEEDS {
-        let s = gold_image_bake::setup(
+        let s = loops::gold_image::setup(
             &format!("faults-bake{seed}-{}", plan(seed).kinds.len()),
             false,
             &[("HALFHOUR_BAKE_DB_SNAPSHOT", "false")],
         )
         .await;
-        gold_image_bake::three_in_service(&s).await;
+        loops::gold_image::three_in_service(&s).await;
         emulator.inject_faults(&s.app, &plan(seed));
-        let bake = gold_image_bake::bake_request(&s.cluster);
+        let bake = loops::gold_image::bake_request(&s.cluster);
         let started = redriven(clock::now(), |n, now| {
-            gold_image_bake::handle_at(&bake, format!("bake-{n}"), now, &s.deps)
+            loops::gold_image::handle_at(&bake, format!("bake-{n}"), now, &s.deps)
         })
         .await;
-        let image = gold_image_bake::image_of(&started);
+        let image = loops::gold_image::image_of(&started);
         emulator.set_image_state(&image, "available");
-        let available = gold_image_bake::ami_event(&image, "available");
+        let available = loops::gold_image::ami_event(&image, "available");
         let mut tick = 0;
         loop {
             let report = redriven(clock::now(), |n, now| {
-                gold_image_bake::handle_at(&available, format!("ami-{tick}-{n}"), now, &s.deps)
+                loops::gold_image::handle_at(&available, format!("ami-{tick}-{n}"), now, &s.deps)
             })
             .await;
             if report.steps.contains(&json!("Finish")) || report.steps.is_empty() {
@@ -301,11 +240,11 @@ async fn bake_under(plan: impl Fn(u64) -> FaultPlan<'static>) {
             "seed {seed}: one refresh"
         );
         assert!(
-            gold_image_bake::in_standby(&s).await.is_empty(),
+            loops::gold_image::in_standby(&s).await.is_empty(),
             "seed {seed}: nothing left in Standby"
         );
         assert_eq!(
-            gold_image_bake::default_image(&s).await.as_deref(),
+            loops::gold_image::default_image(&s).await.as_deref(),
             Some(image.as_str())
         );
         let cluster = ClusterName::new(&s.cluster.name).unwrap();
@@ -315,7 +254,7 @@ async fn bake_under(plan: impl Fn(u64) -> FaultPlan<'static>) {
 
 #[tokio::test]
 async fn a_fault_that_outlasts_the_retries_is_a_retryable_error_and_changes_nothing() {
-    let s = scaling_alarms::setup("faults-storm", false).await;
+    let s = loops::scaling::setup("faults-storm", false).await;
     let emulator = Emulator::shared();
     emulator.inject_faults(
         &s.app,
@@ -326,8 +265,8 @@ async fn a_fault_that_outlasts_the_retries_is_a_retryable_error_and_changes_noth
         },
     );
     let now = clock::now();
-    let err = scaling_alarms::handle_at(
-        &scaling_alarms::alarm_event("cpu-high", "ALARM", now),
+    let err = loops::scaling::handle_at(
+        &loops::scaling::alarm_event("cpu-high", "ALARM", now),
         "r1".into(),
         now,
         &s.deps,
@@ -343,5 +282,5 @@ async fn a_fault_that_outlasts_the_retries_is_a_retryable_error_and_changes_noth
         "the SDK's standard retry tried 3 times: {}",
         log.len()
     );
-    assert_eq!(scaling_alarms::desired(&s).await, 2);
+    assert_eq!(loops::scaling::desired(&s).await, 2);
 }

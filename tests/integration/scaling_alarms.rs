@@ -4,96 +4,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
-use halfhour::domain::{ClusterName, Flag, FlagHold, Millis, format_utc};
+use aws_sdk_cloudwatch::types::StateValue;
+use halfhour::domain::{ClusterName, Flag, FlagHold, Millis};
 use halfhour::{ErrorKind, clock};
+use halfhour_tests::loops::scaling::{
+    alarm_event, desired, handle_at, invocation, put_alarm, set_desired_calls, setup, setup_with,
+};
 use halfhour_tests::{Cluster, Emulator};
-use scaler::{Deps, Invocation, ScalerConfig, handle, invoke, reconcile};
-use serde_json::{Value, json};
-
-pub(crate) struct Setup {
-    pub(crate) config: aws_config::SdkConfig,
-    pub(crate) cluster: Cluster,
-    pub(crate) deps: Arc<Deps>,
-    pub(crate) app: String,
-}
-
-pub(crate) async fn setup(app: &str, dry_run: bool) -> Setup {
-    setup_with(app, dry_run, |_| "cpu-high=+2,cpu-low=-1".to_owned()).await
-}
-
-/// A seeded cluster and a scaler for it; `alarms` gives HALFHOUR_SCALING_ALARMS from the cluster name.
-pub(crate) async fn setup_with(app: &str, dry_run: bool, alarms: impl Fn(&str) -> String) -> Setup {
-    let seed_config = Emulator::shared().sdk_config(&format!("{app}-seed")).await;
-    let cluster = Cluster::seed(&seed_config).await.expect("cluster seeded");
-    let vars: HashMap<&str, String> = HashMap::from([
-        ("HALFHOUR_TABLE", cluster.table.clone()),
-        ("HALFHOUR_CLUSTER", cluster.name.clone()),
-        ("HALFHOUR_ASG_NAME", cluster.asg_name.clone()),
-        ("HALFHOUR_SCALING_ALARMS", alarms(&cluster.name)),
-        ("DRY_RUN", dry_run.to_string()),
-    ]);
-    let scaler_config =
-        ScalerConfig::from_lookup(|name| vars.get(name).cloned()).expect("valid config");
-    let (function_config, app) = Emulator::shared().function_sdk_config("scaler", app).await;
-    let deps = Arc::new(Deps::from_sdk(scaler_config, &function_config));
-    Setup {
-        config: seed_config,
-        cluster,
-        deps,
-        app,
-    }
-}
-
-pub(crate) fn alarm_event(name: &str, state: &str, at: Millis) -> Value {
-    let secs = at.0 / 1000;
-    json!({
-        "version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
-        "detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch",
-        "account": "123456789012", "time": "2026-11-27T13:47:30Z", "region": "us-east-1",
-        "resources": [format!("arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}")],
-        "detail": {
-            "alarmName": name,
-            "state": {"value": state, "reason": "Threshold Crossed", "timestamp": format_utc(Millis(secs * 1000))},
-            "previousState": {"value": "OK", "reason": "", "timestamp": format_utc(Millis((secs - 300) * 1000))},
-            "configuration": {"metrics": []}
-        }
-    })
-}
-
-pub(crate) fn invocation(id: &str, now: Millis) -> Invocation {
-    Invocation {
-        request_id: id.to_owned(),
-        now,
-        remaining: Duration::from_secs(30),
-    }
-}
-
-/// One delivery of `event` at `now` (the fault suites re-drive with it).
-pub(crate) async fn handle_at(
-    event: &Value,
-    id: String,
-    now: Millis,
-    deps: &Deps,
-) -> Result<scaler::ScaleOutcome, halfhour::Error> {
-    handle(event, &invocation(&id, now), deps).await
-}
-
-pub(crate) async fn desired(setup: &Setup) -> i32 {
-    setup
-        .cluster
-        .desired_capacity(&setup.config)
-        .await
-        .expect("group described")
-}
-
-pub(crate) fn set_desired_calls(app: &str) -> usize {
-    Emulator::shared()
-        .requests(app)
-        .iter()
-        .filter(|r| r.action == "SetDesiredCapacity")
-        .count()
-}
+use scaler::{Deps, ScalerConfig, handle, invoke, reconcile};
+use serde_json::json;
 
 #[tokio::test]
 async fn alarm_high_raises_desired_capacity_by_the_step() {
@@ -258,32 +177,6 @@ async fn dry_run_decides_and_logs_but_never_mutates() {
     assert!(mutations.is_empty(), "dry run mutated: {mutations:?}");
 }
 
-pub(crate) async fn put_alarm(config: &aws_config::SdkConfig, name: &str, state: StateValue) {
-    let cloudwatch = aws_sdk_cloudwatch::Client::new(config);
-    cloudwatch
-        .put_metric_alarm()
-        .alarm_name(name)
-        .namespace("AWS/EC2")
-        .metric_name("CPUUtilization")
-        .statistic(Statistic::Average)
-        .period(60)
-        .evaluation_periods(3)
-        .datapoints_to_alarm(2)
-        .threshold(70.0)
-        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
-        .send()
-        .await
-        .expect("alarm created");
-    cloudwatch
-        .set_alarm_state()
-        .alarm_name(name)
-        .state_value(state)
-        .state_reason("test")
-        .send()
-        .await
-        .expect("alarm state set");
-}
-
 #[tokio::test]
 async fn reconciler_steps_an_alarm_still_in_alarm_once_each_cooldown() {
     let s = setup_with("scale-reconcile", false, |c| {
@@ -357,7 +250,8 @@ async fn instances_on_basic_monitoring_are_reported_once() {
             detailed_monitoring: detailed,
             ..halfhour_tests::Shape::default()
         };
-        let (_, cluster, topic) = crate::seeded_with_topic_shaped(&app, &shape).await;
+        let (_, cluster, topic) =
+            halfhour_tests::loops::seeded_with_topic_shaped(&app, &shape).await;
         let vars: HashMap<&str, String> = HashMap::from([
             ("HALFHOUR_TABLE", cluster.table.clone()),
             ("HALFHOUR_CLUSTER", cluster.name.clone()),
@@ -548,7 +442,7 @@ async fn notifying_with(
     alarms: impl Fn(&str) -> String,
     extra: &[(&'static str, &str)],
 ) -> (aws_config::SdkConfig, Cluster, Deps, String) {
-    let (seed, cluster, topic) = crate::seeded_with_topic(app).await;
+    let (seed, cluster, topic) = halfhour_tests::loops::seeded_with_topic(app).await;
     let mut vars: HashMap<&str, String> = HashMap::from([
         ("HALFHOUR_TABLE", cluster.table.clone()),
         ("HALFHOUR_CLUSTER", cluster.name.clone()),

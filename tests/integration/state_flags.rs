@@ -3,7 +3,7 @@ use std::time::Duration;
 use halfhour::domain::{ClusterName, Flag, FlagHold, Millis};
 use halfhour::ports::{Documents, Flags};
 
-use crate::fresh_store;
+use halfhour_tests::loops::fresh_store;
 
 fn hold(by: &str, since: Millis, secs: u64) -> FlagHold {
     FlagHold {

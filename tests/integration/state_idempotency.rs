@@ -7,7 +7,7 @@ use halfhour::idempotency::{Attempt, Outcome, run_once};
 use halfhour::{Error, ErrorKind};
 use serde_json::json;
 
-use crate::fresh_store;
+use halfhour_tests::loops::fresh_store;
 
 fn attempt(key: &str, now: Millis) -> Attempt<'_> {
     Attempt {

@@ -5,7 +5,7 @@ use halfhour::domain::{ClusterName, Millis};
 use halfhour::ports::{LeaseOutcome, Leases};
 use halfhour::{Error, ErrorKind};
 
-use crate::fresh_store;
+use halfhour_tests::loops::fresh_store;
 
 fn cluster() -> ClusterName {
     ClusterName::new("prod").expect("valid name")

@@ -16,8 +16,8 @@ use halfhour::state::DOC_SCHEMA;
 use halfhour_tests::Emulator;
 use serde_json::{Value, json};
 
-use crate::failover_dns::{after, at, health_alarm, setup, t0};
-use crate::scaling_alarms;
+use halfhour_tests::loops;
+use halfhour_tests::loops::failover::{after, at, health_alarm, setup, t0};
 
 /// The failover document as 0.1.0 wrote it: exactly its fields (`FailoverState` at 0.1.0).
 const FAILOVER_FIELDS_0_1_0: [&str; 5] = [
@@ -126,7 +126,7 @@ async fn a_hold_down_recorded_by_the_previous_release_survives_the_upgrade() {
 }
 
 /// The flags item as 0.1.0 wrote it (no `schema` attribute) and as a newer release would.
-async fn put_flags_item(s: &scaling_alarms::Setup, flag: &str, until: Millis, schema: Option<i64>) {
+async fn put_flags_item(s: &loops::scaling::Setup, flag: &str, until: Millis, schema: Option<i64>) {
     let hold = AttributeValue::M(
         [
             ("by", AttributeValue::S("db-events: failover".into())),
@@ -156,10 +156,10 @@ async fn put_flags_item(s: &scaling_alarms::Setup, flag: &str, until: Millis, sc
 /// upgrade; a flags item of a newer release is refused with zero changes.
 #[tokio::test]
 async fn a_db_window_raised_by_the_previous_release_holds_and_newer_state_is_refused() {
-    let s = scaling_alarms::setup("upgrade-dbwindow", false).await;
+    let s = loops::scaling::setup("upgrade-dbwindow", false).await;
     let now = halfhour::clock::now();
-    scaling_alarms::handle_at(
-        &scaling_alarms::alarm_event("cpu-high", "ALARM", now),
+    loops::scaling::handle_at(
+        &loops::scaling::alarm_event("cpu-high", "ALARM", now),
         "out".into(),
         now,
         &s.deps,
@@ -169,8 +169,8 @@ async fn a_db_window_raised_by_the_previous_release_holds_and_newer_state_is_ref
     let window_until = now.plus(Duration::from_secs(3600));
     put_flags_item(&s, "db_failover", window_until, None).await;
     let later = now.plus(Duration::from_secs(3000));
-    let refused = scaling_alarms::handle_at(
-        &scaling_alarms::alarm_event("cpu-low", "ALARM", later),
+    let refused = loops::scaling::handle_at(
+        &loops::scaling::alarm_event("cpu-low", "ALARM", later),
         "in".into(),
         later,
         &s.deps,
@@ -185,8 +185,8 @@ async fn a_db_window_raised_by_the_previous_release_holds_and_newer_state_is_ref
     put_flags_item(&s, "db_failover", window_until, Some(99)).await;
     let mark = Emulator::shared().request_mark(&s.app);
     let newer = later.plus(Duration::from_secs(60));
-    let err = scaling_alarms::handle_at(
-        &scaling_alarms::alarm_event("cpu-low", "ALARM", newer),
+    let err = loops::scaling::handle_at(
+        &loops::scaling::alarm_event("cpu-low", "ALARM", newer),
         "in-newer".into(),
         newer,
         &s.deps,

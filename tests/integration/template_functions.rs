@@ -329,3 +329,25 @@ fn every_number_parameter_has_the_range_its_variable_has_in_the_code() {
         "the check sees the code's ranges"
     );
 }
+
+/// Each suite stands on the harness alone: a setup two suites need lives in `tests/src/`, so no
+/// module of this binary reaches into another (`crate::<module>`).
+#[test]
+fn no_suite_imports_another() {
+    let dir = repo().join("tests/integration");
+    let mut reaching = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("tests/integration") {
+        let path = entry.expect("a directory entry").path();
+        let text = std::fs::read_to_string(&path).expect("a suite's source");
+        reaching.extend(
+            text.lines()
+                .filter(|line| line.contains("crate::") && !line.contains("halfhour_tests::"))
+                .filter(|line| !line.trim_start().starts_with("//"))
+                .map(|line| format!("{}: {}", path.display(), line.trim())),
+        );
+    }
+    assert!(
+        reaching.is_empty(),
+        "suites importing suites: {reaching:#?}"
+    );
+}

@@ -645,3 +645,37 @@ pub async fn create_state_table(config: &SdkConfig, table: &str) -> Result<(), B
         .await?;
     Ok(())
 }
+
+/// Create an endpoint check on `host:port/health` of `kind` (looking for `halfhour-healthy`
+/// when it matches strings); its id.
+pub async fn endpoint_check(
+    r53: &aws_sdk_route53::Client,
+    reference: &str,
+    kind: aws_sdk_route53::types::HealthCheckType,
+    host: &str,
+    port: i32,
+) -> String {
+    use aws_sdk_route53::types::{HealthCheckConfig, HealthCheckType};
+    let string_match = matches!(
+        kind,
+        HealthCheckType::HttpStrMatch | HealthCheckType::HttpsStrMatch
+    );
+    r53.create_health_check()
+        .caller_reference(reference)
+        .health_check_config(
+            HealthCheckConfig::builder()
+                .r#type(kind)
+                .fully_qualified_domain_name(host)
+                .resource_path("/health")
+                .port(port)
+                .set_search_string(string_match.then(|| "halfhour-healthy".to_owned()))
+                .build()
+                .expect("a complete health-check config"),
+        )
+        .send()
+        .await
+        .expect("health check created")
+        .health_check
+        .expect("CreateHealthCheck answers the check")
+        .id
+}
