@@ -305,6 +305,9 @@ def summarize(body: Any, failed: bool) -> str:
             return compact(body["decision"])
         if "steps" in body:
             names = [step if isinstance(step, str) else next(iter(step)) for step in body["steps"]]
+            names += [next(iter(repair)) for repair in body.get("repairs") or []]
+            if body.get("preview"):
+                names.append(f"would image {body['preview']['would_image']} with reboot")
             return "steps: " + (", ".join(names) or "none")
         if "invoked" in body:
             return f"asked {len(body['invoked'])} loops to reconcile" + (f", failed {body['failed']}" if body["failed"] else "")

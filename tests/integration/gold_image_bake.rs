@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use gold_image::plan::Step;
 use gold_image::{Deps, handle};
 use halfhour::domain::image::{CLUSTER_TAG, MANAGED_TAG, RELEASE_TAG, db_snapshot_id};
 use halfhour::domain::{ClusterName, Flag};
@@ -14,7 +15,7 @@ use halfhour_tests::fixture::LAUNCH_HOOK;
 use halfhour_tests::loops::gold_image::{
     Setup, actions, ami_event, bake_request, bake_to_rollout, created_images, default_image,
     group_version, image_of, in_standby, invocation, serving, setup, setup_shaped,
-    three_in_service, tick_until_finished,
+    three_in_service, tick_until_finished, wire,
 };
 use halfhour_tests::{Cluster, Emulator, Shape};
 use serde_json::{Value, json};
@@ -31,7 +32,7 @@ async fn full_bake_reboots_the_reference_and_rolls_out_a_new_version() {
         .await
         .unwrap();
     assert_eq!(
-        started.steps,
+        wire(&started.steps),
         vec![json!({"ScaleUp": {"to": 3}}), json!("WaitForCapacity")]
     );
     let reference = started.bake.as_ref().unwrap().reference.clone();
@@ -60,7 +61,7 @@ async fn full_bake_reboots_the_reference_and_rolls_out_a_new_version() {
     .await
     .unwrap();
     assert_eq!(
-        resumed.steps,
+        wire(&resumed.steps),
         vec![
             json!("Protect"),
             json!("EnterStandby"),
@@ -88,7 +89,7 @@ async fn full_bake_reboots_the_reference_and_rolls_out_a_new_version() {
     .await
     .unwrap();
     assert_eq!(
-        finished.steps,
+        wire(&finished.steps),
         vec![
             json!("ExitStandby"),
             json!("Unprotect"),
@@ -217,7 +218,7 @@ async fn duplicate_and_concurrent_bakes_make_one_image() {
     let mut started = 0;
     for run in runs {
         match run.await.unwrap() {
-            Ok(report) if report.steps.contains(&json!("CreateImage")) => started += 1,
+            Ok(report) if report.steps.contains(&Step::CreateImage) => started += 1,
             Ok(_) => {}
             Err(err) => assert_eq!(err.kind(), ErrorKind::Conflict, "{err}"),
         }
@@ -670,7 +671,7 @@ async fn the_reference_reboots_only_after_the_load_balancer_drained_it() {
     let started = handle(&bake_request(&s.cluster), &invocation("bake"), &s.deps)
         .await
         .unwrap();
-    assert_eq!(started.steps.last(), Some(&json!("WaitForStandby")));
+    assert_eq!(started.steps.last(), Some(&Step::WaitForStandby));
     let reference = started.bake.as_ref().unwrap().reference.clone();
     assert_eq!(created_images(&s.app), 0, "no reboot while draining");
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -682,7 +683,7 @@ async fn the_reference_reboots_only_after_the_load_balancer_drained_it() {
     .await
     .unwrap();
     assert!(
-        resumed.steps.contains(&json!("CreateImage")),
+        resumed.steps.contains(&Step::CreateImage),
         "{:?}",
         resumed.steps
     );
@@ -703,8 +704,8 @@ async fn a_group_on_a_numbered_version_is_refreshed_onto_the_new_one() {
     };
     let s = setup_shaped("bake-numbered", false, &[], &shape).await;
     let (_, finished) = bake_to_rollout(&s).await;
-    assert!(!finished.steps.contains(&json!("PinGroup")));
-    assert!(finished.steps.contains(&json!("StartRefresh")));
+    assert!(!finished.steps.contains(&Step::PinGroup));
+    assert!(finished.steps.contains(&Step::StartRefresh));
     let refresh = &actions(&s.app, "StartInstanceRefresh")[0];
     assert_eq!(
         refresh.status, 200,
@@ -763,7 +764,12 @@ async fn dry_run_decides_without_a_single_mutating_call() {
         .await
         .unwrap();
     assert!(report.dry_run);
-    assert_eq!(report.steps[0]["scale_up_first"], json!(true));
+    assert!(
+        report
+            .preview
+            .expect("a dry-run bake's preview")
+            .scale_up_first
+    );
     let per_request = json!({"action": "bake", "dry_run": true});
     let live = setup("bake-dry-flag", true, &[]).await;
     handle(&per_request, &invocation("dry2"), &live.deps)

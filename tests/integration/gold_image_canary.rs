@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use gold_image::plan::Step;
 use gold_image::{Deps, handle};
 use halfhour::clock;
 use halfhour::domain::{ClusterName, Flag};
@@ -14,7 +15,7 @@ use serde_json::{Value, json};
 
 use halfhour_tests::loops::gold_image::{
     Setup, actions, ami_event, bake_request, bake_to_rollout, default_image, gold_config,
-    invocation, serving, setup, three_in_service, tick_until_finished,
+    invocation, serving, setup, three_in_service, tick_until_finished, wire,
 };
 
 /// The canary's bake time in the tests: the emulator clock is moved past it.
@@ -100,10 +101,11 @@ async fn tick(s: &Setup, name: &str) -> Vec<Value> {
         .continue_waiting(&s.config)
         .await
         .expect("hooks continued");
-    handle(&json!({"action": "reconcile"}), &invocation(name), &s.deps)
+    let steps = handle(&json!({"action": "reconcile"}), &invocation(name), &s.deps)
         .await
         .expect("a tick")
-        .steps
+        .steps;
+    wire(&steps)
 }
 
 /// The phases a run of ticks watched, each once, in order.
@@ -185,7 +187,7 @@ async fn a_good_image_passes_the_canary_and_completes() {
         json!(alarm)
     );
     let (mut steps, mut fewest) = tick_to_canary_bake(&s, &image).await;
-    steps.splice(0..0, rollout.steps);
+    steps.splice(0..0, wire(&rollout.steps));
 
     // While the canary bakes: nothing more is replaced, and the scaler does not scale in.
     for round in 0..3 {
@@ -238,7 +240,7 @@ async fn a_good_image_passes_the_canary_and_completes() {
     .await
     .expect("a later tick");
     assert!(
-        renewed.steps.contains(&json!("RenewRefreshHold")),
+        renewed.steps.contains(&Step::RenewRefreshHold),
         "{:?}",
         renewed.steps
     );
@@ -453,7 +455,7 @@ async fn a_broken_image_is_caught_at_the_canary_and_the_previous_image_keeps_ser
         .await
         .expect("a gold-image tick");
         if report.bake.is_some_and(|b| b.finished) {
-            finished = Some(report.steps);
+            finished = Some(wire(&report.steps));
             break;
         }
         for look in ["see", "judge"] {

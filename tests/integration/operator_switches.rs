@@ -406,7 +406,7 @@ async fn cancel_puts_the_reference_back_and_rolls_out_nothing() {
     .unwrap();
     let reference = started.bake.as_ref().unwrap().reference.clone();
     assert!(
-        started.steps.contains(&json!("CreateImage")),
+        started.steps.contains(&gold_image::plan::Step::CreateImage),
         "{:?}",
         started.steps
     );

@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use gold_image::plan::Step;
 use halfhour::domain::ClusterName;
 use halfhour::{ErrorKind, clock};
 use halfhour_tests::Emulator;
@@ -204,7 +205,7 @@ async fn bake_under(plan: impl Fn(u64) -> FaultPlan<'static>) {
                 loops::gold_image::handle_at(&available, format!("ami-{tick}-{n}"), now, &s.deps)
             })
             .await;
-            if report.steps.contains(&json!("Finish")) || report.steps.is_empty() {
+            if report.steps.contains(&Step::Finish) || report.steps.is_empty() {
                 break;
             }
             tick += 1;

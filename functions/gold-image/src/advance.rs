@@ -27,12 +27,7 @@ pub async fn advance(invocation: &Invocation, deps: &Deps) -> Result<BakeReport,
     };
     let Some((mut bake, mut version)) = load_bake(deps).await?.filter(|(b, _)| b.is_active())
     else {
-        return Ok(BakeReport {
-            release: None,
-            steps: vec![],
-            bake: None,
-            dry_run,
-        });
+        return Ok(BakeReport::idle(dry_run));
     };
     let paused = deps
         .store
@@ -75,7 +70,7 @@ pub async fn advance(invocation: &Invocation, deps: &Deps) -> Result<BakeReport,
             .reason(format!("{step:?}"))
             .dry_run(dry_run);
         record.emit();
-        steps.push(json!(step));
+        steps.push(step.clone());
         if step.is_wait() || dry_run {
             break;
         }
@@ -90,7 +85,7 @@ pub async fn advance(invocation: &Invocation, deps: &Deps) -> Result<BakeReport,
         release: Some(bake.release.clone()),
         steps,
         bake: Some(bake.clone()),
-        dry_run,
+        ..BakeReport::idle(dry_run)
     })
 }
 

@@ -36,7 +36,7 @@ pub use advance::advance;
 pub use apply::retain;
 pub use config::GoldImageConfig;
 pub use input::Input;
-use plan::{Bake, FailReason, Refusal};
+use plan::{Bake, FailReason, Refusal, Step};
 pub use reconcile::{Repair, reconcile};
 
 pub const FUNCTION: &str = Loop::GoldImage.function();
@@ -69,13 +69,43 @@ impl Deps {
     }
 }
 
-/// What an invocation did, returned to the caller and logged.
+/// What an invocation did, returned to the caller and logged (and replayed to a duplicate bake
+/// request from its idempotency record).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BakeReport {
     pub release: Option<String>,
-    pub steps: Vec<Value>,
+    /// The bake's steps taken (the last may be a wait).
+    pub steps: Vec<Step>,
+    /// What the reconciler put back after a bake that is over.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repairs: Vec<Repair>,
+    /// A dry-run bake: what a bake would do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<BakePreview>,
     pub bake: Option<Bake>,
     pub dry_run: bool,
+}
+
+impl BakeReport {
+    /// Nothing done.
+    pub(crate) fn idle(dry_run: bool) -> Self {
+        BakeReport {
+            release: None,
+            steps: vec![],
+            repairs: vec![],
+            preview: None,
+            bake: None,
+            dry_run,
+        }
+    }
+}
+
+/// What a bake would do now: image `would_image` with reboot, adding one instance first when
+/// the group would otherwise serve fewer than its minimum.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BakePreview {
+    pub would_image: String,
+    pub scale_up_first: bool,
 }
 
 pub async fn handle(
@@ -155,12 +185,7 @@ fn ignore(image_id: &str, state: &str, why: &str, deps: &Deps) -> BakeReport {
         .reason(why)
         .dry_run(deps.config.common.dry_run)
         .emit();
-    BakeReport {
-        release: None,
-        steps: vec![],
-        bake: None,
-        dry_run: deps.config.common.dry_run,
-    }
+    BakeReport::idle(deps.config.common.dry_run)
 }
 
 /// Run `work` holding the cluster lease.
@@ -275,10 +300,11 @@ async fn preview_bake(
                 ))
                 .emit();
             Ok(BakeReport {
-                release: None,
-                steps: vec![json!({"would_image": reference, "scale_up_first": extra})],
-                bake: None,
-                dry_run: true,
+                preview: Some(BakePreview {
+                    would_image: reference,
+                    scale_up_first: extra,
+                }),
+                ..BakeReport::idle(true)
             })
         }
         Err(refusal) => {

@@ -237,7 +237,7 @@ pub struct Policy {
     pub refresh_hold: std::time::Duration,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Step {
     /// Add one instance first, so the site keeps `min_serving` while the reference is out.
     ScaleUp {

@@ -8,7 +8,7 @@ use halfhour::invocation::Invocation;
 use halfhour::ports::notify_best_effort;
 use halfhour::state::write_json;
 use halfhour::telemetry::DecisionRecord;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::advance::advance;
@@ -108,7 +108,7 @@ async fn report_drift(
 }
 
 /// A repair the reconciler makes when no bake is running.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Repair {
     /// A flag still raised by a bake that is over.
     LowerFlag { flag: Flag, by: String },
@@ -202,19 +202,13 @@ pub async fn reconcile(invocation: &Invocation, deps: &Deps) -> Result<BakeRepor
                     }
                 }
             }
-            Ok(BakeReport {
-                release: None,
-                steps: vec![],
-                bake: None,
-                dry_run,
-            })
+            Ok(BakeReport::idle(dry_run))
         })
         .await?;
     }
     Ok(BakeReport {
         release: last.map(|(b, _)| b.release),
-        steps: repairs.iter().map(|r| json!(r)).collect(),
-        bake: None,
-        dry_run,
+        repairs,
+        ..BakeReport::idle(dry_run)
     })
 }

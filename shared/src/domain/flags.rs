@@ -3,7 +3,9 @@
 use super::Millis;
 
 /// A flag one loop raises and the others respect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Flag {
     /// A gold image is being made: no scale-in, no second bake.

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use gold_image::plan::Step;
 use gold_image::{Deps, GoldImageConfig, Invocation, handle};
 use halfhour::clock;
 use halfhour::domain::Millis;
@@ -190,6 +191,11 @@ pub fn image_of(report: &gold_image::BakeReport) -> String {
         .expect("an image id")
 }
 
+/// The steps of a report as its caller gets them (the function's JSON answer).
+pub fn wire(steps: &[Step]) -> Vec<Value> {
+    steps.iter().map(|step| json!(step)).collect()
+}
+
 /// Reconcile ticks until the bake finished (its refresh over), letting whatever waits on a hook
 /// go on: every tick's steps, and the fewest instances serving on the way.
 pub async fn tick_until_finished(s: &Setup, name: &str) -> (Vec<Value>, usize) {
@@ -208,7 +214,7 @@ pub async fn tick_until_finished(s: &Setup, name: &str) -> (Vec<Value>, usize) {
         .await
         .expect("a tick");
         fewest = fewest.min(serving(s).await);
-        steps.extend(report.steps);
+        steps.extend(wire(&report.steps));
         if report.bake.is_some_and(|b| b.finished) {
             return (steps, fewest);
         }
