@@ -23,7 +23,7 @@ async fn healthy_launch_goes_in_service() {
     )
     .await
     .unwrap();
-    assert_eq!(outcome[0].decision, json!("Continue"));
+    assert_eq!(json!(outcome[0].decision), json!("Continue"));
     assert!(
         s.cluster
             .instances_in(&s.config, "InService")
@@ -89,7 +89,7 @@ async fn launches_into_the_warm_pool_are_continued_without_a_probe() {
     )
     .await
     .unwrap();
-    assert_eq!(by_event[0].decision, json!("IntoWarmPool"));
+    assert_eq!(json!(by_event[0].decision), json!("IntoWarmPool"));
     let by_reconcile = handle(
         &json!({"action": "reconcile"}),
         &at("w2", event_time()),
@@ -100,7 +100,7 @@ async fn launches_into_the_warm_pool_are_continued_without_a_probe() {
     assert_eq!(
         by_reconcile
             .iter()
-            .map(|o| (o.instance_id.clone(), o.decision.clone()))
+            .map(|o| (o.instance_id.clone(), json!(o.decision)))
             .collect::<Vec<_>>(),
         vec![(pooled[1].0.clone(), json!("IntoWarmPool"))]
     );
@@ -131,13 +131,12 @@ async fn a_running_probe_is_read_again_not_sent_again() {
             &format!("look{i}"),
             event_time().plus(Duration::from_secs(5 + 20 * i as u64)),
         );
-        decisions.push(
+        decisions.push(json!(
             handle(&json!({"action": "reconcile"}), &at_i, &s.deps)
                 .await
                 .unwrap()[0]
                 .decision
-                .clone(),
-        );
+        ));
     }
     assert_eq!(
         decisions,
@@ -202,7 +201,7 @@ async fn an_instance_ssm_cannot_reach_waits_and_does_not_hold_up_the_others() {
         outcomes
             .iter()
             .find(|o| o.instance_id == id)
-            .map(|o| o.decision.clone())
+            .map(|o| json!(o.decision))
     };
     assert_eq!(
         decision(&first, &unreachable),
@@ -237,7 +236,7 @@ async fn failing_probe_waits_with_heartbeats_then_is_abandoned_and_replaced() {
     .await
     .unwrap();
     assert_eq!(
-        early[0].decision,
+        json!(early[0].decision),
         json!({"Wait": {"reason": "ProbeFailingWithinBudget"}})
     );
     assert_eq!(calls(&s.app, "RecordLifecycleActionHeartbeat").len(), 1);
@@ -249,7 +248,7 @@ async fn failing_probe_waits_with_heartbeats_then_is_abandoned_and_replaced() {
     .await
     .unwrap();
     assert_eq!(
-        late[0].decision,
+        json!(late[0].decision),
         json!({"Abandon": {"reason": "NotReadyInBudget"}})
     );
     let instances = s.cluster.instances(&s.config).await.unwrap();
@@ -290,7 +289,7 @@ async fn inside_a_db_failover_window_a_failing_launch_keeps_waiting() {
         .await
         .unwrap();
     assert_eq!(
-        outcome[0].decision,
+        json!(outcome[0].decision),
         json!({"Wait": {"reason": "DbFailoverWindow"}})
     );
     assert!(
@@ -443,7 +442,7 @@ async fn breaker_reverts_what_the_group_launches(app: &str, rolled: Rolled) {
         )
         .await
         .unwrap();
-        decisions.extend(late.first().map(|o| o.decision.clone()));
+        decisions.extend(late.first().map(|o| json!(o.decision)));
         t = t.plus(Duration::from_secs(1));
     }
     emulator.set_group_probe(&s.cluster.asg_name, true);
@@ -582,7 +581,7 @@ async fn terminate_deregisters_the_instance_before_continue() {
     )
     .await
     .unwrap();
-    assert_eq!(outcome[0].decision, json!("Continue"));
+    assert_eq!(json!(outcome[0].decision), json!("Continue"));
     let order: Vec<String> = Emulator::shared()
         .requests(&s.app)
         .into_iter()
@@ -668,7 +667,7 @@ async fn a_lost_event_is_completed_by_the_reconciler() {
     .await
     .unwrap();
     assert_eq!(outcome.len(), 1);
-    assert_eq!(outcome[0].decision, json!("Continue"));
+    assert_eq!(json!(outcome[0].decision), json!("Continue"));
     assert!(
         s.cluster
             .instances_in(&s.config, "InService")

@@ -126,7 +126,10 @@ async fn pause_stops_every_loop_keeps_launches_flowing_and_resume_restores() {
         let outcomes = lifecycle::handle(&event, &at("launch", later(20)), &loops.lifecycle)
             .await
             .unwrap();
-        assert_eq!(outcomes[0].decision, json!({"FailOpen": {"why": "Paused"}}));
+        assert_eq!(
+            json!(outcomes[0].decision),
+            json!({"FailOpen": {"why": "Paused"}})
+        );
     }
     assert!(
         cluster
@@ -154,7 +157,10 @@ async fn pause_stops_every_loop_keeps_launches_flowing_and_resume_restores() {
         let outcomes = lifecycle::handle(&event, &at("leave", later(25)), &loops.lifecycle)
             .await
             .unwrap();
-        assert_eq!(outcomes[0].decision, json!({"FailOpen": {"why": "Paused"}}));
+        assert_eq!(
+            json!(outcomes[0].decision),
+            json!({"FailOpen": {"why": "Paused"}})
+        );
     }
     assert!(
         cluster
@@ -485,7 +491,7 @@ async fn answered_at_once(s: &loops::lifecycle::Setup, instance: &str) {
     .await
     .unwrap();
     assert_eq!(
-        outcomes[0].decision,
+        json!(outcomes[0].decision),
         json!({"FailOpen": {"why": "ObserveMode"}})
     );
 }

@@ -10,6 +10,7 @@
 mod apply;
 pub mod config;
 pub mod input;
+mod outcome;
 pub mod plan;
 mod reconcile;
 
@@ -40,6 +41,7 @@ use serde_json::{Value, json};
 
 pub use config::LifecycleConfig;
 pub use input::Input;
+pub use outcome::{ActionOutcome, Decision};
 use plan::{LaunchDecision, LaunchObserved, TerminateDecision};
 pub use reconcile::reconcile;
 
@@ -100,15 +102,6 @@ struct SentProbe {
 
 /// A running probe older than this is sent anew (the command itself times out after 30 s).
 const PROBE_STALE: std::time::Duration = std::time::Duration::from_secs(90);
-
-/// What one lifecycle action came to.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ActionOutcome {
-    pub instance_id: String,
-    pub transition: String,
-    pub decision: Value,
-    pub dry_run: bool,
-}
 
 pub async fn handle(
     payload: &Value,
@@ -202,12 +195,12 @@ async fn drive(
     }
     let waited = now.since(since);
     let decision = match action.transition {
-        LifecycleTransition::Launching => {
-            json!(decide_launch(action, waiting, waited, &state, invocation, deps).await?)
-        }
-        LifecycleTransition::Terminating => {
-            json!(decide_terminate(action, waiting, waited, &group, invocation, deps).await?)
-        }
+        LifecycleTransition::Launching => Decision::Launch(
+            decide_launch(action, waiting, waited, &state, invocation, deps).await?,
+        ),
+        LifecycleTransition::Terminating => Decision::Terminate(
+            decide_terminate(action, waiting, waited, &group, invocation, deps).await?,
+        ),
     };
     Ok(ActionOutcome {
         instance_id: action.instance_id.clone(),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use halfhour::domain::image::{GroupTemplate, Rollout};
 use halfhour::domain::{
@@ -28,7 +28,7 @@ pub struct LaunchObserved {
     pub hands_off: Option<HandsOff>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WaitReason {
     Booting,
     ProbePending,
@@ -41,7 +41,7 @@ pub enum WaitReason {
     BreakerOpen,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BrokenReason {
     Impaired,
     NotReadyInBudget,
@@ -49,7 +49,7 @@ pub enum BrokenReason {
     NotReachableInBudget,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LaunchDecision {
     Continue,
     /// Record a heartbeat and look again later.
@@ -110,7 +110,7 @@ pub fn plan_launch(observed: &LaunchObserved, budget: Duration) -> LaunchDecisio
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TerminateDecision {
     /// Connections still drain: heartbeat and look again.
     WaitForDrain,

@@ -76,7 +76,7 @@ pub const PAUSE_OWNER: &str = "operator";
 /// Why a loop keeps its hands off the cluster: it still observes and records each decision it
 /// would take, and makes only the calls that hand the cluster back to AWS's own behaviour
 /// (CONTINUE for a waiting lifecycle action, the DNS gate back to following the site).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum HandsOff {
     /// `DryRun=true`: a trial; the cluster behaves as if halfhour were not deployed.
     ObserveMode,
