@@ -19,7 +19,6 @@ struct Cluster {
     alarms: Vec<AlarmStatus>,
     writers: Vec<CapacityWriter>,
     basic_monitoring: Vec<String>,
-    notices: Vec<Notice>,
     effects: Vec<String>,
 }
 
@@ -95,11 +94,6 @@ impl FakeCluster {
     /// Every mutating call so far, in order (`SetDesiredCapacity web 4`, `Publish <subject>`).
     pub fn effects(&self) -> Vec<String> {
         self.with(|c| c.effects.clone())
-    }
-
-    /// The notices published to the operator's topic.
-    pub fn notices(&self) -> Vec<Notice> {
-        self.with(|c| c.notices.clone())
     }
 }
 
@@ -181,7 +175,6 @@ impl Notifier for FakeCluster {
     async fn notify(&self, notice: &Notice) -> Result<()> {
         self.with(|c| {
             c.effects.push(format!("Publish {}", notice.subject()));
-            c.notices.push(notice.clone());
         });
         Ok(())
     }

@@ -39,11 +39,6 @@ impl CrashPoint {
         self.calls.load(Ordering::SeqCst) >= self.at
     }
 
-    /// The mutating calls made so far, the crashing one included.
-    pub fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
-    }
-
     fn after_effect<T>(&self, done: Result<T>) -> Result<T> {
         let value = done?;
         if self.calls.fetch_add(1, Ordering::SeqCst) + 1 == self.at {
