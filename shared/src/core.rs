@@ -2,13 +2,20 @@
 //! notifier. Each function's `Deps` holds a [`Core`] and derefs to it (see [`loop_deps!`]), so
 //! `deps.config`, `deps.store` and `deps.notifier` read the same in every loop.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use crate::config::CommonConfig;
+use crate::domain::Loop;
+use crate::error::Result;
+use crate::idempotency;
+use crate::invocation::{self, Invocation};
 use crate::ports::{Notifier, StateStore};
 
-/// A loop's configuration: it has the settings every loop shares.
+/// A loop's configuration: it has the settings every loop shares, and names its loop.
 pub trait LoopConfig {
+    /// The loop the function runs: its name in idempotency records and lease owners.
+    const LOOP: Loop;
     fn common(&self) -> &CommonConfig;
 }
 
@@ -35,37 +42,82 @@ impl<C: LoopConfig> Core<C> {
     }
 }
 
+/// The claims an invocation makes on the cluster, each named by the invocation's key (its
+/// event's, [`Invocation::for_event`], else its request id): the idempotency record under it and
+/// the lease owned as `<function>:<key>`.
 impl<C: LoopConfig> Core<C> {
-    /// Run `action` at most once for the event `key`: the idempotency record (the stack's TTL)
-    /// answers a duplicate delivery with the first run's result.
+    /// Run `action` at most once for the event `invocation` serves: the idempotency record (the
+    /// stack's TTL) answers a duplicate delivery with the first run's result.
     pub async fn once<P, T, F, Fut>(
         &self,
-        function: &str,
-        key: &str,
+        invocation: &Invocation,
         payload: &P,
-        invocation: &crate::invocation::Invocation,
         action: F,
-    ) -> crate::error::Result<T>
+    ) -> Result<T>
     where
         P: serde::Serialize,
         T: serde::Serialize + serde::de::DeserializeOwned,
         F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = crate::error::Result<T>>,
+        Fut: Future<Output = Result<T>>,
     {
         let ttl = self.config.common().idempotency_ttl;
-        let attempt = crate::idempotency::Attempt::new(function, key, invocation, ttl);
-        let outcome =
-            crate::idempotency::run_once(self.store.as_ref(), attempt, payload, action).await?;
+        let attempt = idempotency::Attempt::new(C::LOOP.function(), invocation, ttl);
+        let outcome = idempotency::run_once(self.store.as_ref(), attempt, payload, action).await?;
         Ok(outcome.into_inner())
+    }
+
+    /// Run `work` holding the cluster's lease ([`invocation::with_lease`]).
+    pub async fn with_lease<T, F, Fut>(&self, invocation: &Invocation, work: F) -> Result<T>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let common = self.config.common();
+        invocation::with_lease(
+            self.store.as_ref(),
+            &common.cluster,
+            &invocation.owner(C::LOOP.function()),
+            invocation.now,
+            common.lease,
+            work,
+        )
+        .await
+    }
+
+    /// Decide without the lease and take it only to act ([`invocation::lease_to_act`]).
+    pub async fn lease_to_act<D, T, F, DFut, A, AFut>(
+        &self,
+        invocation: &Invocation,
+        decide: F,
+        apply: A,
+    ) -> Result<T>
+    where
+        D: invocation::Decided,
+        F: Fn() -> DFut,
+        DFut: Future<Output = Result<D>>,
+        A: Fn(D) -> AFut,
+        AFut: Future<Output = Result<T>>,
+    {
+        let common = self.config.common();
+        invocation::lease_to_act(
+            self.store.as_ref(),
+            &common.cluster,
+            &invocation.owner(C::LOOP.function()),
+            invocation.now,
+            common.lease,
+            decide,
+            apply,
+        )
+        .await
     }
 }
 
-/// `loop_deps!(Deps, LifecycleConfig)`: the function's `Deps` (with a `core` field) derefs to
-/// its [`Core`]; its configuration is a [`LoopConfig`] and reads the environment (`from_env`)
-/// through its own `from_lookup`.
+/// `loop_deps!(Deps, LifecycleConfig, Loop::Lifecycle)`: the function's `Deps` (with a `core`
+/// field) derefs to its [`Core`]; its configuration is the [`LoopConfig`] of that loop and reads
+/// the environment (`from_env`) through its own `from_lookup`.
 #[macro_export]
 macro_rules! loop_deps {
-    ($deps:ty, $config:ty) => {
+    ($deps:ty, $config:ty, $loop:expr) => {
         impl ::std::ops::Deref for $deps {
             type Target = $crate::core::Core<$config>;
             fn deref(&self) -> &Self::Target {
@@ -78,6 +130,7 @@ macro_rules! loop_deps {
             }
         }
         impl $crate::core::LoopConfig for $config {
+            const LOOP: $crate::domain::Loop = $loop;
             fn common(&self) -> &$crate::config::CommonConfig {
                 &self.common
             }

@@ -63,16 +63,16 @@ pub struct Attempt<'a> {
 }
 
 impl<'a> Attempt<'a> {
-    /// An attempt of `function` for `key`, framed by the invocation's clock and deadline.
+    /// An attempt of `function` for the event `invocation` serves (its key), framed by the
+    /// invocation's clock and deadline.
     pub fn new(
         function: &'a str,
-        key: &'a str,
-        invocation: &crate::invocation::Invocation,
+        invocation: &'a crate::invocation::Invocation,
         ttl: Duration,
     ) -> Self {
         Attempt {
             function,
-            key,
+            key: invocation.key(),
             now: invocation.now,
             remaining: invocation.remaining,
             ttl,

@@ -9,27 +9,56 @@ use crate::error::{Error, Result};
 use crate::ports::{LeaseOutcome, Leases};
 
 /// One invocation's identity and time frame: the request id (Lambda's async retries reuse it),
-/// the clock read once, and the time left before Lambda's deadline.
+/// the clock read once, the time left before Lambda's deadline, and the event it serves.
 #[derive(Debug, Clone)]
 pub struct Invocation {
     pub request_id: String,
     pub now: Millis,
     pub remaining: Duration,
+    /// The key of the event this invocation serves ([`Invocation::for_event`]); the request id
+    /// until it names one.
+    event_key: Option<String>,
 }
 
 impl Invocation {
-    pub fn from_context(context: &lambda_runtime::Context) -> Self {
-        let now = clock::now();
+    pub fn new(request_id: impl Into<String>, now: Millis, remaining: Duration) -> Self {
         Invocation {
-            request_id: context.request_id.clone(),
+            request_id: request_id.into(),
             now,
-            remaining: clock::remaining(context.deadline, now),
+            remaining,
+            event_key: None,
         }
     }
 
-    /// The lease owner this invocation writes as: `<function>:<request id>`.
+    pub fn from_context(context: &lambda_runtime::Context) -> Self {
+        let now = clock::now();
+        Invocation::new(
+            context.request_id.clone(),
+            now,
+            clock::remaining(context.deadline, now),
+        )
+    }
+
+    /// This invocation serving the event `key`. One key names both what the event claims: its
+    /// idempotency record and the lease its run holds. Another delivery of the same event (a new
+    /// request id) is then the same writer: after a run that died holding the lease, it goes on
+    /// as soon as the dead attempt's deadline has passed, not when the lease runs out.
+    pub fn for_event(&self, key: impl Into<String>) -> Self {
+        Invocation {
+            event_key: Some(key.into()),
+            ..self.clone()
+        }
+    }
+
+    /// The key the invocation's idempotency record is stored under: its event's, else its
+    /// request id.
+    pub fn key(&self) -> &str {
+        self.event_key.as_deref().unwrap_or(&self.request_id)
+    }
+
+    /// The lease owner this invocation writes as: `<function>:<key>`.
     pub fn owner(&self, function: &str) -> String {
-        format!("{function}:{}", self.request_id)
+        format!("{function}:{}", self.key())
     }
 }
 

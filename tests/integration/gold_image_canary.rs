@@ -230,11 +230,7 @@ async fn a_good_image_passes_the_canary_and_completes() {
     let later = clock::now().plus(std::time::Duration::from_secs(240));
     let renewed = handle(
         &json!({"action": "reconcile"}),
-        &gold_image::Invocation {
-            request_id: "later".into(),
-            now: later,
-            remaining: std::time::Duration::from_secs(60),
-        },
+        &gold_image::Invocation::new("later", later, std::time::Duration::from_secs(60)),
         &s.deps,
     )
     .await

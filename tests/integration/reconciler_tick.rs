@@ -33,11 +33,7 @@ fn tick() -> Value {
 }
 
 fn invocation() -> Invocation {
-    Invocation {
-        request_id: "tick".into(),
-        now: clock::now(),
-        remaining: Duration::from_secs(30),
-    }
+    Invocation::new("tick", clock::now(), Duration::from_secs(30))
 }
 
 fn declared(prefix: &str) -> Vec<String> {

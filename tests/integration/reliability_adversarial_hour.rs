@@ -43,11 +43,7 @@ fn tolerate<T>(what: &str, outcome: Result<T, Error>) {
 }
 
 fn invocation(now: Millis, id: String) -> halfhour::invocation::Invocation {
-    halfhour::invocation::Invocation {
-        request_id: id,
-        now,
-        remaining: Duration::from_secs(60),
-    }
+    halfhour::invocation::Invocation::new(id, now, Duration::from_secs(60))
 }
 
 async fn images_in_use(config: &aws_config::SdkConfig, cluster: &Cluster) -> BTreeSet<String> {

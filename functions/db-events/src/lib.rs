@@ -33,7 +33,7 @@ pub struct Deps {
     pub databases: Arc<dyn Databases>,
 }
 
-halfhour::loop_deps!(Deps, DbEventsConfig);
+halfhour::loop_deps!(Deps, DbEventsConfig, halfhour::domain::Loop::Database);
 
 impl Deps {
     pub fn from_sdk(config: DbEventsConfig, sdk: &SdkConfig) -> Self {
@@ -70,7 +70,8 @@ pub async fn handle(
         }
         Input::Event { id, event, message } => {
             let payload = json!({"event": event, "message": message});
-            deps.once(FUNCTION, &id, &payload, invocation, || {
+            let invocation = &invocation.for_event(id);
+            deps.once(invocation, &payload, || {
                 on_event(event, &message, invocation, deps)
             })
             .await

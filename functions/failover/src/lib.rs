@@ -25,7 +25,7 @@ use halfhour::core::Core;
 use halfhour::domain::{Flag, Loop};
 use halfhour::envelope::Envelope;
 pub use halfhour::invocation::Invocation;
-use halfhour::invocation::{Decided, lease_to_act};
+use halfhour::invocation::Decided;
 use halfhour::ports::{CustomResourceReplies, Dns, StaticSite, Web};
 use halfhour::state::StateDoc;
 use halfhour::telemetry::DecisionRecord;
@@ -51,7 +51,7 @@ pub struct Deps {
     pub replies: Arc<dyn CustomResourceReplies>,
 }
 
-halfhour::loop_deps!(Deps, FailoverConfig);
+halfhour::loop_deps!(Deps, FailoverConfig, halfhour::domain::Loop::Failover);
 
 impl Deps {
     pub fn from_sdk(config: FailoverConfig, sdk: &SdkConfig) -> Self {
@@ -90,12 +90,8 @@ pub async fn handle(
     if input == Input::Status || common.dry_run {
         return apply(decide(input, invocation, deps, false).await?, deps).await;
     }
-    lease_to_act(
-        deps.store.as_ref(),
-        &common.cluster,
-        &invocation.owner(FUNCTION),
-        invocation.now,
-        common.lease,
+    deps.lease_to_act(
+        invocation,
         || decide(input, invocation, deps, true),
         |decided| apply(decided, deps),
     )

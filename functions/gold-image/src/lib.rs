@@ -51,7 +51,7 @@ pub struct Deps {
     pub db: Arc<dyn DbSnapshots>,
 }
 
-halfhour::loop_deps!(Deps, GoldImageConfig);
+halfhour::loop_deps!(Deps, GoldImageConfig, halfhour::domain::Loop::GoldImage);
 
 impl Deps {
     pub fn from_sdk(config: GoldImageConfig, sdk: &SdkConfig) -> Self {
@@ -128,10 +128,10 @@ pub async fn handle(
         } => {
             preflight(instance_id.as_deref(), deps).await?;
             // Lambda's async retries reuse the request id: a retried invoke is the same bake.
-            let key = format!("bake#{}", invocation.request_id);
+            let invocation = &invocation.for_event(format!("bake#{}", invocation.request_id));
             let request = json!({"instance_id": instance_id, "reason": reason});
-            deps.once(FUNCTION, &key, &request, invocation, || {
-                with_lease(invocation, deps, || {
+            deps.once(invocation, &request, || {
+                deps.with_lease(invocation, || {
                     start_bake(instance_id.as_deref(), &reason, invocation, deps)
                 })
             })
@@ -149,10 +149,11 @@ pub async fn handle(
                     deps,
                 ));
             }
-            with_lease(invocation, deps, || advance(invocation, deps)).await
+            deps.with_lease(invocation, || advance(invocation, deps))
+                .await
         }
         Input::Reconcile => reconcile(invocation, deps).await,
-        Input::Cancel => with_lease(invocation, deps, || cancel(invocation, deps)).await,
+        Input::Cancel => deps.with_lease(invocation, || cancel(invocation, deps)).await,
     }
 }
 
@@ -186,29 +187,6 @@ fn ignore(image_id: &str, state: &str, why: &str, deps: &Deps) -> BakeReport {
         .dry_run(deps.config.common.dry_run)
         .emit();
     BakeReport::idle(deps.config.common.dry_run)
-}
-
-/// Run `work` holding the cluster lease.
-pub(crate) async fn with_lease<F, Fut>(
-    invocation: &Invocation,
-    deps: &Deps,
-    work: F,
-) -> Result<BakeReport, Error>
-where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<BakeReport, Error>>,
-{
-    let common = &deps.config.common;
-    let owner = invocation.owner(FUNCTION);
-    halfhour::invocation::with_lease(
-        deps.store.as_ref(),
-        &common.cluster,
-        &owner,
-        invocation.now,
-        common.lease,
-        work,
-    )
-    .await
 }
 
 pub(crate) async fn observe_group(deps: &Deps) -> Result<GroupSnapshot, Error> {

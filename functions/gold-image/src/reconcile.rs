@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::advance::advance;
 use crate::apply::launch_template;
 use crate::plan::{self, Bake, RolloutOutcome};
-use crate::{BakeReport, Deps, load_bake, observe_group, with_lease};
+use crate::{BakeReport, Deps, load_bake, observe_group};
 
 /// The group left the last roll-out's version after its refresh succeeded: say so once, with
 /// the way back. halfhour does not move the group itself; someone else chose that version.
@@ -126,7 +126,7 @@ pub async fn reconcile(invocation: &Invocation, deps: &Deps) -> Result<BakeRepor
     let dry_run = deps.config.common.dry_run;
     let last = load_bake(deps).await?;
     if last.as_ref().is_some_and(|(b, _)| b.is_active()) && !dry_run {
-        return with_lease(invocation, deps, || advance(invocation, deps)).await;
+        return deps.with_lease(invocation, || advance(invocation, deps)).await;
     }
     if last.as_ref().is_some_and(|(b, _)| b.is_active()) {
         return advance(invocation, deps).await;
@@ -185,7 +185,7 @@ pub async fn reconcile(invocation: &Invocation, deps: &Deps) -> Result<BakeRepor
         .dry_run(dry_run)
         .emit();
     if !repairs.is_empty() && !dry_run {
-        with_lease(invocation, deps, || async {
+        deps.with_lease(invocation, || async {
             for repair in &repairs {
                 let asg = deps.config.asg_name.as_str();
                 match repair {

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use halfhour::Error;
 use halfhour::domain::image::{BAKE_DOC, Rollout};
 use halfhour::domain::{LifecycleAction, LifecycleResult, LifecycleState, Loop, Notice};
-use halfhour::invocation::{Invocation, with_lease};
+use halfhour::invocation::Invocation;
 use halfhour::ports::notify_best_effort;
 use halfhour::state::{read_json, remember_decision};
 use halfhour::telemetry::DecisionRecord;
@@ -121,7 +121,7 @@ async fn trip_breaker(abandons: usize, invocation: &Invocation, deps: &Deps) -> 
     let config = &deps.config;
     let cluster = &config.common.cluster;
     let now = invocation.now;
-    with_lease(deps.store.as_ref(), cluster, &invocation.owner(FUNCTION), now, config.common.lease, || async {
+    deps.with_lease(invocation, || async {
         update_state(deps, |s| s.breaker_tripped_at = Some(now)).await?;
         let group = observe_group(deps).await?;
         let observed = observe_trip(&group, deps).await?;

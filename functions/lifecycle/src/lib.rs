@@ -61,7 +61,7 @@ pub struct Deps {
     pub instances: Arc<dyn GroupInstances>,
 }
 
-halfhour::loop_deps!(Deps, LifecycleConfig);
+halfhour::loop_deps!(Deps, LifecycleConfig, halfhour::domain::Loop::Lifecycle);
 
 impl Deps {
     pub fn from_sdk(config: LifecycleConfig, sdk: &SdkConfig) -> Self {
@@ -125,8 +125,9 @@ pub async fn handle(
                     action.transition, action.instance_id, invocation.request_id
                 ),
             };
+            let invocation = &invocation.for_event(key);
             let outcome = deps
-                .once(FUNCTION, &key, &action, invocation, || {
+                .once(invocation, &action, || {
                     drive(&action, started_at, invocation, deps)
                 })
                 .await?;

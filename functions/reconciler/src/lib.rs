@@ -42,7 +42,7 @@ pub struct Deps {
     pub invoker: Arc<dyn Invoker>,
 }
 
-halfhour::loop_deps!(Deps, ReconcilerConfig);
+halfhour::loop_deps!(Deps, ReconcilerConfig, halfhour::domain::Loop::Reconciler);
 
 impl Deps {
     pub fn from_sdk(config: ReconcilerConfig, sdk: &SdkConfig) -> Self {

@@ -8,7 +8,9 @@ use std::time::Duration;
 use halfhour::ErrorKind;
 use halfhour::core::Core;
 use halfhour::domain::{AlarmState, Bounds, Millis, parse_timestamp};
-use halfhour::testing::{FakeCluster, MemoryStateStore, event_fixture, lookup_over};
+use halfhour::testing::{
+    CrashAfter, CrashPoint, FakeCluster, MemoryStateStore, event_fixture, lookup_over,
+};
 use serde_json::{Value, json};
 
 use crate::plan::ScaleDecision;
@@ -55,11 +57,7 @@ fn alarm_action() -> (Value, Millis) {
 }
 
 fn at(request_id: &str, now: Millis) -> Invocation {
-    Invocation {
-        request_id: request_id.into(),
-        now,
-        remaining: Duration::from_secs(30),
-    }
+    Invocation::new(request_id, now, Duration::from_secs(30))
 }
 
 fn capacity_writes(cluster: &FakeCluster) -> Vec<String> {
@@ -176,4 +174,31 @@ async fn a_missing_group_is_not_found_with_zero_effects() {
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     assert!(err.to_string().contains("gone-web"), "{err}");
     assert!(fake.effects().is_empty(), "{:?}", fake.effects());
+}
+
+/// A run that dies holding the lease (Lambda's timeout ends it after its write) leaves the lease
+/// and an attempt in progress behind. Another delivery of that alarm (a new request id) is the
+/// same event: once the dead attempt's deadline has passed, it takes the lease its event holds
+/// and finishes the step, instead of waiting out the lease (five minutes) as a stranger.
+#[tokio::test]
+async fn a_redelivery_after_a_death_under_the_lease_finishes_the_step() {
+    let fake = cluster(2, 10, 2);
+    let point = CrashPoint::dies_after(1);
+    let mut deps = deps(&fake, &[]);
+    deps.group = CrashAfter::new(fake.clone(), &point);
+    let deps = Arc::new(deps);
+    let (event, now) = alarm_action();
+    let died = {
+        let (deps, event) = (deps.clone(), event.clone());
+        tokio::spawn(async move { handle(&event, &at("r1", now), &deps).await }).await
+    };
+    assert!(died.is_err_and(|e| e.is_panic()), "the first run dies");
+    assert_eq!(capacity_writes(&fake), ["SetDesiredCapacity prod-web 4"]);
+
+    let past_its_deadline = now.plus(Duration::from_secs(31));
+    let redelivered = handle(&event, &at("r2", past_its_deadline), &deps)
+        .await
+        .expect("the redelivery is the same event: its lease is its own");
+    assert_eq!(redelivered.desired, Some(4), "{redelivered:?}");
+    assert_eq!(fake.group().desired, 4, "stepped once, not twice");
 }

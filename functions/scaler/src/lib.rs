@@ -23,7 +23,7 @@ use halfhour::core::Core;
 use halfhour::domain::Loop;
 use halfhour::domain::{AlarmState, AlarmTransition, LifecycleState};
 pub use halfhour::invocation::Invocation;
-use halfhour::invocation::{Decided, lease_to_act};
+use halfhour::invocation::Decided;
 use halfhour::ports::{Alarms, CapacityWriters, InstanceMonitoring, ScalingGroup};
 use halfhour::state::{Loaded, StateDoc};
 use halfhour::telemetry::DecisionRecord;
@@ -50,7 +50,7 @@ pub struct Deps {
     pub writers: Arc<dyn CapacityWriters>,
 }
 
-halfhour::loop_deps!(Deps, ScalerConfig);
+halfhour::loop_deps!(Deps, ScalerConfig, halfhour::domain::Loop::Scaling);
 
 impl Deps {
     pub fn from_sdk(config: ScalerConfig, sdk: &SdkConfig) -> Self {
@@ -172,8 +172,8 @@ async fn on_alarm(
         // Nothing to write: decide from what is observable and say so.
         return decide_and_apply(&alarm, step, invocation, deps, false, Origin::Event).await;
     }
-    let key = alarm.event_key();
-    deps.once(FUNCTION, &key, &alarm, invocation, || {
+    let invocation = &invocation.for_event(alarm.event_key());
+    deps.once(invocation, &alarm, || {
         under_lease(&alarm, step, invocation, deps, Origin::Event)
     })
     .await
@@ -186,13 +186,8 @@ async fn under_lease(
     deps: &Deps,
     origin: Origin,
 ) -> Result<ScaleOutcome, Error> {
-    let common = &deps.config.common;
-    lease_to_act(
-        deps.store.as_ref(),
-        &common.cluster,
-        &invocation.owner(FUNCTION),
-        invocation.now,
-        common.lease,
+    deps.lease_to_act(
+        invocation,
         || decide(alarm, step, invocation, deps, true, origin),
         |decided| apply(decided, invocation, deps),
     )

@@ -23,14 +23,29 @@ use crate::ports::{
 pub struct CrashPoint {
     at: usize,
     calls: AtomicUsize,
+    /// The process dies there (a panic): nothing after the call runs, not even the clean-up an
+    /// error would get (the lease given back, a failed attempt's record dropped).
+    dies: bool,
 }
 
 impl CrashPoint {
-    /// Crash after the `n`th mutating call (1 is the first).
+    /// Crash after the `n`th mutating call (1 is the first): the call fails as a retryable
+    /// error, so the handler's error paths run.
     pub fn after(n: usize) -> Arc<Self> {
         Arc::new(CrashPoint {
             at: n,
             calls: AtomicUsize::new(0),
+            dies: false,
+        })
+    }
+
+    /// The process dies after the `n`th mutating call, as when Lambda's timeout ends it: run
+    /// the handler in a task and it ends in a panic there.
+    pub fn dies_after(n: usize) -> Arc<Self> {
+        Arc::new(CrashPoint {
+            at: n,
+            calls: AtomicUsize::new(0),
+            dies: true,
         })
     }
 
@@ -42,6 +57,7 @@ impl CrashPoint {
     fn after_effect<T>(&self, done: Result<T>) -> Result<T> {
         let value = done?;
         if self.calls.fetch_add(1, Ordering::SeqCst) + 1 == self.at {
+            assert!(!self.dies, "simulated process death after the call");
             return Err(Error::Retryable {
                 operation: "crash",
                 message: "simulated crash after the call".into(),

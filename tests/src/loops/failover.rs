@@ -94,11 +94,7 @@ pub async fn setup(app: &str, extra: &[(&str, &str)]) -> Setup {
 }
 
 pub fn at(id: &str, now: Millis) -> Invocation {
-    Invocation {
-        request_id: id.into(),
-        now,
-        remaining: Duration::from_secs(30),
-    }
+    Invocation::new(id, now, Duration::from_secs(30))
 }
 
 pub fn t0() -> Millis {

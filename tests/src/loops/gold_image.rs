@@ -79,11 +79,7 @@ pub async fn setup_shaped(app: &str, hooks: bool, extra: &[(&str, &str)], shape:
 }
 
 pub fn invocation(id: &str) -> Invocation {
-    Invocation {
-        request_id: id.into(),
-        now: clock::now(),
-        remaining: Duration::from_secs(60),
-    }
+    Invocation::new(id, clock::now(), Duration::from_secs(60))
 }
 
 /// One delivery of `event` at `now` (the fault suites re-drive with it).
@@ -93,11 +89,7 @@ pub async fn handle_at(
     now: Millis,
     deps: &Deps,
 ) -> Result<gold_image::BakeReport, halfhour::Error> {
-    let invocation = Invocation {
-        request_id: id,
-        now,
-        remaining: Duration::from_secs(60),
-    };
+    let invocation = Invocation::new(id, now, Duration::from_secs(60));
     handle(event, &invocation, deps).await
 }
 

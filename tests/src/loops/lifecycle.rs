@@ -66,11 +66,7 @@ pub async fn launch_one(s: &Setup) -> String {
 }
 
 pub fn at(id: &str, now: Millis) -> Invocation {
-    Invocation {
-        request_id: id.into(),
-        now,
-        remaining: Duration::from_secs(60),
-    }
+    Invocation::new(id, now, Duration::from_secs(60))
 }
 
 fn lifecycle_event_of(group: &str, instance: &str) -> Value {

@@ -7,11 +7,7 @@ use halfhour::domain::Millis;
 use crate::{Cluster, Emulator};
 
 pub fn at(id: &str, now: Millis) -> halfhour::invocation::Invocation {
-    halfhour::invocation::Invocation {
-        request_id: id.into(),
-        now,
-        remaining: Duration::from_secs(60),
-    }
+    halfhour::invocation::Invocation::new(id, now, Duration::from_secs(60))
 }
 
 /// The reconciler of `cluster`, fanning out to five declared (emulated) loop functions.

@@ -62,11 +62,7 @@ pub fn alarm_event(name: &str, state: &str, at: Millis) -> Value {
 }
 
 pub fn invocation(id: &str, now: Millis) -> Invocation {
-    Invocation {
-        request_id: id.to_owned(),
-        now,
-        remaining: Duration::from_secs(30),
-    }
+    Invocation::new(id, now, Duration::from_secs(30))
 }
 
 /// One delivery of `event` at `now` (the fault suites re-drive with it).
