@@ -14,7 +14,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::domain::custom_resource::{CustomResourceRequest, RequestType};
-use crate::domain::{AlarmState, AlarmTransition, ClusterName, Command, Millis, parse_timestamp};
+use crate::domain::{
+    AlarmState, AlarmTransition, ClusterName, Command, ImageId, Millis, parse_timestamp,
+};
 use crate::error::{Error, Result};
 
 /// One payload, recognised.
@@ -85,7 +87,8 @@ pub struct LifecycleActionEvent {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ImageStateChange {
-    pub image_id: String,
+    #[serde(deserialize_with = "image_id")]
+    pub image_id: ImageId,
     pub state: String,
     #[serde(default)]
     pub error_message: Option<String>,
@@ -311,6 +314,14 @@ fn eventbridge(payload: &Value) -> Result<Event> {
             "EventBridge event `{detail_type}` from `{source}` is not one halfhour handles"
         ))),
     }
+}
+
+/// An image id as an event names it: refused unless it has the form AWS gives it.
+fn image_id<'de, D>(deserializer: D) -> std::result::Result<ImageId, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    ImageId::parse(&String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
 }
 
 fn optional_timestamp<'de, D>(deserializer: D) -> std::result::Result<Option<Millis>, D::Error>

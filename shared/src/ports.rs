@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::domain::{ClusterName, Flag, FlagHold, Lease, Millis, ModeFlags, PriorAttempt};
+use crate::domain::{
+    ClusterName, Flag, FlagHold, ImageId, InstanceId, LaunchTemplateId, Lease, Millis, ModeFlags,
+    PriorAttempt,
+};
 use crate::error::Result;
 
 /// The outcome of asking for a cluster's lease.
@@ -160,14 +163,18 @@ pub trait Alarms: Send + Sync {
 /// The group operations a bake needs, beyond capacity.
 #[async_trait]
 pub trait GroupInstances: Send + Sync {
-    async fn protect_from_scale_in(&self, group: &str, instance: &str, protect: bool)
-    -> Result<()>;
+    async fn protect_from_scale_in(
+        &self,
+        group: &str,
+        instance: &InstanceId,
+        protect: bool,
+    ) -> Result<()>;
 
     /// EnterStandby with ShouldDecrementDesiredCapacity=true: no replacement is launched, so
     /// the caller must first make sure enough instances keep serving.
-    async fn enter_standby(&self, group: &str, instance: &str) -> Result<()>;
+    async fn enter_standby(&self, group: &str, instance: &InstanceId) -> Result<()>;
 
-    async fn exit_standby(&self, group: &str, instance: &str) -> Result<()>;
+    async fn exit_standby(&self, group: &str, instance: &InstanceId) -> Result<()>;
 
     /// Start an instance refresh onto a numbered launch-template version, with auto-rollback.
     async fn start_instance_refresh(
@@ -187,7 +194,7 @@ pub trait GroupInstances: Send + Sync {
     async fn set_launch_template_version(
         &self,
         group: &str,
-        template_id: &str,
+        template_id: &LaunchTemplateId,
         version: i64,
     ) -> Result<()>;
 
@@ -200,11 +207,11 @@ pub trait GroupInstances: Send + Sync {
 #[async_trait]
 pub trait Images: Send + Sync {
     /// CreateImage with `NoReboot=false`; there is no way to ask otherwise.
-    async fn create_image(&self, request: &crate::domain::ImageRequest) -> Result<String>;
+    async fn create_image(&self, request: &crate::domain::ImageRequest) -> Result<ImageId>;
 
     async fn find_image_by_name(&self, name: &str) -> Result<Option<crate::domain::ImageInfo>>;
 
-    async fn describe_image(&self, image_id: &str) -> Result<Option<crate::domain::ImageInfo>>;
+    async fn describe_image(&self, image_id: &ImageId) -> Result<Option<crate::domain::ImageInfo>>;
 
     /// Images tagged `halfhour:managed=true` for `cluster`.
     async fn managed_images(&self, cluster: &ClusterName) -> Result<Vec<crate::domain::ImageInfo>>;
@@ -212,8 +219,8 @@ pub trait Images: Send + Sync {
     /// Of `image_ids`, those an instance (in any state but terminated) was launched from.
     async fn images_in_use(
         &self,
-        image_ids: &[String],
-    ) -> Result<std::collections::BTreeSet<String>>;
+        image_ids: &[ImageId],
+    ) -> Result<std::collections::BTreeSet<ImageId>>;
 
     /// Deregister the image and delete its snapshots in the same call.
     async fn deregister_with_snapshots(&self, image: &crate::domain::ImageInfo) -> Result<()>;
@@ -223,13 +230,16 @@ pub trait Images: Send + Sync {
 #[async_trait]
 pub trait InstanceMonitoring: Send + Sync {
     /// Of `instance_ids`, those on basic monitoring (Monitoring.State disabled or disabling).
-    async fn basic_monitoring(&self, instance_ids: &[String]) -> Result<Vec<String>>;
+    async fn basic_monitoring(&self, instance_ids: &[InstanceId]) -> Result<Vec<InstanceId>>;
 }
 
 /// EC2's view of an instance: running, and its status checks.
 #[async_trait]
 pub trait InstanceStatuses: Send + Sync {
-    async fn instance_status(&self, instance_id: &str) -> Result<crate::domain::InstanceStatus>;
+    async fn instance_status(
+        &self,
+        instance_id: &InstanceId,
+    ) -> Result<crate::domain::InstanceStatus>;
 }
 
 /// Launch templates: each version is what a launch gets; a group names one (a number, or
@@ -238,7 +248,7 @@ pub trait InstanceStatuses: Send + Sync {
 pub trait LaunchTemplates: Send + Sync {
     async fn version(
         &self,
-        template_id: &str,
+        template_id: &LaunchTemplateId,
         version: &str,
     ) -> Result<crate::domain::LaunchTemplateVersion>;
 
@@ -247,13 +257,14 @@ pub trait LaunchTemplates: Send + Sync {
     /// version.
     async fn create_version(
         &self,
-        template_id: &str,
+        template_id: &LaunchTemplateId,
         source: i64,
-        image_id: &str,
+        image_id: &ImageId,
         description: &str,
     ) -> Result<i64>;
 
-    async fn set_default_version(&self, template_id: &str, version: i64) -> Result<()>;
+    async fn set_default_version(&self, template_id: &LaunchTemplateId, version: i64)
+    -> Result<()>;
 }
 
 /// RDS snapshots that pair a gold image with its data state.
@@ -372,7 +383,7 @@ pub trait LifecycleActions: Send + Sync {
     async fn warm_pool_waiting(
         &self,
         group: &str,
-    ) -> Result<Vec<(String, crate::domain::LifecycleTransition)>>;
+    ) -> Result<Vec<(InstanceId, crate::domain::LifecycleTransition)>>;
 }
 
 /// The application's own health, asked on the instance itself (SSM Run Command).
@@ -380,13 +391,13 @@ pub trait LifecycleActions: Send + Sync {
 pub trait HealthProbe: Send + Sync {
     /// Send the probe to the instance; its command id, or None when Systems Manager cannot
     /// reach the instance (not a managed node yet: no instance profile, agent not registered).
-    async fn start_probe(&self, instance_id: &str, path: &str) -> Result<Option<String>>;
+    async fn start_probe(&self, instance_id: &InstanceId, path: &str) -> Result<Option<String>>;
 
     /// The outcome of a probe sent earlier (Pending while it still runs).
     async fn probe_result(
         &self,
         command_id: &str,
-        instance_id: &str,
+        instance_id: &InstanceId,
     ) -> Result<crate::domain::ProbeOutcome>;
 }
 
@@ -394,10 +405,10 @@ pub trait HealthProbe: Send + Sync {
 #[async_trait]
 pub trait TargetGroups: Send + Sync {
     /// Deregister the instance if it is registered; true when it was.
-    async fn deregister(&self, target_group_arn: &str, instance_id: &str) -> Result<bool>;
+    async fn deregister(&self, target_group_arn: &str, instance_id: &InstanceId) -> Result<bool>;
 
     /// True while the load balancer still drains connections to the instance.
-    async fn draining(&self, target_group_arn: &str, instance_id: &str) -> Result<bool>;
+    async fn draining(&self, target_group_arn: &str, instance_id: &InstanceId) -> Result<bool>;
 }
 
 /// Route53: the site's own health check, and the gate that holds DNS on one side.

@@ -75,7 +75,7 @@ async fn full_bake_reboots_the_reference_and_rolls_out_a_new_version() {
             .instances_in(&s.config, "Standby")
             .await
             .unwrap()
-            .contains(&reference)
+            .contains(&reference.to_string())
     );
     min_serving = min_serving.min(serving(&s).await);
     let image = image_of(&resumed);
@@ -115,7 +115,7 @@ async fn full_bake_reboots_the_reference_and_rolls_out_a_new_version() {
             .instances_in(&s.config, "InService")
             .await
             .unwrap()
-            .contains(&reference),
+            .contains(&reference.to_string()),
         "the reference serves again before the refresh replaces it"
     );
     let (steps, fewest) = tick_until_finished(&s, "rolling").await;
@@ -430,7 +430,7 @@ async fn retention_keeps_the_newest_and_everything_in_use() {
     let bake = gold_image::plan::Bake::new(
         "r0",
         "test",
-        &source,
+        &source.as_str().into(),
         halfhour::domain::Millis(0),
         halfhour::domain::Millis(0),
     );

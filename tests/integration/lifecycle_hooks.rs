@@ -100,7 +100,7 @@ async fn launches_into_the_warm_pool_are_continued_without_a_probe() {
     assert_eq!(
         by_reconcile
             .iter()
-            .map(|o| (o.instance_id.clone(), json!(o.decision)))
+            .map(|o| (o.instance_id.to_string(), json!(o.decision)))
             .collect::<Vec<_>>(),
         vec![(pooled[1].0.clone(), json!("IntoWarmPool"))]
     );

@@ -418,7 +418,7 @@ async fn cancel_puts_the_reference_back_and_rolls_out_nothing() {
     );
     assert_eq!(
         loops::gold_image::in_standby(&s).await,
-        vec![reference.clone()]
+        vec![reference.to_string()]
     );
 
     let cancelled = gold_image::handle(

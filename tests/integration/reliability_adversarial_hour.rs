@@ -160,7 +160,7 @@ async fn adversarial_hour(seed: u64) {
                 &loops.gold,
             )
             .await;
-            bake_image = report.ok().and_then(|r| r.bake?.image_id);
+            bake_image = report.ok().and_then(|r| r.bake?.image_id).map(String::from);
         }
         if t == 3300
             && let Some(image) = &bake_image

@@ -91,8 +91,7 @@ async fn a_scale_out_killed_at_any_call_converges_on_re_drive() {
         let killed = format!("scaler:cpu-high@{}", now.0 / 1000 * 1000);
         let ttl = s.deps.config.common.lease;
         assert!(
-            only_the_killed_lease(s.deps.store.as_ref(), &s.cluster.name, &killed, now, ttl)
-                .await,
+            only_the_killed_lease(s.deps.store.as_ref(), &s.cluster.name, &killed, now, ttl).await,
             "crash at {crash_at}"
         );
     }

@@ -9,8 +9,8 @@ use halfhour::domain::image::{
     db_snapshots_to_delete, images_to_delete,
 };
 use halfhour::domain::{
-    Canary, Flag, FlagHold, GroupSnapshot, GroupTemplate, ImageRequest, Loop, Notice,
-    RefreshRequest,
+    Canary, Flag, FlagHold, GroupSnapshot, GroupTemplate, ImageId, ImageRequest, LaunchTemplateId,
+    Loop, Notice, RefreshRequest,
 };
 use halfhour::invocation::Invocation;
 use halfhour::ports::notify_best_effort;
@@ -87,7 +87,12 @@ pub(crate) async fn apply(
             let template = launch_template(group, deps)?;
             let default = deps.templates.version(template, "$Default").await?;
             let latest = deps.templates.version(template, "$Latest").await?;
-            let image = bake.image_id.clone().unwrap_or_default();
+            let image = bake.image_id.clone().ok_or_else(|| {
+                Error::corrupt_state(
+                    format!("bake {}", bake.release),
+                    "has no image recorded before its template version",
+                )
+            })?;
             // A resumed bake finds the version its first attempt made by its description.
             // What the group launched until now: the new version copies its settings (not
             // $Default's, which a pinned group does not launch), and the breaker reverts to it.
@@ -123,7 +128,7 @@ pub(crate) async fn apply(
                 group.desired,
             );
             let request = RefreshRequest {
-                launch_template_id: template.to_owned(),
+                launch_template_id: template.clone(),
                 version: bake.rollout.new_version.unwrap_or_default(),
                 min_healthy_percentage: min_healthy,
                 max_healthy_percentage: plan::refresh_max_healthy(min_healthy, group.desired),
@@ -208,8 +213,11 @@ async fn raise_refreshing(
     Ok(())
 }
 
-pub(crate) fn launch_template<'a>(group: &'a GroupSnapshot, deps: &Deps) -> Result<&'a str, Error> {
-    Ok(group_template(group, deps)?.id.as_str())
+pub(crate) fn launch_template<'a>(
+    group: &'a GroupSnapshot,
+    deps: &Deps,
+) -> Result<&'a LaunchTemplateId, Error> {
+    Ok(&group_template(group, deps)?.id)
 }
 
 pub(crate) fn group_template<'a>(
@@ -229,7 +237,7 @@ fn release_tags(bake: &Bake, cluster: &str) -> BTreeMap<String, String> {
         (MANAGED_TAG.to_owned(), "true".to_owned()),
         (CLUSTER_TAG.to_owned(), cluster.to_owned()),
         (RELEASE_TAG.to_owned(), bake.release.clone()),
-        (SOURCE_INSTANCE_TAG.to_owned(), bake.reference.clone()),
+        (SOURCE_INSTANCE_TAG.to_owned(), bake.reference.to_string()),
     ])
 }
 
@@ -245,13 +253,13 @@ pub async fn retain(bake: &Bake, group: &GroupSnapshot, deps: &Deps) -> Result<(
         "$Latest".to_owned(),
     ];
     versions.extend(bake.rollout.previous_version.map(|v| v.to_string()));
-    let template = template.id.as_str();
+    let template = &template.id;
     let mut referenced = BTreeSet::new();
     for version in &versions {
         referenced.extend(deps.templates.version(template, version).await?.image_id);
     }
     let managed = deps.images.managed_images(cluster).await?;
-    let ids: Vec<String> = managed.iter().map(|i| i.id.clone()).collect();
+    let ids: Vec<ImageId> = managed.iter().map(|i| i.id.clone()).collect();
     referenced.extend(deps.images.images_in_use(&ids).await?);
     let doomed = images_to_delete(&managed, deps.config.keep_images, &referenced);
     DecisionRecord::new(Loop::GoldImage, cluster, "retain")

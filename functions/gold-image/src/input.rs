@@ -2,6 +2,7 @@
 //! change that tells a bake its image is ready.
 
 use halfhour::Error;
+use halfhour::domain::{ImageId, InstanceId};
 use halfhour::envelope::{Envelope, Event};
 use serde::Deserialize;
 use serde_json::Value;
@@ -13,12 +14,12 @@ use crate::config::GoldImageConfig;
 pub enum Input {
     /// Manual or scheduled: start a bake.
     Bake {
-        instance_id: Option<String>,
+        instance_id: Option<InstanceId>,
         reason: String,
         dry_run: bool,
     },
     /// EventBridge `EC2 AMI State Change`.
-    ImageStateChange { image_id: String, state: String },
+    ImageStateChange { image_id: ImageId, state: String },
     /// The reconciler's tick.
     Reconcile,
     /// Stop the running bake before its roll-out: reference back in service, flag lowered.
@@ -50,13 +51,14 @@ impl Input {
                 }
                 let args = Args::deserialize(Value::Object(command.args))
                     .map_err(|e| Error::bad_event(format!("malformed bake request: {e}")))?;
-                if let Some(id) = &args.instance_id
-                    && !id.starts_with("i-")
-                {
-                    return Err(Error::bad_event(format!("`{id}` is not an instance id")));
-                }
+                let instance_id = args
+                    .instance_id
+                    .as_deref()
+                    .map(InstanceId::parse)
+                    .transpose()
+                    .map_err(Error::BadEvent)?;
                 Ok(Input::Bake {
-                    instance_id: args.instance_id,
+                    instance_id,
                     reason: args.reason.unwrap_or_else(|| "manual".into()),
                     dry_run: args.dry_run.unwrap_or(false),
                 })
@@ -133,5 +135,23 @@ mod tests {
         let err =
             Input::parse(&json!({"action": "bake", "no_reboot": true}), &config()).unwrap_err();
         assert_eq!(err.kind(), halfhour::ErrorKind::BadEvent);
+    }
+
+    /// An instance or image id that is not one is bad input: the bake's `instance_id`, the AMI
+    /// event's `ImageId` (AWS gives a prefix and 8 or 17 hex digits).
+    #[test]
+    fn a_mangled_id_is_bad_input() {
+        let config = config();
+        for id in ["i-1234", "i-zzzzzzzz", "ami-1234567890abcdef0"] {
+            let bake = json!({"action": "bake", "instance_id": id});
+            let err = Input::parse(&bake, &config).unwrap_err();
+            assert_eq!(err.kind(), halfhour::ErrorKind::BadEvent, "{id}: {err}");
+        }
+        for id in ["ami-", "ami-0123", "i-0123456789abcdef0"] {
+            let mut event = fixture("ami-available.json");
+            event["detail"]["ImageId"] = json!(id);
+            let err = Input::parse(&event, &config).unwrap_err();
+            assert_eq!(err.kind(), halfhour::ErrorKind::BadEvent, "{id}: {err}");
+        }
     }
 }

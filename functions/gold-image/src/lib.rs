@@ -22,7 +22,7 @@ use halfhour::aws::ec2::Ec2;
 use halfhour::aws::rds::Rds;
 use halfhour::core::Core;
 use halfhour::domain::image::BAKE_DOC;
-use halfhour::domain::{Flag, FlagHold, GroupSnapshot, Loop};
+use halfhour::domain::{Flag, FlagHold, GroupSnapshot, InstanceId, Loop};
 pub use halfhour::invocation::Invocation;
 use halfhour::ports::{
     DbSnapshots, GroupInstances, Images, InstanceStatuses, LaunchTemplates, ScalingGroup,
@@ -104,7 +104,7 @@ impl BakeReport {
 /// the group would otherwise serve fewer than its minimum.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct BakePreview {
-    pub would_image: String,
+    pub would_image: InstanceId,
     pub scale_up_first: bool,
 }
 
@@ -119,20 +119,20 @@ pub async fn handle(
             reason,
             dry_run,
         } if dry_run || deps.config.common.dry_run => {
-            preview_bake(instance_id.as_deref(), &reason, invocation, deps).await
+            preview_bake(instance_id.as_ref(), &reason, invocation, deps).await
         }
         Input::Bake {
             instance_id,
             reason,
             ..
         } => {
-            preflight(instance_id.as_deref(), deps).await?;
+            preflight(instance_id.as_ref(), deps).await?;
             // Lambda's async retries reuse the request id: a retried invoke is the same bake.
             let invocation = &invocation.for_event(format!("bake#{}", invocation.request_id));
             let request = json!({"instance_id": instance_id, "reason": reason});
             deps.once(invocation, &request, || {
                 deps.with_lease(invocation, || {
-                    start_bake(instance_id.as_deref(), &reason, invocation, deps)
+                    start_bake(instance_id.as_ref(), &reason, invocation, deps)
                 })
             })
             .await
@@ -153,7 +153,10 @@ pub async fn handle(
                 .await
         }
         Input::Reconcile => reconcile(invocation, deps).await,
-        Input::Cancel => deps.with_lease(invocation, || cancel(invocation, deps)).await,
+        Input::Cancel => {
+            deps.with_lease(invocation, || cancel(invocation, deps))
+                .await
+        }
     }
 }
 
@@ -228,7 +231,7 @@ fn refusal_error(refusal: Refusal) -> Error {
 /// An instance that is not in the cluster's group is bad input: refused before any write.
 /// Everything that depends on the cluster's state is decided under the lease, after the
 /// idempotency check, so a duplicate delivery replays instead of being refused.
-async fn preflight(requested: Option<&str>, deps: &Deps) -> Result<(), Error> {
+async fn preflight(requested: Option<&InstanceId>, deps: &Deps) -> Result<(), Error> {
     let Some(instance) = requested else {
         return Ok(());
     };
@@ -241,10 +244,10 @@ async fn preflight(requested: Option<&str>, deps: &Deps) -> Result<(), Error> {
 
 /// The group, and the reference a bake would image now (or why it may not start).
 async fn observe_and_choose(
-    requested: Option<&str>,
+    requested: Option<&InstanceId>,
     invocation: &Invocation,
     deps: &Deps,
-) -> Result<(GroupSnapshot, Result<String, Refusal>), Error> {
+) -> Result<(GroupSnapshot, Result<InstanceId, Refusal>), Error> {
     let group = observe_group(deps).await?;
     let flags = deps.store.read_flags(&deps.config.common.cluster).await?;
     let choice = plan::may_start(&flags, invocation.now)
@@ -254,7 +257,7 @@ async fn observe_and_choose(
 
 /// Decide what a bake would do, and do nothing.
 async fn preview_bake(
-    requested: Option<&str>,
+    requested: Option<&InstanceId>,
     reason: &str,
     invocation: &Invocation,
     deps: &Deps,
@@ -317,7 +320,7 @@ pub(crate) fn flag_owner(release: &str) -> String {
 }
 
 async fn start_bake(
-    requested: Option<&str>,
+    requested: Option<&InstanceId>,
     reason: &str,
     invocation: &Invocation,
     deps: &Deps,

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use halfhour::domain::image::Rollout;
 use halfhour::domain::{
-    Canary, Flag, GroupSnapshot, ImageState, LifecycleState, Millis, ModeFlags, RefreshStatus,
-    RefreshView, TemplateVersion,
+    Canary, Flag, GroupSnapshot, ImageId, ImageState, InstanceId, LifecycleState, Millis,
+    ModeFlags, RefreshStatus, RefreshView, TemplateVersion,
 };
 
 /// A bake as persisted in the state table: each field is a fact recorded when its step is done
@@ -15,13 +15,13 @@ use halfhour::domain::{
 pub struct Bake {
     pub release: String,
     pub reason: String,
-    pub reference: String,
+    pub reference: InstanceId,
     pub started_at: Millis,
     pub deadline: Millis,
     /// Set when the group had no spare serving instance and one was added first.
     pub scaled_up_to: Option<u32>,
     pub db_snapshot: Option<String>,
-    pub image_id: Option<String>,
+    pub image_id: Option<ImageId>,
     /// The `$Default`/`$Latest` the group named before the bake pinned it to that version's
     /// number (AWS rolls back only to a numbered version).
     #[serde(default)]
@@ -66,14 +66,14 @@ impl Bake {
     pub fn new(
         release: &str,
         reason: &str,
-        reference: &str,
+        reference: &InstanceId,
         started_at: Millis,
         deadline: Millis,
     ) -> Self {
         Bake {
             release: release.to_owned(),
             reason: reason.to_owned(),
-            reference: reference.to_owned(),
+            reference: reference.clone(),
             started_at,
             deadline,
             scaled_up_to: None,
@@ -322,10 +322,10 @@ pub enum Refusal {
     },
     Refreshing,
     NotInGroup {
-        instance: String,
+        instance: InstanceId,
     },
     NotServing {
-        instance: String,
+        instance: InstanceId,
         state: String,
     },
     NoHealthyInstance,
@@ -379,18 +379,21 @@ pub fn may_cancel(bake: Option<&Bake>) -> Result<(), Refusal> {
 
 /// The reference: the requested instance, if it is InService and healthy in this group, else
 /// the first InService healthy instance (by id, so a retry picks the same one).
-pub fn choose_reference(group: &GroupSnapshot, requested: Option<&str>) -> Result<String, Refusal> {
+pub fn choose_reference(
+    group: &GroupSnapshot,
+    requested: Option<&InstanceId>,
+) -> Result<InstanceId, Refusal> {
     if let Some(id) = requested {
         let instance = group.instance(id).ok_or_else(|| Refusal::NotInGroup {
-            instance: id.to_owned(),
+            instance: id.clone(),
         })?;
         if instance.state != LifecycleState::InService || !instance.healthy {
             return Err(Refusal::NotServing {
-                instance: id.to_owned(),
+                instance: id.clone(),
                 state: format!("{:?}", instance.state),
             });
         }
-        return Ok(id.to_owned());
+        return Ok(id.clone());
     }
     group
         .instances
@@ -611,7 +614,7 @@ mod tests {
     }
 
     fn bake() -> Bake {
-        Bake::new("r1", "test", "i-a", Millis(0), Millis(1_000_000))
+        Bake::new("r1", "test", &"i-a".into(), Millis(0), Millis(1_000_000))
     }
 
     const POLICY: Policy = Policy {
@@ -885,13 +888,13 @@ mod tests {
             3,
         );
         assert_eq!(choose_reference(&g, None), Ok("i-a".into()));
-        assert_eq!(choose_reference(&g, Some("i-b")), Ok("i-b".into()));
+        assert_eq!(choose_reference(&g, Some(&"i-b".into())), Ok("i-b".into()));
         assert!(matches!(
-            choose_reference(&g, Some("i-c")),
+            choose_reference(&g, Some(&"i-c".into())),
             Err(Refusal::NotServing { .. })
         ));
         assert!(matches!(
-            choose_reference(&g, Some("i-zzz")),
+            choose_reference(&g, Some(&"i-zzz".into())),
             Err(Refusal::NotInGroup { .. })
         ));
         assert_eq!(

@@ -3,7 +3,9 @@
 
 use halfhour::Error;
 use halfhour::domain::image::BAKE_DOC;
-use halfhour::domain::{Flag, GroupSnapshot, LifecycleState, Loop, Notice, RefreshStatus};
+use halfhour::domain::{
+    Flag, GroupSnapshot, InstanceId, LifecycleState, Loop, Notice, RefreshStatus,
+};
 use halfhour::invocation::Invocation;
 use halfhour::ports::notify_best_effort;
 use halfhour::state::write_json;
@@ -113,9 +115,9 @@ pub enum Repair {
     /// A flag still raised by a bake that is over.
     LowerFlag { flag: Flag, by: String },
     /// The last bake's reference instance is still in Standby.
-    ExitStandby { instance: String },
+    ExitStandby { instance: InstanceId },
     /// The last bake's reference instance is still protected from scale-in.
-    Unprotect { instance: String },
+    Unprotect { instance: InstanceId },
 }
 
 /// The reconciler's part: re-drive a running bake (its AMI event may be lost; a timed-out bake
@@ -126,7 +128,9 @@ pub async fn reconcile(invocation: &Invocation, deps: &Deps) -> Result<BakeRepor
     let dry_run = deps.config.common.dry_run;
     let last = load_bake(deps).await?;
     if last.as_ref().is_some_and(|(b, _)| b.is_active()) && !dry_run {
-        return deps.with_lease(invocation, || advance(invocation, deps)).await;
+        return deps
+            .with_lease(invocation, || advance(invocation, deps))
+            .await;
     }
     if last.as_ref().is_some_and(|(b, _)| b.is_active()) {
         return advance(invocation, deps).await;

@@ -14,7 +14,7 @@ use halfhour::telemetry::DecisionRecord;
 use serde_json::json;
 
 use crate::plan::{self, RevertStep, Step, TripObserved};
-use crate::{Deps, FUNCTION, load_state, observe_group, update_state};
+use crate::{Deps, load_state, observe_group, update_state};
 
 /// Carry out `steps` in order; a step may bring the next ones (an abandon that trips the
 /// breaker brings the revert).

@@ -2,7 +2,7 @@
 //! halfhour's hooks (EventBridge or SNS), Auto Scaling's test message, or `reconcile`.
 
 use halfhour::Error;
-use halfhour::domain::{LifecycleAction, LifecycleTransition, Millis, WarmPoolMove};
+use halfhour::domain::{InstanceId, LifecycleAction, LifecycleTransition, Millis, WarmPoolMove};
 use halfhour::envelope::{Envelope, Event};
 use serde_json::Value;
 
@@ -59,20 +59,15 @@ impl Input {
                 fields.lifecycle_hook_name
             )));
         }
-        if !fields.ec2_instance_id.starts_with("i-") {
-            return Err(Error::bad_event(format!(
-                "`{}` is not an instance id",
-                fields.ec2_instance_id
-            )));
-        }
+        let instance_id = InstanceId::parse(&fields.ec2_instance_id).map_err(Error::BadEvent)?;
         let warm_pool =
             WarmPoolMove::parse(fields.origin.as_deref(), fields.destination.as_deref())
                 .map_err(Error::BadEvent)?;
         Ok(Input::Action {
             action: LifecycleAction {
-                group: fields.auto_scaling_group_name,
+                group: fields.auto_scaling_group_name.into(),
                 hook: fields.lifecycle_hook_name,
-                instance_id: fields.ec2_instance_id,
+                instance_id,
                 token: fields.lifecycle_action_token,
                 transition,
                 warm_pool,
@@ -141,5 +136,17 @@ mod tests {
             Input::parse(&fixture("reconcile.json"), &config).unwrap(),
             Input::Reconcile
         );
+    }
+
+    /// An instance id that is not one (AWS gives `i-` and 8 or 17 hex digits) is bad input.
+    #[test]
+    fn a_mangled_instance_id_is_bad_input() {
+        let config = config();
+        for id in ["i-1234", "i-zzzzzzzz", "ami-1234567890abcdef0", ""] {
+            let mut event = fixture("launch.json");
+            event["detail"]["EC2InstanceId"] = id.into();
+            let err = Input::parse(&event, &config).unwrap_err();
+            assert_eq!(err.kind(), halfhour::ErrorKind::BadEvent, "{id}: {err}");
+        }
     }
 }

@@ -26,8 +26,8 @@ use halfhour::aws::ssm::SsmProbe;
 use halfhour::core::Core;
 use halfhour::domain::Loop;
 use halfhour::domain::{
-    Flag, GroupSnapshot, HandsOff, LifecycleAction, LifecycleState, LifecycleTransition, Millis,
-    ProbeOutcome, StatusChecks, WarmPoolMove,
+    Flag, GroupSnapshot, HandsOff, InstanceId, LifecycleAction, LifecycleState,
+    LifecycleTransition, Millis, ProbeOutcome, StatusChecks, WarmPoolMove,
 };
 pub use halfhour::invocation::Invocation;
 use halfhour::ports::{
@@ -84,14 +84,14 @@ impl Deps {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 struct LoopState {
     /// When each instance's wait began (or was first seen), for the readiness and drain bounds.
-    waiting: BTreeMap<String, Millis>,
+    waiting: BTreeMap<InstanceId, Millis>,
     /// When instances were abandoned, newest last (only the breaker window is kept).
     abandons: Vec<Millis>,
     /// When the breaker last tripped (it reverts the launch template once per trip).
     breaker_tripped_at: Option<Millis>,
     /// Probes sent and still running, per instance: read on the next look, not sent again.
     #[serde(default)]
-    probes: BTreeMap<String, SentProbe>,
+    probes: BTreeMap<InstanceId, SentProbe>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

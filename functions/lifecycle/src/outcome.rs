@@ -1,6 +1,7 @@
 //! What one lifecycle action came to: the function's answer, and the result its idempotency
 //! record replays to a duplicate delivery.
 
+use halfhour::domain::InstanceId;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -10,7 +11,7 @@ use crate::plan::{LaunchDecision, TerminateDecision};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(try_from = "RecordedOutcome")]
 pub struct ActionOutcome {
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     pub transition: String,
     pub decision: Decision,
     pub dry_run: bool,
@@ -54,7 +55,7 @@ impl TryFrom<RecordedOutcome> for ActionOutcome {
             }
         };
         Ok(ActionOutcome {
-            instance_id: recorded.instance_id,
+            instance_id: recorded.instance_id.into(),
             transition: recorded.transition,
             decision,
             dry_run: recorded.dry_run,

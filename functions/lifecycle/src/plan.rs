@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use halfhour::domain::image::{GroupTemplate, Rollout};
 use halfhour::domain::{
-    HandsOff, InstanceStatus, LifecycleResult, Millis, ProbeOutcome, StatusChecks, TemplateVersion,
+    HandsOff, InstanceStatus, LaunchTemplateId, LifecycleResult, Millis, ProbeOutcome,
+    StatusChecks, TemplateVersion,
 };
 
 /// What was seen of a launching instance.
@@ -282,20 +283,26 @@ pub fn after_abandon(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum RevertStep {
     RollbackRefresh,
-    PinGroupTo { template_id: String, version: i64 },
-    DefaultTo { template_id: String, version: i64 },
+    PinGroupTo {
+        template_id: LaunchTemplateId,
+        version: i64,
+    },
+    DefaultTo {
+        template_id: LaunchTemplateId,
+        version: i64,
+    },
 }
 
 impl Revert {
     /// The calls, on the group's launch template `template_id`.
-    fn steps(&self, template_id: &str) -> Vec<RevertStep> {
+    fn steps(&self, template_id: &LaunchTemplateId) -> Vec<RevertStep> {
         let rollback = self.rollback_refresh.then_some(RevertStep::RollbackRefresh);
         let pin = self.pin_group_to.map(|version| RevertStep::PinGroupTo {
-            template_id: template_id.to_owned(),
+            template_id: template_id.clone(),
             version,
         });
         let default = self.default_to.map(|version| RevertStep::DefaultTo {
-            template_id: template_id.to_owned(),
+            template_id: template_id.clone(),
             version,
         });
         [rollback, pin, default].into_iter().flatten().collect()

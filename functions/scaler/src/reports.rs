@@ -2,7 +2,7 @@
 //! group's desired capacity, each told once while it lasts.
 
 use halfhour::Error;
-use halfhour::domain::{CapacityWriter, LifecycleState, Loop, Millis, Notice};
+use halfhour::domain::{CapacityWriter, InstanceId, LifecycleState, Loop, Millis, Notice};
 use halfhour::ports::notify_best_effort;
 use halfhour::state::{read_json_or_default, write_json};
 use halfhour::telemetry::DecisionRecord;
@@ -36,7 +36,7 @@ pub(crate) async fn check_monitoring(now: Millis, deps: &Deps) -> Result<(), Err
     let Some(group) = deps.group.describe_group(&config.asg_name).await? else {
         return Ok(());
     };
-    let serving: Vec<String> = group
+    let serving: Vec<InstanceId> = group
         .instances
         .iter()
         .filter(|i| i.state == LifecycleState::InService)
@@ -68,7 +68,7 @@ pub(crate) async fn check_monitoring(now: Millis, deps: &Deps) -> Result<(), Err
                 basic.len(),
                 serving.len(),
                 config.asg_name,
-                basic.join(", ")
+                basic.iter().map(InstanceId::as_str).collect::<Vec<_>>().join(", ")
             ),
         )
         .decision("report_basic_monitoring")

@@ -1,5 +1,6 @@
 //! The Auto Scaling group adapter.
 
+use crate::domain::ids::{InstanceId, LaunchTemplateId};
 use async_trait::async_trait;
 use aws_sdk_autoscaling::Client;
 use aws_sdk_autoscaling::error::ProvideErrorMetadata;
@@ -34,12 +35,15 @@ impl AsgScalingGroup {
 fn group_template(group: &str, spec: LaunchTemplateSpecification) -> Result<GroupTemplate> {
     let version = spec.version.as_deref().unwrap_or("$Default");
     Ok(GroupTemplate {
-        id: spec.launch_template_id.ok_or_else(|| {
-            Error::aws(
-                "DescribeAutoScalingGroups",
-                format!("group {group}'s launch template has no id"),
-            )
-        })?,
+        id: spec
+            .launch_template_id
+            .ok_or_else(|| {
+                Error::aws(
+                    "DescribeAutoScalingGroups",
+                    format!("group {group}'s launch template has no id"),
+                )
+            })?
+            .into(),
         version: TemplateVersion::parse(version).ok_or_else(|| {
             Error::aws(
                 "DescribeAutoScalingGroups",
@@ -125,7 +129,7 @@ impl ScalingGroup for AsgScalingGroup {
             .unwrap_or_default()
             .into_iter()
             .map(|i| GroupInstance {
-                id: i.instance_id.unwrap_or_default(),
+                id: i.instance_id.unwrap_or_default().into(),
                 state: LifecycleState::parse(i.lifecycle_state.as_ref().map_or("", |s| s.as_str())),
                 healthy: i.health_status.as_deref() == Some("Healthy"),
                 protected_from_scale_in: i.protected_from_scale_in.unwrap_or(false),
@@ -142,7 +146,7 @@ impl ScalingGroup for AsgScalingGroup {
             None => None,
         };
         Ok(Some(GroupSnapshot {
-            name: name.to_owned(),
+            name: name.into(),
             warm_pool: group.warm_pool_configuration.is_some(),
             target_group_arns: group.target_group_arns.unwrap_or_default(),
             launch_template,
@@ -176,7 +180,7 @@ impl GroupInstances for AsgScalingGroup {
     async fn protect_from_scale_in(
         &self,
         group: &str,
-        instance: &str,
+        instance: &InstanceId,
         protect: bool,
     ) -> Result<()> {
         self.client
@@ -190,7 +194,7 @@ impl GroupInstances for AsgScalingGroup {
         Ok(())
     }
 
-    async fn enter_standby(&self, group: &str, instance: &str) -> Result<()> {
+    async fn enter_standby(&self, group: &str, instance: &InstanceId) -> Result<()> {
         self.client
             .enter_standby()
             .auto_scaling_group_name(group)
@@ -202,7 +206,7 @@ impl GroupInstances for AsgScalingGroup {
         Ok(())
     }
 
-    async fn exit_standby(&self, group: &str, instance: &str) -> Result<()> {
+    async fn exit_standby(&self, group: &str, instance: &InstanceId) -> Result<()> {
         self.client
             .exit_standby()
             .auto_scaling_group_name(group)
@@ -255,7 +259,7 @@ impl GroupInstances for AsgScalingGroup {
     async fn set_launch_template_version(
         &self,
         group: &str,
-        template_id: &str,
+        template_id: &LaunchTemplateId,
         version: i64,
     ) -> Result<()> {
         self.client
@@ -363,7 +367,10 @@ impl LifecycleActions for AsgScalingGroup {
         }
     }
 
-    async fn warm_pool_waiting(&self, group: &str) -> Result<Vec<(String, LifecycleTransition)>> {
+    async fn warm_pool_waiting(
+        &self,
+        group: &str,
+    ) -> Result<Vec<(InstanceId, LifecycleTransition)>> {
         let mut waiting = Vec::new();
         let mut next = None;
         loop {
@@ -381,7 +388,7 @@ impl LifecycleActions for AsgScalingGroup {
                     Some("Warmed:Terminating:Wait") => LifecycleTransition::Terminating,
                     _ => continue,
                 };
-                waiting.extend(instance.instance_id().map(|id| (id.to_owned(), transition)));
+                waiting.extend(instance.instance_id().map(|id| (id.into(), transition)));
             }
             next = out.next_token().map(str::to_owned);
             if next.is_none() {

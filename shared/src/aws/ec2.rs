@@ -1,5 +1,6 @@
 //! EC2 adapter: images (always made with a reboot) and launch templates.
 
+use crate::domain::ids::{ImageId, InstanceId, LaunchTemplateId};
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
@@ -60,7 +61,7 @@ fn image_info(image: Image) -> ImageInfo {
             .filter_map(|t| Some((t.key?, t.value?)))
             .collect(),
         name: image.name.unwrap_or_default(),
-        id: image.image_id.unwrap_or_default(),
+        id: image.image_id.unwrap_or_default().into(),
     }
 }
 
@@ -98,7 +99,7 @@ impl Ec2 {
 
 #[async_trait]
 impl Images for Ec2 {
-    async fn create_image(&self, request: &ImageRequest) -> Result<String> {
+    async fn create_image(&self, request: &ImageRequest) -> Result<ImageId> {
         let tags: Vec<Tag> = request
             .tags
             .iter()
@@ -125,6 +126,7 @@ impl Images for Ec2 {
         match created {
             Ok(out) => out
                 .image_id
+                .map(ImageId::from)
                 .ok_or_else(|| Error::aws("CreateImage", "no image id in the answer")),
             // Names are unique: a retried request finds the image its first attempt made.
             Err(err) if err.code() == Some("InvalidAMIName.Duplicate") => self
@@ -152,9 +154,9 @@ impl Images for Ec2 {
             .next())
     }
 
-    async fn describe_image(&self, image_id: &str) -> Result<Option<ImageInfo>> {
+    async fn describe_image(&self, image_id: &ImageId) -> Result<Option<ImageInfo>> {
         Ok(self
-            .describe_images(vec![], vec![image_id.to_owned()])
+            .describe_images(vec![], vec![image_id.into()])
             .await?
             .into_iter()
             .next())
@@ -171,14 +173,14 @@ impl Images for Ec2 {
         .await
     }
 
-    async fn images_in_use(&self, image_ids: &[String]) -> Result<BTreeSet<String>> {
+    async fn images_in_use(&self, image_ids: &[ImageId]) -> Result<BTreeSet<ImageId>> {
         if image_ids.is_empty() {
             return Ok(BTreeSet::new());
         }
         let mut pages = self
             .client
             .describe_instances()
-            .filters(filter("image-id", image_ids.iter().cloned()))
+            .filters(filter("image-id", image_ids.iter().map(ImageId::as_str)))
             .filters(filter(
                 "instance-state-name",
                 ["pending", "running", "shutting-down", "stopping", "stopped"],
@@ -193,7 +195,7 @@ impl Images for Ec2 {
                     reservation
                         .instances()
                         .iter()
-                        .filter_map(|i| i.image_id().map(str::to_owned)),
+                        .filter_map(|i| i.image_id().map(ImageId::from)),
                 );
             }
         }
@@ -248,14 +250,14 @@ impl Images for Ec2 {
 
 #[async_trait]
 impl InstanceMonitoring for Ec2 {
-    async fn basic_monitoring(&self, instance_ids: &[String]) -> Result<Vec<String>> {
+    async fn basic_monitoring(&self, instance_ids: &[InstanceId]) -> Result<Vec<InstanceId>> {
         if instance_ids.is_empty() {
             return Ok(Vec::new());
         }
         let mut pages = self
             .client
             .describe_instances()
-            .set_instance_ids(Some(instance_ids.to_vec()))
+            .set_instance_ids(Some(instance_ids.iter().map(String::from).collect()))
             .into_paginator()
             .send();
         let mut basic = Vec::new();
@@ -267,7 +269,7 @@ impl InstanceMonitoring for Ec2 {
                     state,
                     Some(MonitoringState::Disabled | MonitoringState::Disabling)
                 ) {
-                    basic.extend(instance.instance_id().map(str::to_owned));
+                    basic.extend(instance.instance_id().map(InstanceId::from));
                 }
             }
         }
@@ -277,7 +279,7 @@ impl InstanceMonitoring for Ec2 {
 
 #[async_trait]
 impl InstanceStatuses for Ec2 {
-    async fn instance_status(&self, instance_id: &str) -> Result<InstanceStatus> {
+    async fn instance_status(&self, instance_id: &InstanceId) -> Result<InstanceStatus> {
         let out = self
             .client
             .describe_instance_status()
@@ -309,7 +311,11 @@ impl InstanceStatuses for Ec2 {
 
 #[async_trait]
 impl LaunchTemplates for Ec2 {
-    async fn version(&self, template_id: &str, version: &str) -> Result<LaunchTemplateVersion> {
+    async fn version(
+        &self,
+        template_id: &LaunchTemplateId,
+        version: &str,
+    ) -> Result<LaunchTemplateVersion> {
         let out = self
             .client
             .describe_launch_template_versions()
@@ -329,15 +335,15 @@ impl LaunchTemplates for Ec2 {
             image_id: found
                 .launch_template_data()
                 .and_then(|d| d.image_id())
-                .map(str::to_owned),
+                .map(ImageId::from),
         })
     }
 
     async fn create_version(
         &self,
-        template_id: &str,
+        template_id: &LaunchTemplateId,
         source: i64,
-        image_id: &str,
+        image_id: &ImageId,
         description: &str,
     ) -> Result<i64> {
         let out = self
@@ -366,7 +372,11 @@ impl LaunchTemplates for Ec2 {
             })
     }
 
-    async fn set_default_version(&self, template_id: &str, version: i64) -> Result<()> {
+    async fn set_default_version(
+        &self,
+        template_id: &LaunchTemplateId,
+        version: i64,
+    ) -> Result<()> {
         self.client
             .modify_launch_template()
             .launch_template_id(template_id)

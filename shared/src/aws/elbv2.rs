@@ -1,5 +1,6 @@
 //! ELBv2 adapter: take an instance out of its target groups and watch it drain.
 
+use crate::domain::ids::InstanceId;
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::types::{TargetDescription, TargetHealthStateEnum};
@@ -24,7 +25,7 @@ impl ElbTargetGroups {
     async fn state(
         &self,
         target_group_arn: &str,
-        instance_id: &str,
+        instance_id: &InstanceId,
     ) -> Result<Option<TargetHealthStateEnum>> {
         let out = self
             .client
@@ -48,7 +49,7 @@ impl ElbTargetGroups {
 
 #[async_trait]
 impl TargetGroups for ElbTargetGroups {
-    async fn deregister(&self, target_group_arn: &str, instance_id: &str) -> Result<bool> {
+    async fn deregister(&self, target_group_arn: &str, instance_id: &InstanceId) -> Result<bool> {
         match self.state(target_group_arn, instance_id).await? {
             None | Some(TargetHealthStateEnum::Draining) => Ok(false),
             Some(_) => {
@@ -64,7 +65,7 @@ impl TargetGroups for ElbTargetGroups {
         }
     }
 
-    async fn draining(&self, target_group_arn: &str, instance_id: &str) -> Result<bool> {
+    async fn draining(&self, target_group_arn: &str, instance_id: &InstanceId) -> Result<bool> {
         Ok(self.state(target_group_arn, instance_id).await?
             == Some(TargetHealthStateEnum::Draining))
     }

@@ -1,5 +1,6 @@
 //! SSM adapter: the application's health asked on the instance itself with Run Command.
 
+use crate::domain::ids::InstanceId;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -38,7 +39,7 @@ pub fn probe_command(path: &str) -> String {
 
 #[async_trait]
 impl HealthProbe for SsmProbe {
-    async fn start_probe(&self, instance_id: &str, path: &str) -> Result<Option<String>> {
+    async fn start_probe(&self, instance_id: &InstanceId, path: &str) -> Result<Option<String>> {
         let sent = self
             .client
             .send_command()
@@ -68,7 +69,11 @@ impl HealthProbe for SsmProbe {
             .ok_or_else(|| Error::aws("SendCommand", "no command id in the answer"))
     }
 
-    async fn probe_result(&self, command_id: &str, instance_id: &str) -> Result<ProbeOutcome> {
+    async fn probe_result(
+        &self,
+        command_id: &str,
+        instance_id: &InstanceId,
+    ) -> Result<ProbeOutcome> {
         for attempt in 0..POLLS {
             if attempt > 0 {
                 tokio::time::sleep(POLL_INTERVAL).await;

@@ -88,7 +88,7 @@ impl LifecycleState {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupInstance {
-    pub id: String,
+    pub id: super::InstanceId,
     pub state: LifecycleState,
     pub healthy: bool,
     pub protected_from_scale_in: bool,
@@ -97,7 +97,7 @@ pub struct GroupInstance {
 /// One observation of an Auto Scaling group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupSnapshot {
-    pub name: String,
+    pub name: super::GroupName,
     pub bounds: Bounds,
     pub desired: u32,
     pub instances: Vec<GroupInstance>,
@@ -122,7 +122,7 @@ impl GroupSnapshot {
     }
 
     pub fn instance(&self, id: &str) -> Option<&GroupInstance> {
-        self.instances.iter().find(|i| i.id == id)
+        self.instances.iter().find(|i| i.id == *id)
     }
 }
 

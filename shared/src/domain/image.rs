@@ -31,7 +31,7 @@ impl ImageState {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageInfo {
-    pub id: String,
+    pub id: super::ImageId,
     pub name: String,
     pub state: ImageState,
     pub created: Millis,
@@ -43,7 +43,7 @@ pub struct ImageInfo {
 /// with a reboot, so the file system is consistent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageRequest {
-    pub instance_id: String,
+    pub instance_id: super::InstanceId,
     pub name: String,
     pub description: String,
     /// Applied to the image and its snapshots at creation.
@@ -54,7 +54,7 @@ pub struct ImageRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LaunchTemplateVersion {
     pub number: i64,
-    pub image_id: Option<String>,
+    pub image_id: Option<super::ImageId>,
     pub description: Option<String>,
 }
 
@@ -101,7 +101,7 @@ impl TemplateVersion {
 /// A group's launch template and the version it launches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupTemplate {
-    pub id: String,
+    pub id: super::LaunchTemplateId,
     pub version: TemplateVersion,
 }
 
@@ -126,7 +126,7 @@ pub struct Rollout {
 /// An instance refresh onto a numbered launch-template version, with auto rollback.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshRequest {
-    pub launch_template_id: String,
+    pub launch_template_id: super::LaunchTemplateId,
     pub version: i64,
     pub min_healthy_percentage: i32,
     /// Above 100, AWS launches replacements before it terminates what they replace.
@@ -277,7 +277,7 @@ pub fn db_snapshots_to_delete(
 pub fn images_to_delete<'a>(
     managed: &'a [ImageInfo],
     keep: usize,
-    referenced: &std::collections::BTreeSet<String>,
+    referenced: &std::collections::BTreeSet<super::ImageId>,
 ) -> Vec<&'a ImageInfo> {
     let mut newest_first: Vec<&ImageInfo> = managed
         .iter()
@@ -294,6 +294,7 @@ pub fn images_to_delete<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ImageId;
     use std::collections::BTreeSet;
 
     fn image(id: &str, created: i64) -> ImageInfo {
@@ -310,7 +311,7 @@ mod tests {
     #[test]
     fn retention_keeps_the_newest_and_every_referenced_image() {
         let images: Vec<_> = (1..=6).map(|n| image(&format!("ami-{n}"), n)).collect();
-        let referenced: BTreeSet<String> = ["ami-1".to_owned(), "ami-2".to_owned()].into();
+        let referenced: BTreeSet<ImageId> = ["ami-1".into(), "ami-2".into()].into();
         let deleted: Vec<&str> = images_to_delete(&images, 3, &referenced)
             .into_iter()
             .map(|i| i.id.as_str())

@@ -48,9 +48,9 @@ impl LifecycleTransition {
 /// One lifecycle action: which hook holds which instance of which group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LifecycleAction {
-    pub group: String,
+    pub group: super::GroupName,
     pub hook: String,
-    pub instance_id: String,
+    pub instance_id: super::InstanceId,
     /// Absent when the reconciler found the instance waiting without its event.
     pub token: Option<String>,
     pub transition: LifecycleTransition,

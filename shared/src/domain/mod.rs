@@ -7,6 +7,7 @@ pub mod custom_resource;
 pub mod dns;
 pub mod flags;
 pub mod idempotency;
+pub mod ids;
 pub mod image;
 pub mod instance;
 pub mod lease;
@@ -19,6 +20,7 @@ pub use capacity::{Bounds, CapacityWriter, GroupInstance, GroupSnapshot, Lifecyc
 pub use command::{Command, CommandError};
 pub use flags::{Flag, FlagHold, HandsOff, ModeFlags, PAUSE_OWNER};
 pub use idempotency::{IdempotencyRecord, IdempotencyStatus, PriorAttempt};
+pub use ids::{GroupName, ImageId, InstanceId, LaunchTemplateId};
 pub use image::{
     Canary, GroupTemplate, ImageInfo, ImageRequest, ImageState, LaunchTemplateVersion,
     RefreshRequest, RefreshStatus, RefreshView, TemplateVersion,

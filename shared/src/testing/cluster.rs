@@ -2,6 +2,7 @@
 //! instances' monitoring and the operator's topic, with every mutating call recorded in order
 //! (the in-process counterpart of the emulator's request log).
 
+use crate::domain::ids::InstanceId;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -18,7 +19,7 @@ struct Cluster {
     group: Option<GroupSnapshot>,
     alarms: Vec<AlarmStatus>,
     writers: Vec<CapacityWriter>,
-    basic_monitoring: Vec<String>,
+    basic_monitoring: Vec<InstanceId>,
     effects: Vec<String>,
 }
 
@@ -32,7 +33,7 @@ impl FakeCluster {
     pub fn with_group(name: &str, bounds: Bounds, in_service: u32) -> Self {
         let instances = (0..in_service)
             .map(|n| GroupInstance {
-                id: format!("i-{n}"),
+                id: format!("i-{n}").into(),
                 state: LifecycleState::InService,
                 healthy: true,
                 protected_from_scale_in: false,
@@ -159,7 +160,7 @@ impl Alarms for FakeCluster {
 
 #[async_trait]
 impl InstanceMonitoring for FakeCluster {
-    async fn basic_monitoring(&self, instance_ids: &[String]) -> Result<Vec<String>> {
+    async fn basic_monitoring(&self, instance_ids: &[InstanceId]) -> Result<Vec<InstanceId>> {
         self.with(|c| {
             Ok(c.basic_monitoring
                 .iter()

@@ -2,6 +2,7 @@
 //! port wrapped in [`CrashAfter`] does its mutating call, then fails on the Nth one counted
 //! across every port sharing the [`CrashPoint`]. Reads pass through untouched.
 
+use crate::domain::ids::{ImageId, InstanceId, LaunchTemplateId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,29 +24,43 @@ use crate::ports::{
 pub struct CrashPoint {
     at: usize,
     calls: AtomicUsize,
-    /// The process dies there (a panic): nothing after the call runs, not even the clean-up an
-    /// error would get (the lease given back, a failed attempt's record dropped).
-    dies: bool,
+    fate: Fate,
+}
+
+/// What happens at the crash point.
+enum Fate {
+    /// The call is made, then answers a retryable error: the handler's error paths run.
+    Fails,
+    /// The process dies (a panic) once the call is made: nothing after it runs, not even the
+    /// clean-up an error would get (the lease given back, a failed attempt's record dropped).
+    DiesAfter,
+    /// The process dies as it is about to make the call: the call never reaches AWS.
+    DiesBefore,
 }
 
 impl CrashPoint {
     /// Crash after the `n`th mutating call (1 is the first): the call fails as a retryable
     /// error, so the handler's error paths run.
     pub fn after(n: usize) -> Arc<Self> {
-        Arc::new(CrashPoint {
-            at: n,
-            calls: AtomicUsize::new(0),
-            dies: false,
-        })
+        Self::new(n, Fate::Fails)
     }
 
     /// The process dies after the `n`th mutating call, as when Lambda's timeout ends it: run
     /// the handler in a task and it ends in a panic there.
     pub fn dies_after(n: usize) -> Arc<Self> {
+        Self::new(n, Fate::DiesAfter)
+    }
+
+    /// The process dies just before the `n`th mutating call, which never happens.
+    pub fn dies_before(n: usize) -> Arc<Self> {
+        Self::new(n, Fate::DiesBefore)
+    }
+
+    fn new(at: usize, fate: Fate) -> Arc<Self> {
         Arc::new(CrashPoint {
-            at: n,
+            at,
             calls: AtomicUsize::new(0),
-            dies: true,
+            fate,
         })
     }
 
@@ -54,10 +69,22 @@ impl CrashPoint {
         self.calls.load(Ordering::SeqCst) >= self.at
     }
 
+    fn before_effect(&self) {
+        if matches!(self.fate, Fate::DiesBefore) && self.calls.load(Ordering::SeqCst) + 1 == self.at
+        {
+            // Counted as made, so the point is spent: a later run makes its calls.
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            panic!("simulated process death before the call");
+        }
+    }
+
     fn after_effect<T>(&self, done: Result<T>) -> Result<T> {
         let value = done?;
         if self.calls.fetch_add(1, Ordering::SeqCst) + 1 == self.at {
-            assert!(!self.dies, "simulated process death after the call");
+            assert!(
+                !matches!(self.fate, Fate::DiesAfter),
+                "simulated process death after the call"
+            );
             return Err(Error::Retryable {
                 operation: "crash",
                 message: "simulated crash after the call".into(),
@@ -81,8 +108,10 @@ impl<P: ?Sized> CrashAfter<P> {
         })
     }
 
-    fn counted<T>(&self, done: Result<T>) -> Result<T> {
-        self.point.after_effect(done)
+    /// Make the mutating `call` unless the process dies before it, then count it.
+    async fn counted<T>(&self, call: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        self.point.before_effect();
+        self.point.after_effect(call.await)
     }
 }
 
@@ -92,7 +121,8 @@ impl<P: ScalingGroup + ?Sized> ScalingGroup for CrashAfter<P> {
         self.inner.describe_group(name).await
     }
     async fn set_desired_capacity(&self, name: &str, desired: u32) -> Result<()> {
-        self.counted(self.inner.set_desired_capacity(name, desired).await)
+        self.counted(self.inner.set_desired_capacity(name, desired))
+            .await
     }
 }
 
@@ -101,27 +131,26 @@ impl<P: GroupInstances + ?Sized> GroupInstances for CrashAfter<P> {
     async fn protect_from_scale_in(
         &self,
         group: &str,
-        instance: &str,
+        instance: &InstanceId,
         protect: bool,
     ) -> Result<()> {
-        self.counted(
-            self.inner
-                .protect_from_scale_in(group, instance, protect)
-                .await,
-        )
+        self.counted(self.inner.protect_from_scale_in(group, instance, protect))
+            .await
     }
-    async fn enter_standby(&self, group: &str, instance: &str) -> Result<()> {
-        self.counted(self.inner.enter_standby(group, instance).await)
+    async fn enter_standby(&self, group: &str, instance: &InstanceId) -> Result<()> {
+        self.counted(self.inner.enter_standby(group, instance))
+            .await
     }
-    async fn exit_standby(&self, group: &str, instance: &str) -> Result<()> {
-        self.counted(self.inner.exit_standby(group, instance).await)
+    async fn exit_standby(&self, group: &str, instance: &InstanceId) -> Result<()> {
+        self.counted(self.inner.exit_standby(group, instance)).await
     }
     async fn start_instance_refresh(
         &self,
         group: &str,
         refresh: &RefreshRequest,
     ) -> Result<String> {
-        self.counted(self.inner.start_instance_refresh(group, refresh).await)
+        self.counted(self.inner.start_instance_refresh(group, refresh))
+            .await
     }
     async fn refresh(&self, group: &str, refresh_id: &str) -> Result<Option<RefreshView>> {
         self.inner.refresh(group, refresh_id).await
@@ -129,60 +158,71 @@ impl<P: GroupInstances + ?Sized> GroupInstances for CrashAfter<P> {
     async fn set_launch_template_version(
         &self,
         group: &str,
-        template_id: &str,
+        template_id: &LaunchTemplateId,
         version: i64,
     ) -> Result<()> {
         let done = self
             .inner
             .set_launch_template_version(group, template_id, version);
-        self.counted(done.await)
+        self.counted(done).await
     }
     async fn rollback_instance_refresh(&self, group: &str) -> Result<bool> {
-        self.counted(self.inner.rollback_instance_refresh(group).await)
+        self.counted(self.inner.rollback_instance_refresh(group))
+            .await
     }
 }
 
 #[async_trait]
 impl<P: Images + ?Sized> Images for CrashAfter<P> {
-    async fn create_image(&self, request: &ImageRequest) -> Result<String> {
-        self.counted(self.inner.create_image(request).await)
+    async fn create_image(&self, request: &ImageRequest) -> Result<ImageId> {
+        self.counted(self.inner.create_image(request)).await
     }
     async fn find_image_by_name(&self, name: &str) -> Result<Option<ImageInfo>> {
         self.inner.find_image_by_name(name).await
     }
-    async fn describe_image(&self, image_id: &str) -> Result<Option<ImageInfo>> {
+    async fn describe_image(&self, image_id: &ImageId) -> Result<Option<ImageInfo>> {
         self.inner.describe_image(image_id).await
     }
     async fn managed_images(&self, cluster: &ClusterName) -> Result<Vec<ImageInfo>> {
         self.inner.managed_images(cluster).await
     }
-    async fn images_in_use(&self, image_ids: &[String]) -> Result<BTreeSet<String>> {
+    async fn images_in_use(&self, image_ids: &[ImageId]) -> Result<BTreeSet<ImageId>> {
         self.inner.images_in_use(image_ids).await
     }
     async fn deregister_with_snapshots(&self, image: &ImageInfo) -> Result<()> {
-        self.counted(self.inner.deregister_with_snapshots(image).await)
+        self.counted(self.inner.deregister_with_snapshots(image))
+            .await
     }
 }
 
 #[async_trait]
 impl<P: LaunchTemplates + ?Sized> LaunchTemplates for CrashAfter<P> {
-    async fn version(&self, template_id: &str, version: &str) -> Result<LaunchTemplateVersion> {
+    async fn version(
+        &self,
+        template_id: &LaunchTemplateId,
+        version: &str,
+    ) -> Result<LaunchTemplateVersion> {
         self.inner.version(template_id, version).await
     }
     async fn create_version(
         &self,
-        template_id: &str,
+        template_id: &LaunchTemplateId,
         source: i64,
-        image_id: &str,
+        image_id: &ImageId,
         description: &str,
     ) -> Result<i64> {
         let done = self
             .inner
             .create_version(template_id, source, image_id, description);
-        self.counted(done.await)
+        self.counted(done).await
     }
-    async fn set_default_version(&self, template_id: &str, version: i64) -> Result<()> {
-        self.counted(self.inner.set_default_version(template_id, version).await)
+    async fn set_default_version(
+        &self,
+        template_id: &LaunchTemplateId,
+        version: i64,
+    ) -> Result<()> {
+        self.counted(self.inner.set_default_version(template_id, version))
+            .await
     }
 }
 
@@ -197,35 +237,40 @@ impl<P: DbSnapshots + ?Sized> DbSnapshots for CrashAfter<P> {
         let done = self
             .inner
             .create_db_snapshot(db_instance, snapshot_id, tags);
-        self.counted(done.await)
+        self.counted(done).await
     }
     async fn db_snapshots(&self, db_instance: &str, prefix: &str) -> Result<Vec<String>> {
         self.inner.db_snapshots(db_instance, prefix).await
     }
     async fn delete_db_snapshot(&self, snapshot_id: &str) -> Result<()> {
-        self.counted(self.inner.delete_db_snapshot(snapshot_id).await)
+        self.counted(self.inner.delete_db_snapshot(snapshot_id))
+            .await
     }
 }
 
 #[async_trait]
 impl<P: LifecycleActions + ?Sized> LifecycleActions for CrashAfter<P> {
     async fn complete(&self, action: &LifecycleAction, result: LifecycleResult) -> Result<bool> {
-        self.counted(self.inner.complete(action, result).await)
+        self.counted(self.inner.complete(action, result)).await
     }
     async fn heartbeat(&self, action: &LifecycleAction) -> Result<bool> {
-        self.counted(self.inner.heartbeat(action).await)
+        self.counted(self.inner.heartbeat(action)).await
     }
-    async fn warm_pool_waiting(&self, group: &str) -> Result<Vec<(String, LifecycleTransition)>> {
+    async fn warm_pool_waiting(
+        &self,
+        group: &str,
+    ) -> Result<Vec<(InstanceId, LifecycleTransition)>> {
         self.inner.warm_pool_waiting(group).await
     }
 }
 
 #[async_trait]
 impl<P: TargetGroups + ?Sized> TargetGroups for CrashAfter<P> {
-    async fn deregister(&self, target_group_arn: &str, instance_id: &str) -> Result<bool> {
-        self.counted(self.inner.deregister(target_group_arn, instance_id).await)
+    async fn deregister(&self, target_group_arn: &str, instance_id: &InstanceId) -> Result<bool> {
+        self.counted(self.inner.deregister(target_group_arn, instance_id))
+            .await
     }
-    async fn draining(&self, target_group_arn: &str, instance_id: &str) -> Result<bool> {
+    async fn draining(&self, target_group_arn: &str, instance_id: &InstanceId) -> Result<bool> {
         self.inner.draining(target_group_arn, instance_id).await
     }
 }
@@ -239,7 +284,7 @@ impl<P: Dns + ?Sized> Dns for CrashAfter<P> {
         self.inner.gate_threshold(gate_id).await
     }
     async fn set_gate(&self, gate_id: &str, gate: Gate) -> Result<()> {
-        self.counted(self.inner.set_gate(gate_id, gate).await)
+        self.counted(self.inner.set_gate(gate_id, gate)).await
     }
     async fn record_sets(&self, zone_id: &str, name: &str) -> Result<Vec<RecordSet>> {
         self.inner.record_sets(zone_id, name).await
@@ -251,7 +296,7 @@ impl<P: Dns + ?Sized> Dns for CrashAfter<P> {
         comment: &str,
     ) -> Result<()> {
         let done = self.inner.change_record_sets(zone_id, changes, comment);
-        self.counted(done.await)
+        self.counted(done).await
     }
 }
 
@@ -267,13 +312,13 @@ impl<P: StaticSite + ?Sized> StaticSite for CrashAfter<P> {
         let done = self
             .inner
             .put_page_if_absent(bucket, key, html, cache_control);
-        self.counted(done.await)
+        self.counted(done).await
     }
     async fn find_bucket(&self, bucket: &str) -> Result<BucketFound> {
         self.inner.find_bucket(bucket).await
     }
     async fn create_bucket(&self, bucket: &str) -> Result<()> {
-        self.counted(self.inner.create_bucket(bucket).await)
+        self.counted(self.inner.create_bucket(bucket)).await
     }
     async fn configure_bucket(
         &self,
@@ -285,6 +330,6 @@ impl<P: StaticSite + ?Sized> StaticSite for CrashAfter<P> {
         let done = self
             .inner
             .configure_bucket(bucket, cluster, website, page_key);
-        self.counted(done.await)
+        self.counted(done).await
     }
 }

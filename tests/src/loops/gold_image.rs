@@ -179,7 +179,7 @@ pub fn image_of(report: &gold_image::BakeReport) -> String {
     report
         .bake
         .as_ref()
-        .and_then(|b| b.image_id.clone())
+        .and_then(|b| b.image_id.as_ref().map(ToString::to_string))
         .expect("an image id")
 }
 
