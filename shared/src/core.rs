@@ -72,16 +72,7 @@ impl<C: LoopConfig> Core<C> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let common = self.config.common();
-        invocation::with_lease(
-            self.store.as_ref(),
-            &common.cluster,
-            &invocation.owner(C::LOOP.function()),
-            invocation.now,
-            common.lease,
-            work,
-        )
-        .await
+        invocation::with_lease(self.lease_terms(invocation), work).await
     }
 
     /// Decide without the lease and take it only to act ([`invocation::lease_to_act`]).
@@ -98,17 +89,19 @@ impl<C: LoopConfig> Core<C> {
         A: Fn(D) -> AFut,
         AFut: Future<Output = Result<T>>,
     {
+        invocation::lease_to_act(self.lease_terms(invocation), decide, apply).await
+    }
+
+    /// The invocation's lease on the cluster: owned as `<function>:<key>`, for the stack's TTL.
+    fn lease_terms<'a>(&'a self, invocation: &Invocation) -> invocation::LeaseTerms<'a> {
         let common = self.config.common();
-        invocation::lease_to_act(
-            self.store.as_ref(),
-            &common.cluster,
-            &invocation.owner(C::LOOP.function()),
-            invocation.now,
-            common.lease,
-            decide,
-            apply,
-        )
-        .await
+        invocation::LeaseTerms {
+            store: self.store.as_ref(),
+            cluster: &common.cluster,
+            owner: invocation.owner(C::LOOP.function()),
+            now: invocation.now,
+            ttl: common.lease,
+        }
     }
 }
 

@@ -62,28 +62,38 @@ impl Invocation {
     }
 }
 
-/// Run `work` holding the cluster's lease as `owner`; the lease is given back whatever `work`
+/// The terms a lease is taken on: whose table, which cluster, who holds it, from when, for how
+/// long.
+pub struct LeaseTerms<'a> {
+    pub store: &'a dyn Leases,
+    pub cluster: &'a ClusterName,
+    pub owner: String,
+    pub now: Millis,
+    pub ttl: Duration,
+}
+
+/// Run `work` holding the cluster's lease on `terms`; the lease is given back whatever `work`
 /// returns. A lease held by another writer is a [`Error::Conflict`]: Lambda retries later.
-pub async fn with_lease<T, F, Fut>(
-    store: &dyn Leases,
-    cluster: &ClusterName,
-    owner: &str,
-    now: Millis,
-    ttl: Duration,
-    work: F,
-) -> Result<T>
+pub async fn with_lease<T, F, Fut>(terms: LeaseTerms<'_>, work: F) -> Result<T>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    if let LeaseOutcome::HeldBy(lease) = store.acquire_lease(cluster, owner, now, ttl).await? {
+    let LeaseTerms {
+        store,
+        cluster,
+        owner,
+        now,
+        ttl,
+    } = terms;
+    if let LeaseOutcome::HeldBy(lease) = store.acquire_lease(cluster, &owner, now, ttl).await? {
         return Err(Error::Conflict(format!(
             "cluster {cluster} is leased by {} until {}",
             lease.owner, lease.until.0
         )));
     }
     let outcome = work().await;
-    let released = store.release_lease(cluster, owner).await;
+    let released = store.release_lease(cluster, &owner).await;
     let outcome = outcome?;
     released?;
     Ok(outcome)
@@ -100,11 +110,7 @@ pub trait Decided {
 /// is decided again under the lease, since what was observed may have moved before the lease
 /// was taken, and that decision is the one applied.
 pub async fn lease_to_act<D, T, F, Fut, A, AFut>(
-    store: &dyn Leases,
-    cluster: &ClusterName,
-    owner: &str,
-    now: Millis,
-    ttl: Duration,
+    terms: LeaseTerms<'_>,
     decide: F,
     apply: A,
 ) -> Result<T>
@@ -119,10 +125,7 @@ where
     if !first.changes_something() {
         return apply(first).await;
     }
-    with_lease(store, cluster, owner, now, ttl, || async {
-        apply(decide().await?).await
-    })
-    .await
+    with_lease(terms, || async { apply(decide().await?).await }).await
 }
 
 #[cfg(test)]
@@ -131,16 +134,27 @@ mod tests {
     use crate::ports::Leases;
     use crate::testing::MemoryStateStore;
 
+    fn terms<'a>(
+        store: &'a MemoryStateStore,
+        cluster: &'a ClusterName,
+        now: Millis,
+        ttl: Duration,
+    ) -> LeaseTerms<'a> {
+        LeaseTerms {
+            store,
+            cluster,
+            owner: "a".into(),
+            now,
+            ttl,
+        }
+    }
+
     #[tokio::test]
     async fn lease_is_given_back_even_when_the_work_fails() {
         let store = MemoryStateStore::default();
         let cluster = ClusterName::new("prod").unwrap();
         let failed: Result<()> = with_lease(
-            &store,
-            &cluster,
-            "a",
-            Millis(0),
-            Duration::from_secs(60),
+            terms(&store, &cluster, Millis(0), Duration::from_secs(60)),
             || async { Err(Error::bad_event("boom")) },
         )
         .await;
@@ -167,11 +181,7 @@ mod tests {
             .unwrap();
         let ttl = Duration::from_secs(60);
         let held = lease_to_act(
-            &store,
-            &cluster,
-            "a",
-            Millis(1),
-            ttl,
+            terms(&store, &cluster, Millis(1), ttl),
             || async { Ok(Step(false)) },
             |step| async move { Ok(step.0) },
         )
@@ -181,11 +191,7 @@ mod tests {
             "a hold is applied while another holds the lease"
         );
         let acting = lease_to_act(
-            &store,
-            &cluster,
-            "a",
-            Millis(1),
-            ttl,
+            terms(&store, &cluster, Millis(1), ttl),
             || async { Ok(Step(true)) },
             |step| async move { Ok(step.0) },
         )
@@ -194,11 +200,7 @@ mod tests {
         store.release_lease(&cluster, "other").await.unwrap();
         let decisions = std::sync::atomic::AtomicU32::new(0);
         let acted = lease_to_act(
-            &store,
-            &cluster,
-            "a",
-            Millis(2),
-            ttl,
+            terms(&store, &cluster, Millis(2), ttl),
             || async {
                 // The world moved between the first look and the lease: the second look holds.
                 let n = decisions.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -231,11 +233,7 @@ mod tests {
             .await
             .unwrap();
         let err = with_lease(
-            &store,
-            &cluster,
-            "a",
-            Millis(1),
-            Duration::from_secs(60),
+            terms(&store, &cluster, Millis(1), Duration::from_secs(60)),
             || async { Ok(()) },
         )
         .await

@@ -172,18 +172,23 @@ impl<T: Serialize + DeserializeOwned + Default> StateDoc<T> {
         Ok(Loaded { value, version })
     }
 
-    /// Apply `change` to the document as it is now: on a race, re-read and apply it again.
+    /// Apply `change` to the document as it is now: on a race, re-read and apply it again. A
+    /// change that leaves the document as it was writes nothing.
     pub async fn update(
         &self,
         store: &dyn Documents,
         cluster: &ClusterName,
         change: impl Fn(&mut T),
-    ) -> Result<T> {
+    ) -> Result<T>
+    where
+        T: Clone + PartialEq,
+    {
         for _ in 0..UPDATE_ATTEMPTS {
-            let Loaded { mut value, version } = self.load(store, cluster).await?;
-            change(&mut value);
-            if write_json(store, cluster, self.name, &value, version).await? {
-                return Ok(value);
+            let Loaded { value, version } = self.load(store, cluster).await?;
+            let mut changed = value.clone();
+            change(&mut changed);
+            if changed == value || write_json(store, cluster, self.name, &changed, version).await? {
+                return Ok(changed);
             }
         }
         Err(Error::Conflict(format!(
@@ -249,7 +254,7 @@ mod tests {
     use crate::ports::Documents;
     use crate::testing::MemoryStateStore;
 
-    #[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+    #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
     struct Doc {
         kept: u32,
         #[serde(default)]
@@ -290,6 +295,18 @@ mod tests {
         let updated = DOC.update(&store, &cluster, |d| d.kept += 1).await.unwrap();
         assert_eq!(updated.kept, 2);
         assert_eq!(DOC.load(&store, &cluster).await.unwrap().value.kept, 2);
+    }
+
+    #[tokio::test]
+    async fn an_update_that_changes_nothing_writes_nothing() {
+        const DOC: StateDoc<Doc> = StateDoc::new("typed");
+        let store = MemoryStateStore::default();
+        let cluster = ClusterName::new("prod").unwrap();
+        DOC.update(&store, &cluster, |d| d.kept = 1).await.unwrap();
+        let written = DOC.load(&store, &cluster).await.unwrap().version;
+        let same = DOC.update(&store, &cluster, |d| d.kept = 1).await.unwrap();
+        assert_eq!(same.kept, 1);
+        assert_eq!(DOC.load(&store, &cluster).await.unwrap().version, written);
     }
 
     #[tokio::test]

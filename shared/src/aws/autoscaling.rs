@@ -1,6 +1,5 @@
 //! The Auto Scaling group adapter.
 
-use crate::domain::ids::{InstanceId, LaunchTemplateId};
 use async_trait::async_trait;
 use aws_sdk_autoscaling::Client;
 use aws_sdk_autoscaling::error::ProvideErrorMetadata;
@@ -11,9 +10,9 @@ use aws_sdk_autoscaling::types::{
 
 use super::classify;
 use crate::domain::{
-    Bounds, CapacityWriter, GroupInstance, GroupSnapshot, GroupTemplate, LifecycleAction,
-    LifecycleResult, LifecycleState, LifecycleTransition, RefreshRequest, RefreshStatus,
-    RefreshView, TemplateVersion,
+    Bounds, CapacityWriter, GroupInstance, GroupSnapshot, GroupTemplate, InstanceId,
+    LaunchTemplateId, LifecycleAction, LifecycleResult, LifecycleState, LifecycleTransition,
+    RefreshRequest, RefreshStatus, RefreshView, TemplateVersion,
 };
 use crate::error::{Error, Result};
 use crate::ports::{CapacityWriters, GroupInstances, LifecycleActions, ScalingGroup};

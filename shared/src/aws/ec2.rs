@@ -1,6 +1,5 @@
 //! EC2 adapter: images (always made with a reboot) and launch templates.
 
-use crate::domain::ids::{ImageId, InstanceId, LaunchTemplateId};
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
@@ -14,8 +13,8 @@ use aws_sdk_ec2::types::{
 use super::classify;
 use crate::domain::image::{CLUSTER_TAG, MANAGED_TAG};
 use crate::domain::{
-    ClusterName, ImageInfo, ImageRequest, ImageState, InstanceStatus, LaunchTemplateVersion,
-    Millis, StatusChecks, parse_timestamp,
+    ClusterName, ImageId, ImageInfo, ImageRequest, ImageState, InstanceId, InstanceStatus,
+    LaunchTemplateId, LaunchTemplateVersion, Millis, StatusChecks, parse_timestamp,
 };
 use crate::error::{Error, Result};
 use crate::ports::{Images, InstanceMonitoring, InstanceStatuses, LaunchTemplates};

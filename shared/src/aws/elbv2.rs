@@ -1,11 +1,11 @@
 //! ELBv2 adapter: take an instance out of its target groups and watch it drain.
 
-use crate::domain::ids::InstanceId;
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::types::{TargetDescription, TargetHealthStateEnum};
 
 use super::classify;
+use crate::domain::InstanceId;
 use crate::error::Result;
 use crate::ports::TargetGroups;
 

@@ -1,6 +1,5 @@
 //! SSM adapter: the application's health asked on the instance itself with Run Command.
 
-use crate::domain::ids::InstanceId;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -10,7 +9,7 @@ use aws_sdk_ssm::operation::send_command::SendCommandError;
 use aws_sdk_ssm::types::CommandInvocationStatus;
 
 use super::classify;
-use crate::domain::ProbeOutcome;
+use crate::domain::{InstanceId, ProbeOutcome};
 use crate::error::{Error, Result};
 use crate::ports::HealthProbe;
 

@@ -2,7 +2,6 @@
 //! port wrapped in [`CrashAfter`] does its mutating call, then fails on the Nth one counted
 //! across every port sharing the [`CrashPoint`]. Reads pass through untouched.
 
-use crate::domain::ids::{ImageId, InstanceId, LaunchTemplateId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,8 +10,9 @@ use async_trait::async_trait;
 
 use crate::domain::dns::{Gate, RecordChange, RecordSet};
 use crate::domain::{
-    BucketFound, ClusterName, GroupSnapshot, ImageInfo, ImageRequest, LaunchTemplateVersion,
-    LifecycleAction, LifecycleResult, LifecycleTransition, RefreshRequest, RefreshView,
+    BucketFound, ClusterName, GroupSnapshot, ImageId, ImageInfo, ImageRequest, InstanceId,
+    LaunchTemplateId, LaunchTemplateVersion, LifecycleAction, LifecycleResult, LifecycleTransition,
+    RefreshRequest, RefreshView,
 };
 use crate::error::{Error, Result};
 use crate::ports::{
