@@ -4,6 +4,8 @@
 
 mod apply;
 pub mod config;
+#[cfg(test)]
+mod handler_tests;
 pub mod input;
 pub mod plan;
 

@@ -1,18 +1,19 @@
 //! A cluster in memory: one Auto Scaling group, its alarms, its other capacity writers, its
-//! instances' monitoring and the operator's topic, with every mutating call recorded in order
+//! instances' monitoring, its database and the operator's topic, with every mutating call recorded in order
 //! (the in-process counterpart of the emulator's request log).
 
-use crate::domain::ids::InstanceId;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 
 use crate::domain::{
-    AlarmState, AlarmStatus, Bounds, CapacityWriter, GroupInstance, GroupSnapshot, LifecycleState,
-    Millis, Notice,
+    AlarmState, AlarmStatus, Bounds, CapacityWriter, DbInfo, GroupInstance, GroupSnapshot,
+    InstanceId, LifecycleState, Millis, Notice,
 };
 use crate::error::{Error, Result};
-use crate::ports::{Alarms, CapacityWriters, InstanceMonitoring, Notifier, ScalingGroup};
+use crate::ports::{
+    Alarms, CapacityWriters, Databases, InstanceMonitoring, Notifier, ScalingGroup,
+};
 
 #[derive(Default)]
 struct Cluster {
@@ -20,6 +21,8 @@ struct Cluster {
     alarms: Vec<AlarmStatus>,
     writers: Vec<CapacityWriter>,
     basic_monitoring: Vec<InstanceId>,
+    /// The cluster's RDS instance, by its identifier.
+    db: Option<(String, DbInfo)>,
     effects: Vec<String>,
 }
 
@@ -85,6 +88,11 @@ impl FakeCluster {
     /// The instance sends five-minute (basic) metrics.
     pub fn set_basic_monitoring(&self, instance: &str) {
         self.with(|c| c.basic_monitoring.push(instance.into()));
+    }
+
+    /// The cluster's database `id` is as `info` says (made, or its settings replaced).
+    pub fn set_db(&self, id: &str, info: DbInfo) {
+        self.with(|c| c.db = Some((id.into(), info)));
     }
 
     /// The group as it is now (panics when it was never made: a test's own mistake).
@@ -167,6 +175,18 @@ impl InstanceMonitoring for FakeCluster {
                 .filter(|i| instance_ids.contains(i))
                 .cloned()
                 .collect())
+        })
+    }
+}
+
+#[async_trait]
+impl Databases for FakeCluster {
+    async fn describe_db(&self, db_instance: &str) -> Result<Option<DbInfo>> {
+        self.with(|c| {
+            Ok(c.db
+                .as_ref()
+                .filter(|(id, _)| id == db_instance)
+                .map(|(_, info)| info.clone()))
         })
     }
 }
