@@ -93,7 +93,7 @@ pub(crate) async fn publish_static_page(deps: &Deps) -> Result<(), Error> {
         )
         .await?;
     let answer = deps.web.get(&site.url).await?;
-    if serves_the_page(&answer, site.mode) {
+    if page::serves_the_page(&answer, site.mode) {
         return Ok(());
     }
     Err(Error::Retryable {
@@ -110,17 +110,6 @@ pub(crate) async fn publish_static_page(deps: &Deps) -> Result<(), Error> {
             }
         ),
     })
-}
-
-/// Whether visitors of the static site get the page: its status (200 from a website, 503 from
-/// CloudFront's error responses) and a body.
-fn serves_the_page(answer: &halfhour::ports::WebAnswer, mode: StaticSiteMode) -> bool {
-    answer.status == mode.page_status() && !answer.body.trim().is_empty()
-}
-
-pub(crate) async fn static_page_present(deps: &Deps) -> Result<bool, Error> {
-    let site = &deps.config.static_site;
-    Ok(serves_the_page(&deps.web.get(&site.url).await?, site.mode))
 }
 
 async fn notify(reason: Reason, gate: Gate, now: halfhour::domain::Millis, deps: &Deps) {

@@ -32,7 +32,7 @@ use halfhour::telemetry::DecisionRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use apply::{apply, static_page_present};
+use apply::apply;
 pub use config::{FailoverConfig, StaticSiteMode};
 use deploy::on_deploy;
 pub use input::Input;
@@ -96,6 +96,15 @@ pub async fn handle(
         |decided| apply(decided, deps),
     )
     .await
+}
+
+/// Whether visitors of the static site get the page now.
+async fn static_page_present(deps: &Deps) -> Result<bool, Error> {
+    let site = &deps.config.static_site;
+    Ok(page::serves_the_page(
+        &deps.web.get(&site.url).await?,
+        site.mode,
+    ))
 }
 
 async fn load_state(deps: &Deps) -> Result<(FailoverState, Option<u64>), Error> {

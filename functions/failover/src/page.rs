@@ -1,6 +1,13 @@
-//! halfhour's generated maintenance page, pure: the fallback when the operator put none in the
-//! bucket. It says who and that the site will be back, never why (the reason goes to the
-//! decision record and the notification, not to the public).
+//! halfhour's generated maintenance page, and whether visitors get a page, pure. The page is
+//! the fallback when the operator put none in the bucket. It says who and that the site will be
+//! back, never why (the reason goes to the decision record and the notification, not to the
+//! public).
+
+/// Whether visitors of the static site get the page: its status (200 from a website, 503 from
+/// CloudFront's error responses) and a body.
+pub fn serves_the_page(answer: &halfhour::ports::WebAnswer, mode: crate::StaticSiteMode) -> bool {
+    answer.status == mode.page_status() && !answer.body.trim().is_empty()
+}
 
 /// Short, so visitors see the live site soon after it is back.
 pub const CACHE_CONTROL: &str = "public, max-age=60";

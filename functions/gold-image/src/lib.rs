@@ -12,6 +12,7 @@ pub mod config;
 pub mod input;
 pub mod plan;
 mod reconcile;
+mod retention;
 
 use std::sync::Arc;
 
@@ -33,11 +34,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub use advance::advance;
-pub use apply::retain;
 pub use config::GoldImageConfig;
 pub use input::Input;
 use plan::{Bake, FailReason, Refusal, Step};
 pub use reconcile::{Repair, reconcile};
+pub use retention::retain;
 
 pub const FUNCTION: &str = Loop::GoldImage.function();
 

@@ -8,6 +8,7 @@
 //! wait state, and the reconcile tick drives instances whose event was lost.
 
 mod apply;
+mod breaker;
 pub mod config;
 pub mod input;
 mod outcome;
