@@ -9,6 +9,8 @@
 mod apply;
 pub mod config;
 mod deploy;
+#[cfg(test)]
+mod handler_tests;
 pub mod input;
 pub mod page;
 pub mod plan;

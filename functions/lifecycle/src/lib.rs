@@ -10,6 +10,8 @@
 mod apply;
 mod breaker;
 pub mod config;
+#[cfg(test)]
+mod handler_tests;
 pub mod input;
 mod outcome;
 pub mod plan;

@@ -16,14 +16,18 @@ use crate::ports::{
 };
 
 #[derive(Default)]
-struct Cluster {
-    group: Option<GroupSnapshot>,
+pub(super) struct Cluster {
+    pub(super) group: Option<GroupSnapshot>,
     alarms: Vec<AlarmStatus>,
     writers: Vec<CapacityWriter>,
     basic_monitoring: Vec<InstanceId>,
     /// The cluster's RDS instance, by its identifier.
     db: Option<(String, DbInfo)>,
-    effects: Vec<String>,
+    /// The instances' status, probe answers ([`super::instances`]).
+    pub(super) instances: super::instances::Instances,
+    /// The site's DNS, static bucket and what its visitors get ([`super::site`]).
+    pub(super) site: super::site::Site,
+    pub(super) effects: Vec<String>,
 }
 
 #[derive(Default)]
@@ -57,7 +61,7 @@ impl FakeCluster {
         fake
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Cluster) -> T) -> T {
+    pub(super) fn with<T>(&self, f: impl FnOnce(&mut Cluster) -> T) -> T {
         // A poisoned lock only means another test thread panicked; the data is still usable.
         let mut guard = self.cluster.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut guard)

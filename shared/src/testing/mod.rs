@@ -6,6 +6,8 @@
 
 mod cluster;
 mod crash;
+mod instances;
+mod site;
 mod store;
 
 pub use cluster::FakeCluster;
