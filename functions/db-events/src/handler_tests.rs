@@ -6,9 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use halfhour::ErrorKind;
-use halfhour::core::Core;
 use halfhour::domain::{ClusterName, DbInfo, Flag, Millis, parse_timestamp};
-use halfhour::testing::{FakeCluster, MemoryStateStore, event_fixture, lookup_over};
+use halfhour::testing::{FakeCluster, each_is_bad_input, event_fixture, lookup_over, loop_core};
 use serde_json::{Value, json};
 
 use crate::{DbEventsConfig, Deps, Drift, Invocation, handle};
@@ -22,11 +21,10 @@ const BASE: &[(&str, &str)] = &[
 
 fn deps(cluster: &Arc<FakeCluster>, extra: &[(&str, &str)]) -> Deps {
     Deps {
-        core: Core {
-            config: DbEventsConfig::from_lookup(lookup_over(BASE, extra)).unwrap(),
-            store: Arc::new(MemoryStateStore::default()),
-            notifier: Some(cluster.clone()),
-        },
+        core: loop_core(
+            DbEventsConfig::from_lookup(lookup_over(BASE, extra)).unwrap(),
+            cluster,
+        ),
         databases: cluster.clone(),
     }
 }
@@ -173,18 +171,17 @@ async fn bad_input_is_a_typed_error_with_zero_effects() {
     other_db["detail"]["SourceArn"] = json!("arn:aws:rds:us-east-1:123456789012:db:staging-db");
     let mut mangled = started.clone();
     mangled["detail"] = json!("failover");
-    for payload in [
-        json!([]),
-        json!({}),
-        json!({"action": "bake"}),
-        other_db,
-        mangled,
-    ] {
-        let err = handle(&payload, &at("bad", now), &deps)
-            .await
-            .expect_err(&payload.to_string());
-        assert_eq!(err.kind(), ErrorKind::BadEvent, "{payload}: {err}");
-    }
+    each_is_bad_input(
+        [
+            json!([]),
+            json!({}),
+            json!({"action": "bake"}),
+            other_db,
+            mangled,
+        ],
+        async |payload| handle(payload, &at("bad", now), &deps).await,
+    )
+    .await;
     assert!(fake.effects().is_empty(), "{:?}", fake.effects());
     assert_eq!(window(&deps, now).await, None);
 }

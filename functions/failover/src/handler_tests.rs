@@ -7,10 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use halfhour::ErrorKind;
-use halfhour::core::Core;
 use halfhour::domain::dns::Gate;
 use halfhour::domain::{Millis, parse_timestamp};
-use halfhour::testing::{FakeCluster, MemoryStateStore, event_fixture, lookup_over};
+use halfhour::testing::{FakeCluster, each_is_bad_input, event_fixture, lookup_over, loop_core};
 use serde_json::{Value, json};
 
 use crate::{Deps, FailoverConfig, Invocation, handle};
@@ -33,11 +32,10 @@ const BASE: &[(&str, &str)] = &[
 
 fn deps(cluster: &Arc<FakeCluster>, extra: &[(&str, &str)]) -> Deps {
     Deps {
-        core: Core {
-            config: FailoverConfig::from_lookup(lookup_over(BASE, extra)).unwrap(),
-            store: Arc::new(MemoryStateStore::default()),
-            notifier: Some(cluster.clone()),
-        },
+        core: loop_core(
+            FailoverConfig::from_lookup(lookup_over(BASE, extra)).unwrap(),
+            cluster,
+        ),
         dns: cluster.clone(),
         site: cluster.clone(),
         web: cluster.clone(),
@@ -214,17 +212,16 @@ async fn bad_input_is_a_typed_error_with_zero_effects() {
     let (event, now) = alarm();
     let mut mangled = event.clone();
     mangled["detail"]["state"]["value"] = json!("SIDEWAYS");
-    for payload in [
-        json!([]),
-        json!({}),
-        json!({"action": "bake"}),
-        json!({"action": "pin-static", "cluster": "staging"}),
-        mangled,
-    ] {
-        let err = handle(&payload, &at("bad", now), &deps)
-            .await
-            .expect_err(&payload.to_string());
-        assert_eq!(err.kind(), ErrorKind::BadEvent, "{payload}: {err}");
-    }
+    each_is_bad_input(
+        [
+            json!([]),
+            json!({}),
+            json!({"action": "bake"}),
+            json!({"action": "pin-static", "cluster": "staging"}),
+            mangled,
+        ],
+        async |payload| handle(payload, &at("bad", now), &deps).await,
+    )
+    .await;
     assert!(fake.effects().is_empty(), "{:?}", fake.effects());
 }

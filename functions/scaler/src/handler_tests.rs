@@ -6,10 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use halfhour::ErrorKind;
-use halfhour::core::Core;
 use halfhour::domain::{AlarmState, Bounds, Millis, parse_timestamp};
 use halfhour::testing::{
-    CrashAfter, CrashPoint, FakeCluster, MemoryStateStore, event_fixture, lookup_over,
+    CrashAfter, CrashPoint, FakeCluster, each_is_bad_input, event_fixture, lookup_over, loop_core,
 };
 use serde_json::{Value, json};
 
@@ -29,11 +28,10 @@ const BASE: &[(&str, &str)] = &[
 
 fn deps(cluster: &Arc<FakeCluster>, extra: &[(&str, &str)]) -> Deps {
     Deps {
-        core: Core {
-            config: ScalerConfig::from_lookup(lookup_over(BASE, extra)).unwrap(),
-            store: Arc::new(MemoryStateStore::default()),
-            notifier: Some(cluster.clone()),
-        },
+        core: loop_core(
+            ScalerConfig::from_lookup(lookup_over(BASE, extra)).unwrap(),
+            cluster,
+        ),
         group: cluster.clone(),
         alarms: cluster.clone(),
         monitoring: cluster.clone(),
@@ -149,19 +147,18 @@ async fn bad_input_is_a_typed_error_with_zero_effects() {
     other_cluster["alarmData"]["alarmName"] = json!("staging-cpu-high");
     let mut mangled = event.clone();
     mangled["alarmData"]["state"]["value"] = json!("SIDEWAYS");
-    for payload in [
-        json!([]),
-        json!("scale"),
-        json!({}),
-        json!({"action": "bake"}),
-        other_cluster,
-        mangled,
-    ] {
-        let err = handle(&payload, &at("bad", now), &deps)
-            .await
-            .expect_err(&payload.to_string());
-        assert_eq!(err.kind(), ErrorKind::BadEvent, "{payload}: {err}");
-    }
+    each_is_bad_input(
+        [
+            json!([]),
+            json!("scale"),
+            json!({}),
+            json!({"action": "bake"}),
+            other_cluster,
+            mangled,
+        ],
+        async |payload| handle(payload, &at("bad", now), &deps).await,
+    )
+    .await;
     assert!(fake.effects().is_empty(), "{:?}", fake.effects());
 }
 

@@ -14,6 +14,27 @@ pub use cluster::FakeCluster;
 pub use crash::{CrashAfter, CrashPoint};
 pub use store::MemoryStateStore;
 
+/// A loop's core in a handler test: its configuration, the state table in memory, and `fake` as
+/// the operator's topic.
+pub fn loop_core<C>(config: C, fake: &std::sync::Arc<FakeCluster>) -> crate::core::Core<C> {
+    crate::core::Core {
+        config,
+        store: std::sync::Arc::new(MemoryStateStore::default()),
+        notifier: Some(fake.clone()),
+    }
+}
+
+/// Each payload is refused by `handle` as bad input: a typed `BadEvent`, never a panic.
+pub async fn each_is_bad_input<T: std::fmt::Debug>(
+    payloads: impl IntoIterator<Item = serde_json::Value>,
+    handle: impl AsyncFn(&serde_json::Value) -> crate::error::Result<T>,
+) {
+    for payload in payloads {
+        let err = handle(&payload).await.expect_err(&payload.to_string());
+        assert_eq!(err.kind(), crate::ErrorKind::BadEvent, "{payload}: {err}");
+    }
+}
+
 /// A shipped event fixture (`events/<path>` at the repository root), parsed; for the
 /// functions' tests, which pass their `CARGO_MANIFEST_DIR`.
 pub fn event_fixture(manifest_dir: &str, path: &str) -> serde_json::Value {
