@@ -27,7 +27,8 @@ pub use config::DbEventsConfig;
 pub use input::Input;
 pub use plan::{DbEvent, Drift, classify, drift_of, names_instance};
 
-pub const FUNCTION: &str = Loop::Database.function();
+/// The function's name, as its loop gives it (flag holders, notice owners).
+pub const FUNCTION: &str = <DbEventsConfig as halfhour::core::LoopConfig>::LOOP.function();
 pub(crate) const STATE_DOC: &str = halfhour::state::doc::DATABASE;
 
 pub struct Deps {
@@ -35,7 +36,7 @@ pub struct Deps {
     pub databases: Arc<dyn Databases>,
 }
 
-halfhour::loop_deps!(Deps, DbEventsConfig, halfhour::domain::Loop::Database);
+halfhour::loop_deps!(Deps, DbEventsConfig, Loop::Database);
 
 impl Deps {
     pub fn from_sdk(config: DbEventsConfig, sdk: &SdkConfig) -> Self {

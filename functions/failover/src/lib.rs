@@ -40,7 +40,6 @@ use deploy::on_deploy;
 pub use input::Input;
 use plan::{FailoverState, Operator, Reason};
 
-pub const FUNCTION: &str = Loop::Failover.function();
 const STATE: StateDoc<FailoverState> = StateDoc::new(halfhour::state::doc::FAILOVER);
 
 pub struct Deps {
@@ -53,7 +52,7 @@ pub struct Deps {
     pub replies: Arc<dyn CustomResourceReplies>,
 }
 
-halfhour::loop_deps!(Deps, FailoverConfig, halfhour::domain::Loop::Failover);
+halfhour::loop_deps!(Deps, FailoverConfig, Loop::Failover);
 
 impl Deps {
     pub fn from_sdk(config: FailoverConfig, sdk: &SdkConfig) -> Self {

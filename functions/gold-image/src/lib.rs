@@ -40,7 +40,8 @@ use plan::{Bake, FailReason, Refusal, Step};
 pub use reconcile::{Repair, reconcile};
 pub use retention::retain;
 
-pub const FUNCTION: &str = Loop::GoldImage.function();
+/// The function's name, as its loop gives it (flag holders, notice owners).
+pub const FUNCTION: &str = <GoldImageConfig as halfhour::core::LoopConfig>::LOOP.function();
 
 pub struct Deps {
     pub core: Core<GoldImageConfig>,
@@ -52,7 +53,7 @@ pub struct Deps {
     pub db: Arc<dyn DbSnapshots>,
 }
 
-halfhour::loop_deps!(Deps, GoldImageConfig, halfhour::domain::Loop::GoldImage);
+halfhour::loop_deps!(Deps, GoldImageConfig, Loop::GoldImage);
 
 impl Deps {
     pub fn from_sdk(config: GoldImageConfig, sdk: &SdkConfig) -> Self {

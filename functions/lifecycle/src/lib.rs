@@ -48,7 +48,6 @@ pub use outcome::{ActionOutcome, Decision};
 use plan::{LaunchDecision, LaunchObserved, TerminateDecision};
 pub use reconcile::reconcile;
 
-pub const FUNCTION: &str = Loop::Lifecycle.function();
 /// The state-table document: when each waiting instance was first seen, and recent abandons.
 const STATE: StateDoc<LoopState> = StateDoc::new(halfhour::state::doc::LIFECYCLE);
 
@@ -64,7 +63,7 @@ pub struct Deps {
     pub instances: Arc<dyn GroupInstances>,
 }
 
-halfhour::loop_deps!(Deps, LifecycleConfig, halfhour::domain::Loop::Lifecycle);
+halfhour::loop_deps!(Deps, LifecycleConfig, Loop::Lifecycle);
 
 impl Deps {
     pub fn from_sdk(config: LifecycleConfig, sdk: &SdkConfig) -> Self {

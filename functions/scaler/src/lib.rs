@@ -37,7 +37,6 @@ use notices::action_name;
 use plan::{Observed, ScaleDecision, ScalerState, plan_scale};
 use reports::{check_coexistence, check_monitoring};
 
-pub const FUNCTION: &str = Loop::Scaling.function();
 /// The state-table document holding the cooldown clock and the last applied change.
 const STATE: StateDoc<ScalerState> = StateDoc::new(halfhour::state::doc::SCALER);
 
@@ -50,7 +49,7 @@ pub struct Deps {
     pub writers: Arc<dyn CapacityWriters>,
 }
 
-halfhour::loop_deps!(Deps, ScalerConfig, halfhour::domain::Loop::Scaling);
+halfhour::loop_deps!(Deps, ScalerConfig, Loop::Scaling);
 
 impl Deps {
     pub fn from_sdk(config: ScalerConfig, sdk: &SdkConfig) -> Self {
