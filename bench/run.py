@@ -27,7 +27,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "emulator"))
-import seed  # noqa: E402
 from halfhour_emu.client import EmulatorClient  # noqa: E402
 
 FUNCTIONS = ["scaler", "gold-image", "lifecycle", "failover", "db-events", "reconciler"]
@@ -228,7 +227,7 @@ class Cluster:
 
         self.endpoint, self.name = endpoint, name
         self.emu = EmulatorClient(endpoint)
-        self.env = seed.seed(endpoint, name)
+        self.env = self.emu.seed(name)["env"]
         kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
                   aws_secret_access_key="testing")
         self.ddb, self.asg, self.r53 = (boto3.client(s, **kw) for s in ("dynamodb", "autoscaling", "route53"))

@@ -31,7 +31,6 @@ sys.path.insert(0, str(ROOT / "tests" / "emulator"))
 sys.path.insert(0, str(ROOT / "demo"))
 
 import boto3  # noqa: E402
-import seed  # noqa: E402
 from halfhour_emu.client import EmulatorClient  # noqa: E402
 from report import write_report  # noqa: E402
 
@@ -464,7 +463,7 @@ def https_site(world: World) -> None:
 def start_https(endpoint: str, processes: "Processes", out: Path, shared: World) -> World:
     """A third cluster whose static page is behind CloudFront, the same binaries served for it;
     its rows and checks go into the shared report."""
-    env = seed.seed(endpoint, "https", capacity=2, cloudfront=True)
+    env = EmulatorClient(endpoint).seed("https", capacity=2, cloudfront=True)["env"]
     env["HALFHOUR_RECONCILE_FUNCTIONS"] = "failover"
     world = serve(endpoint, processes, out / "cargo-lambda-watch-https.log", env, ["failover", "reconciler"])
     world.started, world.rows, world.checks, world.steps = shared.started, shared.rows, shared.checks, shared.steps
@@ -634,7 +633,7 @@ def main() -> int:
             stdout=subprocess.PIPE, stderr=open(args.out / "emulator.log", "w"), text=True)
         endpoint = emulator.stdout.readline().strip().rsplit(" ", 1)[-1]
         print(f"AWS emulator: {endpoint}", flush=True)
-        env = seed.seed(endpoint, CLUSTER, capacity=0)
+        env = EmulatorClient(endpoint).seed(CLUSTER, capacity=0)["env"]
         env.update(DEMO_TIMERS)
         env["HALFHOUR_RECONCILE_FUNCTIONS"] = ",".join(LOOPS)
         for function in LOOPS:
@@ -676,7 +675,7 @@ def function_env(env: dict[str, str], endpoint: str) -> dict[str, str]:
 
 def start_trial(endpoint: str, processes: "Processes", out: Path) -> World:
     """The trial cluster, and the same binaries served a second time with HALFHOUR_DRY_RUN=true."""
-    env = seed.seed(endpoint, "trial", capacity=2, observe=True)
+    env = EmulatorClient(endpoint).seed("trial", capacity=2, observe=True)["env"]
     env["HALFHOUR_DRY_RUN"] = "true"
     env["HALFHOUR_RECONCILE_FUNCTIONS"] = ",".join(LOOPS)
     world = serve(endpoint, processes, out / "cargo-lambda-watch-trial.log", env)

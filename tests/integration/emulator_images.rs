@@ -4,7 +4,7 @@ use halfhour_tests::{Cluster, Emulator};
 async fn create_image_records_no_reboot_and_reboots_unless_asked_not_to() {
     let emulator = Emulator::shared();
     let config = emulator.sdk_config("images").await;
-    let cluster = Cluster::seed(&config).await.unwrap();
+    let cluster = Cluster::seed().await.unwrap();
     let ec2 = aws_sdk_ec2::Client::new(&config);
     let instance = cluster
         .instances_in(&config, "InService")
@@ -66,7 +66,7 @@ async fn request_log_counts_only_the_callers_mutations() {
 async fn health_check_status_and_probe_outcomes_are_settable() {
     let emulator = Emulator::shared();
     let config = emulator.sdk_config("control").await;
-    let cluster = Cluster::seed(&config).await.unwrap();
+    let cluster = Cluster::seed().await.unwrap();
     let r53 = aws_sdk_route53::Client::new(&config);
     let status = |r53: aws_sdk_route53::Client, id: String| async move {
         r53.get_health_check_status()
@@ -141,7 +141,7 @@ async fn deregistering_deletes_the_snapshots_only_when_asked_and_a_quick_delete_
     use aws_sdk_ec2::error::ProvideErrorMetadata;
     use aws_sdk_ec2::types::SnapshotReturnCodes;
     let config = Emulator::shared().sdk_config("images-deregister").await;
-    let cluster = Cluster::seed(&config).await.expect("seeded");
+    let cluster = Cluster::seed().await.expect("seeded");
     let ec2 = aws_sdk_ec2::Client::new(&config);
     let instance = cluster
         .instances_in(&config, "InService")
@@ -226,7 +226,7 @@ async fn deregistering_deletes_the_snapshots_only_when_asked_and_a_quick_delete_
 async fn send_command_to_an_instance_without_a_profile_is_invalid_instance_id() {
     use aws_sdk_ssm::error::ProvideErrorMetadata;
     let config = Emulator::shared().sdk_config("ssm-managed").await;
-    let cluster = Cluster::seed(&config).await.expect("seeded");
+    let cluster = Cluster::seed().await.expect("seeded");
     let ec2 = aws_sdk_ec2::Client::new(&config);
     let bare = ec2
         .run_instances()

@@ -7,7 +7,7 @@ use halfhour_tests::{Cluster, Emulator};
 
 async fn cluster(app: &str) -> (aws_config::SdkConfig, Client, Cluster) {
     let config = Emulator::shared().sdk_config(app).await;
-    let cluster = Cluster::seed(&config).await.expect("cluster seeded");
+    let cluster = Cluster::seed().await.expect("cluster seeded");
     (config.clone(), Client::new(&config), cluster)
 }
 

@@ -9,7 +9,7 @@ use halfhour_tests::{Cluster, Emulator};
 #[tokio::test]
 async fn instance_refresh_replaces_instances_with_the_default_versions_image() {
     let config = Emulator::shared().sdk_config("refresh").await;
-    let cluster = Cluster::seed(&config).await.unwrap();
+    let cluster = Cluster::seed().await.unwrap();
     let asg = aws_sdk_autoscaling::Client::new(&config);
     let ec2 = aws_sdk_ec2::Client::new(&config);
     // The group has no launch hook for this test, so replacements go straight InService.
@@ -128,7 +128,7 @@ async fn two_serving_and_a_new_version(
         group_version,
         ..halfhour_tests::Shape::default()
     };
-    let cluster = Cluster::seed_shaped(config, &shape).await.unwrap();
+    let cluster = Cluster::seed_shaped(&shape).await.unwrap();
     let version = cluster
         .new_template_version(
             config,

@@ -50,7 +50,7 @@ fn change(action: ChangeAction, record: ResourceRecordSet) -> Change {
 #[tokio::test]
 async fn change_batches_are_all_or_nothing_and_refuse_what_route53_refuses() {
     let config = Emulator::shared().sdk_config("emulator-route53").await;
-    let cluster = Cluster::seed(&config).await.unwrap();
+    let cluster = Cluster::seed().await.unwrap();
     let r53 = aws_sdk_route53::Client::new(&config);
     let zone = &cluster.hosted_zone_id;
     let name = format!("shop.{}", cluster.record_name.split_once('.').unwrap().1);

@@ -3,7 +3,7 @@ use halfhour_tests::{Cluster, Emulator};
 #[tokio::test]
 async fn seeded_cluster_matches_the_founding_story() {
     let config = Emulator::shared().sdk_config("fixture").await;
-    let cluster = Cluster::seed(&config).await.unwrap();
+    let cluster = Cluster::seed().await.unwrap();
 
     let group = aws_sdk_autoscaling::Client::new(&config)
         .describe_auto_scaling_groups()

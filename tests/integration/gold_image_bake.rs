@@ -782,9 +782,7 @@ async fn dry_run_decides_without_a_single_mutating_call() {
 #[tokio::test]
 async fn bad_payloads_are_typed_errors_with_zero_mutating_calls() {
     let s = setup("bake-bad", true, &[]).await;
-    let other = Cluster::seed(&Emulator::shared().sdk_config("bake-bad-other").await)
-        .await
-        .unwrap();
+    let other = Cluster::seed().await.unwrap();
     let foreign = other
         .instances_in(&s.config, "InService")
         .await

@@ -542,10 +542,7 @@ async fn observe_mode_lets_launches_and_terminations_go_at_once_and_writes_nothi
 /// A pause during a trial is halfhour's own flag: it holds when the trial ends, until `resume`.
 #[tokio::test]
 async fn a_pause_during_a_trial_holds_after_the_trial() {
-    let seed = Emulator::shared()
-        .sdk_config("switch-trial-pause-seed")
-        .await;
-    let cluster = Cluster::seed(&seed).await.unwrap();
+    let cluster = Cluster::seed().await.unwrap();
     let trial = reconciler_for(&cluster, "switch-trial-pause", true).await;
     let t0 = loops::failover::t0();
     let paused = reconciler::handle(
@@ -577,8 +574,7 @@ async fn a_pause_during_a_trial_holds_after_the_trial() {
 /// held back, and the reconciler's tick sends one summary once the period is over.
 #[tokio::test]
 async fn a_flapping_kill_switch_is_summarised_not_repeated() {
-    let seed = Emulator::shared().sdk_config("switch-flap-seed").await;
-    let cluster = Cluster::seed(&seed).await.unwrap();
+    let cluster = Cluster::seed().await.unwrap();
     let deps = reconciler_for(&cluster, "switch-flap", false).await;
     let t0 = loops::failover::t0();
     let minute = Duration::from_secs(60);

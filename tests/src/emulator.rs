@@ -169,6 +169,17 @@ impl Emulator {
         serde_json::from_str(body).expect("control endpoints answer JSON")
     }
 
+    /// Seed a cluster of `shape` (the emulator's seeder, `POST /_halfhour/seed`): its
+    /// environment and ids.
+    pub fn seed(&self, shape: &Value) -> Value {
+        self.control("POST", "seed", Some(shape))
+    }
+
+    /// A bare state table (`{"table": name}`) as the template defines it.
+    pub fn seed_table(&self, table: &Value) -> Value {
+        self.control("POST", "seed-table", Some(table))
+    }
+
     /// Every request the emulator served for `app`, oldest first.
     pub fn requests(&self, app: &str) -> Vec<LoggedRequest> {
         let value = self.control("GET", &format!("requests?app={app}"), None);

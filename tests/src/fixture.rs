@@ -1,35 +1,21 @@
-//! A realistic cluster, seeded with the real SDK: 3 subnets in 3 AZs, a launch template, an
-//! ASG (min 2 / max 10, lifecycle hooks), ALB + target group, Multi-AZ RDS MySQL, a hosted zone
-//! with PRIMARY/SECONDARY failover records behind a gate health check, an S3 website bucket
-//! named like the record, and the state table.
+//! A realistic cluster, seeded by the emulator's one seeder (the shape `template.yaml` creates: 3
+//! subnets in 3 AZs, a launch template, an ASG of min 2 / max 10 with its lifecycle hooks, ALB +
+//! target group, Multi-AZ RDS MySQL, a hosted zone with PRIMARY/SECONDARY failover records behind a
+//! gate health check, the static site's bucket named like the record, the state table, the topic
+//! and the alarms), and the checks tests make on it with the real SDK.
+
+use std::collections::BTreeMap;
 
 use aws_config::SdkConfig;
-use aws_sdk_autoscaling::types::{LaunchTemplateSpecification, Tag as AsgTag};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
-};
-use aws_sdk_ec2::types::{
-    InstanceType, LaunchTemplateIamInstanceProfileSpecificationRequest,
-    LaunchTemplatesMonitoringRequest, RequestLaunchTemplateData,
-};
-use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, LoadBalancerTypeEnum, ProtocolEnum, TargetGroupAttribute,
-    TargetTypeEnum,
-};
-use aws_sdk_route53::types::{
-    AliasTarget, Change, ChangeAction, ChangeBatch, HealthCheckConfig, HealthCheckType,
-    ResourceRecordSet, ResourceRecordSetFailover, RrType,
-};
+use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
+use aws_sdk_ec2::types::RequestLaunchTemplateData;
+use serde::Deserialize;
 
-use halfhour::ports::StaticSite;
-
+use crate::Emulator;
 use crate::emulator::unique_name;
 
 pub const LAUNCH_HOOK: &str = "halfhour-launch";
 pub const TERMINATE_HOOK: &str = "halfhour-terminate";
-/// S3 website endpoints' hosted zone in us-east-1 (AWS publishes one per region).
-const S3_WEBSITE_ZONE_US_EAST_1: &str = "Z3AQBSTGFYJSTF";
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -50,6 +36,20 @@ pub struct Cluster {
     pub site_health_check_id: String,
     pub gate_health_check_id: String,
     pub bucket: String,
+    /// The notification topic the template makes for the cluster.
+    pub topic_arn: String,
+    /// The functions' environment as the template sets it for this cluster.
+    pub env: BTreeMap<String, String>,
+}
+
+/// What the emulator's seeder answers.
+#[derive(Deserialize)]
+struct Seeded {
+    env: BTreeMap<String, String>,
+    vpc_id: String,
+    subnet_ids: Vec<String>,
+    image_id: String,
+    bucket: String,
 }
 
 /// The template's default site check: HTTPS_STR_MATCH on this path, looking for this string.
@@ -80,6 +80,8 @@ pub struct Shape {
     pub detailed_monitoring: bool,
     /// The target group's deregistration delay: how long EnterStandby takes.
     pub deregistration_delay_seconds: u32,
+    /// The lifecycle hooks' HeartbeatTimeout (the template's LifecycleHeartbeatSeconds, 30..7200).
+    pub heartbeat_seconds: u32,
 }
 
 impl Default for Shape {
@@ -88,7 +90,10 @@ impl Default for Shape {
             group_version: "$Default",
             instance_profile: true,
             detailed_monitoring: true,
+            // Tests drain at once and advance the emulator clock past the template's default
+            // heartbeat (300 s) only where they mean AWS's timeout to act: the stack allows 7200.
             deregistration_delay_seconds: 0,
+            heartbeat_seconds: 3600,
         }
     }
 }
@@ -100,219 +105,50 @@ impl Cluster {
     }
 
     /// Seed a fresh cluster with a unique name; its instances start InService.
-    pub async fn seed(config: &SdkConfig) -> Result<Cluster, BoxError> {
-        Cluster::seed_shaped(config, &Shape::default()).await
+    pub async fn seed() -> Result<Cluster, BoxError> {
+        Cluster::seed_shaped(&Shape::default()).await
     }
 
-    /// Seed a fresh cluster of the given shape.
-    pub async fn seed_shaped(config: &SdkConfig, shape: &Shape) -> Result<Cluster, BoxError> {
+    /// Seed a fresh cluster of the given shape, through the emulator's one seeder
+    /// (`POST /_halfhour/seed`, tests/emulator/halfhour_emu/seed.py).
+    pub async fn seed_shaped(shape: &Shape) -> Result<Cluster, BoxError> {
         let name = unique_name("hh");
-        let ec2 = aws_sdk_ec2::Client::new(config);
-        let elb = aws_sdk_elasticloadbalancingv2::Client::new(config);
-        let asg = aws_sdk_autoscaling::Client::new(config);
-
-        let vpc_id = ec2
-            .create_vpc()
-            .cidr_block("10.0.0.0/16")
-            .send()
-            .await?
-            .vpc
-            .and_then(|v| v.vpc_id)
-            .ok_or("vpc id")?;
-        let mut subnet_ids = Vec::new();
-        for (i, az) in ["us-east-1a", "us-east-1b", "us-east-1c"]
-            .iter()
-            .enumerate()
-        {
-            let subnet = ec2
-                .create_subnet()
-                .vpc_id(&vpc_id)
-                .cidr_block(format!("10.0.{i}.0/24"))
-                .availability_zone(*az)
-                .send()
-                .await?;
-            subnet_ids.push(subnet.subnet.and_then(|s| s.subnet_id).ok_or("subnet id")?);
-        }
-        let image_id = ec2
-            .describe_images()
-            .owners("amazon")
-            .send()
-            .await?
-            .images
-            .unwrap_or_default()
-            .into_iter()
-            .find_map(|i| i.image_id)
-            .ok_or("a base image")?;
-        let launch_template_id = ec2
-            .create_launch_template()
-            .launch_template_name(format!("{name}-web"))
-            .launch_template_data(
-                RequestLaunchTemplateData::builder()
-                    .image_id(&image_id)
-                    .instance_type(InstanceType::T3Micro)
-                    .set_iam_instance_profile(shape.instance_profile.then(|| {
-                        LaunchTemplateIamInstanceProfileSpecificationRequest::builder()
-                            .name(format!("{name}-web"))
-                            .build()
-                    }))
-                    .monitoring(
-                        LaunchTemplatesMonitoringRequest::builder()
-                            .enabled(shape.detailed_monitoring)
-                            .build(),
-                    )
-                    .build(),
-            )
-            .send()
-            .await?
-            .launch_template
-            .and_then(|t| t.launch_template_id)
-            .ok_or("launch template id")?;
-
-        let lb = elb
-            .create_load_balancer()
-            .name(format!("{name}-alb"))
-            .r#type(LoadBalancerTypeEnum::Application)
-            .set_subnets(Some(subnet_ids.clone()))
-            .send()
-            .await?
-            .load_balancers
-            .and_then(|l| l.into_iter().next())
-            .ok_or("load balancer")?;
-        let load_balancer_arn = lb.load_balancer_arn.ok_or("lb arn")?;
-        let load_balancer_dns = lb.dns_name.ok_or("lb dns")?;
-        let target_group_arn = elb
-            .create_target_group()
-            .name(format!("{name}-web"))
-            .protocol(ProtocolEnum::Http)
-            .port(80)
-            .vpc_id(&vpc_id)
-            .target_type(TargetTypeEnum::Instance)
-            .health_check_path("/health")
-            .send()
-            .await?
-            .target_groups
-            .and_then(|t| t.into_iter().next())
-            .and_then(|t| t.target_group_arn)
-            .ok_or("target group arn")?;
-        elb.modify_target_group_attributes()
-            .target_group_arn(&target_group_arn)
-            .attributes(
-                TargetGroupAttribute::builder()
-                    .key("deregistration_delay.timeout_seconds")
-                    .value(shape.deregistration_delay_seconds.to_string())
-                    .build(),
-            )
-            .send()
-            .await?;
-        elb.create_listener()
-            .load_balancer_arn(&load_balancer_arn)
-            .protocol(ProtocolEnum::Http)
-            .port(80)
-            .default_actions(
-                Action::builder()
-                    .r#type(ActionTypeEnum::Forward)
-                    .target_group_arn(&target_group_arn)
-                    .build(),
-            )
-            .send()
-            .await?;
-
-        let asg_name = format!("{name}-asg");
-        asg.create_auto_scaling_group()
-            .auto_scaling_group_name(&asg_name)
-            .min_size(2)
-            .max_size(10)
-            .desired_capacity(2)
-            .launch_template(
-                LaunchTemplateSpecification::builder()
-                    .launch_template_id(&launch_template_id)
-                    .version(shape.group_version)
-                    .build(),
-            )
-            .vpc_zone_identifier(subnet_ids.join(","))
-            .target_group_arns(&target_group_arn)
-            .health_check_type("ELB")
-            .health_check_grace_period(300)
-            .tags(
-                AsgTag::builder()
-                    .key("halfhour:cluster")
-                    .value(&name)
-                    .propagate_at_launch(true)
-                    .build(),
-            )
-            .send()
-            .await?;
-        asg.put_lifecycle_hook()
-            .auto_scaling_group_name(&asg_name)
-            .lifecycle_hook_name(LAUNCH_HOOK)
-            .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
-            .heartbeat_timeout(3600)
-            .default_result("ABANDON")
-            .send()
-            .await?;
-        asg.put_lifecycle_hook()
-            .auto_scaling_group_name(&asg_name)
-            .lifecycle_hook_name(TERMINATE_HOOK)
-            .lifecycle_transition("autoscaling:EC2_INSTANCE_TERMINATING")
-            .heartbeat_timeout(3600)
-            .default_result("CONTINUE")
-            .send()
-            .await?;
-
-        let db_instance_id = format!("{name}-db");
-        aws_sdk_rds::Client::new(config)
-            .create_db_instance()
-            .db_instance_identifier(&db_instance_id)
-            .engine("mysql")
-            .db_instance_class("db.t3.micro")
-            .allocated_storage(20)
-            .multi_az(true)
-            .backup_retention_period(7)
-            .master_username("admin")
-            .manage_master_user_password(true)
-            .send()
-            .await?;
-
-        let record_name = format!("www.{name}.example.com");
-        let (hosted_zone_id, site_health_check_id, gate_health_check_id) =
-            seed_dns(config, &name, &record_name, &load_balancer_dns).await?;
-
-        // The static site's bucket as the deploy leaves it (Custom::StaticSiteBucket, website
-        // mode): made by the product's own adapter, nothing published yet.
-        let bucket = record_name.clone();
-        s3_client(config)
-            .create_bucket()
-            .bucket(&bucket)
-            .send()
-            .await?;
-        halfhour::aws::s3::S3StaticSite::new(config)
-            .configure_bucket(
-                &bucket,
-                &halfhour::domain::ClusterName::new(&name)?,
-                true,
-                MAINTENANCE_PAGE,
-            )
-            .await?;
-
-        let table = format!("{name}-state");
-        create_state_table(config, &table).await?;
-
+        let request = serde_json::json!({
+            "cluster": name,
+            "group_version": shape.group_version,
+            "instance_profile": shape.instance_profile,
+            "detailed_monitoring": shape.detailed_monitoring,
+            "deregistration_delay_seconds": shape.deregistration_delay_seconds,
+            "heartbeat_seconds": shape.heartbeat_seconds,
+        });
+        // The control call blocks on a socket: off the test's runtime threads.
+        let seeded = tokio::task::spawn_blocking(move || Emulator::shared().seed(&request)).await?;
+        let seeded: Seeded = serde_json::from_value(seeded)?;
+        let env = |key: &str| {
+            seeded
+                .env
+                .get(key)
+                .cloned()
+                .ok_or_else(|| BoxError::from(format!("the seeder sets no {key}")))
+        };
         Ok(Cluster {
+            table: env("HALFHOUR_TABLE")?,
+            launch_template_id: env("HALFHOUR_LAUNCH_TEMPLATE_ID")?,
+            asg_name: env("HALFHOUR_ASG_NAME")?,
+            target_group_arn: env("HALFHOUR_TARGET_GROUP_ARN")?,
+            load_balancer_dns: env("HALFHOUR_LOAD_BALANCER_DNS")?,
+            db_instance_id: env("HALFHOUR_DB_INSTANCE_ID")?,
+            hosted_zone_id: env("HALFHOUR_HOSTED_ZONE_ID")?,
+            record_name: env("HALFHOUR_RECORD_NAME")?,
+            site_health_check_id: env("HALFHOUR_SITE_HEALTH_CHECK_ID")?,
+            gate_health_check_id: env("HALFHOUR_GATE_HEALTH_CHECK_ID")?,
+            topic_arn: env("HALFHOUR_NOTIFY_TOPIC_ARN")?,
             name,
-            table,
-            vpc_id,
-            subnet_ids,
-            image_id,
-            launch_template_id,
-            asg_name,
-            target_group_arn,
-            load_balancer_dns,
-            db_instance_id,
-            hosted_zone_id,
-            record_name,
-            site_health_check_id,
-            gate_health_check_id,
-            bucket,
+            vpc_id: seeded.vpc_id,
+            subnet_ids: seeded.subnet_ids,
+            image_id: seeded.image_id,
+            bucket: seeded.bucket,
+            env: seeded.env,
         })
     }
 
@@ -490,159 +326,10 @@ pub async fn create_topic(config: &SdkConfig, name: &str) -> Result<String, BoxE
         .ok_or("topic arn")?)
 }
 
-/// Zone, site health check, CALCULATED gate (child: the site check), PRIMARY and SECONDARY.
-async fn seed_dns(
-    config: &SdkConfig,
-    name: &str,
-    record_name: &str,
-    load_balancer_dns: &str,
-) -> Result<(String, String, String), BoxError> {
-    let r53 = aws_sdk_route53::Client::new(config);
-    let zone = r53
-        .create_hosted_zone()
-        .name(format!("{name}.example.com"))
-        .caller_reference(format!("{name}-zone"))
-        .send()
-        .await?;
-    let hosted_zone_id = zone
-        .hosted_zone
-        .map(|z| z.id.trim_start_matches("/hostedzone/").to_owned())
-        .ok_or("hosted zone")?;
-    let site = r53
-        .create_health_check()
-        .caller_reference(format!("{name}-site"))
-        .health_check_config(
-            HealthCheckConfig::builder()
-                .r#type(HealthCheckType::HttpsStrMatch)
-                .fully_qualified_domain_name(load_balancer_dns)
-                .resource_path(HEALTH_PATH)
-                .search_string(SITE_HEALTHY)
-                .port(443)
-                .enable_sni(true)
-                .request_interval(30)
-                .failure_threshold(3)
-                .build()?,
-        )
-        .send()
-        .await?
-        .health_check
-        .map(|h| h.id)
-        .ok_or("site health check")?;
-    let gate = r53
-        .create_health_check()
-        .caller_reference(format!("{name}-gate"))
-        .health_check_config(
-            HealthCheckConfig::builder()
-                .r#type(HealthCheckType::Calculated)
-                .child_health_checks(&site)
-                .health_threshold(1)
-                .build()?,
-        )
-        .send()
-        .await?
-        .health_check
-        .map(|h| h.id)
-        .ok_or("gate health check")?;
-    let record = |failover: ResourceRecordSetFailover,
-                  id: &str,
-                  zone: &str,
-                  dns: &str,
-                  check: Option<&str>| {
-        ResourceRecordSet::builder()
-            .name(record_name)
-            .r#type(RrType::A)
-            .set_identifier(id)
-            .failover(failover)
-            .alias_target(
-                AliasTarget::builder()
-                    .hosted_zone_id(zone)
-                    .dns_name(dns)
-                    .evaluate_target_health(false)
-                    .build()?,
-            )
-            .set_health_check_id(check.map(str::to_owned))
-            .build()
-            .map_err(BoxError::from)
-    };
-    r53.change_resource_record_sets()
-        .hosted_zone_id(&hosted_zone_id)
-        .change_batch(
-            ChangeBatch::builder()
-                .changes(
-                    Change::builder()
-                        .action(ChangeAction::Upsert)
-                        .resource_record_set(record(
-                            ResourceRecordSetFailover::Primary,
-                            "primary",
-                            "Z35SXDOTRQ7X7K",
-                            load_balancer_dns,
-                            Some(&gate),
-                        )?)
-                        .build()?,
-                )
-                .changes(
-                    Change::builder()
-                        .action(ChangeAction::Upsert)
-                        .resource_record_set(record(
-                            ResourceRecordSetFailover::Secondary,
-                            "secondary",
-                            S3_WEBSITE_ZONE_US_EAST_1,
-                            "s3-website-us-east-1.amazonaws.com",
-                            None,
-                        )?)
-                        .build()?,
-                )
-                .build()?,
-        )
-        .send()
-        .await?;
-    Ok((hosted_zone_id, site, gate))
-}
-
-/// The state table as the SAM template defines it: `pk`/`sk` strings, on-demand, TTL on `ttl`.
-pub async fn create_state_table(config: &SdkConfig, table: &str) -> Result<(), BoxError> {
-    let dynamodb = aws_sdk_dynamodb::Client::new(config);
-    dynamodb
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()?,
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("sk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()?,
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("sk")
-                .key_type(KeyType::Range)
-                .build()?,
-        )
-        .send()
-        .await?;
-    dynamodb
-        .update_time_to_live()
-        .table_name(table)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .enabled(true)
-                .attribute_name("ttl")
-                .build()?,
-        )
-        .send()
-        .await?;
+/// A bare state table as the template defines it (the emulator's seeder makes it).
+pub async fn create_state_table(table: &str) -> Result<(), BoxError> {
+    let request = serde_json::json!({ "table": table });
+    tokio::task::spawn_blocking(move || Emulator::shared().seed_table(&request)).await?;
     Ok(())
 }
 

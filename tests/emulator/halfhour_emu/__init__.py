@@ -35,6 +35,7 @@ One module per section: ``autoscaling`` (lifecycle hooks, instance refresh, stan
 bounds, warm pools), ``ec2`` (images, reboots, launch templates), ``ssm``, ``s3``, ``sns``,
 ``route53``, ``visitors`` (``/_halfhour/site/``), ``lambda_``, ``requestlog``, ``faults``, ``cbor``;
 ``state`` holds what they remember (one ``STATE``), ``control`` the ``/_halfhour/`` route table,
+``seed`` the one seeder (a cluster of the template's shape, ``POST /_halfhour/seed``),
 ``app`` ``install()``, the WSGI app and ``main``; ``client`` is the Python control client the demo
 and the bench use (urllib only: importing it needs no moto).
 

@@ -63,6 +63,7 @@ from .lambda_ import lambda_invoke
 from .requestlog import _append_to_shared_log, _describe_request
 from .route53 import _change_record_sets, get_health_check_status, update_health_check
 from .s3 import get_object
+from .seed import warm as warm_seed_clients
 from .sns import _publish
 from .ssm import _instance_ids_from_targets, get_command_invocation, send_command
 from .state import SSM_REGISTRATION_SECONDS, STATE
@@ -132,8 +133,7 @@ class Emulator:
                            [*headers.items(), ("Content-Length", str(len(body)))])
             return [body]
         if path.startswith("/_halfhour/"):
-            with STATE.lock:
-                return control(environ, start_response, path[len("/_halfhour/"):])
+            return control(environ, start_response, path[len("/_halfhour/"):])
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         operation = _rpc_v2_cbor_operation(environ)
@@ -208,6 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     server = make_server(args.host, args.port, Emulator(), threaded=True)
     if args.exit_with_parent:
         threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    warm_seed_clients(f"http://{args.host}:{server.server_port}")
     print(f"halfhour emulator listening on http://{args.host}:{server.server_port}", flush=True)
     try:
         server.serve_forever()

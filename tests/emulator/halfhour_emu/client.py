@@ -1,5 +1,5 @@
 """The Python side of the emulator's ``/_halfhour/`` endpoints (control.py's route table), for
-the demo, the bench and the seeder. urllib only: importing it needs no moto."""
+the demo, the bench and the seeding command line. urllib only: importing it needs no moto."""
 
 from __future__ import annotations
 
@@ -77,6 +77,11 @@ class EmulatorClient:
         return self.call("GET", "faults")
 
     # -- what the world does next
+
+    def seed(self, cluster: str, **shape: Any) -> dict[str, Any]:
+        """Seed a cluster of the template's shape (seed.py's Shape: capacity, observe, cloudfront,
+        group_version, ...): its `env` (the functions' environment) and its other ids."""
+        return self.call("POST", "seed", {"cluster": cluster, **shape})
 
     def advance_clock(self, seconds: float) -> dict[str, float]:
         return self.call("POST", "clock", {"advance_seconds": seconds})

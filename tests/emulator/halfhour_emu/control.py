@@ -16,6 +16,7 @@ from .autoscaling import _lifecycle_actions
 from .ec2 import _set_image_state
 from .faults import Faults
 from .route53 import _resolve
+from .seed import Shape, clients, create_state_table, seed
 from .state import STATE
 from .visitors import _static_distribution
 
@@ -27,6 +28,8 @@ class ControlRequest:
     payload: dict[str, Any]
     query: dict[str, list[str]]
     params: dict[str, str]
+    # The emulator's own address, as the caller reached it.
+    endpoint: str
 
 
 def requests(request: ControlRequest) -> Any:
@@ -137,12 +140,31 @@ def image_state(request: ControlRequest) -> Any:
     return {"ok": True}
 
 
+def seed_cluster(request: ControlRequest) -> Any:
+    # Seeding calls the emulator's own AWS endpoints, so it runs outside the state lock; a call
+    # the emulator refuses is a bad seed request, with AWS's error.
+    from botocore.exceptions import ClientError
+
+    shape = Shape.from_request(request.payload)
+    try:
+        return seed(request.endpoint, shape)
+    except ClientError as err:
+        raise ValueError(f"seeding {shape.cluster} failed: {err}") from err
+
+
+def seed_table(request: ControlRequest) -> Any:
+    # A bare state table, for tests of the store alone.
+    create_state_table(clients(request.endpoint)["dynamodb"], str(request.payload["table"]))
+    return {"ok": True}
+
+
 def health(request: ControlRequest) -> Any:
     return {"ok": True}
 
 
-# (method, route after /_halfhour/ matched whole, handler). GET /_halfhour/site/<host>/<path>
-# answers raw, not JSON: the app serves it before this table (visitors.py).
+# (method, route after /_halfhour/ matched whole, handler); each runs holding the state lock but
+# those in UNLOCKED. GET /_halfhour/site/<host>/<path> answers raw, not JSON: the app serves it
+# before this table (visitors.py).
 ROUTES: list[tuple[str, re.Pattern[str], Callable[[ControlRequest], Any]]] = [
     (method, re.compile(pattern), handler)
     for method, pattern, handler in [
@@ -164,9 +186,12 @@ ROUTES: list[tuple[str, re.Pattern[str], Callable[[ControlRequest], Any]]] = [
         ("GET", r"resolve", resolve),
         ("GET", r"lifecycle-actions", lifecycle_actions),
         ("POST", r"image-state", image_state),
+        ("POST", r"seed", seed_cluster),
+        ("POST", r"seed-table", seed_table),
         ("GET", r"health", health),
     ]
 ]
+UNLOCKED = {seed_cluster, seed_table}
 
 
 def answer(method: str, route: str, payload: dict[str, Any], environ: dict[str, Any]) -> Any:
@@ -174,7 +199,12 @@ def answer(method: str, route: str, payload: dict[str, Any], environ: dict[str, 
         match = pattern.fullmatch(route)
         if verb == method and match:
             query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
-            return handler(ControlRequest(payload, query, match.groupdict()))
+            endpoint = f"http://{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
+            request = ControlRequest(payload, query, match.groupdict(), endpoint)
+            if handler in UNLOCKED:
+                return handler(request)
+            with STATE.lock:
+                return handler(request)
     raise KeyError(f"{method} /_halfhour/{route}")
 
 

@@ -46,9 +46,7 @@ pub async fn setup(app: &str, hooks: bool, extra: &[(&str, &str)]) -> Setup {
 pub async fn setup_shaped(app: &str, hooks: bool, extra: &[(&str, &str)], shape: &Shape) -> Setup {
     let emulator = Emulator::shared();
     let seed = emulator.sdk_config(&format!("{app}-seed")).await;
-    let cluster = Cluster::seed_shaped(&seed, shape)
-        .await
-        .expect("cluster seeded");
+    let cluster = Cluster::seed_shaped(shape).await.expect("cluster seeded");
     if !hooks {
         let asg = aws_sdk_autoscaling::Client::new(&seed);
         for hook in [LAUNCH_HOOK, TERMINATE_HOOK] {
@@ -61,11 +59,8 @@ pub async fn setup_shaped(app: &str, hooks: bool, extra: &[(&str, &str)], shape:
         }
     }
     let (function_config, app) = emulator.function_sdk_config("gold-image", app).await;
-    let topic = crate::fixture::create_topic(&seed, &format!("{}-notify", cluster.name))
-        .await
-        .expect("topic");
     let mut extra = extra.to_vec();
-    extra.push(("HALFHOUR_NOTIFY_TOPIC_ARN", &topic));
+    extra.push(("HALFHOUR_NOTIFY_TOPIC_ARN", &cluster.topic_arn));
     let deps = Arc::new(Deps::from_sdk(
         gold_config(&cluster, &extra),
         &function_config,

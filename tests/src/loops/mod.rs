@@ -18,8 +18,8 @@ use crate::Emulator;
 use crate::emulator::unique_name;
 use crate::fixture::create_state_table;
 
-/// A seeded cluster and its notification topic, made under the test's own app name
-/// (`<app>-seed`), with that SDK configuration for the test's checks.
+/// A seeded cluster and its notification topic, with an SDK configuration for the test's checks
+/// (its calls logged as `<app>-seed`, never the function's).
 pub async fn seeded_with_topic(app: &str) -> (aws_config::SdkConfig, crate::Cluster, String) {
     seeded_with_topic_shaped(app, &crate::Shape::default()).await
 }
@@ -30,12 +30,10 @@ pub async fn seeded_with_topic_shaped(
     shape: &crate::Shape,
 ) -> (aws_config::SdkConfig, crate::Cluster, String) {
     let seed = Emulator::shared().sdk_config(&format!("{app}-seed")).await;
-    let cluster = crate::Cluster::seed_shaped(&seed, shape)
+    let cluster = crate::Cluster::seed_shaped(shape)
         .await
         .expect("cluster seeded");
-    let topic = crate::fixture::create_topic(&seed, &format!("{}-notify", cluster.name))
-        .await
-        .expect("topic");
+    let topic = cluster.topic_arn.clone();
     (seed, cluster, topic)
 }
 
@@ -43,7 +41,7 @@ pub async fn seeded_with_topic_shaped(
 pub async fn fresh_store(app: &str) -> DynamoStateStore {
     let config = Emulator::shared().sdk_config(app).await;
     let table = unique_name("state");
-    create_state_table(&config, &table)
+    create_state_table(&table)
         .await
         .expect("state table created");
     DynamoStateStore::new(&config, table)

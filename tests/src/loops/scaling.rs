@@ -25,7 +25,7 @@ pub async fn setup(app: &str, dry_run: bool) -> Setup {
 /// A seeded cluster and a scaler for it; `alarms` gives HALFHOUR_SCALING_ALARMS from the cluster name.
 pub async fn setup_with(app: &str, dry_run: bool, alarms: impl Fn(&str) -> String) -> Setup {
     let seed_config = Emulator::shared().sdk_config(&format!("{app}-seed")).await;
-    let cluster = Cluster::seed(&seed_config).await.expect("cluster seeded");
+    let cluster = Cluster::seed().await.expect("cluster seeded");
     let vars: HashMap<&str, String> = HashMap::from([
         ("HALFHOUR_TABLE", cluster.table.clone()),
         ("HALFHOUR_CLUSTER", cluster.name.clone()),
