@@ -48,6 +48,7 @@ pub async fn advance(invocation: &Invocation, deps: &Deps) -> Result<BakeReport,
             group: &group,
             image_state,
             reference_status_ok: None,
+            made_version: None,
             paused,
             refresh: rollout.refresh,
             failed_over: rollout.failed_over,
@@ -56,11 +57,21 @@ pub async fn advance(invocation: &Invocation, deps: &Deps) -> Result<BakeReport,
             refreshing_until: rollout.refreshing_until,
         };
         let mut step = plan::next_step(&bake, &observed, &policy, invocation.now);
+        // Look at the reference's status checks, and for a version this bake made already,
+        // only when the plan needs them.
         if step == Step::WaitForReference {
-            // Look at the reference's status checks only when the plan needs them.
             let status = deps.statuses.instance_status(&bake.reference).await?;
             observed.reference_status_ok =
                 Some(status.running && status.checks == StatusChecks::Ok);
+            step = plan::next_step(&bake, &observed, &policy, invocation.now);
+        }
+        if step == Step::NewTemplateVersion {
+            let latest = deps
+                .templates
+                .version(launch_template(&group, deps)?, "$Latest")
+                .await?;
+            observed.made_version = (latest.description.as_deref() == Some(bake.release.as_str()))
+                .then_some(latest.number);
             step = plan::next_step(&bake, &observed, &policy, invocation.now);
         }
         let record = DecisionRecord::new(Loop::GoldImage, cluster, step_name(&step))
@@ -157,6 +168,7 @@ fn step_name(step: &Step) -> &'static str {
         Step::Unprotect => "unprotect_reference",
         Step::PinGroup => "pin_group_version",
         Step::NewTemplateVersion => "new_template_version",
+        Step::AdoptTemplateVersion { .. } => "adopt_template_version",
         Step::StartRefresh => "start_refresh",
         Step::CanaryServing { .. } => "canary_serving",
         Step::EnterPhase { .. } => "refresh_phase",

@@ -80,29 +80,28 @@ pub(crate) async fn apply(
                 .await?;
             bake.pinned_from = Some(template.version);
         }
-        Step::NewTemplateVersion => {
+        Step::NewTemplateVersion | Step::AdoptTemplateVersion { .. } => {
             let template = launch_template(group, deps)?;
             let default = deps.templates.version(template, "$Default").await?;
-            let latest = deps.templates.version(template, "$Latest").await?;
             let image = bake.image_id.clone().ok_or_else(|| {
                 Error::corrupt_state(
                     format!("bake {}", bake.release),
                     "has no image recorded before its template version",
                 )
             })?;
-            // A resumed bake finds the version its first attempt made by its description.
             // What the group launched until now: the new version copies its settings (not
             // $Default's, which a pinned group does not launch), and the breaker reverts to it.
             let launched = group_template(group, deps)?
                 .version
                 .number()
                 .unwrap_or(default.number);
-            let number = if latest.description.as_deref() == Some(bake.release.as_str()) {
-                latest.number
-            } else {
-                deps.templates
-                    .create_version(template, launched, &image, &bake.release)
-                    .await?
+            let number = match step {
+                Step::AdoptTemplateVersion { number } => *number,
+                _ => {
+                    deps.templates
+                        .create_version(template, launched, &image, &bake.release)
+                        .await?
+                }
             };
             bake.rollout.previous_version.get_or_insert(launched);
             deps.templates.set_default_version(template, number).await?;

@@ -9,6 +9,8 @@
 mod advance;
 mod apply;
 pub mod config;
+#[cfg(test)]
+mod handler_tests;
 pub mod input;
 pub mod plan;
 mod reconcile;

@@ -212,6 +212,9 @@ pub struct Observed<'a> {
     pub image_state: Option<ImageState>,
     /// Both EC2 status checks of the reference pass (None: not looked at yet).
     pub reference_status_ok: Option<bool>,
+    /// A launch-template version this bake made already: `$Latest`, described as its release (a
+    /// first attempt made it and died before recording it). Looked at only before one is made.
+    pub made_version: Option<i64>,
     /// An operator paused halfhour: the bake waits where it is (a failed or cancelled one still
     /// puts its reference back, which only gives the cluster back).
     pub paused: bool,
@@ -265,6 +268,11 @@ pub enum Step {
     PinGroup,
     /// A new numbered launch-template version with the image, made the default.
     NewTemplateVersion,
+    /// The version a first attempt of this bake made (`number`), made the default: a resumed
+    /// bake makes no second one.
+    AdoptTemplateVersion {
+        number: i64,
+    },
     StartRefresh,
     /// The canary serves: record where the refresh stands (its bake time is spent there).
     CanaryServing {
@@ -516,10 +524,10 @@ pub fn next_step(bake: &Bake, observed: &Observed<'_>, policy: &Policy, now: Mil
         .launch_template
         .as_ref()
         .is_some_and(|t| t.version.number().is_none());
-    if floating {
-        Step::PinGroup
-    } else {
-        Step::NewTemplateVersion
+    match observed.made_version {
+        _ if floating => Step::PinGroup,
+        Some(number) => Step::AdoptTemplateVersion { number },
+        None => Step::NewTemplateVersion,
     }
 }
 
@@ -633,6 +641,7 @@ mod tests {
             group,
             image_state: image,
             reference_status_ok: ok,
+            made_version: None,
             paused: false,
             refresh: None,
             failed_over: false,
@@ -945,6 +954,7 @@ mod tests {
                 group: &g,
                 image_state: None,
                 reference_status_ok: None,
+                made_version: None,
                 paused: true,
                 refresh: None,
                 failed_over: false,
@@ -1183,6 +1193,7 @@ mod tests {
             group: &g,
             image_state: Some(ImageState::Available),
             reference_status_ok: None,
+            made_version: None,
             paused: false,
             refresh: Some(refresh),
             failed_over,
@@ -1382,6 +1393,7 @@ mod tests {
                 group: &g,
                 image_state: Some(ImageState::Available),
                 reference_status_ok: None,
+                made_version: None,
                 paused: false,
                 refresh: Some(refresh(RefreshStatus::InProgress, 66)),
                 failed_over: false,

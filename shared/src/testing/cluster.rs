@@ -27,6 +27,8 @@ pub(super) struct Cluster {
     pub(super) instances: super::instances::Instances,
     /// The site's DNS, static bucket and what its visitors get ([`super::site`]).
     pub(super) site: super::site::Site,
+    /// Images, the launch template, the refresh, DB snapshots ([`super::rollout`]).
+    pub(super) rollout: super::rollout::Rollout,
     pub(super) effects: Vec<String>,
 }
 

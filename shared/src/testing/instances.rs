@@ -1,6 +1,6 @@
 //! The instances' side of the fake cluster: the lifecycle actions that hold them, EC2's status
-//! checks, the application's answer to the health probe, the load balancer's registrations, and
-//! the few group and template calls the breaker makes. Each mutating call is recorded.
+//! checks, the application's answer to the health probe and the load balancer's registrations.
+//! Each mutating call is recorded.
 
 use std::collections::BTreeMap;
 
@@ -8,14 +8,11 @@ use async_trait::async_trait;
 
 use super::FakeCluster;
 use crate::domain::{
-    GroupInstance, ImageId, InstanceId, InstanceStatus, LaunchTemplateId, LaunchTemplateVersion,
-    LifecycleAction, LifecycleResult, LifecycleState, LifecycleTransition, ProbeOutcome,
-    RefreshRequest, RefreshView, StatusChecks,
+    GroupInstance, InstanceId, InstanceStatus, LifecycleAction, LifecycleResult, LifecycleState,
+    LifecycleTransition, ProbeOutcome, StatusChecks,
 };
-use crate::error::{Error, Result};
-use crate::ports::{
-    GroupInstances, HealthProbe, InstanceStatuses, LaunchTemplates, LifecycleActions, TargetGroups,
-};
+use crate::error::Result;
+use crate::ports::{HealthProbe, InstanceStatuses, LifecycleActions, TargetGroups};
 
 #[derive(Default)]
 pub(super) struct Instances {
@@ -23,15 +20,6 @@ pub(super) struct Instances {
     statuses: BTreeMap<InstanceId, InstanceStatus>,
     /// What the application answers the probe on each instance (Pending until set).
     probes: BTreeMap<InstanceId, ProbeOutcome>,
-}
-
-/// The fake's answer for a call it does not model: a test that needs it says so at once.
-fn not_modelled(operation: &'static str) -> Error {
-    Error::Aws {
-        operation,
-        code: Some("NotModelledByTheFake".into()),
-        message: format!("the fake cluster does not model {operation}"),
-    }
 }
 
 impl FakeCluster {
@@ -190,71 +178,5 @@ impl TargetGroups for FakeCluster {
 
     async fn draining(&self, _target_group_arn: &str, _instance_id: &InstanceId) -> Result<bool> {
         Ok(false)
-    }
-}
-
-#[async_trait]
-impl GroupInstances for FakeCluster {
-    async fn protect_from_scale_in(
-        &self,
-        _group: &str,
-        _instance: &InstanceId,
-        _protect: bool,
-    ) -> Result<()> {
-        Err(not_modelled("SetInstanceProtection"))
-    }
-    async fn enter_standby(&self, _group: &str, _instance: &InstanceId) -> Result<()> {
-        Err(not_modelled("EnterStandby"))
-    }
-    async fn exit_standby(&self, _group: &str, _instance: &InstanceId) -> Result<()> {
-        Err(not_modelled("ExitStandby"))
-    }
-    async fn start_instance_refresh(
-        &self,
-        _group: &str,
-        _refresh: &RefreshRequest,
-    ) -> Result<String> {
-        Err(not_modelled("StartInstanceRefresh"))
-    }
-    async fn refresh(&self, _group: &str, _refresh_id: &str) -> Result<Option<RefreshView>> {
-        Ok(None)
-    }
-    async fn set_launch_template_version(
-        &self,
-        _group: &str,
-        _template_id: &LaunchTemplateId,
-        _version: i64,
-    ) -> Result<()> {
-        Err(not_modelled("UpdateAutoScalingGroup"))
-    }
-    async fn rollback_instance_refresh(&self, _group: &str) -> Result<bool> {
-        Ok(false)
-    }
-}
-
-#[async_trait]
-impl LaunchTemplates for FakeCluster {
-    async fn version(
-        &self,
-        _template_id: &LaunchTemplateId,
-        _version: &str,
-    ) -> Result<LaunchTemplateVersion> {
-        Err(not_modelled("DescribeLaunchTemplateVersions"))
-    }
-    async fn create_version(
-        &self,
-        _template_id: &LaunchTemplateId,
-        _source: i64,
-        _image_id: &ImageId,
-        _description: &str,
-    ) -> Result<i64> {
-        Err(not_modelled("CreateLaunchTemplateVersion"))
-    }
-    async fn set_default_version(
-        &self,
-        _template_id: &LaunchTemplateId,
-        _version: i64,
-    ) -> Result<()> {
-        Err(not_modelled("ModifyLaunchTemplate"))
     }
 }

@@ -7,6 +7,7 @@
 mod cluster;
 mod crash;
 mod instances;
+mod rollout;
 mod site;
 mod store;
 

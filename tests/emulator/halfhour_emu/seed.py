@@ -100,7 +100,7 @@ def seed(endpoint: str, shape: Shape) -> dict[str, Any]:
         ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{zone}")["Subnet"]["SubnetId"]
         for i, zone in enumerate("abc")
     ]
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    image = base_image()
     data: dict[str, Any] = {"ImageId": image, "InstanceType": "t3.micro",
                             "Monitoring": {"Enabled": shape.detailed_monitoring}}
     if shape.instance_profile:
@@ -193,6 +193,15 @@ def seed(endpoint: str, shape: Shape) -> dict[str, Any]:
         "POWERTOOLS_METRICS_NAMESPACE": f"halfhour/{cluster}",
     }
     return {"env": env, "vpc_id": vpc, "subnet_ids": subnets, "image_id": image, "bucket": record}
+
+
+def base_image() -> str:
+    """The first of the Amazon images moto ships, read from its backend: DescribeImages over HTTP
+    answers all 1,177 of them (0.7 s of rendering and parsing, most of a seed)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ec2.models import ec2_backends
+
+    return ec2_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].describe_images(owners=["amazon"])[0].id
 
 
 def static_site(endpoint: str, s3: Any, bucket: str, cluster: str, *, cloudfront: bool) -> tuple[str, str, str]:
