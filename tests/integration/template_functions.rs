@@ -351,3 +351,82 @@ fn no_suite_imports_another() {
         "suites importing suites: {reaching:#?}"
     );
 }
+
+/// Each top-level resource's lines under `Resources:`, by logical id.
+fn resource_blocks(template: &str) -> BTreeMap<String, Vec<String>> {
+    let mut blocks: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut in_resources = false;
+    let mut current = None;
+    for line in template.lines() {
+        if !line.starts_with(' ') && !line.is_empty() && !line.starts_with('#') {
+            in_resources = line == "Resources:";
+            current = None;
+            continue;
+        }
+        if !in_resources {
+            continue;
+        }
+        if let Some(name) = line
+            .strip_prefix("  ")
+            .and_then(|l| l.strip_suffix(':'))
+            .filter(|n| !n.starts_with(' ') && !n.starts_with('#'))
+        {
+            current = Some(name.to_owned());
+        } else if let Some(name) = &current {
+            blocks.entry(name.clone()).or_default().push(line.trim().to_owned());
+        }
+    }
+    blocks
+}
+
+/// The number after `key` on one of `lines`, if one has it.
+fn number_of(lines: &[String], key: &str) -> Option<u32> {
+    lines
+        .iter()
+        .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
+}
+
+/// CloudFormation waits for a custom resource's answer for its ServiceTimeout, an hour by
+/// default (aws-resource-cloudformation-customresource.html). A function that never answers
+/// (it failed to start, or every attempt failed) would hold the deploy that long: each custom
+/// resource bounds the wait to what its function's asynchronous attempts can take (Lambda
+/// drops the event after MaximumEventAgeInSeconds; the last attempt then runs up to its
+/// Timeout), and at most AWS's 3600 s.
+#[test]
+fn every_custom_resource_bounds_how_long_a_deploy_waits_for_its_function() {
+    let template = std::fs::read_to_string(repo().join("template.yaml")).expect("template.yaml");
+    let blocks = resource_blocks(&template);
+    let global_timeout = template
+        .split("\nGlobals:")
+        .nth(1)
+        .and_then(|globals| globals.split("\nResources:").next())
+        .and_then(|globals| {
+            let lines: Vec<String> = globals.lines().map(|l| l.trim().to_owned()).collect();
+            number_of(&lines, "Timeout:")
+        })
+        .expect("Globals sets the functions' Timeout");
+    let custom: Vec<_> = blocks
+        .iter()
+        .filter(|(_, lines)| lines.iter().any(|l| l.starts_with("Type: Custom::")))
+        .collect();
+    assert!(!custom.is_empty(), "the template has custom resources");
+    for (name, lines) in custom {
+        let function = lines
+            .iter()
+            .find_map(|l| {
+                l.strip_prefix("ServiceToken: !GetAtt ")?
+                    .strip_suffix(".Arn")
+            })
+            .unwrap_or_else(|| panic!("{name}'s ServiceToken names no function of the stack"));
+        let backing = &blocks[function];
+        let timeout = number_of(backing, "Timeout:").unwrap_or(global_timeout);
+        let age = number_of(backing, "MaximumEventAgeInSeconds:")
+            .unwrap_or_else(|| panic!("{function} bounds the age of its events"));
+        let waits = number_of(lines, "ServiceTimeout:")
+            .unwrap_or_else(|| panic!("{name} sets no ServiceTimeout: a deploy would wait an hour for an answer that never comes"));
+        assert!(
+            (age + timeout..=3600).contains(&waits),
+            "{name}'s ServiceTimeout {waits} s: {function}'s attempts take up to {age} + {timeout} s, and AWS allows at most 3600"
+        );
+    }
+}
