@@ -373,7 +373,10 @@ fn resource_blocks(template: &str) -> BTreeMap<String, Vec<String>> {
         {
             current = Some(name.to_owned());
         } else if let Some(name) = &current {
-            blocks.entry(name.clone()).or_default().push(line.trim().to_owned());
+            blocks
+                .entry(name.clone())
+                .or_default()
+                .push(line.trim().to_owned());
         }
     }
     blocks
