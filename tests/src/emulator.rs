@@ -47,7 +47,9 @@ pub struct FaultPlan<'a> {
 pub struct Emulator {
     pub endpoint: String,
     port: u16,
-    _child: Mutex<Child>,
+    /// The emulator process when this test binary started it (none when a zygote forked it:
+    /// it stops when this process does).
+    _child: Option<Mutex<Child>>,
 }
 
 fn repo_root() -> PathBuf {
@@ -79,6 +81,11 @@ impl Emulator {
     }
 
     fn start() -> Emulator {
+        // `make test` starts one warmed emulator process that forks a fresh one per test
+        // process: a start in milliseconds instead of seconds of Python imports per test.
+        if let Some(zygote) = std::env::var_os("HALFHOUR_EMULATOR_ZYGOTE") {
+            return Emulator::forked(Path::new(&zygote));
+        }
         let script = repo_root().join("tests/emulator/halfhour_emulator.py");
         let python = python();
         let mut child = Command::new(&python)
@@ -102,6 +109,32 @@ impl Emulator {
         BufReader::new(stdout)
             .read_line(&mut first_line)
             .expect("emulator prints its address");
+        Emulator::listening(&first_line, Some(child), &python)
+    }
+
+    /// A fresh emulator forked for this process by the zygote listening on `socket`.
+    fn forked(socket: &Path) -> Emulator {
+        let mut stream = std::os::unix::net::UnixStream::connect(socket).unwrap_or_else(|e| {
+            panic!(
+                "no emulator zygote on {} (HALFHOUR_EMULATOR_ZYGOTE): {e}",
+                socket.display()
+            )
+        });
+        let request = serde_json::json!({
+            "watch_pid": std::process::id(),
+            // As a started emulator's: tests decide in event time (see `start`).
+            "ssm_registration_seconds": 0,
+        });
+        writeln!(stream, "{request}").expect("zygote request sent");
+        let mut first_line = String::new();
+        BufReader::new(stream)
+            .read_line(&mut first_line)
+            .expect("the zygote answers the forked emulator's address");
+        Emulator::listening(&first_line, None, Path::new("the zygote"))
+    }
+
+    /// The emulator that announced itself with `first_line` ("... listening on http://...").
+    fn listening(first_line: &str, child: Option<Child>, python: &Path) -> Emulator {
         let endpoint = first_line
             .trim()
             .rsplit(' ')
@@ -122,7 +155,7 @@ impl Emulator {
         Emulator {
             endpoint,
             port,
-            _child: Mutex::new(child),
+            _child: child.map(Mutex::new),
         }
     }
 

@@ -194,6 +194,88 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(0)
 
 
+def _exit_with(pid: int) -> None:
+    """Stop once process `pid` is gone (a forked emulator's test process, not its parent)."""
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except PermissionError:
+            pass
+        time.sleep(0.5)
+
+
+# One read of each service the seeder calls: what a zygote warms before it forks.
+WARM_CALLS = (
+    ("ec2", "describe_vpcs"), ("autoscaling", "describe_auto_scaling_groups"),
+    ("elbv2", "describe_load_balancers"), ("route53", "list_hosted_zones"), ("s3", "list_buckets"),
+    ("dynamodb", "list_tables"), ("rds", "describe_db_instances"), ("sns", "list_topics"),
+    ("cloudwatch", "describe_alarms"),
+)
+
+
+def _warm(app: "Emulator") -> None:
+    """Import, build and initialise everything a first request would (moto's backends, its
+    per-service apps, botocore's models), serving one read per service on a throwaway port; then
+    forget the requests. What a forked emulator inherits is this, with no state of anyone's."""
+    from .seed import base_image, clients
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    shared_log = os.environ.pop("HALFHOUR_REQUEST_LOG", None)
+    try:
+        warmed = clients(f"http://127.0.0.1:{server.server_port}")
+        for service, call in WARM_CALLS:
+            getattr(warmed[service], call)()
+        base_image()
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+        if shared_log is not None:
+            os.environ["HALFHOUR_REQUEST_LOG"] = shared_log
+    STATE.log.clear()
+
+
+def zygote(path: str) -> None:
+    """Serve fresh emulators from one warmed process: each connection to the Unix socket `path`
+    sends `{"watch_pid": N, "ssm_registration_seconds": S}` and gets back the address of an
+    emulator forked for it (copy-on-write: a start in milliseconds, not the seconds of importing
+    and initialising moto), which stops when process N does. Nothing may run in a thread when it
+    forks: the warm-up's server is shut down first."""
+    import json
+    import signal
+    import socket
+
+    app = Emulator()
+    _warm(app)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # forked emulators are reaped as they exit
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    if os.path.exists(path):
+        os.unlink(path)
+    listener.bind(path + ".tmp")
+    os.rename(path + ".tmp", path)  # the socket appears only once it is bound
+    listener.listen(16)
+    print(f"halfhour emulator zygote listening on {path}", flush=True)
+    while True:
+        conn, _ = listener.accept()
+        with conn:
+            request = json.loads(conn.makefile().readline() or "{}")
+            if os.fork() != 0:
+                continue
+            listener.close()
+            STATE.ssm_registration_seconds = float(request.get("ssm_registration_seconds", SSM_REGISTRATION_SECONDS))
+            server = make_server("127.0.0.1", 0, app, threaded=True)
+            threading.Thread(target=_exit_with, args=(int(request["watch_pid"]),), daemon=True).start()
+            warm_seed_clients(f"http://127.0.0.1:{server.server_port}")
+            conn.sendall(f"halfhour emulator listening on http://127.0.0.1:{server.server_port}\n".encode())
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        server.serve_forever()
+        os._exit(0)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=PACKAGE_DOC.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -203,11 +285,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="how long after launch an instance with a profile becomes an SSM managed node")
     parser.add_argument("--exit-with-parent", action="store_true",
                         help="stop when the process that started it exits (test harnesses)")
+    parser.add_argument("--zygote", metavar="SOCKET",
+                        help="serve no AWS requests itself: fork a fresh emulator for each connection to this Unix socket")
     args = parser.parse_args(argv)
-    STATE.ssm_registration_seconds = args.ssm_registration_seconds
-    server = make_server(args.host, args.port, Emulator(), threaded=True)
     if args.exit_with_parent:
         threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    if args.zygote:
+        zygote(args.zygote)
+    STATE.ssm_registration_seconds = args.ssm_registration_seconds
+    server = make_server(args.host, args.port, Emulator(), threaded=True)
     warm_seed_clients(f"http://{args.host}:{server.server_port}")
     print(f"halfhour emulator listening on http://{args.host}:{server.server_port}", flush=True)
     try:

@@ -66,17 +66,20 @@ class Shape:
 
 _clients: dict[str, dict[str, Any]] = {}
 _clients_lock = threading.Lock()
+_session: list[Any] = []  # one boto3 session: its loader keeps botocore's models once loaded
 
 
 def clients(endpoint: str) -> dict[str, Any]:
-    """boto3 clients of every service the seeder calls, made once per endpoint (making them loads
-    botocore's models, ~0.4 s; `warm` does it at start-up, beside the caller's own set-up)."""
+    """boto3 clients of every service the seeder calls, made once per endpoint (the first ones
+    load botocore's models, ~0.4 s; `warm` does it at start-up, beside the caller's own set-up)."""
     with _clients_lock:
         if endpoint not in _clients:
             import boto3
             from botocore.config import Config
 
-            session = boto3.session.Session()
+            if not _session:
+                _session.append(boto3.session.Session())
+            session = _session[0]
             kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
                       aws_secret_access_key="testing",
                       config=Config(user_agent_appid=APP, s3={"addressing_style": "path"}))
