@@ -100,16 +100,21 @@ templates=$!
 step "the build (started first)"
 wait_for build "$build"
 
-step "sam build (every function through cargo-lambda; x86_64, debug profile: CI proves the build, make bench measures release)"
-sam_build="$CARGO_TARGET_DIR/sam-build"
-SAM_BUILD_MODE=debug sam build --parameter-overrides Architecture=x86_64 \
-  --build-dir "$sam_build/build" --cache-dir "$sam_build/cache"
-for function in $(grep -oP '^  \K[A-Za-z]+Function(?=:)' template.yaml); do
-  test -x "$sam_build/build/$function/bootstrap" || { echo "sam build made no bootstrap for $function" >&2; exit 1; }
-done
+# sam build reuses the build above (it only packs each binary) and sam package talks to its own
+# emulator: mostly waiting, so they run beside the tests, before the request log below exists.
+(
+  step "sam build (every function through cargo-lambda; x86_64, debug profile: CI proves the build, make bench measures release)"
+  sam_build="$CARGO_TARGET_DIR/sam-build"
+  SAM_BUILD_MODE=debug sam build --parameter-overrides Architecture=x86_64 \
+    --build-dir "$sam_build/build" --cache-dir "$sam_build/cache"
+  for function in $(grep -oP '^  \K[A-Za-z]+Function(?=:)' template.yaml); do
+    test -x "$sam_build/build/$function/bootstrap" || { echo "sam build made no bootstrap for $function" >&2; exit 1; }
+  done
 
-step "sam package into the AWS emulator's S3, never AWS (what a nesting template deploys: code, licence, README; cfn-lint)"
-"$tools/python" scripts/package_check.py "$sam_build/build/template.yaml"
+  step "sam package into the AWS emulator's S3, never AWS (what a nesting template deploys: code, licence, README; cfn-lint)"
+  "$tools/python" scripts/package_check.py "$sam_build/build/template.yaml"
+) >"$logs/sam.log" 2>&1 &
+sam=$!
 
 step "template checks (run beside the build)"
 wait_for templates "$templates"
@@ -133,6 +138,9 @@ run_tests --no-fail-fast
 
 step "IAM proof: each function's policy grants exactly what its tests saw it call"
 "$tools/python" scripts/iam_proof.py template.yaml "$HALFHOUR_REQUEST_LOG"
+
+step "sam build and sam package (run beside the tests)"
+wait_for sam "$sam"
 
 step "make demo: the founding story end to end (cargo lambda watch + the AWS emulator), every step checked"
 DEMO_OUT="$CARGO_TARGET_DIR/demo" scripts/demo.sh
