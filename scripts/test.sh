@@ -94,6 +94,9 @@ step "template checks, beside the build (their output follows sam package)"
 
   step "every loop switch, observe mode and both cluster modes: cfn-lint, checkov, sam validate"
   "$tools/python" scripts/template_variants.py template.yaml
+
+  step "EventBridge wiring: every shipped event reaches its loop's function through the template's rules, none two (moto's pattern matching; each rule miswired in turn must fail)"
+  "$HALFHOUR_PYTHON" scripts/wiring_check.py template.yaml --self-test
 ) >"$logs/templates.log" 2>&1 &
 templates=$!
 
