@@ -38,8 +38,6 @@ pub struct Cluster {
     pub bucket: String,
     /// The notification topic the template makes for the cluster.
     pub topic_arn: String,
-    /// The functions' environment as the template sets it for this cluster.
-    pub env: BTreeMap<String, String>,
 }
 
 /// What the emulator's seeder answers.
@@ -148,7 +146,6 @@ impl Cluster {
             subnet_ids: seeded.subnet_ids,
             image_id: seeded.image_id,
             bucket: seeded.bucket,
-            env: seeded.env,
         })
     }
 

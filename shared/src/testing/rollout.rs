@@ -199,21 +199,11 @@ impl GroupInstances for FakeCluster {
     /// capacity as halfhour asks; ExitStandby puts it back and increments it
     /// (<https://docs.aws.amazon.com/autoscaling/ec2/userguide/as-enter-exit-standby.html>).
     async fn enter_standby(&self, group: &str, instance: &InstanceId) -> Result<()> {
-        self.standby(
-            group,
-            instance,
-            LifecycleState::InService,
-            LifecycleState::Standby,
-        )
+        self.standby(group, instance, true)
     }
 
     async fn exit_standby(&self, group: &str, instance: &InstanceId) -> Result<()> {
-        self.standby(
-            group,
-            instance,
-            LifecycleState::Standby,
-            LifecycleState::InService,
-        )
+        self.standby(group, instance, false)
     }
 
     /// One refresh at a time: another while one runs is AWS's InstanceRefreshInProgress, which
@@ -298,26 +288,29 @@ impl GroupInstances for FakeCluster {
 }
 
 impl FakeCluster {
-    fn standby(
-        &self,
-        group: &str,
-        instance: &InstanceId,
-        from: LifecycleState,
-        to: LifecycleState,
-    ) -> Result<()> {
+    /// EnterStandby (`entering`) or ExitStandby of the group's `instance`.
+    fn standby(&self, group: &str, instance: &InstanceId, entering: bool) -> Result<()> {
+        let (operation, from, to) = if entering {
+            (
+                "EnterStandby",
+                LifecycleState::InService,
+                LifecycleState::Standby,
+            )
+        } else {
+            (
+                "ExitStandby",
+                LifecycleState::Standby,
+                LifecycleState::InService,
+            )
+        };
         self.with(|c| {
-            let entering = to == LifecycleState::Standby;
             let group_now = c.group_mut(group)?;
             let member = group_now
                 .instances
                 .iter_mut()
                 .find(|i| i.id == *instance && i.state == from)
                 .ok_or_else(|| Error::Aws {
-                    operation: if entering {
-                        "EnterStandby"
-                    } else {
-                        "ExitStandby"
-                    },
+                    operation,
                     code: Some("ValidationError".into()),
                     message: format!("instance {instance} is not {from:?}"),
                 })?;
@@ -327,12 +320,7 @@ impl FakeCluster {
             } else {
                 group_now.desired += 1;
             }
-            let action = if entering {
-                "EnterStandby"
-            } else {
-                "ExitStandby"
-            };
-            c.effects.push(format!("{action} {instance}"));
+            c.effects.push(format!("{operation} {instance}"));
             Ok(())
         })
     }
