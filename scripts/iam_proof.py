@@ -14,17 +14,15 @@ from __future__ import annotations
 import json
 import sys
 from collections import defaultdict
+from pathlib import Path
 from typing import Any, Iterator
 
 from cfnlint.decode import decode
 
-# SigV4 signing name → IAM service prefix, where they differ.
-IAM_PREFIX = {"monitoring": "cloudwatch"}
-# Wire operation → IAM action, where they differ.
-IAM_ACTION = {"s3:HeadObject": "s3:GetObject", "lambda:Invoke": "lambda:InvokeFunction",
-              "s3:HeadBucket": "s3:ListBucket", "s3:ListObjects": "s3:ListBucket",
-              "s3:PutBucketEncryption": "s3:PutEncryptionConfiguration",
-              "s3:PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock"}
+# The wire operation -> IAM action names, shared with the emulator's IAM (stdlib only).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "emulator"))
+from halfhour_emu.iam import iam_action  # noqa: E402
+
 # Actions AWS authorizes on the caller as part of another call (its documentation says so).
 # A call that puts a group on a launch template version (a refresh, its rollback, an update)
 # authorizes the caller's use of that template: ec2:RunInstances, iam:PassRole for its instance
@@ -51,11 +49,6 @@ IMPLIED_BY = {
 # The ec2:CreateAction under which each call's tags on create are authorized: the CreateTags
 # grant must name it (a grant for CreateImage alone fails a refresh onto a tagged template).
 CREATE_ACTION = {"ec2:CreateImage": "CreateImage", **{action: "RunInstances" for action in ONTO_A_TEMPLATE}}
-
-
-def iam_action(service: str, action: str) -> str:
-    name = f"{IAM_PREFIX.get(service, service)}:{action}"
-    return IAM_ACTION.get(name, name)
 
 
 def statements(policy: Any) -> Iterator[dict[str, Any]]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,78 +23,35 @@ from typing import Any
 import yaml
 from moto.events.models import EventPattern
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "emulator"))
+from halfhour_emu.stack import Stack, TemplateLoader  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 # Each loop's fixtures directory and the function resource that serves it.
 LOOPS = {"gold-image": "GoldImageFunction", "failover": "FailoverFunction", "db-events": "DbEventsFunction",
          "lifecycle": "LifecycleFunction", "scaler": "ScalerFunction", "reconciler": "ReconcilerFunction"}
 # The fixtures' cluster: its parameters as an operator of an existing cluster sets them, and the
 # physical names the created cluster's resources get (a database event's own instance instead).
-PARAMETERS = {"ClusterName": "prod", "AutoScalingGroupName": "prod-web", "DbInstanceIdentifier": "prod-db",
-              "AWS::Partition": "aws"}
-RESOURCES = {"Database": "prod-db"}
-
-
-class TemplateLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short intrinsics (`!Ref x` is `{"Ref": "x"}`)."""
-
-
-def _intrinsic(loader: TemplateLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if suffix == "Ref":
-        return {"Ref": value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{suffix}": value}
-
-
-TemplateLoader.add_multi_constructor("!", _intrinsic)
-
-
-def resolve(node: Any, env: dict[str, Any], create_cluster: bool) -> Any:
-    """The value CloudFormation would give `node` for the fixtures' cluster."""
-    if isinstance(node, list):
-        return [resolve(n, env, create_cluster) for n in node]
-    if not isinstance(node, dict):
-        return node
-    if "Ref" in node:
-        name = node["Ref"]
-        if name in env:
-            return env[name]
-        raise KeyError(f"no value for Ref {name}")
-    if "Fn::If" in node:
-        condition, then, otherwise = node["Fn::If"]
-        if condition != "CreateCluster":
-            raise KeyError(f"condition {condition} is not modelled")
-        return resolve(then if create_cluster else otherwise, env, create_cluster)
-    if "Fn::Sub" in node:
-        value = node["Fn::Sub"]
-        text, extra = (value, {}) if isinstance(value, str) else value
-        scope = {**env, **{k: resolve(v, env, create_cluster) for k, v in extra.items()}}
-        return re.sub(r"\$\{([^}]+)\}", lambda m: str(scope[m.group(1)]), text)
-    return {k: resolve(v, env, create_cluster) for k, v in node.items()}
+PARAMETERS = {"ClusterName": "prod", "AutoScalingGroupName": "prod-web"}
 
 
 def rules(template: dict[str, Any], event: dict[str, Any], create_cluster: bool) -> dict[str, list[dict]]:
     """Each function's EventBridge rule patterns, resolved in `event`'s account and region."""
-    env = {**PARAMETERS, **RESOURCES, "AWS::Region": event.get("region", "us-east-1"),
-           "AWS::AccountId": event.get("account", "123456789012"), "CreateCluster": str(create_cluster).lower()}
     # The database fixtures are AWS's examples, each of its own instance: the cluster's database
     # is the one the event names (bare or as `rds:<name>`, as AWS gives SourceIdentifier).
     named_db = str(event.get("detail", {}).get("SourceIdentifier", "")).removeprefix("rds:")
-    if event.get("source") == "aws.rds" and named_db:
-        env["DbInstanceIdentifier"] = env["Database"] = named_db
+    db = named_db if event.get("source") == "aws.rds" and named_db else "prod-db"
+    stack = Stack(template, {**PARAMETERS, "DbInstanceIdentifier": db, "CreateCluster": str(create_cluster).lower()},
+                  {"Database": {"Ref": db}})
+    stack.pseudo.update({"AWS::Region": event.get("region", "us-east-1"),
+                         "AWS::AccountId": event.get("account", "123456789012")})
     found: dict[str, list[dict]] = {}
     for name, resource in template["Resources"].items():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
         for spec in (resource.get("Properties", {}).get("Events") or {}).values():
             if spec.get("Type") in ("EventBridgeRule", "CloudWatchEvent"):
-                found.setdefault(name, []).append(resolve(spec["Properties"]["Pattern"], env, create_cluster))
+                found.setdefault(name, []).append(stack.resolve(spec["Properties"]["Pattern"]))
     return found
 
 

@@ -179,3 +179,37 @@ fn setup_with(seeded: &halfhour_tests::loops::failover::Setup, domain: &str) -> 
     let config = failover::FailoverConfig::from_lookup(|name| vars.get(name).cloned()).unwrap();
     failover::Deps::from_sdk(config, &seeded.function_config)
 }
+
+/// The first-deploy failure S3's authorisation makes when the role lacks `s3:ListBucket`:
+/// HeadBucket answers 403 (as for another account's bucket), so the deploy's StaticSiteBucket
+/// fails and nothing is changed — reproduced by the emulator's IAM alone: the same request with
+/// the template's whole role takes the cluster's own bucket.
+#[tokio::test]
+async fn without_s3_list_bucket_the_static_site_bucket_looks_like_another_accounts() {
+    let emulator = Emulator::shared();
+    let s = setup("static-no-list", &[]).await;
+    let request = |key: &str| {
+        let mut request = records_request(&s, "Create", key);
+        request["LogicalResourceId"] = json!("StaticSiteBucket");
+        request["ResourceType"] = json!("Custom::StaticSiteBucket");
+        request["ResourceProperties"] = json!({"BucketName": s.cluster.bucket});
+        request
+    };
+    let held = emulator.bind_role(&s.app, "failover", &s.cluster.name, &["s3:ListBucket"]);
+    assert!(!held.to_string().contains("s3:ListBucket"), "{held}");
+    let _ = failover::handle(&request("no-list"), &at("no-list", t0()), &s.deps).await;
+    let refused = emulator.cfn_responses("no-list").pop().unwrap();
+    assert_eq!(refused["Status"], "FAILED", "{refused}");
+    let calls = emulator.requests(&s.app);
+    let head = calls.iter().find(|r| r.action == "HeadBucket").unwrap();
+    assert_eq!(head.status, 403, "HeadBucket is denied: {head:?}");
+    assert!(
+        calls.iter().all(|r| !r.mutating),
+        "nothing changed: {calls:?}"
+    );
+
+    emulator.bind_role(&s.app, "failover", &s.cluster.name, &[]);
+    let _ = failover::handle(&request("listed"), &at("listed", t0()), &s.deps).await;
+    let taken = emulator.cfn_responses("listed").pop().unwrap();
+    assert_eq!(taken["Status"], "SUCCESS", "{taken}");
+}

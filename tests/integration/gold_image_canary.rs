@@ -51,7 +51,7 @@ async fn gold_on(
 ) -> Setup {
     let bake = BAKE_SECONDS.to_string();
     let (function_config, app) = Emulator::shared()
-        .function_sdk_config("gold-image", app)
+        .function_sdk_config("gold-image", app, &cluster.name)
         .await;
     let config_vars = gold_config(
         cluster,
@@ -279,13 +279,13 @@ async fn scale_in_decision(s: &Setup) -> Value {
         ("HALFHOUR_ASG_NAME", s.cluster.asg_name.clone()),
         (
             "HALFHOUR_SCALING_ALARMS",
-            "cpu-high=+2,cpu-low=-1".to_owned(),
+            format!("{0}-cpu-high=+2,{0}-cpu-low=-1", s.cluster.name),
         ),
     ]);
     let config = scaler::ScalerConfig::from_lookup(|name| vars.get(name).cloned())
         .expect("valid scaler config");
     let (function_config, _) = Emulator::shared()
-        .function_sdk_config("scaler", "canary-good")
+        .function_sdk_config("scaler", "canary-good", &s.cluster.name)
         .await;
     let deps = scaler::Deps::from_sdk(config, &function_config);
     let now = clock::now();
@@ -295,7 +295,11 @@ async fn scale_in_decision(s: &Setup) -> Value {
         .await
         .expect("desired");
     let outcome = scaler::handle(
-        &halfhour_tests::loops::scaling::alarm_event("cpu-low", "ALARM", now),
+        &halfhour_tests::loops::scaling::alarm_event(
+            &format!("{}-cpu-low", s.cluster.name),
+            "ALARM",
+            now,
+        ),
         &halfhour_tests::loops::scaling::invocation("cpu-low", now),
         &deps,
     )

@@ -95,7 +95,11 @@ async fn pause_stops_every_loop_keeps_launches_flowing_and_resume_restores() {
 
     // Scaling: a CPU storm changes nothing.
     for n in 0..3 {
-        let event = loops::scaling::alarm_event("cpu-high", "ALARM", later(10 + n));
+        let event = loops::scaling::alarm_event(
+            &format!("{}-cpu-high", cluster.name),
+            "ALARM",
+            later(10 + n),
+        );
         let outcome = scaler::handle(
             &event,
             &at(&format!("cpu-{n}"), later(10 + n)),
@@ -317,7 +321,8 @@ async fn pause_stops_every_loop_keeps_launches_flowing_and_resume_restores() {
     .await
     .unwrap();
     assert_eq!(resumed["paused"], json!(false));
-    let event = loops::scaling::alarm_event("cpu-high", "ALARM", later(80));
+    let event =
+        loops::scaling::alarm_event(&format!("{}-cpu-high", cluster.name), "ALARM", later(80));
     let outcome = scaler::handle(&event, &at("cpu-after", later(80)), &loops.scaler)
         .await
         .unwrap();

@@ -3,16 +3,17 @@
 use std::time::Duration;
 
 use halfhour::{ErrorKind, clock};
-use halfhour_tests::Emulator;
+use halfhour_tests::{Cluster, Emulator};
 use reconciler::{Deps, Invocation, ReconcilerConfig, TickReport, handle};
 use serde_json::{Value, json};
 
 const LOOPS: [&str; 5] = ["gold-image", "scaler", "lifecycle", "failover", "db-events"];
 
-async fn deps(app: &str, functions: &[String], dry_run: bool) -> Deps {
+/// The reconciler of a freshly seeded cluster (its stack's role), fanning out to `functions`.
+async fn deps(cluster: &Cluster, app: &str, functions: &[String], dry_run: bool) -> Deps {
     let vars = [
-        ("HALFHOUR_TABLE", "unused".to_owned()),
-        ("HALFHOUR_CLUSTER", "prod".to_owned()),
+        ("HALFHOUR_TABLE", cluster.table.clone()),
+        ("HALFHOUR_CLUSTER", cluster.name.clone()),
         ("HALFHOUR_RECONCILE_FUNCTIONS", functions.join(",")),
         ("DRY_RUN", dry_run.to_string()),
     ];
@@ -23,7 +24,7 @@ async fn deps(app: &str, functions: &[String], dry_run: bool) -> Deps {
     })
     .expect("valid config");
     let (sdk_config, _) = Emulator::shared()
-        .function_sdk_config("reconciler", app)
+        .function_sdk_config("reconciler", app, &cluster.name)
         .await;
     Deps::from_sdk(config, &sdk_config)
 }
@@ -36,21 +37,27 @@ fn invocation() -> Invocation {
     Invocation::new("tick", clock::now(), Duration::from_secs(30))
 }
 
-fn declared(prefix: &str) -> Vec<String> {
-    LOOPS
+/// A seeded cluster and its loops' functions as its stack names them (`<cluster>-<loop>`), each
+/// declared to the emulator's Lambda but those in `undeclared`.
+async fn cluster_with_loops(undeclared: &[&str]) -> (Cluster, Vec<String>) {
+    let cluster = Cluster::seed().await.expect("cluster seeded");
+    let functions = LOOPS
         .iter()
         .map(|name| {
-            let function = format!("{prefix}-{name}");
-            Emulator::shared().declare_function(&function);
+            let function = format!("{}-{name}", cluster.name);
+            if !undeclared.contains(name) {
+                Emulator::shared().declare_function(&function);
+            }
             function
         })
-        .collect()
+        .collect();
+    (cluster, functions)
 }
 
 #[tokio::test]
 async fn every_minute_each_loop_is_asked_to_reconcile() {
-    let functions = declared("rc-main");
-    let deps = deps("rc-main", &functions, false).await;
+    let (cluster, functions) = cluster_with_loops(&[]).await;
+    let deps = deps(&cluster, "rc-main", &functions, false).await;
     let report: TickReport =
         serde_json::from_value(handle(&tick(), &invocation(), &deps).await.unwrap()).unwrap();
     assert_eq!(report.invoked, functions);
@@ -63,30 +70,33 @@ async fn every_minute_each_loop_is_asked_to_reconcile() {
     for invoke in &invokes {
         assert_eq!(invoke.status, 202, "queued asynchronously");
         let body: Value = serde_json::from_str(invoke.params["body"].as_str().unwrap()).unwrap();
-        assert_eq!(body, json!({"action": "reconcile", "cluster": "prod"}));
+        assert_eq!(
+            body,
+            json!({"action": "reconcile", "cluster": cluster.name})
+        );
     }
 }
 
 #[tokio::test]
 async fn a_failed_delivery_is_retryable_and_the_other_loops_are_still_asked() {
-    let mut functions = declared("rc-fail");
-    functions.insert(1, "rc-fail-missing".into());
-    let deps = deps("rc-fail", &functions, false).await;
+    // The scaler's function is missing (its role allows the call; Lambda has no such function).
+    let (cluster, functions) = cluster_with_loops(&["scaler"]).await;
+    let deps = deps(&cluster, "rc-fail", &functions, false).await;
     let err = handle(&tick(), &invocation(), &deps).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Retryable);
-    assert!(err.to_string().contains("rc-fail-missing"));
+    assert!(err.to_string().contains(&functions[1]), "{err}");
     let delivered = Emulator::shared()
         .requests("reconciler.rc-fail")
         .into_iter()
         .filter(|r| r.action == "Invoke" && r.status == 202)
         .count();
-    assert_eq!(delivered, 5);
+    assert_eq!(delivered, 4);
 }
 
 #[tokio::test]
 async fn bad_input_invokes_nothing_and_observe_mode_still_asks_every_loop() {
-    let functions = declared("rc-bad");
-    let live = deps("rc-bad", &functions, false).await;
+    let (cluster, functions) = cluster_with_loops(&[]).await;
+    let live = deps(&cluster, "rc-bad", &functions, false).await;
     for payload in [
         json!({"action": "reconcile", "cluster": "other"}),
         json!({"action": "bake"}),
@@ -107,7 +117,7 @@ async fn bad_input_invokes_nothing_and_observe_mode_still_asks_every_loop() {
     );
     // Observe mode: every loop (itself observing) is asked to reconcile, so a trial records the
     // loops' periodic decisions too; asking is the only call.
-    let dry = deps("rc-bad", &functions, true).await;
+    let dry = deps(&cluster, "rc-bad", &functions, true).await;
     let report = handle(&tick(), &invocation(), &dry).await.unwrap();
     assert_eq!(report["dry_run"], json!(true));
     assert_eq!(report["invoked"].as_array().unwrap().len(), functions.len());

@@ -122,7 +122,11 @@ async fn adversarial_hour(seed: u64) {
         let calm = (2100..3000).contains(&t) && t % 180 == 0;
         if storm || calm {
             let event = loops::scaling::alarm_event(
-                if storm { "cpu-high" } else { "cpu-low" },
+                &format!(
+                    "{}-{}",
+                    cluster.name,
+                    if storm { "cpu-high" } else { "cpu-low" }
+                ),
                 "ALARM",
                 now,
             );

@@ -49,8 +49,9 @@ async fn a_scale_out_killed_at_any_call_converges_on_re_drive() {
     let emulator = Emulator::shared();
     let probe = loops::scaling::setup("crash-scale-probe", false).await;
     let now = halfhour::clock::now();
-    let event = loops::scaling::alarm_event("cpu-high", "ALARM", now);
-    loops::scaling::handle_at(&event, "r".into(), now, &probe.deps)
+    let event =
+        |s: &loops::scaling::Setup| loops::scaling::alarm_event(&s.alarm("cpu-high"), "ALARM", now);
+    loops::scaling::handle_at(&event(&probe), "r".into(), now, &probe.deps)
         .await
         .unwrap();
     let points = mutating_calls(&probe.app);
@@ -61,6 +62,7 @@ async fn a_scale_out_killed_at_any_call_converges_on_re_drive() {
     );
     for crash_at in 1..=points {
         let s = loops::scaling::setup(&format!("crash-scale{crash_at}"), false).await;
+        let event = event(&s);
         emulator.crash_after(&s.app, crash_at);
         let first = loops::scaling::handle_at(&event, "r".into(), now, &s.deps).await;
         emulator.clear_faults(&s.app);
@@ -88,7 +90,7 @@ async fn a_scale_out_killed_at_any_call_converges_on_re_drive() {
             "crash at {crash_at}: one step only: {targets:?}"
         );
         // The lease an alarm's run holds is its event's: the alarm and when it changed.
-        let killed = format!("scaler:cpu-high@{}", now.0 / 1000 * 1000);
+        let killed = format!("scaler:{}@{}", s.alarm("cpu-high"), now.0 / 1000 * 1000);
         let ttl = s.deps.config.common.lease;
         assert!(
             only_the_killed_lease(s.deps.store.as_ref(), &s.cluster.name, &killed, now, ttl).await,

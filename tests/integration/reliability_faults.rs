@@ -46,7 +46,7 @@ async fn scaling_under_faults_climbs_to_ten_exactly_like_the_fault_free_run() {
         Emulator::shared().inject_faults(&s.app, &plan);
         let mut at = clock::now();
         for i in 0..6 {
-            let event = loops::scaling::alarm_event("cpu-high", "ALARM", at);
+            let event = loops::scaling::alarm_event(&s.alarm("cpu-high"), "ALARM", at);
             redriven(at, |_, now| {
                 loops::scaling::handle_at(&event, format!("r{i}"), now, &s.deps)
             })
@@ -267,7 +267,7 @@ async fn a_fault_that_outlasts_the_retries_is_a_retryable_error_and_changes_noth
     );
     let now = clock::now();
     let err = loops::scaling::handle_at(
-        &loops::scaling::alarm_event("cpu-high", "ALARM", now),
+        &loops::scaling::alarm_event(&s.alarm("cpu-high"), "ALARM", now),
         "r1".into(),
         now,
         &s.deps,

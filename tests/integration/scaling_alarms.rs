@@ -19,7 +19,7 @@ async fn alarm_high_raises_desired_capacity_by_the_step() {
     let s = setup("scale-out", false).await;
     let now = clock::now();
     let outcome = handle(
-        &alarm_event("cpu-high", "ALARM", now),
+        &alarm_event(&s.alarm("cpu-high"), "ALARM", now),
         &invocation("r1", now),
         &s.deps,
     )
@@ -37,7 +37,7 @@ async fn alarm_high_raises_desired_capacity_by_the_step() {
 async fn fifty_duplicate_deliveries_change_capacity_once() {
     let s = setup("scale-dup", false).await;
     let now = clock::now();
-    let event = alarm_event("cpu-high", "ALARM", now);
+    let event = alarm_event(&s.alarm("cpu-high"), "ALARM", now);
     let tasks: Vec<_> = (0..50)
         .map(|i| {
             let (deps, event) = (Arc::clone(&s.deps), event.clone());
@@ -76,7 +76,7 @@ async fn repeated_alarm_climbs_to_ten_and_holds_at_max() {
     let mut seen = Vec::new();
     for i in 0..6 {
         let outcome = handle(
-            &alarm_event("cpu-high", "ALARM", now),
+            &alarm_event(&s.alarm("cpu-high"), "ALARM", now),
             &invocation(&format!("r{i}"), now),
             &s.deps,
         )
@@ -97,7 +97,7 @@ async fn scale_in_is_refused_during_a_bake() {
     let s = setup("scale-bake", false).await;
     let now = clock::now();
     handle(
-        &alarm_event("cpu-high", "ALARM", now),
+        &alarm_event(&s.alarm("cpu-high"), "ALARM", now),
         &invocation("out", now),
         &s.deps,
     )
@@ -116,7 +116,7 @@ async fn scale_in_is_refused_during_a_bake() {
         .unwrap();
     let later = now.plus(Duration::from_secs(3000));
     let outcome = handle(
-        &alarm_event("cpu-low", "ALARM", later),
+        &alarm_event(&s.alarm("cpu-low"), "ALARM", later),
         &invocation("in", later),
         &s.deps,
     )
@@ -144,7 +144,7 @@ async fn bad_input_is_a_typed_error_with_zero_mutating_calls() {
         json!({"hello": "world"}),
         json!([1, 2, 3]),
         json!({"Records": [{"Sns": {"Message": "not json"}}]}),
-        alarm_event("cpu-high", "SOMETIMES", now),
+        alarm_event(&s.alarm("cpu-high"), "SOMETIMES", now),
     ];
     for (i, event) in cases.iter().enumerate() {
         let err = handle(event, &invocation(&format!("bad{i}"), now), &s.deps)
@@ -161,7 +161,7 @@ async fn dry_run_decides_and_logs_but_never_mutates() {
     let s = setup("scale-dry", true).await;
     let now = clock::now();
     let outcome = handle(
-        &alarm_event("cpu-high", "ALARM", now),
+        &alarm_event(&s.alarm("cpu-high"), "ALARM", now),
         &invocation("dry", now),
         &s.deps,
     )
@@ -258,12 +258,14 @@ async fn instances_on_basic_monitoring_are_reported_once() {
             ("HALFHOUR_ASG_NAME", cluster.asg_name.clone()),
             (
                 "HALFHOUR_SCALING_ALARMS",
-                "cpu-high=+2,cpu-low=-1".to_owned(),
+                format!("{0}-cpu-high=+2,{0}-cpu-low=-1", cluster.name),
             ),
             ("HALFHOUR_NOTIFY_TOPIC_ARN", topic),
         ]);
         let config = ScalerConfig::from_lookup(|name| vars.get(name).cloned()).expect("config");
-        let (function_config, app) = Emulator::shared().function_sdk_config("scaler", &app).await;
+        let (function_config, app) = Emulator::shared()
+            .function_sdk_config("scaler", &app, &cluster.name)
+            .await;
         let deps = Deps::from_sdk(config, &function_config);
         for tick in 0..3 {
             scaler::reconcile(
@@ -396,7 +398,7 @@ async fn a_capacity_change_halfhour_did_not_make_is_named_when_the_scaler_acts()
     let (seed, cluster, deps, app) = notifying("scale-elsewhere").await;
     let first = Millis(1_000_000);
     handle_at(
-        &alarm_event("cpu-high", "ALARM", first),
+        &alarm_event(&format!("{}-cpu-high", cluster.name), "ALARM", first),
         "e1".into(),
         first,
         &deps,
@@ -414,7 +416,7 @@ async fn a_capacity_change_halfhour_did_not_make_is_named_when_the_scaler_acts()
         .unwrap();
     let later = Millis(1_000_000 + 3_600_000);
     let outcome = handle_at(
-        &alarm_event("cpu-high", "ALARM", later),
+        &alarm_event(&format!("{}-cpu-high", cluster.name), "ALARM", later),
         "e2".into(),
         later,
         &deps,
@@ -433,7 +435,7 @@ async fn a_capacity_change_halfhour_did_not_make_is_named_when_the_scaler_acts()
 
 /// A scaler with a notification topic on a fresh cluster: (seed config, cluster, deps, its app).
 async fn notifying(app: &str) -> (aws_config::SdkConfig, Cluster, Deps, String) {
-    notifying_with(app, |_| "cpu-high=+2,cpu-low=-1".to_owned(), &[]).await
+    notifying_with(app, |c| format!("{c}-cpu-high=+2,{c}-cpu-low=-1"), &[]).await
 }
 
 /// [`notifying`] with the alarms `alarms` names for the cluster and `extra` settings.
@@ -453,7 +455,9 @@ async fn notifying_with(
     ]);
     vars.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
     let config = ScalerConfig::from_lookup(|name| vars.get(name).cloned()).expect("config");
-    let (function_config, app) = Emulator::shared().function_sdk_config("scaler", app).await;
+    let (function_config, app) = Emulator::shared()
+        .function_sdk_config("scaler", app, &cluster.name)
+        .await;
     (seed, cluster, Deps::from_sdk(config, &function_config), app)
 }
 
@@ -472,7 +476,7 @@ async fn a_held_alarm_takes_no_lease_and_writes_only_its_idempotency_record() {
     let s = setup("scale-held", false).await;
     let now = clock::now();
     handle(
-        &alarm_event("cpu-high", "ALARM", now),
+        &alarm_event(&s.alarm("cpu-high"), "ALARM", now),
         &invocation("r1", now),
         &s.deps,
     )
@@ -487,7 +491,7 @@ async fn a_held_alarm_takes_no_lease_and_writes_only_its_idempotency_record() {
     let before = Emulator::shared().request_mark(&s.app);
     let later = now.plus(Duration::from_secs(30));
     let held = handle(
-        &alarm_event("cpu-high", "ALARM", later),
+        &alarm_event(&s.alarm("cpu-high"), "ALARM", later),
         &invocation("r2", later),
         &s.deps,
     )
@@ -518,7 +522,7 @@ async fn a_held_alarm_takes_no_lease_and_writes_only_its_idempotency_record() {
 
     let out_of_cooldown = now.plus(Duration::from_secs(300));
     let refused = handle(
-        &alarm_event("cpu-high", "ALARM", out_of_cooldown),
+        &alarm_event(&s.alarm("cpu-high"), "ALARM", out_of_cooldown),
         &invocation("r3", out_of_cooldown),
         &s.deps,
     )
@@ -549,7 +553,12 @@ async fn capacity_at_its_maximum_is_told_and_repeats_are_summarised() {
     let t0 = clock::now();
     let minute = Duration::from_secs(60);
     for i in 0..4 {
-        deliver(&deps, "cpu-high", t0.plus(i * minute)).await;
+        deliver(
+            &deps,
+            &format!("{}-cpu-high", cluster.name),
+            t0.plus(i * minute),
+        )
+        .await;
     }
     let at_max = || published(&app, "maximum");
     assert_eq!(at_max().len(), 1, "2 -> 4 -> 6 -> 8 -> 10: told once");
@@ -565,7 +574,12 @@ async fn capacity_at_its_maximum_is_told_and_repeats_are_summarised() {
     );
     assert_eq!(first.chat["content"]["keywords"][3], "scale_out");
     assert_eq!(
-        deliver(&deps, "cpu-high", t0.plus(4 * minute)).await,
+        deliver(
+            &deps,
+            &format!("{}-cpu-high", cluster.name),
+            t0.plus(4 * minute)
+        )
+        .await,
         Some(10)
     );
     assert_eq!(
@@ -576,7 +590,12 @@ async fn capacity_at_its_maximum_is_told_and_repeats_are_summarised() {
 
     lower_to_eight().await;
     assert_eq!(
-        deliver(&deps, "cpu-high", t0.plus(5 * minute)).await,
+        deliver(
+            &deps,
+            &format!("{}-cpu-high", cluster.name),
+            t0.plus(5 * minute)
+        )
+        .await,
         Some(10)
     );
     assert_eq!(
@@ -591,7 +610,12 @@ async fn capacity_at_its_maximum_is_told_and_repeats_are_summarised() {
         .plus(halfhour::domain::notice::QUIET_PERIOD);
     lower_to_eight().await;
     assert_eq!(
-        deliver(&deps, "cpu-high", later.plus(minute)).await,
+        deliver(
+            &deps,
+            &format!("{}-cpu-high", cluster.name),
+            later.plus(minute)
+        )
+        .await,
         Some(10)
     );
     let told = at_max();

@@ -159,7 +159,7 @@ async fn a_db_window_raised_by_the_previous_release_holds_and_newer_state_is_ref
     let s = loops::scaling::setup("upgrade-dbwindow", false).await;
     let now = halfhour::clock::now();
     loops::scaling::handle_at(
-        &loops::scaling::alarm_event("cpu-high", "ALARM", now),
+        &loops::scaling::alarm_event(&s.alarm("cpu-high"), "ALARM", now),
         "out".into(),
         now,
         &s.deps,
@@ -170,7 +170,7 @@ async fn a_db_window_raised_by_the_previous_release_holds_and_newer_state_is_ref
     put_flags_item(&s, "db_failover", window_until, None).await;
     let later = now.plus(Duration::from_secs(3000));
     let refused = loops::scaling::handle_at(
-        &loops::scaling::alarm_event("cpu-low", "ALARM", later),
+        &loops::scaling::alarm_event(&s.alarm("cpu-low"), "ALARM", later),
         "in".into(),
         later,
         &s.deps,
@@ -186,7 +186,7 @@ async fn a_db_window_raised_by_the_previous_release_holds_and_newer_state_is_ref
     let mark = Emulator::shared().request_mark(&s.app);
     let newer = later.plus(Duration::from_secs(60));
     let err = loops::scaling::handle_at(
-        &loops::scaling::alarm_event("cpu-low", "ALARM", newer),
+        &loops::scaling::alarm_event(&s.alarm("cpu-low"), "ALARM", newer),
         "in-newer".into(),
         newer,
         &s.deps,

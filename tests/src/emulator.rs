@@ -172,12 +172,29 @@ impl Emulator {
         })
     }
 
-    /// The SDK configuration of a function under test, and the app name its calls are logged
-    /// under: `<function crate>.<test>`. That prefix is how the IAM proof (`scripts/iam_proof.py`)
-    /// tells a function's calls from the test's own seeding and checking.
-    pub async fn function_sdk_config(&self, function: &str, test: &str) -> (SdkConfig, String) {
+    /// The SDK configuration of a function under test in `cluster`'s stack, and the app name its
+    /// calls are logged under: `<function crate>.<test>`. That prefix is how the IAM proof
+    /// (`scripts/iam_proof.py`) tells a function's calls from the test's own seeding and
+    /// checking; and every call under it is held to the role `cluster`'s stack gives the
+    /// function (`POST /_halfhour/role`, tests/emulator/halfhour_emu/iam.py).
+    pub async fn function_sdk_config(
+        &self,
+        function: &str,
+        test: &str,
+        cluster: &str,
+    ) -> (SdkConfig, String) {
         let app = format!("{function}.{test}");
+        self.bind_role(&app, function, cluster, &[]);
         (self.sdk_config(&app).await, app)
+    }
+
+    /// Hold `app`'s calls to the role `cluster`'s stack gives `function`, less the actions in
+    /// `without` (a policy missing those grants): the statements it is now held to.
+    pub fn bind_role(&self, app: &str, function: &str, cluster: &str, without: &[&str]) -> Value {
+        let request = serde_json::json!({
+            "app": app, "function": function, "cluster": cluster, "without": without,
+        });
+        self.control("POST", "role", Some(&request))
     }
 
     fn control(&self, method: &str, path: &str, body: Option<&Value>) -> Value {

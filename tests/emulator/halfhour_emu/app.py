@@ -22,7 +22,6 @@ from moto.ec2.responses.launch_templates import LaunchTemplates
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.route53 import models as r53_models
 from moto.route53.responses import Route53
-from moto.s3.responses import S3Response
 from moto.sns import models as sns_models
 from moto.ssm import models as ssm_models
 from moto.ssm.responses import SimpleSystemManagerResponse
@@ -59,13 +58,14 @@ from .ec2 import (
     reboot_instances,
 )
 from .faults import THROTTLE_CODES, _drop, _error_response
+from .iam import authorise, denied_code, may_list_bucket, reference
 from .lambda_ import lambda_invoke
 from .requestlog import _append_to_shared_log, _describe_request
 from .route53 import _change_record_sets, get_health_check_status, update_health_check
-from .s3 import get_object
 from .seed import warm as warm_seed_clients
 from .sns import _publish
 from .ssm import _instance_ids_from_targets, get_command_invocation, send_command
+from .stack import load
 from .state import SSM_REGISTRATION_SECONDS, STATE
 from .visitors import visit
 
@@ -104,7 +104,6 @@ def install() -> None:
     SimpleSystemManagerResponse.send_command = send_command
     ssm_models.Command._get_instance_ids_from_targets = _instance_ids_from_targets
     Route53.get_health_check_status = get_health_check_status
-    S3Response.get_object = get_object
     Route53.update_health_check = update_health_check
     r53_models.Route53Backend.change_resource_record_sets = _change_record_sets
     LambdaResponse.invoke = lambda_invoke
@@ -153,8 +152,14 @@ class Emulator:
             entry["time"] = STATE.clock.now()
             if fault:
                 entry["fault"] = fault
+            denied = None if fault in ("throttle", "500", "503", "drop", "crashed") else _authorise(entry, body, operation)
             if fault in ("throttle", "500", "503", "drop", "crashed"):
                 entry["status"] = 0 if fault in ("drop", "crashed") else (503 if fault == "503" else 500 if fault == "500" else 400)
+                STATE.log.append(entry)
+                _append_to_shared_log(entry)
+            elif denied is not None:
+                status, headers, chunks = denied
+                entry["status"] = int(status.split()[0])
                 STATE.log.append(entry)
                 _append_to_shared_log(entry)
             else:
@@ -168,6 +173,11 @@ class Emulator:
                 status, headers = captured if captured else ("500 Internal Server Error", [])
                 if operation is not None:
                     status, headers, chunks = _query_response_as_cbor(status, b"".join(chunks), operation)
+                if status.startswith("404") and entry["action"] in ("GetObject", "HeadObject") and not may_list_bucket(entry):
+                    # https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html: "If you
+                    # don't have the s3:ListBucket permission, Amazon S3 returns an HTTP status code
+                    # 403 Access Denied" for a key that does not exist.
+                    status, headers, chunks = _denied_response(entry, operation, "Access Denied")
                 entry["status"] = int(status.split()[0])
                 STATE.log.append(entry)
                 _append_to_shared_log(entry)
@@ -186,6 +196,35 @@ class Emulator:
             return [data]
         start_response(status, headers)
         return chunks
+
+
+def _denied_response(entry: dict[str, Any], operation: Any, message: str) -> tuple[str, list[tuple[str, str]], list[bytes]]:
+    """A denied call's answer in its service's own shape (iam.py's DENIED)."""
+    service = entry["service"]
+    code, error = denied_code(service)
+    status, headers, data = _error_response(service if service != "monitoring" else "autoscaling", code, error, message)
+    if operation is not None:  # CloudWatch's Smithy RPC v2 CBOR
+        return _query_response_as_cbor(status, data, operation)
+    if entry["action"] in ("HeadObject", "HeadBucket"):  # a HEAD answer has no body
+        headers = [(k, "0" if k == "Content-Length" else v) for k, v in headers]
+        data = b""
+    return status, headers, [data]
+
+
+def _authorise(entry: dict[str, Any], body: bytes, operation: Any) -> tuple[str, list[tuple[str, str]], list[bytes]] | None:
+    """The answer to a request its caller's role does not allow (None: allowed, or not bound)."""
+    try:
+        reason = authorise(entry, body)
+    except KeyError as err:  # a request the emulator's IAM cannot place: fail loudly, never allow
+        entry["denied"] = f"unmodelled: {err}"
+        status, headers, data = _error_response(entry["service"] if entry["service"] != "monitoring" else "autoscaling",
+                                                400, "UnmodelledByTheEmulatorsIam", str(err))
+        return (_query_response_as_cbor(status, data, operation) if operation is not None
+                else (status, headers, [data]))
+    if reason is None:
+        return None
+    entry["denied"] = reason
+    return _denied_response(entry, operation, reason)
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -211,7 +250,7 @@ WARM_CALLS = (
     ("ec2", "describe_vpcs"), ("autoscaling", "describe_auto_scaling_groups"),
     ("elbv2", "describe_load_balancers"), ("route53", "list_hosted_zones"), ("s3", "list_buckets"),
     ("dynamodb", "list_tables"), ("rds", "describe_db_instances"), ("sns", "list_topics"),
-    ("cloudwatch", "describe_alarms"),
+    ("cloudwatch", "describe_alarms"), ("iam", "list_roles"),
 )
 
 
@@ -230,6 +269,8 @@ def _warm(app: "Emulator") -> None:
         for service, call in WARM_CALLS:
             getattr(warmed[service], call)()
         base_image()
+        reference()  # AWS's Service Authorization Reference, 13 MB of JSON
+        load()  # template.yaml
     finally:
         server.shutdown()
         thread.join()

@@ -108,8 +108,11 @@ class EmulatorClient:
     def image_state(self, image_id: str, state: str) -> None:
         self.call("POST", "image-state", {"image_id": image_id, "state": state})
 
-    def without_list_bucket(self, bucket: str) -> None:
-        self.call("POST", "s3-without-list-bucket", {"bucket": bucket})
+    def bind_role(self, app: str, function: str, cluster: str, without: list[str] | None = None) -> list[dict[str, Any]]:
+        """From now on `app`'s requests are evaluated against the role `cluster`'s stack gives
+        `function` (less the actions in `without`): the statements it is held to."""
+        payload = {"app": app, "function": function, "cluster": cluster, "without": without or []}
+        return self.call("POST", "role", payload)["statements"]
 
     def static_distribution(self, bucket: str, alias: str, **options: Any) -> dict[str, Any]:
         """A CloudFront distribution in front of `bucket`, as the template's CloudFront mode makes it."""

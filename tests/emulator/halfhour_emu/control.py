@@ -15,6 +15,7 @@ from typing import Any, Callable
 from .autoscaling import _lifecycle_actions
 from .ec2 import _set_image_state
 from .faults import Faults
+from .iam import bind
 from .route53 import _resolve
 from .seed import Shape, clients, create_state_table, seed
 from .state import STATE
@@ -63,9 +64,12 @@ def reboot_log(request: ControlRequest) -> Any:
     return STATE.reboot_log
 
 
-def without_list_bucket(request: ControlRequest) -> Any:
-    STATE.without_list_bucket.add(str(request.payload["bucket"]))
-    return {"ok": True}
+def bind_role(request: ControlRequest) -> Any:
+    # {"app", "function", "cluster", "without": [actions]}: from now on `app`'s requests are
+    # evaluated against the role the cluster's stack gives that function, less `without`.
+    payload = request.payload
+    return {"statements": bind(str(payload["app"]), str(payload["function"]), str(payload["cluster"]),
+                               [str(a) for a in payload.get("without", [])])}
 
 
 def cfn_response(request: ControlRequest) -> Any:
@@ -173,7 +177,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Callable[[ControlRequest], Any]]] = [
         ("GET", r"faults", fault_counts),
         ("GET", r"reboots", reboots),
         ("GET", r"reboot-log", reboot_log),
-        ("POST", r"s3-without-list-bucket", without_list_bucket),
+        ("POST", r"role", bind_role),
         ("PUT", r"cfn-response/(?P<key>.*)", cfn_response),
         ("GET", r"cfn-responses", cfn_responses),
         ("POST", r"endpoint", endpoint),

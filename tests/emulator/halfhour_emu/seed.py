@@ -15,6 +15,8 @@ import threading
 from dataclasses import dataclass, fields
 from typing import Any
 
+from .iam import ACCOUNT, register_stack
+from .stack import Stack, load
 from .state import STATE
 
 APP = "halfhour-seed"
@@ -23,7 +25,10 @@ MAINTENANCE_PAGE = "maintenance.html"
 # Alias targets' hosted zones in us-east-1 (AWS publishes one per region and service):
 # https://docs.aws.amazon.com/general/latest/gr/elb.html, .../s3.html#s3_website_region_endpoints
 LOAD_BALANCER_ZONE, S3_WEBSITE_ZONE, CLOUDFRONT_ZONE = "Z35SXDOTRQ7X7K", "Z3AQBSTGFYJSTF", "Z2FDTNDATAQYW2"
-SERVICES = ("ec2", "autoscaling", "elbv2", "route53", "s3", "dynamodb", "rds", "sns", "cloudwatch")
+SERVICES = ("ec2", "autoscaling", "elbv2", "route53", "s3", "dynamodb", "rds", "sns", "cloudwatch", "iam")
+# Each function's resource in template.yaml and the binary it runs.
+FUNCTIONS = {"GoldImageFunction": "gold-image", "FailoverFunction": "failover", "DbEventsFunction": "db-events",
+             "LifecycleFunction": "lifecycle", "ReconcilerFunction": "reconciler", "ScalerFunction": "scaler"}
 
 
 @dataclass(frozen=True)
@@ -106,7 +111,9 @@ def seed(endpoint: str, shape: Shape) -> dict[str, Any]:
     image = base_image()
     data: dict[str, Any] = {"ImageId": image, "InstanceType": "t3.micro",
                             "Monitoring": {"Enabled": shape.detailed_monitoring}}
+    role_arn = ""
     if shape.instance_profile:
+        role_arn = instance_profile(c["iam"], f"{cluster}-web")
         data["IamInstanceProfile"] = {"Name": f"{cluster}-web"}
     template = ec2.create_launch_template(LaunchTemplateName=f"{cluster}-web", LaunchTemplateData=data)[
         "LaunchTemplate"]["LaunchTemplateId"]
@@ -195,7 +202,44 @@ def seed(endpoint: str, shape: Shape) -> dict[str, Any]:
         "POWERTOOLS_SERVICE_NAME": "halfhour",
         "POWERTOOLS_METRICS_NAMESPACE": f"halfhour/{cluster}",
     }
+    # The stack an operator of this existing cluster deploys: its parameters, and the physical
+    # ids of what it creates; each function's role as template.yaml gives it (iam.py holds a
+    # function's calls to it).
+    parameters = {
+        "ClusterName": cluster, "AutoScalingGroupName": group, "LaunchTemplateId": template,
+        "TargetGroupArn": target_group, "InstanceRoleArn": role_arn, "DbInstanceIdentifier": db,
+        "HostedZoneId": zone, "RecordName": record, "LoadBalancerDnsName": lb["DNSName"],
+        "LoadBalancerHostedZoneId": LOAD_BALANCER_ZONE, "RefreshAlarmNames": ",".join(refresh_alarms),
+        "LifecycleHeartbeatSeconds": str(shape.heartbeat_seconds), "MetricsNamespace": f"halfhour/{cluster}",
+        "DryRun": str(shape.observe).lower(),
+        "StaticSiteCertificateArn": f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/{cluster}" if shape.cloudfront else "",
+    }
+    resources = {
+        "StateTable": {"Ref": table, "Arn": f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{table}"},
+        "NotificationTopic": {"Ref": topic},
+        "NotificationKey": {"Ref": f"{cluster}-notify", "Arn": f"arn:aws:kms:us-east-1:{ACCOUNT}:key/{cluster}-notify"},
+        "SiteHealthCheck": {"Ref": site}, "GateHealthCheck": {"Ref": gate},
+        **{logical: {"Ref": f"{cluster}-{binary}", "Arn": function_arn(cluster, binary)}
+           for logical, binary in FUNCTIONS.items()},
+    }
+    register_stack(cluster, Stack(load(), parameters, resources).function_policies())
     return {"env": env, "vpc_id": vpc, "subnet_ids": subnets, "image_id": image, "bucket": record}
+
+
+def function_arn(cluster: str, binary: str) -> str:
+    """The ARN a seeded cluster's stack gives the function running `binary`."""
+    return f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{cluster}-{binary}"
+
+
+def instance_profile(iam: Any, name: str) -> str:
+    """An instance profile holding a role of the same name, as an existing cluster's instances
+    have one (what the stack's InstanceRoleArn names): the role's ARN."""
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
+                                                     "Action": "sts:AssumeRole"}]}
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.create_instance_profile(InstanceProfileName=name)
+    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+    return role
 
 
 def base_image() -> str:

@@ -51,7 +51,10 @@ class State:
         self.refreshes: dict[str, list[dict[str, Any]]] = {}  # group name -> refreshes, newest first
         self.pending_images: dict[str, float] = {}  # image id -> when it becomes available
         self.released_at: dict[str, float] = {}  # snapshot id -> when its deregistered AMI lets go of it
-        self.without_list_bucket: set[str] = set()  # buckets whose readers lack s3:ListBucket (s3.py)
+        # Cluster -> each function's binary -> the statements of the role its stack gives it (iam.py).
+        self.stacks: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        # Caller (SDK app name) -> the role's statements its requests are evaluated against (iam.py).
+        self.roles: dict[str, list[dict[str, Any]]] = {}
         self.distributions: dict[str, dict[str, Any]] = {}  # domain name -> {"id", "arn", "bucket", ...}
         self.functions: set[str] = set()  # functions whose async Invoke is queued (lambda_.py)
         self.launch_template_tokens: dict[tuple[str, str], int] = {}  # (template id, ClientToken) -> version

@@ -24,7 +24,10 @@ pub async fn every_loop(app: &str) -> (Cluster, aws_config::SdkConfig, Loops) {
         ("HALFHOUR_TABLE", cluster.table.clone()),
         ("HALFHOUR_CLUSTER", cluster.name.clone()),
         ("HALFHOUR_ASG_NAME", cluster.asg_name.clone()),
-        ("HALFHOUR_SCALING_ALARMS", "cpu-high=+2,cpu-low=-1".into()),
+        (
+            "HALFHOUR_SCALING_ALARMS",
+            format!("{0}-cpu-high=+2,{0}-cpu-low=-1", cluster.name),
+        ),
         ("HALFHOUR_HOSTED_ZONE_ID", cluster.hosted_zone_id.clone()),
         ("HALFHOUR_RECORD_NAME", cluster.record_name.clone()),
         (
@@ -45,7 +48,8 @@ pub async fn every_loop(app: &str) -> (Cluster, aws_config::SdkConfig, Loops) {
         ),
     ]);
     let lookup = |name: &str| vars.get(name).cloned();
-    let config = |function: &'static str| emulator.function_sdk_config(function, app);
+    let config =
+        |function: &'static str| emulator.function_sdk_config(function, app, &cluster.name);
     let loops = Loops {
         scaler: scaler::Deps::from_sdk(
             scaler::ScalerConfig::from_lookup(lookup).unwrap(),

@@ -76,8 +76,12 @@ pub async fn setup(app: &str, extra: &[(&str, &str)]) -> Setup {
         ),
     ]);
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let (function_config, function_app) = emulator.function_sdk_config("failover", app).await;
-    let (db_events_config, db_events_app) = emulator.function_sdk_config("db-events", app).await;
+    let (function_config, function_app) = emulator
+        .function_sdk_config("failover", app, &cluster.name)
+        .await;
+    let (db_events_config, db_events_app) = emulator
+        .function_sdk_config("db-events", app, &cluster.name)
+        .await;
     let failover_config =
         FailoverConfig::from_lookup(|name| vars.get(name).cloned()).expect("valid config");
     let deps = Arc::new(Deps::from_sdk(failover_config, &function_config));

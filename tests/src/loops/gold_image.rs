@@ -58,7 +58,9 @@ pub async fn setup_shaped(app: &str, hooks: bool, extra: &[(&str, &str)], shape:
                 .expect("hook deleted");
         }
     }
-    let (function_config, app) = emulator.function_sdk_config("gold-image", app).await;
+    let (function_config, app) = emulator
+        .function_sdk_config("gold-image", app, &cluster.name)
+        .await;
     let mut extra = extra.to_vec();
     extra.push(("HALFHOUR_NOTIFY_TOPIC_ARN", &cluster.topic_arn));
     let deps = Arc::new(Deps::from_sdk(

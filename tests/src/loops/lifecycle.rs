@@ -35,7 +35,9 @@ pub async fn setup_shaped(app: &str, extra: &[(&str, &str)], shape: &Shape) -> S
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let lifecycle_config =
         LifecycleConfig::from_lookup(|name| vars.get(name).cloned()).expect("valid config");
-    let (function_config, app) = emulator.function_sdk_config("lifecycle", app).await;
+    let (function_config, app) = emulator
+        .function_sdk_config("lifecycle", app, &cluster.name)
+        .await;
     let deps = Arc::new(Deps::from_sdk(lifecycle_config, &function_config));
     Setup {
         config: seed,

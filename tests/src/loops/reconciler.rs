@@ -15,22 +15,17 @@ pub async fn reconciler_for(cluster: &Cluster, app: &str, dry_run: bool) -> reco
     let functions: Vec<String> = ["gold-image", "scaler", "lifecycle", "failover"]
         .iter()
         .map(|name| {
-            let function = format!("{app}-{name}");
+            // As the cluster's stack names its functions (the reconciler's role may invoke those).
+            let function = format!("{}-{name}", cluster.name);
             Emulator::shared().declare_function(&function);
             function
         })
         .collect();
-    let topic = crate::fixture::create_topic(
-        &Emulator::shared().sdk_config(&format!("{app}-seed")).await,
-        &format!("{}-switches", cluster.name),
-    )
-    .await
-    .unwrap();
     let vars = [
         ("HALFHOUR_TABLE", cluster.table.clone()),
         ("HALFHOUR_CLUSTER", cluster.name.clone()),
         ("HALFHOUR_RECONCILE_FUNCTIONS", functions.join(",")),
-        ("HALFHOUR_NOTIFY_TOPIC_ARN", topic),
+        ("HALFHOUR_NOTIFY_TOPIC_ARN", cluster.topic_arn.clone()),
         ("DRY_RUN", dry_run.to_string()),
     ];
     let config = reconciler::ReconcilerConfig::from_lookup(|name| {
@@ -40,7 +35,7 @@ pub async fn reconciler_for(cluster: &Cluster, app: &str, dry_run: bool) -> reco
     })
     .unwrap();
     let (sdk, _) = Emulator::shared()
-        .function_sdk_config("reconciler", app)
+        .function_sdk_config("reconciler", app, &cluster.name)
         .await;
     reconciler::Deps::from_sdk(config, &sdk)
 }

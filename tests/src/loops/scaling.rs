@@ -18,8 +18,15 @@ pub struct Setup {
     pub app: String,
 }
 
+impl Setup {
+    /// The name the cluster's stack gives one of its scaling alarms (`cpu-high`, `cpu-low`).
+    pub fn alarm(&self, which: &str) -> String {
+        format!("{}-{which}", self.cluster.name)
+    }
+}
+
 pub async fn setup(app: &str, dry_run: bool) -> Setup {
-    setup_with(app, dry_run, |_| "cpu-high=+2,cpu-low=-1".to_owned()).await
+    setup_with(app, dry_run, |c| format!("{c}-cpu-high=+2,{c}-cpu-low=-1")).await
 }
 
 /// A seeded cluster and a scaler for it; `alarms` gives HALFHOUR_SCALING_ALARMS from the cluster name.
@@ -35,7 +42,9 @@ pub async fn setup_with(app: &str, dry_run: bool, alarms: impl Fn(&str) -> Strin
     ]);
     let scaler_config =
         ScalerConfig::from_lookup(|name| vars.get(name).cloned()).expect("valid config");
-    let (function_config, app) = Emulator::shared().function_sdk_config("scaler", app).await;
+    let (function_config, app) = Emulator::shared()
+        .function_sdk_config("scaler", app, &cluster.name)
+        .await;
     let deps = Arc::new(Deps::from_sdk(scaler_config, &function_config));
     Setup {
         config: seed_config,
