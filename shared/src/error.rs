@@ -110,7 +110,21 @@ impl Error {
             _ => None,
         }
     }
+
+    /// Whether IAM refused the call: a retry is refused again until the role changes.
+    pub fn is_access_denied(&self) -> bool {
+        self.aws_code()
+            .is_some_and(|code| ACCESS_DENIED_CODES.contains(&code))
+    }
 }
+
+/// How each service names IAM's refusal (EC2, SNS and the JSON protocols have their own).
+const ACCESS_DENIED_CODES: [&str; 4] = [
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "AuthorizationError",
+];
 
 fn code_suffix(code: Option<&str>) -> String {
     code.map(|c| format!(" ({c})")).unwrap_or_default()
@@ -172,6 +186,7 @@ mod tests {
             message: "no".into(),
         };
         assert_eq!(refused.aws_code(), Some("AccessDenied"));
+        assert!(refused.is_access_denied());
         assert_eq!(
             refused.to_string(),
             "AWS GetObject failed (AccessDenied): no"

@@ -14,6 +14,7 @@ mod fixture_cluster;
 mod garbage_parsers;
 mod gold_image_bake;
 mod gold_image_canary;
+mod iam_other_cluster;
 mod lifecycle_hooks;
 mod operator_switches;
 mod reconciler_tick;

@@ -46,13 +46,14 @@ pub async fn tick(invocation: &Invocation, deps: &Deps) -> Result<TickReport, Er
     let config = &deps.config;
     let dry_run = config.common.dry_run;
     let request = json!({"action": "reconcile", "cluster": config.common.cluster.as_str()});
-    let (mut invoked, mut failed) = (Vec::new(), Vec::new());
+    let (mut invoked, mut failed, mut causes) = (Vec::new(), Vec::new(), Vec::new());
     for function in &config.functions {
         match deps.invoker.invoke_async(function, &request).await {
             Ok(()) => invoked.push(function.clone()),
             Err(err) => {
                 tracing::warn!(%function, error = %err, "reconcile tick not delivered");
                 failed.push(function.clone());
+                causes.push((function.clone(), err));
             }
         }
     }
@@ -78,16 +79,38 @@ pub async fn tick(invocation: &Invocation, deps: &Deps) -> Result<TickReport, Er
         ))
         .dry_run(dry_run)
         .emit();
-    if !failed.is_empty() {
-        // Every loop was tried; Lambda's retry re-asks all of them, which is harmless.
-        return Err(Error::Retryable {
-            operation: "Invoke",
-            message: format!("reconcile tick not delivered to {}", failed.join(", ")),
-        });
+    if !causes.is_empty() {
+        return Err(undelivered(causes));
     }
     Ok(TickReport {
         invoked,
         failed,
         dry_run,
     })
+}
+
+/// The tick's error when some loops were not asked, naming each and why. Every loop was tried,
+/// and Lambda's retry re-asks all of them, which is harmless: retryable, unless AWS refused a
+/// call for good (access denied) — a retry would be refused again, so that refusal is the error.
+fn undelivered(causes: Vec<(String, Error)>) -> Error {
+    let detail: Vec<String> = causes
+        .iter()
+        .map(|(f, err)| format!("{f} ({err})"))
+        .collect();
+    let message = format!("reconcile tick not delivered to {}", detail.join(", "));
+    let refused = causes
+        .into_iter()
+        .map(|(_, err)| err)
+        .find(Error::is_access_denied);
+    match refused {
+        Some(err) => Error::Aws {
+            operation: "Invoke",
+            code: err.aws_code().map(str::to_owned),
+            message,
+        },
+        None => Error::Retryable {
+            operation: "Invoke",
+            message,
+        },
+    }
 }
