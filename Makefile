@@ -4,7 +4,7 @@ SHELL := /bin/bash
 # Build outputs live outside the clone so CI can keep them between runs.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/halfhour/target
 
-.PHONY: test demo emulator lint bench build
+.PHONY: test demo emulator lint bench build iam-mutations
 
 ## Build everything, lint it, and run every test against the embedded AWS emulator.
 test:
@@ -30,3 +30,8 @@ build:
 ## Release-build every function and measure it against a hello-world floor; writes BENCHMARKS.md.
 bench:
 	"$$(scripts/emulator-venv.sh)" bench/run.py
+
+## Take each IAM grant from its function's role in turn and run the tests that need it; one must fail (RELIABILITY.md's table).
+iam-mutations:
+	cargo nextest run --workspace --no-run
+	"$$(scripts/emulator-venv.sh)" scripts/iam_mutations.py --write RELIABILITY.md

@@ -19,33 +19,11 @@ from typing import Any, Iterator
 
 from cfnlint.decode import decode
 
-# The wire operation -> IAM action names, shared with the emulator's IAM (stdlib only).
+# The wire operation -> IAM action names and the calls AWS authorises inside others, shared with
+# the emulator's IAM (stdlib only).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "emulator"))
-from halfhour_emu.iam import iam_action  # noqa: E402
+from halfhour_emu.iam import IMPLIED_BY, ONTO_A_TEMPLATE, iam_action  # noqa: E402
 
-# Actions AWS authorizes on the caller as part of another call (its documentation says so).
-# A call that puts a group on a launch template version (a refresh, its rollback, an update)
-# authorizes the caller's use of that template: ec2:RunInstances, iam:PassRole for its instance
-# profile's role, and ec2:CreateTags with ec2:CreateAction=RunInstances for its tags
-# (https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-launch-template-permissions.html).
-ONTO_A_TEMPLATE = {"autoscaling:StartInstanceRefresh", "autoscaling:RollbackInstanceRefresh",
-                   "autoscaling:UpdateAutoScalingGroup"}
-IMPLIED_BY = {
-    # TagSpecifications are authorized as ec2:CreateTags with ec2:CreateAction.
-    "ec2:CreateTags": {"ec2:CreateImage"} | ONTO_A_TEMPLATE,
-    # Tags on CreateDBSnapshot are authorized as rds:AddTagsToResource.
-    "rds:AddTagsToResource": {"rds:CreateDBSnapshot"},
-    # DeleteAssociatedSnapshots: the snapshots are deleted under the caller's ec2:DeleteSnapshot
-    # ("missing-permissions - The snapshot was not deleted because the role lacks DeleteSnapshot
-    # permissions", API_DeleteSnapshotReturnCode.html).
-    "ec2:DeleteSnapshot": {"ec2:DeregisterImage"},
-    # Publishing to a topic encrypted with a customer-managed key uses the key under the
-    # publisher's own permissions (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html).
-    "kms:GenerateDataKey": {"sns:Publish"},
-    "kms:Decrypt": {"sns:Publish"},
-    "ec2:RunInstances": ONTO_A_TEMPLATE,
-    "iam:PassRole": ONTO_A_TEMPLATE,
-}
 # The ec2:CreateAction under which each call's tags on create are authorized: the CreateTags
 # grant must name it (a grant for CreateImage alone fails a refresh onto a tagged template).
 CREATE_ACTION = {"ec2:CreateImage": "CreateImage", **{action: "RunInstances" for action in ONTO_A_TEMPLATE}}

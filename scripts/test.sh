@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command (`make test`): installs the venvs (emulator; SAM CLI, cfn-lint, checkov,
-# cargo-lambda), proves the template (cfn-lint, sam validate --lint, checkov, sam build, sam package), checks
-# formatting and lints, runs every unit and integration test, then the IAM proof over the AWS
-# calls those tests made. Needs only the Rust toolchain and python3.
+# cargo-lambda, parliament), proves the template (cfn-lint, sam validate --lint, checkov,
+# parliament, sam build, sam package), checks formatting and lints, runs every unit and
+# integration test (each function held to its role by the emulator's IAM), then the IAM proof
+# over the AWS calls those tests made. Needs only the Rust toolchain and python3.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -94,6 +95,9 @@ step "template checks, beside the build (their output follows sam package)"
 
   step "every loop switch, observe mode and both cluster modes: cfn-lint, checkov, sam validate"
   "$tools/python" scripts/template_variants.py template.yaml
+
+  step "parliament over every function's policy, resolved for both cluster modes (each finding justified in the function's Metadata.PolicyLint)"
+  "$tools/python" scripts/policy_lint.py template.yaml
 
   step "EventBridge wiring: every shipped event reaches its loop's function through the template's rules, none two (moto's pattern matching; each rule miswired in turn must fail)"
   "$HALFHOUR_PYTHON" scripts/wiring_check.py template.yaml --self-test

@@ -24,15 +24,12 @@ import yaml
 from moto.events.models import EventPattern
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "emulator"))
-from halfhour_emu.stack import Stack, TemplateLoader  # noqa: E402
+from halfhour_emu.stack import TemplateLoader, example  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 # Each loop's fixtures directory and the function resource that serves it.
 LOOPS = {"gold-image": "GoldImageFunction", "failover": "FailoverFunction", "db-events": "DbEventsFunction",
          "lifecycle": "LifecycleFunction", "scaler": "ScalerFunction", "reconciler": "ReconcilerFunction"}
-# The fixtures' cluster: its parameters as an operator of an existing cluster sets them, and the
-# physical names the created cluster's resources get (a database event's own instance instead).
-PARAMETERS = {"ClusterName": "prod", "AutoScalingGroupName": "prod-web"}
 
 
 def rules(template: dict[str, Any], event: dict[str, Any], create_cluster: bool) -> dict[str, list[dict]]:
@@ -41,8 +38,7 @@ def rules(template: dict[str, Any], event: dict[str, Any], create_cluster: bool)
     # is the one the event names (bare or as `rds:<name>`, as AWS gives SourceIdentifier).
     named_db = str(event.get("detail", {}).get("SourceIdentifier", "")).removeprefix("rds:")
     db = named_db if event.get("source") == "aws.rds" and named_db else "prod-db"
-    stack = Stack(template, {**PARAMETERS, "DbInstanceIdentifier": db, "CreateCluster": str(create_cluster).lower()},
-                  {"Database": {"Ref": db}})
+    stack = example(template, create_cluster=create_cluster, db=db)
     stack.pseudo.update({"AWS::Region": event.get("region", "us-east-1"),
                          "AWS::AccountId": event.get("account", "123456789012")})
     found: dict[str, list[dict]] = {}

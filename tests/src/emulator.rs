@@ -124,6 +124,11 @@ impl Emulator {
             "watch_pid": std::process::id(),
             // As a started emulator's: tests decide in event time (see `start`).
             "ssm_registration_seconds": 0,
+            // The test this process runs (nextest runs one per process, named first), for the
+            // request log, and the grants a mutation run takes away (a started emulator
+            // inherits both from this process's environment).
+            "test": std::env::args().skip(1).find(|a| !a.starts_with('-')),
+            "iam_without": std::env::var("HALFHOUR_IAM_WITHOUT").ok(),
         });
         writeln!(stream, "{request}").expect("zygote request sent");
         let mut first_line = String::new();

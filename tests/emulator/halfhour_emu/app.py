@@ -250,7 +250,7 @@ WARM_CALLS = (
     ("ec2", "describe_vpcs"), ("autoscaling", "describe_auto_scaling_groups"),
     ("elbv2", "describe_load_balancers"), ("route53", "list_hosted_zones"), ("s3", "list_buckets"),
     ("dynamodb", "list_tables"), ("rds", "describe_db_instances"), ("sns", "list_topics"),
-    ("cloudwatch", "describe_alarms"), ("iam", "list_roles"),
+    ("cloudwatch", "describe_alarms"), ("iam", "list_roles"), ("kms", "list_keys"),
 )
 
 
@@ -282,7 +282,8 @@ def _warm(app: "Emulator") -> None:
 
 def zygote(path: str) -> None:
     """Serve fresh emulators from one warmed process: each connection to the Unix socket `path`
-    sends `{"watch_pid": N, "ssm_registration_seconds": S}` and gets back the address of an
+    sends `{"watch_pid": N, "ssm_registration_seconds": S, "test": name, "iam_without": grants}`
+    and gets back the address of an
     emulator forked for it (copy-on-write: a start in milliseconds, not the seconds of importing
     and initialising moto), which stops when process N does. Nothing may run in a thread when it
     forks: the warm-up's server is shut down first."""
@@ -308,6 +309,9 @@ def zygote(path: str) -> None:
                 continue
             listener.close()
             STATE.ssm_registration_seconds = float(request.get("ssm_registration_seconds", SSM_REGISTRATION_SECONDS))
+            STATE.test = request.get("test") or ""
+            if request.get("iam_without"):
+                os.environ["HALFHOUR_IAM_WITHOUT"] = str(request["iam_without"])
             server = make_server("127.0.0.1", 0, app, threaded=True)
             threading.Thread(target=_exit_with, args=(int(request["watch_pid"]),), daemon=True).start()
             warm_seed_clients(f"http://127.0.0.1:{server.server_port}")

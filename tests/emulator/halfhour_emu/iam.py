@@ -41,6 +41,31 @@ IAM_ACTION = {"s3:HeadObject": "s3:GetObject", "lambda:Invoke": "lambda:InvokeFu
               "s3:PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock"}
 
 
+# Actions AWS authorises on the caller as part of another call (its documentation says so).
+# A call that puts a group on a launch template version (a refresh, its rollback, an update)
+# authorises the caller's use of that template: ec2:RunInstances, iam:PassRole for its instance
+# profile's role, and ec2:CreateTags with ec2:CreateAction=RunInstances for its tags
+# (https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-launch-template-permissions.html).
+ONTO_A_TEMPLATE = {"autoscaling:StartInstanceRefresh", "autoscaling:RollbackInstanceRefresh",
+                   "autoscaling:UpdateAutoScalingGroup"}
+IMPLIED_BY = {
+    # TagSpecifications are authorised as ec2:CreateTags with ec2:CreateAction.
+    "ec2:CreateTags": {"ec2:CreateImage"} | ONTO_A_TEMPLATE,
+    # Tags on CreateDBSnapshot are authorised as rds:AddTagsToResource.
+    "rds:AddTagsToResource": {"rds:CreateDBSnapshot"},
+    # DeleteAssociatedSnapshots: the snapshots are deleted under the caller's ec2:DeleteSnapshot
+    # ("missing-permissions - The snapshot was not deleted because the role lacks DeleteSnapshot
+    # permissions", API_DeleteSnapshotReturnCode.html).
+    "ec2:DeleteSnapshot": {"ec2:DeregisterImage"},
+    # Publishing to a topic encrypted with a customer-managed key uses the key under the
+    # publisher's own permissions (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html).
+    "kms:GenerateDataKey": {"sns:Publish"},
+    "kms:Decrypt": {"sns:Publish"},
+    "ec2:RunInstances": ONTO_A_TEMPLATE,
+    "iam:PassRole": ONTO_A_TEMPLATE,
+}
+
+
 def iam_action(service: str, action: str) -> str:
     """The IAM action a request of `service` (its SigV4 signing name) and wire `action` needs."""
     name = f"{IAM_PREFIX.get(service, service)}:{action}"
@@ -365,6 +390,22 @@ def _ssm(action: str, params: dict[str, Any]) -> list[Check]:
     return checks
 
 
+def _sns(action: str, params: dict[str, Any]) -> list[Check]:
+    """Publishing to a topic encrypted with a customer managed key also needs kms:GenerateDataKey
+    and kms:Decrypt on that key, under the publisher's own permissions
+    (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html)."""
+    from moto.sns.models import sns_backends
+
+    topic_arn = params.get("TopicArn") or params["TargetArn"]
+    checks = [Check(action, topic_arn, "topic")]
+    topic = sns_backends[ACCOUNT][REGION].topics.get(topic_arn)
+    key = getattr(topic, "kms_master_key_id", "") if action == "sns:Publish" else ""
+    if key and not key.startswith("alias/aws/"):  # SNS's AWS managed key needs no grant of ours
+        key_arn = key if key.startswith("arn:") else arn("kms", "key", KeyId=key)
+        checks += [Check("kms:GenerateDataKey", key_arn, "key"), Check("kms:Decrypt", key_arn, "key")]
+    return checks
+
+
 def _lambda(action: str, path: str) -> list[Check]:
     name = urllib.parse.unquote(path.split("/functions/", 1)[-1].split("/", 1)[0])
     resource = name if name.startswith("arn:") else arn("lambda", "function", FunctionName=name)
@@ -385,7 +426,7 @@ def checks(entry: dict[str, Any], body: bytes) -> list[Check]:
         "ssm": lambda: _ssm(action, params),
         "lambda": lambda: _lambda(action, path),
         "dynamodb": lambda: [Check(action, arn("dynamodb", "table", TableName=params["TableName"]), "table")],
-        "sns": lambda: [Check(action, params.get("TopicArn") or params["TargetArn"], "topic")],
+        "sns": lambda: _sns(action, params),
         "elasticloadbalancing": lambda: ([Check(action, params["TargetGroupArn"], "targetgroup")]
                                          if "targetgroup" in privilege(action)["resource_types"] else [Check(action, "*")]),
         "monitoring": lambda: [Check(action, arn("cloudwatch", "alarm", AlarmName=n), "alarm")
@@ -496,13 +537,16 @@ def denied_code(service: str) -> tuple[int, str]:
 
 # --------------------------------------------------------------------------- roles
 
-def without(statements: list[dict[str, Any]], actions: list[str]) -> list[dict[str, Any]]:
-    """`statements` with `actions` taken out of every Allow (one left with none is dropped):
-    what a policy missing those grants would hold."""
-    removed = {a.lower() for a in actions}
+def without(statements: list[dict[str, Any]], grants: list[str]) -> list[dict[str, Any]]:
+    """`statements` with `grants` taken out (one left with no action is dropped): what a policy
+    missing them would hold. A grant is an action, out of every Allow, or `<Sid>/<action>`, out
+    of that statement only."""
+    removed = {g.lower() for g in grants}
     kept = []
     for statement in statements:
-        listed = [a for a in _listed(statement.get("Action", [])) if a.lower() not in removed]
+        sid = str(statement.get("Sid", "")).lower()
+        listed = [a for a in _listed(statement.get("Action", []))
+                  if a.lower() not in removed and f"{sid}/{a.lower()}" not in removed]
         if statement.get("Effect") == "Allow" and "Action" in statement:
             if listed:
                 kept.append({**statement, "Action": listed})
@@ -512,8 +556,9 @@ def without(statements: list[dict[str, Any]], actions: list[str]) -> list[dict[s
 
 
 def removed_by_environment(function: str) -> list[str]:
-    """HALFHOUR_IAM_WITHOUT=`<function>=<action>,...;...`: grants taken from every binding of that
-    function in this emulator (a whole suite run with one grant removed: RELIABILITY.md)."""
+    """HALFHOUR_IAM_WITHOUT=`<function>=<grant>,...;...`: grants (`<action>` or `<Sid>/<action>`)
+    taken from every binding of that function in this emulator (a run with one grant removed:
+    scripts/iam_mutations.py)."""
     import os
 
     removed = []

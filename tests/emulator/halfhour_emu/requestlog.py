@@ -103,9 +103,13 @@ def _describe_request(environ: dict[str, Any], body: bytes) -> dict[str, Any]:
 
 def _append_to_shared_log(entry: dict[str, Any]) -> None:
     """With HALFHOUR_REQUEST_LOG set, every request's caller and action also go to that JSON-lines
-    file, shared by all emulators of a test run: the IAM proof reads it (scripts/iam_proof.py)."""
+    file, shared by all emulators of a test run, with the test each served: the IAM proof and the
+    mutation run read it (scripts/iam_proof.py, scripts/iam_mutations.py)."""
     path = os.environ.get("HALFHOUR_REQUEST_LOG")
     if path:
-        line = json.dumps({k: entry[k] for k in ("app", "service", "action", "status")})
+        from .state import STATE
+
+        line = json.dumps({**{k: entry[k] for k in ("app", "service", "action", "status")}, "test": STATE.test,
+                           **({"denied": entry["denied"]} if "denied" in entry else {})})
         with open(path, "a", encoding="utf-8") as log:  # one short append per line: atomic
             log.write(line + "\n")

@@ -25,7 +25,7 @@ MAINTENANCE_PAGE = "maintenance.html"
 # Alias targets' hosted zones in us-east-1 (AWS publishes one per region and service):
 # https://docs.aws.amazon.com/general/latest/gr/elb.html, .../s3.html#s3_website_region_endpoints
 LOAD_BALANCER_ZONE, S3_WEBSITE_ZONE, CLOUDFRONT_ZONE = "Z35SXDOTRQ7X7K", "Z3AQBSTGFYJSTF", "Z2FDTNDATAQYW2"
-SERVICES = ("ec2", "autoscaling", "elbv2", "route53", "s3", "dynamodb", "rds", "sns", "cloudwatch", "iam")
+SERVICES = ("ec2", "autoscaling", "elbv2", "route53", "s3", "dynamodb", "rds", "sns", "cloudwatch", "iam", "kms")
 # Each function's resource in template.yaml and the binary it runs.
 FUNCTIONS = {"GoldImageFunction": "gold-image", "FailoverFunction": "failover", "DbEventsFunction": "db-events",
              "LifecycleFunction": "lifecycle", "ReconcilerFunction": "reconciler", "ScalerFunction": "scaler"}
@@ -178,7 +178,9 @@ def seed(endpoint: str, shape: Shape) -> dict[str, Any]:
     ]})
     table = f"{cluster}-state"
     create_state_table(c["dynamodb"], table)
-    topic = c["sns"].create_topic(Name=f"{cluster}-notify")["TopicArn"]
+    # The topic encrypted with the stack's own key (NotificationKey), as the template makes it.
+    key = c["kms"].create_key(Description=f"halfhour {cluster} notifications")["KeyMetadata"]
+    topic = c["sns"].create_topic(Name=f"{cluster}-notify", Attributes={"KmsMasterKeyId": key["KeyId"]})["TopicArn"]
     refresh_alarms = put_alarms(c["cloudwatch"], cluster, group, target_group, lb["LoadBalancerArn"])
     env = {
         "HALFHOUR_TABLE": table,
@@ -217,7 +219,7 @@ def seed(endpoint: str, shape: Shape) -> dict[str, Any]:
     resources = {
         "StateTable": {"Ref": table, "Arn": f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{table}"},
         "NotificationTopic": {"Ref": topic},
-        "NotificationKey": {"Ref": f"{cluster}-notify", "Arn": f"arn:aws:kms:us-east-1:{ACCOUNT}:key/{cluster}-notify"},
+        "NotificationKey": {"Ref": key["KeyId"], "Arn": key["Arn"]},
         "SiteHealthCheck": {"Ref": site}, "GateHealthCheck": {"Ref": gate},
         **{logical: {"Ref": f"{cluster}-{binary}", "Arn": function_arn(cluster, binary)}
            for logical, binary in FUNCTIONS.items()},

@@ -178,3 +178,30 @@ class Stack:
                 statements.extend(listed if isinstance(listed, list) else [listed])
             policies[binary] = statements
         return policies
+
+
+def example(template: dict[str, Any], *, create_cluster: bool, db: str = "prod-db") -> Stack:
+    """The stack of a cluster named `prod` in either mode, with plausible physical ids: what the
+    template checks (scripts/wiring_check.py, scripts/policy_lint.py) resolve the template for."""
+    account = f"{REGION}:{ACCOUNT}"
+    group, template_id = "prod-web", "lt-0123456789abcdef0"
+    target_group = f"arn:aws:elasticloadbalancing:{account}:targetgroup/prod-web/0123456789abcdef"
+    role = f"arn:aws:iam::{ACCOUNT}:role/prod-web"
+    parameters = {"ClusterName": "prod", "CreateCluster": str(create_cluster).lower(),
+                  "HostedZoneId": "Z0123456789ABCDEFGHIJ", "RecordName": "www.example.com"}
+    if not create_cluster:
+        parameters.update({"AutoScalingGroupName": group, "LaunchTemplateId": template_id,
+                           "TargetGroupArn": target_group, "DbInstanceIdentifier": db, "InstanceRoleArn": role})
+    functions = {"GoldImageFunction": "gold-image", "FailoverFunction": "failover", "DbEventsFunction": "db-events",
+                 "LifecycleFunction": "lifecycle", "ReconcilerFunction": "reconciler", "ScalerFunction": "scaler"}
+    resources = {
+        "StateTable": {"Ref": "prod-state", "Arn": f"arn:aws:dynamodb:{account}:table/prod-state"},
+        "NotificationTopic": {"Ref": f"arn:aws:sns:{account}:prod-notify"},
+        "NotificationKey": {"Ref": "0123abcd", "Arn": f"arn:aws:kms:{account}:key/0123abcd"},
+        "SiteHealthCheck": {"Ref": "site-check-id"}, "GateHealthCheck": {"Ref": "gate-check-id"},
+        "WebLaunchTemplate": {"Ref": template_id}, "Database": {"Ref": db},
+        "WebTargetGroup": {"Ref": target_group}, "WebInstanceRole": {"Ref": "prod-web", "Arn": role},
+        **{logical: {"Ref": f"prod-{binary}", "Arn": f"arn:aws:lambda:{account}:function:prod-{binary}"}
+           for logical, binary in functions.items()},
+    }
+    return Stack(template, parameters, resources)

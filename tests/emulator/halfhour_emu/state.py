@@ -59,6 +59,7 @@ class State:
         self.functions: set[str] = set()  # functions whose async Invoke is queued (lambda_.py)
         self.launch_template_tokens: dict[tuple[str, str], int] = {}  # (template id, ClientToken) -> version
         self.faults: dict[str, Faults] = {}  # caller (SDK app name) -> its seeded faults
+        self.test = ""  # the test whose process this emulator serves (a zygote's fork), for the log
 
 
 STATE = State()
