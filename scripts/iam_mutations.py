@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,9 +34,11 @@ from halfhour_emu.stack import example, load  # noqa: E402
 BEGIN, END = "<!-- iam-mutations -->", "<!-- /iam-mutations -->"
 
 
-def zygote(socket: str) -> subprocess.Popen:
+def zygote(socket: str, log: Path) -> subprocess.Popen:
+    """The emulators' zygote, each fork appending its requests (with its test's name) to `log`."""
     process = subprocess.Popen([sys.executable, str(ROOT / "tests/emulator/halfhour_emulator.py"), "--zygote", socket,
-                                "--exit-with-parent"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                "--exit-with-parent"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "HALFHOUR_REQUEST_LOG": str(log)})
     for _ in range(600):
         if os.path.exists(socket):
             return process
@@ -49,15 +51,20 @@ def nextest(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
                           capture_output=True, text=True)
 
 
-def calls_by_test(log: Path) -> dict[str, dict[str, set[str]]]:
-    """function -> IAM action -> the tests that saw the function call it."""
-    calls: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+def calls_by_test(log: Path) -> dict[str, dict[str, Counter[str]]]:
+    """function -> IAM action -> how often each test saw the function call it."""
+    calls: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
     for line in log.read_text().splitlines():
         entry = json.loads(line)
         function, dot, _ = entry["app"].partition(".")
         if dot and entry.get("test"):
-            calls[function][iam_action(entry["service"], entry["action"])].add(entry["test"])
+            calls[function][iam_action(entry["service"], entry["action"])][entry["test"]] += 1
     return calls
+
+
+# The tests tried first for a grant: those that made its call most often (most likely to need
+# it); the rest only when none of them fails.
+FIRST = 3
 
 
 def grants() -> list[tuple[str, str, str]]:
@@ -82,28 +89,33 @@ def main() -> int:
     parser.add_argument("--write", type=Path, help="put the table into this markdown file, between the markers")
     args = parser.parse_args()
     socket = tempfile.mktemp(suffix=".sock")
-    process = zygote(socket)
+    recorded = Path(tempfile.mktemp(suffix=".jsonl"))
+    process = zygote(socket, recorded)
     env = {"HALFHOUR_EMULATOR_ZYGOTE": socket}
     try:
         log = args.log
         if log is None:
-            log = Path(tempfile.mktemp(suffix=".jsonl"))
-            baseline = nextest(["--no-fail-fast"], {**env, "HALFHOUR_REQUEST_LOG": str(log)})
+            log = recorded
+            baseline = nextest(["--no-fail-fast"], env)
             if baseline.returncode != 0:
                 print(baseline.stdout[-4000:], baseline.stderr[-4000:])
                 raise SystemExit("the suite must pass before its grants are taken away")
         calls = calls_by_test(log)
         rows = []
         for function, sid, action in grants():
-            tests = set(calls[function].get(action, set()))
+            counts: Counter[str] = Counter(calls[function].get(action, Counter()))
             for implying in IMPLIED_BY.get(action, set()):
-                tests |= calls[function].get(implying, set())
+                counts.update(calls[function].get(implying, Counter()))
+            tests = [t for t, _ in counts.most_common()]
             caught = None
             if tests:
                 started = time.time()
-                ran = nextest(["-E", " | ".join(f"test(={t})" for t in sorted(tests))],
-                              {**env, "HALFHOUR_IAM_WITHOUT": f"{function}={sid}/{action}"})
-                caught = first_failure(ran.stdout + ran.stderr) if ran.returncode != 0 else None
+                for batch in (tests[:FIRST], tests[FIRST:]):
+                    if not batch or caught:
+                        continue
+                    ran = nextest(["-E", " | ".join(f"test(={t})" for t in batch)],
+                                  {**env, "HALFHOUR_IAM_WITHOUT": f"{function}={sid}/{action}"})
+                    caught = first_failure(ran.stdout + ran.stderr) if ran.returncode != 0 else None
                 print(f"{function} {sid}/{action}: {caught or 'SURVIVED'} "
                       f"({len(tests)} candidate tests, {time.time() - started:.0f} s)", flush=True)
             else:
@@ -111,6 +123,7 @@ def main() -> int:
             rows.append((function, sid, action, caught, len(tests)))
     finally:
         process.kill()
+        recorded.unlink(missing_ok=True)
     table = ["| function | grant (statement / action) | the test that failed without it |", "|---|---|---|"]
     for function, sid, action, caught, candidates in rows:
         verdict = f"`{caught}`" if caught else ("**no test calls it**" if not candidates else "**survived**")

@@ -17,7 +17,7 @@ use halfhour_tests::loops::gold_image::{
     group_version, image_of, in_standby, invocation, serving, setup, setup_shaped,
     three_in_service, tick_until_finished, wire,
 };
-use halfhour_tests::{Cluster, Emulator, Shape};
+use halfhour_tests::{Cluster, Emulator, LoggedRequest, Shape};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -647,6 +647,7 @@ async fn redeploy_with_image(s: &Setup, image: &str, ticks: &str) -> Vec<String>
     }
     actions(&s.app, "Publish")
         .into_iter()
+        .filter(LoggedRequest::took_effect)
         .map(|p| p.params.to_string())
         .filter(|p| p.contains("drifted off its gold image"))
         .collect()

@@ -23,14 +23,15 @@ impl Published {
     }
 }
 
-/// Every notification `app` published, in order. Panics when one is not a structured message
-/// whose `default` entry is a valid custom notification: every test that reads notifications
-/// checks their shape too.
+/// Every notification `app` published, in order: those SNS took (a Publish it refused or never
+/// answered reached no subscriber). Panics when one is not a structured message whose `default`
+/// entry is a valid custom notification: every test that reads notifications checks their
+/// shape too.
 pub fn published(app: &str) -> Vec<Published> {
     Emulator::shared()
         .requests(app)
         .iter()
-        .filter(|r| r.action == "Publish")
+        .filter(|r| r.action == "Publish" && r.took_effect())
         .map(|r| read(&r.params).unwrap_or_else(|e| panic!("{e}: {}", r.params)))
         .collect()
 }

@@ -13,6 +13,7 @@ from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.instances import InstanceResponse
 
 from .autoscaling import _group_member
+from .iam import may, snapshot_deletion
 from .state import STATE
 
 # How long a new image stays `pending` (AWS takes minutes); tests advance the clock or set it.
@@ -82,6 +83,12 @@ def deregister_image(self: AmisResponse) -> ActionResult:
         STATE.released_at[snapshot.id] = STATE.clock.now() + SNAPSHOT_RELEASE_SECONDS
         return ActionResult({"Return": True})
     shared = any(getattr(other, "ebs_snapshot", None) is snapshot for other in self.ec2_backend.amis.values())
+    if not shared and not may(self.headers, snapshot_deletion(snapshot.id)):
+        # Each snapshot is deleted under the caller's own ec2:DeleteSnapshot: "missing-permissions -
+        # The snapshot was not deleted because the role lacks DeleteSnapshot permissions"
+        # (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteSnapshotReturnCode.html).
+        return ActionResult({"Return": True, "DeleteSnapshotResults": [
+            {"SnapshotId": snapshot.id, "ReturnCode": "missing-permissions"}]})
     if not shared:
         self.ec2_backend.snapshots.pop(snapshot.id, None)
     return ActionResult({"Return": True, "DeleteSnapshotResults": [

@@ -320,7 +320,7 @@ def _rds(action: str, params: dict[str, Any]) -> list[Check]:
         checks.append(Check(action, arn("rds", "db", DbInstanceName=db), "db"))
     if snapshot:
         checks.append(Check(action, arn("rds", "snapshot", SnapshotName=snapshot), "snapshot"))
-    if action == "rds:CreateDBSnapshot" and _members(params, "Tags"):
+    if action == "rds:CreateDBSnapshot" and any(k.startswith("Tags.") for k in params):
         # Tags on create are authorised as rds:AddTagsToResource on the new snapshot
         # (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/security_iam_id-based-policy-examples-create-and-tag.html).
         checks.append(Check("rds:AddTagsToResource", arn("rds", "snapshot", SnapshotName=snapshot), "snapshot"))
@@ -602,6 +602,23 @@ def authorise(entry: dict[str, Any], body: bytes) -> str | None:
         return None
     role = entry["app"].split(".", 1)[0]
     return f"User: arn:{PARTITION}:sts::{ACCOUNT}:assumed-role/{role}/{entry['app']} {reason}"
+
+
+def may(headers: Any, check: Check) -> bool:
+    """Whether the caller that sent a request with `headers` (a moto handler's) may `check`: what a
+    call checks of the caller's role as it goes (unbound callers may)."""
+    from .requestlog import _app_of
+    from .state import STATE
+
+    app = _app_of({"HTTP_X_AMZ_USER_AGENT": headers.get("x-amz-user-agent", ""),
+                   "HTTP_USER_AGENT": headers.get("User-Agent", "")})
+    statements = STATE.roles.get(app)
+    return statements is None or denial(statements, check) is None
+
+
+def snapshot_deletion(snapshot_id: str) -> Check:
+    """What DeregisterImage's DeleteAssociatedSnapshots checks of the caller for each snapshot."""
+    return _ec2_check("ec2:DeleteSnapshot", snapshot_id)
 
 
 def may_list_bucket(entry: dict[str, Any]) -> bool:
