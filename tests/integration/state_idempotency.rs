@@ -134,3 +134,35 @@ async fn timed_out_attempt_may_be_retried_and_completed_one_expires() {
     .unwrap();
     assert_eq!(fresh, Outcome::Ran(3));
 }
+
+/// A database event whose run failed (here: its role could not write the window, until a redeploy
+/// mended it) drops its attempt's record, so the redelivery runs at once instead of waiting out
+/// the failed attempt's deadline as a conflict.
+#[tokio::test]
+async fn a_failed_attempt_gives_its_record_back_and_the_redelivery_runs_at_once() {
+    use halfhour_tests::Emulator;
+    use halfhour_tests::loops::failover::{at, rds_event, setup, t0};
+
+    let s = setup("idem-db-abandon", &[]).await;
+    let emulator = Emulator::shared();
+    let event = rds_event(
+        &s.cluster.db_instance_id,
+        "RDS-EVENT-0013",
+        "Multi-AZ instance failover started.",
+    );
+    emulator.bind_role(
+        &s.db_events_app,
+        "db-events",
+        &s.cluster.name,
+        &["dynamodb:UpdateItem"],
+    );
+    let failed = db_events::handle(&event, &at("first", t0()), &s.db_deps())
+        .await
+        .unwrap_err();
+    assert_eq!(failed.aws_code(), Some("AccessDeniedException"), "{failed}");
+    emulator.bind_role(&s.db_events_app, "db-events", &s.cluster.name, &[]);
+    let redelivered = db_events::handle(&event, &at("again", t0()), &s.db_deps())
+        .await
+        .unwrap();
+    assert_eq!(redelivered.action, "open_window");
+}

@@ -217,7 +217,9 @@ def _ec2_check(action: str, resource_id: str) -> Check:
     kinds = {"i-": ("instance", "InstanceId"), "ami-": ("image", "ImageId"), "snap-": ("snapshot", "SnapshotId"),
              "vol-": ("volume", "VolumeId"), "eni-": ("network-interface", "NetworkInterfaceId"),
              "lt-": ("launch-template", "LaunchTemplateId")}
-    kind, placeholder = next(v for k, v in kinds.items() if resource_id.startswith(k))
+    kind, placeholder = next((v for k, v in kinds.items() if resource_id.startswith(k)), (None, None))
+    if kind is None:
+        raise KeyError(f"{action}: no EC2 resource type has ids like {resource_id}")
     tags = dict(_ec2().tags.get(resource_id, {}))
     return Check(action, arn("ec2", kind, **{placeholder: resource_id}), kind, _tags(("aws", "ec2"), tags))
 
