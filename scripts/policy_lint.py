@@ -15,7 +15,7 @@ from pathlib import Path
 from parliament import analyze_policy_string
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "emulator"))
-from halfhour_emu.stack import TemplateLoader, example  # noqa: E402
+from halfhour_emu.stack import TemplateLoader, example, function_binaries  # noqa: E402
 import yaml  # noqa: E402
 
 
@@ -31,8 +31,7 @@ def finding_keys(finding: object) -> list[str]:
 
 def main(template_path: str) -> int:
     template = yaml.load(Path(template_path).read_text(), Loader=TemplateLoader)
-    binaries = {r["Metadata"]["BuildProperties"]["Binary"]: r for r in template["Resources"].values()
-                if r.get("Type") == "AWS::Serverless::Function"}
+    binaries = {binary: template["Resources"][name] for name, binary in function_binaries(template).items()}
     found: dict[str, set[str]] = {binary: set() for binary in binaries}
     for create_cluster in (False, True):
         for binary, statements in example(template, create_cluster=create_cluster).function_policies().items():

@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from .iam import ACCOUNT, register_stack
-from .stack import Stack, load
+from .stack import Stack, function_binaries, load
 from .state import STATE
 
 APP = "halfhour-seed"
@@ -26,9 +26,6 @@ MAINTENANCE_PAGE = "maintenance.html"
 # https://docs.aws.amazon.com/general/latest/gr/elb.html, .../s3.html#s3_website_region_endpoints
 LOAD_BALANCER_ZONE, S3_WEBSITE_ZONE, CLOUDFRONT_ZONE = "Z35SXDOTRQ7X7K", "Z3AQBSTGFYJSTF", "Z2FDTNDATAQYW2"
 SERVICES = ("ec2", "autoscaling", "elbv2", "route53", "s3", "dynamodb", "rds", "sns", "cloudwatch", "iam", "kms")
-# Each function's resource in template.yaml and the binary it runs.
-FUNCTIONS = {"GoldImageFunction": "gold-image", "FailoverFunction": "failover", "DbEventsFunction": "db-events",
-             "LifecycleFunction": "lifecycle", "ReconcilerFunction": "reconciler", "ScalerFunction": "scaler"}
 
 
 @dataclass(frozen=True)
@@ -222,7 +219,7 @@ def seed(endpoint: str, shape: Shape) -> dict[str, Any]:
         "NotificationKey": {"Ref": key["KeyId"], "Arn": key["Arn"]},
         "SiteHealthCheck": {"Ref": site}, "GateHealthCheck": {"Ref": gate},
         **{logical: {"Ref": f"{cluster}-{binary}", "Arn": function_arn(cluster, binary)}
-           for logical, binary in FUNCTIONS.items()},
+           for logical, binary in function_binaries(load()).items()},
     }
     register_stack(cluster, Stack(load(), parameters, resources).function_policies())
     return {"env": env, "vpc_id": vpc, "subnet_ids": subnets, "image_id": image, "bucket": record}

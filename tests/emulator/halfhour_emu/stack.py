@@ -48,6 +48,12 @@ def load(path: Path = TEMPLATE) -> dict[str, Any]:
     return _TEMPLATES[path]
 
 
+def function_binaries(template: dict[str, Any]) -> dict[str, str]:
+    """Each function resource's logical id -> the binary it runs (its BuildProperties)."""
+    return {name: resource["Metadata"]["BuildProperties"]["Binary"]
+            for name, resource in template["Resources"].items() if resource.get("Type") == "AWS::Serverless::Function"}
+
+
 class NoValue:
     """`AWS::NoValue`: what it stands for is left out."""
 
@@ -166,12 +172,11 @@ class Stack:
         `Policies`, every one a policy document), resolved; functions the stack leaves out are
         absent."""
         policies: dict[str, list[dict[str, Any]]] = {}
-        for name, resource in self.template["Resources"].items():
-            if resource.get("Type") != "AWS::Serverless::Function" or not self.has(name):
+        for name, binary in function_binaries(self.template).items():
+            if not self.has(name):
                 continue
-            binary = resource["Metadata"]["BuildProperties"]["Binary"]
             statements: list[dict[str, Any]] = []
-            for policy in self.resolve(resource["Properties"].get("Policies", [])):
+            for policy in self.resolve(self.template["Resources"][name]["Properties"].get("Policies", [])):
                 if not isinstance(policy, dict) or "Statement" not in policy:
                     raise KeyError(f"{name}: only inline policy documents are modelled, not {policy!r}")
                 listed = policy["Statement"]
@@ -192,8 +197,6 @@ def example(template: dict[str, Any], *, create_cluster: bool, db: str = "prod-d
     if not create_cluster:
         parameters.update({"AutoScalingGroupName": group, "LaunchTemplateId": template_id,
                            "TargetGroupArn": target_group, "DbInstanceIdentifier": db, "InstanceRoleArn": role})
-    functions = {"GoldImageFunction": "gold-image", "FailoverFunction": "failover", "DbEventsFunction": "db-events",
-                 "LifecycleFunction": "lifecycle", "ReconcilerFunction": "reconciler", "ScalerFunction": "scaler"}
     resources = {
         "StateTable": {"Ref": "prod-state", "Arn": f"arn:aws:dynamodb:{account}:table/prod-state"},
         "NotificationTopic": {"Ref": f"arn:aws:sns:{account}:prod-notify"},
@@ -202,6 +205,6 @@ def example(template: dict[str, Any], *, create_cluster: bool, db: str = "prod-d
         "WebLaunchTemplate": {"Ref": template_id}, "Database": {"Ref": db},
         "WebTargetGroup": {"Ref": target_group}, "WebInstanceRole": {"Ref": "prod-web", "Arn": role},
         **{logical: {"Ref": f"prod-{binary}", "Arn": f"arn:aws:lambda:{account}:function:prod-{binary}"}
-           for logical, binary in functions.items()},
+           for logical, binary in function_binaries(template).items()},
     }
     return Stack(template, parameters, resources)
