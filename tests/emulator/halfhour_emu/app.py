@@ -152,8 +152,9 @@ class Emulator:
             entry["time"] = STATE.clock.now()
             if fault:
                 entry["fault"] = fault
-            denied = None if fault in ("throttle", "500", "503", "drop", "crashed") else _authorise(entry, body, operation)
-            if fault in ("throttle", "500", "503", "drop", "crashed"):
+            answered_by_fault = fault in ("throttle", "500", "503", "drop", "crashed")
+            denied = None if answered_by_fault else _authorise(entry, body, operation)
+            if answered_by_fault:
                 entry["status"] = 0 if fault in ("drop", "crashed") else (503 if fault == "503" else 500 if fault == "500" else 400)
                 STATE.log.append(entry)
                 _append_to_shared_log(entry)
@@ -198,11 +199,17 @@ class Emulator:
         return chunks
 
 
+def _error_shape(service: str) -> str:
+    """The service whose error shape an answer takes: CloudWatch's is made as a query error, then
+    translated to CBOR."""
+    return "autoscaling" if service == "monitoring" else service
+
+
 def _denied_response(entry: dict[str, Any], operation: Any, message: str) -> tuple[str, list[tuple[str, str]], list[bytes]]:
     """A denied call's answer in its service's own shape (iam.py's DENIED)."""
     service = entry["service"]
     code, error = denied_code(service)
-    status, headers, data = _error_response(service if service != "monitoring" else "autoscaling", code, error, message)
+    status, headers, data = _error_response(_error_shape(service), code, error, message)
     if operation is not None:  # CloudWatch's Smithy RPC v2 CBOR
         return _query_response_as_cbor(status, data, operation)
     if entry["action"] in ("HeadObject", "HeadBucket"):  # a HEAD answer has no body
@@ -217,8 +224,7 @@ def _authorise(entry: dict[str, Any], body: bytes, operation: Any) -> tuple[str,
         reason = authorise(entry, body)
     except KeyError as err:  # a request the emulator's IAM cannot place: fail loudly, never allow
         entry["denied"] = f"unmodelled: {err}"
-        status, headers, data = _error_response(entry["service"] if entry["service"] != "monitoring" else "autoscaling",
-                                                400, "UnmodelledByTheEmulatorsIam", str(err))
+        status, headers, data = _error_response(_error_shape(entry["service"]), 400, "UnmodelledByTheEmulatorsIam", str(err))
         return (_query_response_as_cbor(status, data, operation) if operation is not None
                 else (status, headers, [data]))
     if reason is None:
